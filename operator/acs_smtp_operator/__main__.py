@@ -1,0 +1,3 @@
+from acs_smtp_operator.cli import app
+
+app()

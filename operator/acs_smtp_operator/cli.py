@@ -1,0 +1,43 @@
+"""The `acs-smtp-operator` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["app"]
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+
+
+@app.callback()
+def _main() -> None:
+    """Azure Communication Services SMTP credentials as a Kubernetes custom resource."""
+
+
+@app.command()
+def sandbox(
+    manifest: Annotated[Path, typer.Option(help="where to write the JSON manifest once every server listens")],
+    seed: Annotated[Path | None, typer.Option(help="a YAML seed (tenant, ACS resources, applications)")] = None,
+    workdir: Annotated[Path | None, typer.Option(help="where to keep the CA and kubeconfig")] = None,
+) -> None:
+    """Run the local cloud (Kubernetes, ARM, Graph, Entra, ACS SMTP) until SIGINT or SIGTERM."""
+    from acs_smtp_operator.sandbox import load_seed, run_sandbox
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, stop.set)
+        directory = workdir or Path(tempfile.mkdtemp(prefix="acs-smtp-sandbox-"))
+        async with run_sandbox(directory, load_seed(seed), manifest) as running:
+            typer.echo(f"sandbox ready: manifest {manifest.resolve()}, control {running.manifest['control']}")
+            await stop.wait()
+        typer.echo("sandbox stopped")
+
+    asyncio.run(serve())

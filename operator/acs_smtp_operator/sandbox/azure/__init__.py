@@ -1,0 +1,1 @@
+"""Emulators of Azure Resource Manager, Microsoft Graph and the Entra token endpoint."""

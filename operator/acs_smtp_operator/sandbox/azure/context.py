@@ -1,0 +1,54 @@
+"""What every emulated Azure endpoint shares: the tenant, the token issuer, faults and the request log."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+
+from acs_smtp_operator.sandbox.azure.faults import FaultBook
+from acs_smtp_operator.sandbox.azure.state import Cloud
+from acs_smtp_operator.sandbox.azure.tokens import TokenIssuer
+
+__all__ = ["ARM_AUDIENCE", "COMMUNICATION_AUDIENCE", "GRAPH_AUDIENCE", "Context", "Logged", "json_error"]
+
+ARM_AUDIENCE = "https://management.azure.com/"
+GRAPH_AUDIENCE = "https://graph.microsoft.com/"
+COMMUNICATION_AUDIENCE = "https://communication.azure.com/"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Logged:
+    api: str  # arm | graph | entra
+    method: str
+    path: str
+    status: int
+    time: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"api": self.api, "method": self.method, "path": self.path, "status": self.status, "time": self.time}
+
+
+@dataclass
+class Context:
+    cloud: Cloud
+    issuer: TokenIssuer
+    base_url: str = ""
+    faults: FaultBook = field(default_factory=FaultBook)
+    log: list[Logged] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    clock: Callable[[], datetime] = _utcnow
+
+    def now(self) -> datetime:
+        return self.clock()
+
+
+def json_error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:
+    return web.json_response(body, status=status, headers=headers)

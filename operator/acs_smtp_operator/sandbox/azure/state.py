@@ -1,0 +1,474 @@
+"""The emulated tenant: directory objects, ARM resources and the rules that judge them.
+
+Everything here is in memory and free of I/O; the HTTP layer and the SMTP
+server both read and change one `Cloud`. Secret values are kept only as
+hashes: the emulator never holds (or logs) a client secret in clear.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from acs_smtp_operator.sandbox.seed import OPERATOR_ARM_ACTIONS, OPERATOR_GRAPH_PERMISSIONS, Seed, derive_guid
+
+__all__ = [
+    "BUILTIN_ROLES",
+    "SMTP_SEND_ACTIONS",
+    "Application",
+    "Cloud",
+    "CommunicationService",
+    "Knobs",
+    "PasswordCredential",
+    "RoleAssignment",
+    "RoleDefinition",
+    "ServicePrincipal",
+    "SmtpUsername",
+    "hash_secret",
+    "scope_contains",
+]
+
+# What a service principal must be granted on an ACS resource to send mail over SMTP.
+SMTP_SEND_ACTIONS: tuple[str, ...] = (
+    "Microsoft.Communication/CommunicationServices/Read",
+    "Microsoft.Communication/EmailServices/write",
+)
+
+# Built-in roles by GUID (the real, well-known ids).
+BUILTIN_ROLES: dict[str, tuple[str, list[str]]] = {
+    "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": ("Owner", ["*"]),
+    "b24988ac-6180-42a0-ab88-20f7382dd24c": ("Contributor", ["*"]),
+    "acdd72a7-3385-48ef-bd42-f606fba81ae7": ("Reader", ["*/read"]),
+    "09976791-48a7-449e-bb21-39d1a415f350": (
+        "Communication and Email Service Owner",
+        ["Microsoft.Communication/*"],
+    ),
+}
+
+
+def hash_secret(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def scope_contains(outer: str, inner: str) -> bool:
+    """True if `inner` is `outer` or lies beneath it (ARM scopes are case-insensitive)."""
+    o, i = outer.rstrip("/").lower(), inner.rstrip("/").lower()
+    return o == "" or i == o or i.startswith(o + "/")
+
+
+@dataclass
+class Knobs:
+    """Timing behaviour of the tenant, changed through the control API."""
+
+    secret_propagation_seconds: float = 0.0  # a new client secret is refused this long
+    # Until then, a role assignment without principalType gets PrincipalNotFound (replication delay).
+    principal_replication_until: datetime | None = None
+    assignment_propagation_seconds: float = 0.0  # a new role assignment takes effect this late
+    role_assignment_limit: int = 4000
+
+
+@dataclass
+class PasswordCredential:
+    key_id: str
+    display_name: str
+    hint: str
+    secret_hash: str
+    start: datetime
+    end: datetime
+    created: datetime
+
+    def to_graph(self) -> dict[str, object]:
+        return {
+            "customKeyIdentifier": None,
+            "displayName": self.display_name,
+            "endDateTime": _iso(self.end),
+            "hint": self.hint,
+            "keyId": self.key_id,
+            "secretText": None,
+            "startDateTime": _iso(self.start),
+        }
+
+
+@dataclass
+class Application:
+    object_id: str
+    app_id: str
+    display_name: str
+    owners: set[str]
+    personal_accounts: bool = False
+    max_password_lifetime: timedelta | None = None
+    passwords_allowed: bool = True
+    passwords: list[PasswordCredential] = field(default_factory=list)
+
+    def to_graph(self) -> dict[str, object]:
+        return {
+            "id": self.object_id,
+            "appId": self.app_id,
+            "displayName": self.display_name,
+            "signInAudience": "AzureADandPersonalMicrosoftAccount" if self.personal_accounts else "AzureADMyOrg",
+            "passwordCredentials": [p.to_graph() for p in self.passwords],
+        }
+
+
+@dataclass
+class ServicePrincipal:
+    object_id: str
+    app_id: str
+    display_name: str
+    created: datetime
+    graph_permissions: set[str] = field(default_factory=set)
+
+    def to_graph(self) -> dict[str, object]:
+        return {
+            "id": self.object_id,
+            "appId": self.app_id,
+            "displayName": self.display_name,
+            "servicePrincipalType": "Application",
+            "accountEnabled": True,
+        }
+
+
+@dataclass
+class RoleDefinition:
+    guid: str
+    id: str
+    role_name: str
+    description: str
+    role_type: str  # CustomRole | BuiltInRole
+    actions: list[str]
+    not_actions: list[str]
+    assignable_scopes: list[str]
+    created: datetime
+    updated: datetime
+
+    def allows(self, action: str) -> bool:
+        def match(patterns: list[str]) -> bool:
+            return any(fnmatch.fnmatchcase(action.lower(), p.lower()) for p in patterns)
+
+        return match(self.actions) and not match(self.not_actions)
+
+    def to_arm(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.guid,
+            "type": "Microsoft.Authorization/roleDefinitions",
+            "properties": {
+                "roleName": self.role_name,
+                "description": self.description,
+                "type": self.role_type,
+                "permissions": [
+                    {
+                        "actions": self.actions,
+                        "notActions": self.not_actions,
+                        "dataActions": [],
+                        "notDataActions": [],
+                    }
+                ],
+                "assignableScopes": self.assignable_scopes,
+                "createdOn": _iso(self.created),
+                "updatedOn": _iso(self.updated),
+            },
+        }
+
+
+@dataclass
+class RoleAssignment:
+    guid: str
+    scope: str
+    role_definition_id: str
+    principal_id: str
+    principal_type: str | None
+    created: datetime
+
+    @property
+    def id(self) -> str:
+        return f"{self.scope}/providers/Microsoft.Authorization/roleAssignments/{self.guid}"
+
+    def to_arm(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.guid,
+            "type": "Microsoft.Authorization/roleAssignments",
+            "properties": {
+                "scope": self.scope,
+                "roleDefinitionId": self.role_definition_id,
+                "principalId": self.principal_id,
+                "principalType": self.principal_type or "ServicePrincipal",
+                "createdOn": _iso(self.created),
+            },
+        }
+
+
+@dataclass
+class CommunicationService:
+    id: str
+    name: str
+    linked_domains: list[str]  # domain resource ids
+    immutable_id: str
+
+    def to_arm(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "type": "Microsoft.Communication/CommunicationServices",
+            "location": "Global",
+            "tags": {},
+            "properties": {
+                "provisioningState": "Succeeded",
+                "hostName": f"{self.name}.unitedstates.communication.azure.com",
+                "dataLocation": "United States",
+                "immutableResourceId": self.immutable_id,
+                "linkedDomains": self.linked_domains,
+                "version": "0.2.0",
+            },
+        }
+
+    @property
+    def domain_names(self) -> list[str]:
+        return [d.rsplit("/", 1)[-1] for d in self.linked_domains]
+
+
+@dataclass
+class SmtpUsername:
+    acs_id: str
+    name: str
+    username: str
+    entra_application_id: str
+    tenant_id: str
+
+    def to_arm(self) -> dict[str, object]:
+        return {
+            "id": f"{self.acs_id}/smtpUsernames/{self.name}",
+            "name": self.name,
+            "type": "Microsoft.Communication/CommunicationServices/SmtpUsernames",
+            "properties": {
+                "username": self.username,
+                "entraApplicationId": self.entra_application_id,
+                "tenantId": self.tenant_id,
+            },
+        }
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class Cloud:
+    """One tenant with one subscription: everything the emulators answer from."""
+
+    tenant_id: str
+    subscription_id: str
+    resource_groups: set[str]
+    operator_app_id: str
+    operator_secret: str
+    knobs: Knobs = field(default_factory=Knobs)
+    applications: dict[str, Application] = field(default_factory=dict)  # by object id
+    service_principals: dict[str, ServicePrincipal] = field(default_factory=dict)  # by object id
+    role_definitions: dict[str, RoleDefinition] = field(default_factory=dict)  # by guid
+    role_assignments: dict[str, RoleAssignment] = field(default_factory=dict)  # by guid
+    communication_services: dict[str, CommunicationService] = field(default_factory=dict)  # by lower id
+    smtp_usernames: dict[tuple[str, str], SmtpUsername] = field(default_factory=dict)  # (lower acs id, name)
+
+    # -- building -------------------------------------------------------------------------------
+
+    @classmethod
+    def from_seed(cls, seed: Seed, now: datetime) -> Cloud:
+        cloud = cls(
+            tenant_id=seed.tenant_id,
+            subscription_id=seed.subscription_id,
+            resource_groups={rg.lower() for rg in seed.resource_groups},
+            operator_app_id=derive_guid("app", "acs-smtp-operator"),
+            operator_secret=secrets.token_urlsafe(30),
+        )
+        for guid, (name, actions) in BUILTIN_ROLES.items():
+            cloud.role_definitions[guid] = RoleDefinition(
+                guid=guid,
+                id=f"{cloud.subscription_scope}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
+                role_name=name,
+                description=f"Built-in role {name}",
+                role_type="BuiltInRole",
+                actions=actions,
+                not_actions=[],
+                assignable_scopes=["/"],
+                created=now,
+                updated=now,
+            )
+        operator_sp = cloud._add_app("acs-smtp-operator", owners=set(), now=now)
+        operator_sp.graph_permissions.update(OPERATOR_GRAPH_PERMISSIONS)
+        cloud._add_password(cloud._app_by_app_id(operator_sp.app_id), "operator", cloud.operator_secret, now)
+        op_role = derive_guid("role", "acs-smtp-operator")
+        cloud.role_definitions[op_role] = RoleDefinition(
+            guid=op_role,
+            id=f"{cloud.subscription_scope}/providers/Microsoft.Authorization/roleDefinitions/{op_role}",
+            role_name="ACS SMTP Operator (sandbox identity)",
+            description="What the acs-smtp-operator identity needs, and nothing more",
+            role_type="CustomRole",
+            actions=list(OPERATOR_ARM_ACTIONS),
+            not_actions=[],
+            assignable_scopes=[cloud.subscription_scope],
+            created=now,
+            updated=now,
+        )
+        op_assignment = derive_guid("assignment", "acs-smtp-operator")
+        cloud.role_assignments[op_assignment] = RoleAssignment(
+            guid=op_assignment,
+            scope=cloud.subscription_scope,
+            role_definition_id=cloud.role_definitions[op_role].id,
+            principal_id=operator_sp.object_id,
+            principal_type="ServicePrincipal",
+            created=now - timedelta(days=1),
+        )
+        for acs in seed.communication_services:
+            cloud.resource_groups.add(acs.resource_group.lower())
+            acs_id = (
+                f"{cloud.subscription_scope}/resourceGroups/{acs.resource_group}"
+                f"/providers/Microsoft.Communication/communicationServices/{acs.name}"
+            )
+            domains = [
+                f"{cloud.subscription_scope}/resourceGroups/{acs.resource_group}/providers"
+                f"/Microsoft.Communication/emailServices/{acs.email_service}/domains/{d}"
+                for d in acs.linked_domains
+            ]
+            cloud.communication_services[acs_id.lower()] = CommunicationService(
+                id=acs_id, name=acs.name, linked_domains=domains, immutable_id=derive_guid("acs", acs.name)
+            )
+        for app in seed.applications:
+            owners = {operator_sp.object_id} if app.owned_by_operator else set()
+            sp = cloud._add_app(app.name, owners=owners, now=now, with_sp=app.with_service_principal)
+            created = cloud._app_by_app_id(sp.app_id)
+            created.personal_accounts = app.personal_accounts
+            created.passwords_allowed = app.passwords_allowed
+            if app.max_password_lifetime_seconds is not None:
+                created.max_password_lifetime = timedelta(seconds=app.max_password_lifetime_seconds)
+        return cloud
+
+    def _add_app(self, name: str, owners: set[str], now: datetime, with_sp: bool = True) -> ServicePrincipal:
+        app = Application(
+            object_id=derive_guid("app-object", name),
+            app_id=derive_guid("app", name),
+            display_name=name,
+            owners=owners,
+        )
+        self.applications[app.object_id] = app
+        sp = ServicePrincipal(
+            object_id=derive_guid("service-principal", name),
+            app_id=app.app_id,
+            display_name=name,
+            created=now - timedelta(days=1),
+        )
+        if with_sp:
+            self.service_principals[sp.object_id] = sp
+        return sp
+
+    # -- lookups --------------------------------------------------------------------------------
+
+    @property
+    def subscription_scope(self) -> str:
+        return f"/subscriptions/{self.subscription_id}"
+
+    def _app_by_app_id(self, app_id: str) -> Application:
+        found = self.app_by_app_id(app_id)
+        assert found is not None
+        return found
+
+    def app_by_app_id(self, app_id: str) -> Application | None:
+        return next((a for a in self.applications.values() if a.app_id.lower() == app_id.lower()), None)
+
+    def sp_by_app_id(self, app_id: str) -> ServicePrincipal | None:
+        return next((s for s in self.service_principals.values() if s.app_id.lower() == app_id.lower()), None)
+
+    def acs(self, resource_id: str) -> CommunicationService | None:
+        return self.communication_services.get(resource_id.rstrip("/").lower())
+
+    def scope_exists(self, scope: str) -> bool:
+        """Whether an ARM scope names a subscription, resource group or ACS resource that exists."""
+        parts = scope.strip("/").split("/")
+        if len(parts) < 2 or parts[0].lower() != "subscriptions" or parts[1].lower() != self.subscription_id:
+            return False
+        if len(parts) == 2:
+            return True
+        if len(parts) == 4 and parts[2].lower() == "resourcegroups":
+            return parts[3].lower() in self.resource_groups
+        return self.acs(scope) is not None
+
+    # -- rules ----------------------------------------------------------------------------------
+
+    def is_authorized(self, principal_id: str, action: str, scope: str, now: datetime) -> bool:
+        """Does the principal hold, at or above `scope`, an effective role that allows `action`?"""
+        delay = timedelta(seconds=self.knobs.assignment_propagation_seconds)
+        for assignment in self.role_assignments.values():
+            if assignment.principal_id != principal_id or not scope_contains(assignment.scope, scope):
+                continue
+            if assignment.created + delay > now:
+                continue
+            role = self.role_definitions.get(assignment.role_definition_id.rsplit("/", 1)[-1])
+            if role is not None and role.allows(action):
+                return True
+        return False
+
+    def check_secret(self, app_id: str, secret: str, now: datetime) -> str | None:
+        """None if `secret` is a current client secret of the application, else the AADSTS code."""
+        app = self.app_by_app_id(app_id)
+        if app is None:
+            return "700016"
+        digest = hash_secret(secret)
+        propagation = timedelta(seconds=self.knobs.secret_propagation_seconds)
+        for password in app.passwords:
+            if not secrets.compare_digest(password.secret_hash, digest):
+                continue
+            if password.end <= now:
+                return "7000222"
+            if password.start > now or password.created + propagation > now:
+                return "7000215"
+            return None
+        return "7000215"
+
+    def add_password(
+        self, app: Application, display_name: str, start: datetime | None, end: datetime | None, now: datetime
+    ) -> tuple[PasswordCredential, str]:
+        """Create a client secret; return it with its value (which is never stored)."""
+        value = f"{secrets.token_urlsafe(3)[:3]}8Q~{secrets.token_urlsafe(27)}"
+        start = start or now
+        end = end or start + timedelta(days=730)
+        return self._add_password(app, display_name, value, now, start=start, end=end), value
+
+    def _add_password(
+        self,
+        app: Application,
+        display_name: str,
+        value: str,
+        now: datetime,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> PasswordCredential:
+        password = PasswordCredential(
+            key_id=str(uuid.uuid4()),
+            display_name=display_name,
+            hint=value[:3],
+            secret_hash=hash_secret(value),
+            start=start or now - timedelta(days=1),
+            end=end or now + timedelta(days=730),
+            created=now - (timedelta(days=1) if start is None else timedelta(0)),
+        )
+        app.passwords.append(password)
+        return password
+
+    def resolve_smtp_username(self, username: str) -> tuple[CommunicationService, str, str] | None:
+        """(ACS resource, application id, tenant id) named by an SMTP username, or None."""
+        for entry in self.smtp_usernames.values():
+            if entry.username.lower() == username.lower():
+                acs = self.acs(entry.acs_id)
+                return (acs, entry.entra_application_id, entry.tenant_id) if acs else None
+        for separator in ("|", "."):
+            parts = username.rsplit(separator, 2)
+            if len(parts) == 3:
+                name, app_id, tenant_id = parts
+                acs = next((a for a in self.communication_services.values() if a.name.lower() == name.lower()), None)
+                if acs is not None:
+                    return acs, app_id, tenant_id
+        return None

@@ -1,0 +1,103 @@
+"""The sandbox's seed: which tenant, subscription, ACS resources and applications exist.
+
+Identifiers are derived from names (uuid5), so the same seed always yields the
+same GUIDs and the repository's examples can name them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "OPERATOR_ARM_ACTIONS",
+    "OPERATOR_GRAPH_PERMISSIONS",
+    "AppSeed",
+    "CommunicationServiceSeed",
+    "Seed",
+    "derive_guid",
+    "load_seed",
+]
+
+_NAMESPACE = uuid.UUID("6f1c3b1e-5a0e-4d5b-9a43-0c0ffee0ac50")
+
+# What the operator's own identity may do in ARM: exactly what it needs, no more.
+OPERATOR_ARM_ACTIONS: tuple[str, ...] = (
+    "Microsoft.Communication/CommunicationServices/read",
+    "Microsoft.Communication/CommunicationServices/SmtpUsernames/read",
+    "Microsoft.Communication/CommunicationServices/SmtpUsernames/write",
+    "Microsoft.Communication/CommunicationServices/SmtpUsernames/delete",
+    "Microsoft.Authorization/roleDefinitions/read",
+    "Microsoft.Authorization/roleDefinitions/write",
+    "Microsoft.Authorization/roleDefinitions/delete",
+    "Microsoft.Authorization/roleAssignments/read",
+    "Microsoft.Authorization/roleAssignments/write",
+    "Microsoft.Authorization/roleAssignments/delete",
+)
+# ...and in Microsoft Graph: manage only the applications it owns.
+OPERATOR_GRAPH_PERMISSIONS: tuple[str, ...] = ("Application.ReadWrite.OwnedBy",)
+
+
+def derive_guid(*parts: str) -> str:
+    """A stable GUID for a named sandbox object."""
+    return str(uuid.uuid5(_NAMESPACE, "/".join(parts)))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class CommunicationServiceSeed(_Strict):
+    name: str = Field(pattern=r"^[-\w]+$", min_length=1, max_length=63)
+    resource_group: str = Field(alias="resourceGroup", default="rg-mail")
+    linked_domains: list[str] = Field(alias="linkedDomains", default_factory=list)
+    email_service: str = Field(alias="emailService", default="email-sandbox")
+
+
+class AppSeed(_Strict):
+    name: str
+    owned_by_operator: bool = Field(alias="ownedByOperator", default=True)
+    personal_accounts: bool = Field(alias="personalAccounts", default=False)
+    # App management policy knobs (None: no restriction).
+    max_password_lifetime_seconds: int | None = Field(alias="maxPasswordLifetimeSeconds", default=None)
+    passwords_allowed: bool = Field(alias="passwordsAllowed", default=True)
+    with_service_principal: bool = Field(alias="withServicePrincipal", default=True)
+
+
+class Seed(_Strict):
+    tenant: str = "sandbox-tenant"
+    subscription: str = "sandbox-subscription"
+    resource_groups: list[str] = Field(alias="resourceGroups", default_factory=lambda: ["rg-mail"])
+    communication_services: list[CommunicationServiceSeed] = Field(
+        alias="communicationServices",
+        default_factory=lambda: [
+            CommunicationServiceSeed(name="shop-mailer-acs", linkedDomains=["mail.shop.example.com"]),
+            CommunicationServiceSeed(name="no-domain-acs", linkedDomains=[]),
+        ],
+    )
+    applications: list[AppSeed] = Field(
+        default_factory=lambda: [
+            AppSeed(name="shop-mailer"),
+            AppSeed(name="billing-mailer"),
+            AppSeed(name="not-owned-app", ownedByOperator=False),
+        ],
+    )
+
+    @property
+    def tenant_id(self) -> str:
+        return derive_guid("tenant", self.tenant)
+
+    @property
+    def subscription_id(self) -> str:
+        return derive_guid("subscription", self.subscription)
+
+
+def load_seed(path: Path | None) -> Seed:
+    """The default seed, or the one in a YAML file."""
+    if path is None:
+        return Seed()
+    data = yaml.safe_load(path.read_text()) or {}
+    return Seed.model_validate(data)
