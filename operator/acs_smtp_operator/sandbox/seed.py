@@ -83,6 +83,8 @@ class Seed(_Strict):
             AppSeed(name="shop-mailer"),
             AppSeed(name="billing-mailer"),
             AppSeed(name="not-owned-app", ownedByOperator=False),
+            AppSeed(name="restricted-mailer", maxPasswordLifetimeSeconds=30 * 86400),
+            AppSeed(name="personal-mailer", personalAccounts=True),
         ],
     )
 

@@ -239,6 +239,10 @@ def routes(ctx: Context) -> list[web.RouteDef]:  # noqa: C901 - one closure per 
                            "this principal and then immediately assigning a role, this error might be related to "
                            "a replication delay. In this case, set the role assignment principalType property to "
                            "a value, such as ServicePrincipal, User, or Group.  See https://aka.ms/docs-principaltype")
+        if principal_type and str(principal_type) != "ServicePrincipal":
+            raise ArmError(400, "UnmatchedPrincipalType",
+                           f"The PrincipalId '{principal.replace('-', '')}' has type 'ServicePrincipal' , which is "
+                           f"different from specified PrincipalType '{principal_type}'.")
         if existing is not None:
             same = (existing.role_definition_id.lower() == role.id.lower() and existing.principal_id == principal)
             if not same:

@@ -31,6 +31,7 @@ _WATCH_POLL_SECONDS = 2.0
 @attrs.define(kw_only=True)
 class KubeEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
     store: Store = attrs.field(init=False)
+    _short_names: dict[tuple[str, str, str], list[str]] = attrs.field(factory=dict, init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -59,6 +60,7 @@ class KubeEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             crd = next((o for o in store.objects[("apiextensions.k8s.io", "v1", "customresourcedefinitions")]
                         .values() if o["metadata"]["name"] == rtype.qualified), None)
             names = (crd or {}).get("spec", {}).get("names", {})
+            self._short_names[rtype.key] = list(names.get("shortNames") or [])
             self.resources[f"{rtype.group}/{rtype.version}/{rtype.plural}"] = kmock.ResourceInfo(
                 kind=rtype.kind,
                 singular=names.get("singular") or rtype.kind.lower(),
@@ -73,9 +75,12 @@ class KubeEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         document = await super()._serve_version(request)
         if document.get("groupVersion", "").startswith("/"):
             document["groupVersion"] = document["groupVersion"][1:]
+        group, _, version = document.get("groupVersion", "").rpartition("/")
         for entry in document.get("resources", []):
             if "/" in entry["name"]:  # a subresource: no names of its own
                 entry.update(shortNames=[], categories=[], singularName="", verbs=["get", "patch", "update"])
+            elif (group, version, entry["name"]) in self._short_names:  # in the CRD's order, not a set's
+                entry["shortNames"] = self._short_names[(group, version, entry["name"])]
         return document
 
     def _openapi(self, path: str) -> web.Response:

@@ -1,0 +1,131 @@
+"""Shared fixtures: the local cloud, started once per session through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from acs_smtp_operator.azure.clients import AzureClients, client_secret_credential
+from acs_smtp_operator.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+class Cloud:
+    """A running sandbox, as a test sees it: the manifest and a client for the control API."""
+
+    def __init__(self, manifest: dict[str, Any]) -> None:
+        self.manifest = manifest
+        trust = ssl.create_default_context(cafile=manifest["caBundle"])
+        self.control = httpx.Client(base_url=manifest["control"], verify=trust, timeout=10)
+
+    @property
+    def env(self) -> dict[str, str]:
+        return dict(self.manifest["env"])
+
+    @property
+    def acs(self) -> dict[str, Any]:
+        """The ACS resource with a linked domain."""
+        return next(a for a in self.manifest["communicationServices"] if a["linkedDomains"])
+
+    @property
+    def acs_without_domain(self) -> dict[str, Any]:
+        return next(a for a in self.manifest["communicationServices"] if not a["linkedDomains"])
+
+    def app(self, name: str) -> dict[str, Any]:
+        return next(a for a in self.manifest["applications"] if a["name"] == name)
+
+    def requests(self) -> list[dict[str, Any]]:
+        return list(self.control.get("/requests").json())
+
+    def fault(self, **spec: Any) -> None:
+        self.control.post("/faults", json=spec).raise_for_status()
+
+    def settings(self, **knobs: Any) -> None:
+        self.control.post("/settings", json=knobs).raise_for_status()
+
+    def reset(self) -> None:
+        self.control.post("/reset").raise_for_status()
+        self.settings(secretPropagationSeconds=0, assignmentPropagationSeconds=0, principalReplicationSeconds=0)
+
+    def state(self) -> dict[str, Any]:
+        return dict(self.control.get("/state").json())
+
+    def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            [str(BIN / "kubectl"), *args], input=stdin, capture_output=True, text=True, timeout=60,
+            env={**os.environ, "KUBECONFIG": self.manifest["kubeconfig"]},
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
+        return result
+
+
+def start_sandbox(directory: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    manifest = directory / "manifest.json"
+    process = subprocess.Popen(
+        [str(BIN / "acs-smtp-operator"), "sandbox", "--manifest", str(manifest), "--workdir", str(directory)],
+        stdout=subprocess.DEVNULL, stderr=open(directory / "sandbox.log", "wb"),  # noqa: SIM115
+    )
+    deadline = time.monotonic() + 60
+    while not manifest.exists():
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"the sandbox did not start: {(directory / 'sandbox.log').read_text()}")
+        time.sleep(0.05)
+    return process, json.loads(manifest.read_text())
+
+
+def stop_sandbox(process: subprocess.Popen[bytes]) -> int:
+    process.send_signal(signal.SIGTERM)
+    try:
+        return process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise
+
+
+@pytest.fixture(scope="session")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    process, manifest = start_sandbox(tmp_path_factory.mktemp("sandbox"))
+    try:
+        yield Cloud(manifest)
+    finally:
+        stop_sandbox(process)
+
+
+def settings_for(cloud: Cloud) -> Settings:
+    env = cloud.env
+    return Settings(
+        arm_endpoint=env["ACSSMTP_ARM_ENDPOINT"], graph_endpoint=env["ACSSMTP_GRAPH_ENDPOINT"],
+        authority_host=env["AZURE_AUTHORITY_HOST"], ca_bundle=Path(env["ACSSMTP_CA_BUNDLE"]),
+        smtp_host=env["ACSSMTP_SMTP_HOST"], smtp_port=int(env["ACSSMTP_SMTP_PORT"]),
+    )
+
+
+@pytest.fixture
+async def azure(cloud: Cloud) -> AsyncIterator[AzureClients]:
+    """The product's own Azure clients, as the operator identity, pointed at the sandbox."""
+    cloud.reset()
+    env = cloud.env
+    settings = settings_for(cloud)
+    credential = client_secret_credential(settings, env["AZURE_TENANT_ID"], env["AZURE_CLIENT_ID"],
+                                          env["AZURE_CLIENT_SECRET"])
+    clients = AzureClients.build(settings, credential, cloud.manifest["subscriptionId"])
+    try:
+        yield clients
+    finally:
+        await clients.close()
+        await credential.close()
