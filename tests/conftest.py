@@ -65,7 +65,11 @@ class Cloud:
 
     def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
-            [str(BIN / "kubectl"), *args], input=stdin, capture_output=True, text=True, timeout=60,
+            [str(BIN / "kubectl"), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
             env={**os.environ, "KUBECONFIG": self.manifest["kubeconfig"]},
         )
         if check and result.returncode != 0:
@@ -73,11 +77,13 @@ class Cloud:
         return result
 
 
-def start_sandbox(directory: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+def start_sandbox(directory: Path, *extra: str) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:
+    """Run `acs-smtp-operator sandbox` and wait for its manifest."""
     manifest = directory / "manifest.json"
     process = subprocess.Popen(
-        [str(BIN / "acs-smtp-operator"), "sandbox", "--manifest", str(manifest), "--workdir", str(directory)],
-        stdout=subprocess.DEVNULL, stderr=open(directory / "sandbox.log", "wb"),  # noqa: SIM115
+        [str(BIN / "acs-smtp-operator"), "sandbox", "--manifest", str(manifest), "--workdir", str(directory), *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=open(directory / "sandbox.log", "wb"),  # noqa: SIM115
     )
     deadline = time.monotonic() + 60
     while not manifest.exists():
@@ -109,9 +115,12 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
 def settings_for(cloud: Cloud) -> Settings:
     env = cloud.env
     return Settings(
-        arm_endpoint=env["ACSSMTP_ARM_ENDPOINT"], graph_endpoint=env["ACSSMTP_GRAPH_ENDPOINT"],
-        authority_host=env["AZURE_AUTHORITY_HOST"], ca_bundle=Path(env["ACSSMTP_CA_BUNDLE"]),
-        smtp_host=env["ACSSMTP_SMTP_HOST"], smtp_port=int(env["ACSSMTP_SMTP_PORT"]),
+        arm_endpoint=env["ACSSMTP_ARM_ENDPOINT"],
+        graph_endpoint=env["ACSSMTP_GRAPH_ENDPOINT"],
+        authority_host=env["AZURE_AUTHORITY_HOST"],
+        ca_bundle=Path(env["ACSSMTP_CA_BUNDLE"]),
+        smtp_host=env["ACSSMTP_SMTP_HOST"],
+        smtp_port=int(env["ACSSMTP_SMTP_PORT"]),
     )
 
 
@@ -121,8 +130,9 @@ async def azure(cloud: Cloud) -> AsyncIterator[AzureClients]:
     cloud.reset()
     env = cloud.env
     settings = settings_for(cloud)
-    credential = client_secret_credential(settings, env["AZURE_TENANT_ID"], env["AZURE_CLIENT_ID"],
-                                          env["AZURE_CLIENT_SECRET"])
+    credential = client_secret_credential(
+        settings, env["AZURE_TENANT_ID"], env["AZURE_CLIENT_ID"], env["AZURE_CLIENT_SECRET"]
+    )
     clients = AzureClients.build(settings, credential, cloud.manifest["subscriptionId"])
     try:
         yield clients

@@ -23,10 +23,12 @@ def resource_group_of(resource_id: str) -> str:
     return "/".join(resource_id.split("/")[:5])
 
 
-async def add_password(azure: AzureClients, object_id: str, name: str = "test",
-                       start: datetime | None = None, end: datetime | None = None) -> PasswordCredential:
-    body = AddPasswordPostRequestBody(password_credential=PasswordCredential(
-        display_name=name, start_date_time=start, end_date_time=end))
+async def add_password(
+    azure: AzureClients, object_id: str, name: str = "test", start: datetime | None = None, end: datetime | None = None
+) -> PasswordCredential:
+    body = AddPasswordPostRequestBody(
+        password_credential=PasswordCredential(display_name=name, start_date_time=start, end_date_time=end)
+    )
     created = await azure.graph.applications.by_application_id(object_id).add_password.post(body)
     assert created is not None
     return created
@@ -34,17 +36,28 @@ async def add_password(azure: AzureClients, object_id: str, name: str = "test",
 
 async def remove_password(azure: AzureClients, object_id: str, key_id: uuid.UUID) -> None:
     await azure.graph.applications.by_application_id(object_id).remove_password.post(
-        RemovePasswordPostRequestBody(key_id=key_id))
+        RemovePasswordPostRequestBody(key_id=key_id)
+    )
 
 
 async def grant_send(azure: AzureClients, acs_id: str, principal_id: str, role_name: str | None = None) -> str:
     """Create a sending role at the resource group and assign it on the ACS resource; return the assignment id."""
     scope = resource_group_of(acs_id)
     role = await azure.authorization.role_definitions.create_or_update(
-        scope, str(uuid.uuid4()), RoleDefinition(
-            role_name=role_name or f"test sender {uuid.uuid4()}", role_type="CustomRole",
-            permissions=[Permission(actions=SEND_ACTIONS)], assignable_scopes=[scope]))
+        scope,
+        str(uuid.uuid4()),
+        RoleDefinition(
+            role_name=role_name or f"test sender {uuid.uuid4()}",
+            role_type="CustomRole",
+            permissions=[Permission(actions=SEND_ACTIONS)],
+            assignable_scopes=[scope],
+        ),
+    )
     assignment = await azure.authorization.role_assignments.create(
-        acs_id, str(uuid.uuid4()), RoleAssignmentCreateParameters(
-            role_definition_id=role.id, principal_id=principal_id, principal_type="ServicePrincipal"))
+        acs_id,
+        str(uuid.uuid4()),
+        RoleAssignmentCreateParameters(
+            role_definition_id=role.id, principal_id=principal_id, principal_type="ServicePrincipal"
+        ),
+    )
     return str(assignment.id)

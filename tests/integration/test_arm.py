@@ -8,10 +8,10 @@ import pytest
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.authorization.models import Permission, RoleAssignmentCreateParameters, RoleDefinition
 from azure.mgmt.communication.models import SmtpUsernameResource
-
-from acs_smtp_operator.azure.clients import AzureClients
 from tests.conftest import Cloud
 from tests.integration.azure_helpers import SEND_ACTIONS, resource_group_of
+
+from acs_smtp_operator.azure.clients import AzureClients
 
 
 def split(resource_id: str) -> tuple[str, str]:
@@ -20,9 +20,12 @@ def split(resource_id: str) -> tuple[str, str]:
 
 
 def role(name: str, scope: str, actions: list[str] | None = None, scopes: list[str] | None = None) -> RoleDefinition:
-    return RoleDefinition(role_name=name, role_type="CustomRole",
-                          permissions=[Permission(actions=actions or SEND_ACTIONS)],
-                          assignable_scopes=[scope] if scopes is None else scopes)
+    return RoleDefinition(
+        role_name=name,
+        role_type="CustomRole",
+        permissions=[Permission(actions=actions or SEND_ACTIONS)],
+        assignable_scopes=[scope] if scopes is None else scopes,
+    )
 
 
 async def test_the_acs_resource_lists_its_linked_domains(cloud: Cloud, azure: AzureClients) -> None:
@@ -44,11 +47,19 @@ async def test_smtp_usernames_are_created_updated_listed_and_deleted(cloud: Clou
     ops = azure.communication.smtp_usernames
     app = cloud.app("shop-mailer")["clientId"]
     email = f"mailer@{cloud.acs['linkedDomains'][0]}"
-    created = await ops.create_or_update(rg, name, "shop", SmtpUsernameResource(
-        username=email, entra_application_id=app, tenant_id=cloud.manifest["tenantId"]))
+    created = await ops.create_or_update(
+        rg,
+        name,
+        "shop",
+        SmtpUsernameResource(username=email, entra_application_id=app, tenant_id=cloud.manifest["tenantId"]),
+    )
     assert created.username == email
-    await ops.create_or_update(rg, name, "shop", SmtpUsernameResource(
-        username="shop-free-text", entra_application_id=app, tenant_id=cloud.manifest["tenantId"]))
+    await ops.create_or_update(
+        rg,
+        name,
+        "shop",
+        SmtpUsernameResource(username="shop-free-text", entra_application_id=app, tenant_id=cloud.manifest["tenantId"]),
+    )
     assert (await ops.get(rg, name, "shop")).username == "shop-free-text"
     assert [u.name async for u in ops.list(rg, name)] == ["shop"]
     await ops.delete(rg, name, "shop")
@@ -60,9 +71,16 @@ async def test_smtp_usernames_are_created_updated_listed_and_deleted(cloud: Clou
 async def test_an_email_username_off_the_linked_domains_is_refused(cloud: Cloud, azure: AzureClients) -> None:
     rg, name = split(cloud.acs["resourceId"])
     with pytest.raises(HttpResponseError) as info:
-        await azure.communication.smtp_usernames.create_or_update(rg, name, "x", SmtpUsernameResource(
-            username="mailer@elsewhere.example", entra_application_id=cloud.app("shop-mailer")["clientId"],
-            tenant_id=cloud.manifest["tenantId"]))
+        await azure.communication.smtp_usernames.create_or_update(
+            rg,
+            name,
+            "x",
+            SmtpUsernameResource(
+                username="mailer@elsewhere.example",
+                entra_application_id=cloud.app("shop-mailer")["clientId"],
+                tenant_id=cloud.manifest["tenantId"],
+            ),
+        )
     assert info.value.status_code == 400
 
 
@@ -74,23 +92,31 @@ async def test_role_names_are_unique_in_the_tenant(cloud: Cloud, azure: AzureCli
     assert again.id == first.id, "an update of the same id is accepted (201)"
     with pytest.raises(HttpResponseError) as info:
         await azure.authorization.role_definitions.create_or_update(
-            f"/subscriptions/{cloud.manifest['subscriptionId']}", str(uuid.uuid4()),
-            role(name.upper(), f"/subscriptions/{cloud.manifest['subscriptionId']}"))
+            f"/subscriptions/{cloud.manifest['subscriptionId']}",
+            str(uuid.uuid4()),
+            role(name.upper(), f"/subscriptions/{cloud.manifest['subscriptionId']}"),
+        )
     assert info.value.status_code == 409 and info.value.error.code == "RoleDefinitionWithSameNameExists"
     listed = [r async for r in azure.authorization.role_definitions.list(scope, filter=f"roleName eq '{name}'")]
     assert [r.id for r in listed] == [first.id]
 
 
-@pytest.mark.parametrize(("scopes", "code"), [([], "MissingAssignableScopes"),
-                                              (["/subscriptions/00000000-0000-0000-0000-000000000000"],
-                                               "LinkedInvalidPropertyId")],
-                         ids=["no assignable scope", "an assignable scope that does not exist"])
-async def test_bad_assignable_scopes_are_refused(cloud: Cloud, azure: AzureClients, scopes: list[str],
-                                                 code: str) -> None:
+@pytest.mark.parametrize(
+    ("scopes", "code"),
+    [
+        ([], "MissingAssignableScopes"),
+        (["/subscriptions/00000000-0000-0000-0000-000000000000"], "LinkedInvalidPropertyId"),
+    ],
+    ids=["no assignable scope", "an assignable scope that does not exist"],
+)
+async def test_bad_assignable_scopes_are_refused(
+    cloud: Cloud, azure: AzureClients, scopes: list[str], code: str
+) -> None:
     scope = resource_group_of(cloud.acs["resourceId"])
     with pytest.raises(HttpResponseError) as info:
         await azure.authorization.role_definitions.create_or_update(
-            scope, str(uuid.uuid4()), role(f"r {uuid.uuid4()}", scope, scopes=scopes))
+            scope, str(uuid.uuid4()), role(f"r {uuid.uuid4()}", scope, scopes=scopes)
+        )
     assert info.value.status_code == 400 and info.value.error.code == code
 
 
@@ -98,10 +124,12 @@ async def test_role_assignments_follow_the_documented_conflicts(cloud: Cloud, az
     acs_id = cloud.acs["resourceId"]
     scope = resource_group_of(acs_id)
     definition = await azure.authorization.role_definitions.create_or_update(
-        scope, str(uuid.uuid4()), role(f"assign {uuid.uuid4()}", scope))
+        scope, str(uuid.uuid4()), role(f"assign {uuid.uuid4()}", scope)
+    )
     sp = cloud.app("shop-mailer")["servicePrincipalId"]
-    params = RoleAssignmentCreateParameters(role_definition_id=definition.id, principal_id=sp,
-                                            principal_type="ServicePrincipal")
+    params = RoleAssignmentCreateParameters(
+        role_definition_id=definition.id, principal_id=sp, principal_type="ServicePrincipal"
+    )
     name = str(uuid.uuid4())
     made = await azure.authorization.role_assignments.create(acs_id, name, params)
     assert (await azure.authorization.role_assignments.create(acs_id, name, params)).id == made.id
@@ -109,16 +137,20 @@ async def test_role_assignments_follow_the_documented_conflicts(cloud: Cloud, az
         await azure.authorization.role_assignments.create(acs_id, str(uuid.uuid4()), params)
     assert exists.value.status_code == 409 and exists.value.error.code == "RoleAssignmentExists"
     assert name.replace("-", "") in exists.value.error.message
-    other = RoleAssignmentCreateParameters(role_definition_id=definition.id, principal_type="ServicePrincipal",
-                                           principal_id=cloud.app("billing-mailer")["servicePrincipalId"])
+    other = RoleAssignmentCreateParameters(
+        role_definition_id=definition.id,
+        principal_type="ServicePrincipal",
+        principal_id=cloud.app("billing-mailer")["servicePrincipalId"],
+    )
     with pytest.raises(HttpResponseError) as update:
         await azure.authorization.role_assignments.create(acs_id, name, other)
     assert update.value.error.code == "RoleAssignmentUpdateNotPermitted"
     with pytest.raises(HttpResponseError) as assigned:
         await azure.authorization.role_definitions.delete(scope, definition.name)
     assert assigned.value.error.code == "RoleDefinitionHasAssignments"
-    listed = [a async for a in azure.authorization.role_assignments.list_for_scope(
-        acs_id, filter=f"principalId eq '{sp}'")]
+    listed = [
+        a async for a in azure.authorization.role_assignments.list_for_scope(acs_id, filter=f"principalId eq '{sp}'")
+    ]
     assert made.id in [a.id for a in listed]
     await azure.authorization.role_assignments.delete(acs_id, name)
     await azure.authorization.role_definitions.delete(scope, definition.name)
@@ -128,34 +160,56 @@ async def test_role_assignments_follow_the_documented_conflicts(cloud: Cloud, az
 
 
 async def test_principal_not_found_during_replication_unless_principal_type_is_set(
-        cloud: Cloud, azure: AzureClients) -> None:
+    cloud: Cloud, azure: AzureClients
+) -> None:
     acs_id = cloud.acs["resourceId"]
     scope = resource_group_of(acs_id)
     definition = await azure.authorization.role_definitions.create_or_update(
-        scope, str(uuid.uuid4()), role(f"replication {uuid.uuid4()}", scope))
+        scope, str(uuid.uuid4()), role(f"replication {uuid.uuid4()}", scope)
+    )
     sp = cloud.app("billing-mailer")["servicePrincipalId"]
     cloud.settings(principalReplicationSeconds=60)
     with pytest.raises(HttpResponseError) as info:
-        await azure.authorization.role_assignments.create(acs_id, str(uuid.uuid4()), RoleAssignmentCreateParameters(
-            role_definition_id=definition.id, principal_id=sp, principal_type=None))
+        await azure.authorization.role_assignments.create(
+            acs_id,
+            str(uuid.uuid4()),
+            RoleAssignmentCreateParameters(role_definition_id=definition.id, principal_id=sp, principal_type=None),
+        )
     assert info.value.error.code == "PrincipalNotFound"
-    typed = await azure.authorization.role_assignments.create(acs_id, str(uuid.uuid4()), RoleAssignmentCreateParameters(
-        role_definition_id=definition.id, principal_id=sp, principal_type="ServicePrincipal"))
+    typed = await azure.authorization.role_assignments.create(
+        acs_id,
+        str(uuid.uuid4()),
+        RoleAssignmentCreateParameters(
+            role_definition_id=definition.id, principal_id=sp, principal_type="ServicePrincipal"
+        ),
+    )
     assert typed.principal_id == sp
     with pytest.raises(HttpResponseError) as unknown:
-        await azure.authorization.role_assignments.create(acs_id, str(uuid.uuid4()), RoleAssignmentCreateParameters(
-            role_definition_id=definition.id, principal_id=str(uuid.uuid4()), principal_type="ServicePrincipal"))
+        await azure.authorization.role_assignments.create(
+            acs_id,
+            str(uuid.uuid4()),
+            RoleAssignmentCreateParameters(
+                role_definition_id=definition.id, principal_id=str(uuid.uuid4()), principal_type="ServicePrincipal"
+            ),
+        )
     assert unknown.value.error.code == "PrincipalNotFound"
 
 
 async def test_the_sdk_default_principal_type_user_is_refused_for_a_service_principal(
-        cloud: Cloud, azure: AzureClients) -> None:
+    cloud: Cloud, azure: AzureClients
+) -> None:
     """azure-mgmt-authorization sends principalType "User" unless told otherwise; ARM refuses that for an SP."""
     acs_id = cloud.acs["resourceId"]
     scope = resource_group_of(acs_id)
     definition = await azure.authorization.role_definitions.create_or_update(
-        scope, str(uuid.uuid4()), role(f"typed {uuid.uuid4()}", scope))
+        scope, str(uuid.uuid4()), role(f"typed {uuid.uuid4()}", scope)
+    )
     with pytest.raises(HttpResponseError) as info:
-        await azure.authorization.role_assignments.create(acs_id, str(uuid.uuid4()), RoleAssignmentCreateParameters(
-            role_definition_id=definition.id, principal_id=cloud.app("shop-mailer")["servicePrincipalId"]))
+        await azure.authorization.role_assignments.create(
+            acs_id,
+            str(uuid.uuid4()),
+            RoleAssignmentCreateParameters(
+                role_definition_id=definition.id, principal_id=cloud.app("shop-mailer")["servicePrincipalId"]
+            ),
+        )
     assert info.value.error.code == "UnmatchedPrincipalType"

@@ -6,9 +6,9 @@ import time
 
 import pytest
 from azure.core.exceptions import HttpResponseError
+from tests.conftest import Cloud
 
 from acs_smtp_operator.azure.clients import AzureClients
-from tests.conftest import Cloud
 
 
 def acs_args(cloud: Cloud) -> tuple[str, str]:

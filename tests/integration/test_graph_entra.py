@@ -10,10 +10,10 @@ import pytest
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 from azure.identity import ClientSecretCredential as SyncClientSecretCredential
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
-
-from acs_smtp_operator.azure.clients import AzureClients, client_secret_credential
 from tests.conftest import Cloud, settings_for
 from tests.integration.azure_helpers import add_password, remove_password
+
+from acs_smtp_operator.azure.clients import AzureClients, client_secret_credential
 
 COMMUNICATION = "https://communication.azure.com/.default"
 
@@ -45,11 +45,13 @@ async def test_an_unknown_application_is_request_resource_not_found(azure: Azure
     assert info.value.response_status_code == 404 and info.value.error.code == "Request_ResourceNotFound"
 
 
-async def test_a_secret_is_returned_once_works_and_stops_working_when_removed(cloud: Cloud,
-                                                                             azure: AzureClients) -> None:
+async def test_a_secret_is_returned_once_works_and_stops_working_when_removed(
+    cloud: Cloud, azure: AzureClients
+) -> None:
     app = cloud.app("shop-mailer")
-    created = await add_password(azure, app["objectId"], "acs-smtp-operator test",
-                                 end=datetime.now(UTC) + timedelta(days=1))
+    created = await add_password(
+        azure, app["objectId"], "acs-smtp-operator test", end=datetime.now(UTC) + timedelta(days=1)
+    )
     assert created.secret_text and created.hint == created.secret_text[:3]
     listed = await azure.graph.applications.by_application_id(app["objectId"]).get()
     assert listed is not None and listed.password_credentials
@@ -87,14 +89,23 @@ async def test_a_new_secret_is_refused_during_the_propagation_window(cloud: Clou
 def test_the_sync_credential_discovers_the_tenant_and_gets_a_token(cloud: Cloud) -> None:
     env = cloud.env
     credential = SyncClientSecretCredential(
-        env["AZURE_TENANT_ID"], env["AZURE_CLIENT_ID"], env["AZURE_CLIENT_SECRET"],
-        authority=env["AZURE_AUTHORITY_HOST"], connection_verify=env["ACSSMTP_CA_BUNDLE"],
-        disable_instance_discovery=True)
+        env["AZURE_TENANT_ID"],
+        env["AZURE_CLIENT_ID"],
+        env["AZURE_CLIENT_SECRET"],
+        authority=env["AZURE_AUTHORITY_HOST"],
+        connection_verify=env["ACSSMTP_CA_BUNDLE"],
+        disable_instance_discovery=True,
+    )
     token = credential.get_token("https://management.azure.com/.default")
     assert token.token and token.expires_on > datetime.now(UTC).timestamp() + 3000
-    bad = SyncClientSecretCredential(env["AZURE_TENANT_ID"], env["AZURE_CLIENT_ID"], "wrong",
-                                     authority=env["AZURE_AUTHORITY_HOST"],
-                                     connection_verify=env["ACSSMTP_CA_BUNDLE"], disable_instance_discovery=True)
+    bad = SyncClientSecretCredential(
+        env["AZURE_TENANT_ID"],
+        env["AZURE_CLIENT_ID"],
+        "wrong",
+        authority=env["AZURE_AUTHORITY_HOST"],
+        connection_verify=env["ACSSMTP_CA_BUNDLE"],
+        disable_instance_discovery=True,
+    )
     with pytest.raises(ClientAuthenticationError, match="AADSTS7000215"):
         bad.get_token("https://management.azure.com/.default")
 
@@ -105,11 +116,15 @@ async def test_graph_refuses_apps_the_operator_does_not_own(cloud: Cloud, azure:
     assert info.value.response_status_code == 403 and info.value.error.code == "Authorization_RequestDenied"
 
 
-@pytest.mark.parametrize(("app_name", "lifetime", "code"), [
-    ("restricted-mailer", timedelta(days=90), "CredentialInvalidLifetimeAsPerAppPolicy"),
-])
-async def test_app_management_policy_refuses_long_lived_secrets(cloud: Cloud, azure: AzureClients, app_name: str,
-                                                                lifetime: timedelta, code: str) -> None:
+@pytest.mark.parametrize(
+    ("app_name", "lifetime", "code"),
+    [
+        ("restricted-mailer", timedelta(days=90), "CredentialInvalidLifetimeAsPerAppPolicy"),
+    ],
+)
+async def test_app_management_policy_refuses_long_lived_secrets(
+    cloud: Cloud, azure: AzureClients, app_name: str, lifetime: timedelta, code: str
+) -> None:
     with pytest.raises(ODataError) as info:
         await add_password(azure, cloud.app(app_name)["objectId"], end=datetime.now(UTC) + lifetime)
     assert info.value.response_status_code == 400 and info.value.error.code == code

@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
-
 from tests.conftest import ROOT, Cloud
 
 GROUP, VERSION, PLURAL = "acssmtp.io", "v1alpha1", "acssmtpcredentials"
@@ -23,10 +22,15 @@ def api(cloud: Cloud) -> Iterator[client.ApiClient]:
 
 
 def body(cloud: Cloud, name: str, **meta: Any) -> dict[str, Any]:
-    return {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AcsSmtpCredential",
-            "metadata": {"name": name, **meta},
-            "spec": {"communicationService": {"resourceId": cloud.acs["resourceId"]},
-                     "entraApplication": {"clientId": cloud.app("shop-mailer")["clientId"]}}}
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "AcsSmtpCredential",
+        "metadata": {"name": name, **meta},
+        "spec": {
+            "communicationService": {"resourceId": cloud.acs["resourceId"]},
+            "entraApplication": {"clientId": cloud.app("shop-mailer")["clientId"]},
+        },
+    }
 
 
 def test_a_write_with_a_stale_resource_version_is_refused_with_409(cloud: Cloud, api: client.ApiClient) -> None:
@@ -35,8 +39,9 @@ def test_a_write_with_a_stale_resource_version_is_refused_with_409(cloud: Cloud,
     stale = created["metadata"]["resourceVersion"]
     crs.patch_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "stale", {"metadata": {"labels": {"a": "b"}}})
     with pytest.raises(ApiException) as info:
-        crs.patch_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "stale",
-                                           {"metadata": {"resourceVersion": stale, "labels": {"a": "c"}}})
+        crs.patch_namespaced_custom_object(
+            GROUP, VERSION, "default", PLURAL, "stale", {"metadata": {"resourceVersion": stale, "labels": {"a": "c"}}}
+        )
     assert info.value.status == 409
 
 
@@ -53,22 +58,34 @@ def test_put_replaces_and_checks_the_resource_version(cloud: Cloud, api: client.
 
 def test_status_is_written_only_through_the_status_subresource(cloud: Cloud, api: client.ApiClient) -> None:
     crs = client.CustomObjectsApi(api)
-    crs.create_namespaced_custom_object(GROUP, VERSION, "default", PLURAL,
-                                        {**body(cloud, "status"), "status": {"username": "ignored"}})
-    main = crs.patch_namespaced_custom_object(GROUP, VERSION, "default", PLURAL, "status",
-                                              {"status": {"username": "also-ignored"}})
+    crs.create_namespaced_custom_object(
+        GROUP, VERSION, "default", PLURAL, {**body(cloud, "status"), "status": {"username": "ignored"}}
+    )
+    main = crs.patch_namespaced_custom_object(
+        GROUP, VERSION, "default", PLURAL, "status", {"status": {"username": "also-ignored"}}
+    )
     assert "status" not in main
-    sub = crs.patch_namespaced_custom_object_status(GROUP, VERSION, "default", PLURAL, "status",
-                                                    {"status": {"username": "u"}, "spec": {"deletionPolicy": "Retain"}})
+    sub = crs.patch_namespaced_custom_object_status(
+        GROUP, VERSION, "default", PLURAL, "status", {"status": {"username": "u"}, "spec": {"deletionPolicy": "Retain"}}
+    )
     assert sub["status"] == {"username": "u"} and sub["spec"]["deletionPolicy"] == "Delete"
     assert sub["metadata"]["generation"] == 1
 
 
 def test_generate_name_gives_a_unique_name(cloud: Cloud, api: client.ApiClient) -> None:
     core = client.CoreV1Api(api)
-    events = [core.create_namespaced_event("default", client.CoreV1Event(
-        metadata=client.V1ObjectMeta(generate_name="evt-"), involved_object=client.V1ObjectReference(name="x"),
-        reason="Test", message="m")) for _ in range(2)]
+    events = [
+        core.create_namespaced_event(
+            "default",
+            client.CoreV1Event(
+                metadata=client.V1ObjectMeta(generate_name="evt-"),
+                involved_object=client.V1ObjectReference(name="x"),
+                reason="Test",
+                message="m",
+            ),
+        )
+        for _ in range(2)
+    ]
     names = {e.metadata.name for e in events}
     assert len(names) == 2 and all(n.startswith("evt-") for n in names)
 
@@ -87,13 +104,16 @@ def test_a_watch_resumes_from_a_resource_version_with_only_later_events(cloud: C
     listed = core.list_namespaced_config_map("default", label_selector="watch=me")
     since = listed.metadata.resource_version
     for n in range(3):
-        core.create_namespaced_config_map("default", client.V1ConfigMap(
-            metadata=client.V1ObjectMeta(name=f"w{n}", labels={"watch": "me"}), data={"n": str(n)}))
+        core.create_namespaced_config_map(
+            "default",
+            client.V1ConfigMap(metadata=client.V1ObjectMeta(name=f"w{n}", labels={"watch": "me"}), data={"n": str(n)}),
+        )
     core.create_namespaced_config_map("default", client.V1ConfigMap(metadata=client.V1ObjectMeta(name="other")))
     core.delete_namespaced_config_map("w0", "default")
     seen = []
-    stream = watch.Watch().stream(core.list_namespaced_config_map, "default", label_selector="watch=me",
-                                  resource_version=since, timeout_seconds=2)
+    stream = watch.Watch().stream(
+        core.list_namespaced_config_map, "default", label_selector="watch=me", resource_version=since, timeout_seconds=2
+    )
     for event in stream:
         seen.append((event["type"], event["object"].metadata.name))
     assert seen == [("ADDED", "w0"), ("ADDED", "w1"), ("ADDED", "w2"), ("DELETED", "w0")]
@@ -114,8 +134,9 @@ def test_a_live_watch_sees_changes_as_they_happen(cloud: Cloud, api: client.ApiC
     thread = threading.Thread(target=follow)
     thread.start()
     ready.wait(0.5)
-    core.create_namespaced_secret("default", client.V1Secret(metadata=client.V1ObjectMeta(name="live",
-                                                                                          labels={"live": "yes"})))
+    core.create_namespaced_secret(
+        "default", client.V1Secret(metadata=client.V1ObjectMeta(name="live", labels={"live": "yes"}))
+    )
     core.patch_namespaced_secret("live", "default", {"data": {"k": "dg=="}})
     thread.join(10)
     assert seen == [("ADDED", "live"), ("MODIFIED", "live")]

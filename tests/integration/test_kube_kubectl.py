@@ -7,7 +7,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-
 from tests.conftest import ROOT, Cloud
 
 EXAMPLE = (ROOT / "examples" / "shop-mailer.yaml").read_text()
@@ -24,14 +23,19 @@ apiVersion: acssmtp.io/v1alpha1
 kind: AcsSmtpCredential
 metadata: {{name: {name}, namespace: {namespace}}}
 spec:
-  communicationService: {{resourceId: {cloud.acs['resourceId']}}}
-  entraApplication: {{clientId: {cloud.app('shop-mailer')['clientId']}}}
+  communicationService: {{resourceId: {cloud.acs["resourceId"]}}}
+  entraApplication: {{clientId: {cloud.app("shop-mailer")["clientId"]}}}
 {extra}"""
 
 
 def test_the_crd_is_established_and_discoverable_by_short_names(cloud: Cloud, crd: None) -> None:
-    established = cloud.kubectl("get", "crd", "acssmtpcredentials.acssmtp.io", "-o",
-                                "jsonpath={.status.conditions[?(@.type=='Established')].status}")
+    established = cloud.kubectl(
+        "get",
+        "crd",
+        "acssmtpcredentials.acssmtp.io",
+        "-o",
+        "jsonpath={.status.conditions[?(@.type=='Established')].status}",
+    )
     assert established.stdout == "True"
     resources = cloud.kubectl("api-resources", "--api-group=acssmtp.io").stdout
     assert "acssmtp,smtpcred" in resources and "AcsSmtpCredential" in resources
@@ -66,14 +70,23 @@ def test_annotate_label_and_patches_change_the_object_and_generation_tracks_spec
     cloud.kubectl("apply", "-f", "-", stdin=cr_yaml(cloud, "edits"))
     cloud.kubectl("annotate", "acssmtp", "edits", "acssmtp.io/rotate=now")
     cloud.kubectl("label", "acssmtp", "edits", "team=shop")
-    assert cloud.kubectl("get", "acssmtp", "-l", "team=shop", "-o", "name").stdout.strip() == \
-        "acssmtpcredential.acssmtp.io/edits"
+    assert (
+        cloud.kubectl("get", "acssmtp", "-l", "team=shop", "-o", "name").stdout.strip()
+        == "acssmtpcredential.acssmtp.io/edits"
+    )
     assert cloud.kubectl("get", "acssmtp", "-l", "team!=shop", "-o", "name").stdout.count("edits") == 0
     generation = cloud.kubectl("get", "acssmtp", "edits", "-o", "jsonpath={.metadata.generation}").stdout
     assert generation == "1", "metadata changes do not bump the generation"
     cloud.kubectl("patch", "acssmtp", "edits", "--type", "merge", "-p", '{"spec":{"deletionPolicy":"Retain"}}')
-    cloud.kubectl("patch", "acssmtp", "edits", "--type", "json",
-                  "-p", '[{"op":"replace","path":"/spec/rotation/verify","value":"Smtp"}]')
+    cloud.kubectl(
+        "patch",
+        "acssmtp",
+        "edits",
+        "--type",
+        "json",
+        "-p",
+        '[{"op":"replace","path":"/spec/rotation/verify","value":"Smtp"}]',
+    )
     obj = json.loads(cloud.kubectl("get", "acssmtp", "edits", "-o", "json").stdout)
     assert obj["spec"]["deletionPolicy"] == "Retain" and obj["spec"]["rotation"]["verify"] == "Smtp"
     assert obj["metadata"]["generation"] == 3
@@ -81,8 +94,9 @@ def test_annotate_label_and_patches_change_the_object_and_generation_tracks_spec
 
 
 def test_an_invalid_object_is_refused_with_the_cel_message(cloud: Cloud, crd: None) -> None:
-    bad = cr_yaml(cloud, "bad", extra="  rotation: {secretLifetime: 1h, renewBefore: 2h}\n"
-                                      "  username: {format: SmtpUsername}\n")
+    bad = cr_yaml(
+        cloud, "bad", extra="  rotation: {secretLifetime: 1h, renewBefore: 2h}\n  username: {format: SmtpUsername}\n"
+    )
     result = cloud.kubectl("apply", "-f", "-", stdin=bad, check=False)
     assert result.returncode != 0
     assert "spec.rotation.renewBefore" in result.stderr and "renewBefore must be shorter" in result.stderr

@@ -5,17 +5,17 @@ from __future__ import annotations
 import smtplib
 import ssl
 import uuid
-from datetime import UTC, datetime, timedelta
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
 import aiosmtplib
 import pytest
 from azure.mgmt.communication.models import SmtpUsernameResource
-
-from acs_smtp_operator.azure.clients import AzureClients
 from tests.conftest import Cloud
 from tests.integration.azure_helpers import add_password, grant_send
+
+from acs_smtp_operator.azure.clients import AzureClients
 
 
 def message(sender: str, subject: str = "hello") -> EmailMessage:
@@ -52,8 +52,9 @@ async def granted_secret(cloud: Cloud, azure: AzureClients, app: str = "shop-mai
     return created.secret_text
 
 
-async def test_login_with_a_granted_secret_delivers_the_mail(cloud: Cloud, azure: AzureClients,
-                                                             smtp: smtplib.SMTP) -> None:
+async def test_login_with_a_granted_secret_delivers_the_mail(
+    cloud: Cloud, azure: AzureClients, smtp: smtplib.SMTP
+) -> None:
     secret = await granted_secret(cloud, azure)
     subject = f"order {uuid.uuid4()}"
     smtp.login(dot(cloud, "shop-mailer"), secret)
@@ -63,20 +64,30 @@ async def test_login_with_a_granted_secret_delivers_the_mail(cloud: Cloud, azure
     assert delivered[0]["communicationService"] == cloud.acs["resourceId"]
 
 
-async def test_the_pipe_form_and_an_smtp_username_resource_log_in_too(cloud: Cloud, azure: AzureClients,
-                                                                      trust: ssl.SSLContext) -> None:
+async def test_the_pipe_form_and_an_smtp_username_resource_log_in_too(
+    cloud: Cloud, azure: AzureClients, trust: ssl.SSLContext
+) -> None:
     secret = await granted_secret(cloud, azure)
     app = cloud.app("shop-mailer")["clientId"]
     pipe = f"{cloud.acs['name']}|{app}|{cloud.manifest['tenantId']}"
     email = f"mailer-{uuid.uuid4().hex[:6]}@{cloud.acs['linkedDomains'][0]}"
     parts = cloud.acs["resourceId"].split("/")
-    await azure.communication.smtp_usernames.create_or_update(parts[4], parts[8], uuid.uuid4().hex[:8],
-                                                              SmtpUsernameResource(
-        username=email, entra_application_id=app, tenant_id=cloud.manifest["tenantId"]))
+    await azure.communication.smtp_usernames.create_or_update(
+        parts[4],
+        parts[8],
+        uuid.uuid4().hex[:8],
+        SmtpUsernameResource(username=email, entra_application_id=app, tenant_id=cloud.manifest["tenantId"]),
+    )
     for username in (pipe, email):
-        await aiosmtplib.send(message(sender(cloud)), hostname=cloud.manifest["smtp"]["host"],
-                              port=cloud.manifest["smtp"]["port"], start_tls=True, tls_context=trust,
-                              username=username, password=secret)
+        await aiosmtplib.send(
+            message(sender(cloud)),
+            hostname=cloud.manifest["smtp"]["host"],
+            port=cloud.manifest["smtp"]["port"],
+            start_tls=True,
+            tls_context=trust,
+            username=username,
+            password=secret,
+        )
 
 
 async def test_auth_plain_is_not_offered(cloud: Cloud, azure: AzureClients, smtp: smtplib.SMTP) -> None:
@@ -97,14 +108,16 @@ def test_auth_without_starttls_is_refused(cloud: Cloud) -> None:
 
 
 @pytest.mark.parametrize("case", ["a wrong secret", "no role assignment", "an unknown resource name"])
-async def test_refused_logins_answer_535_5_7_3(cloud: Cloud, azure: AzureClients, smtp: smtplib.SMTP,
-                                              case: str) -> None:
+async def test_refused_logins_answer_535_5_7_3(
+    cloud: Cloud, azure: AzureClients, smtp: smtplib.SMTP, case: str
+) -> None:
     if case == "a wrong secret":
         await granted_secret(cloud, azure)
         username, secret = dot(cloud, "shop-mailer"), "wrong"
     elif case == "no role assignment":
-        created = await add_password(azure, cloud.app("restricted-mailer")["objectId"],
-                                     end=datetime.now(UTC) + timedelta(days=1))
+        created = await add_password(
+            azure, cloud.app("restricted-mailer")["objectId"], end=datetime.now(UTC) + timedelta(days=1)
+        )
         username, secret = dot(cloud, "restricted-mailer"), str(created.secret_text)
     else:
         secret = await granted_secret(cloud, azure)
@@ -114,8 +127,9 @@ async def test_refused_logins_answer_535_5_7_3(cloud: Cloud, azure: AzureClients
     assert info.value.smtp_code == 535 and b"5.7.3 Authentication unsuccessful" in info.value.smtp_error
 
 
-async def test_a_sender_off_the_linked_domains_is_refused(cloud: Cloud, azure: AzureClients,
-                                                          smtp: smtplib.SMTP) -> None:
+async def test_a_sender_off_the_linked_domains_is_refused(
+    cloud: Cloud, azure: AzureClients, smtp: smtplib.SMTP
+) -> None:
     secret = await granted_secret(cloud, azure)
     smtp.login(dot(cloud, "shop-mailer"), secret)
     with pytest.raises(smtplib.SMTPSenderRefused) as info:

@@ -47,8 +47,9 @@ def _kubeconfig(server: str) -> dict[str, Any]:
         "kind": "Config",
         "clusters": [{"name": "sandbox", "cluster": {"server": server}}],
         "users": [{"name": "sandbox-admin", "user": {"token": "sandbox-admin"}}],
-        "contexts": [{"name": "sandbox", "context": {"cluster": "sandbox", "user": "sandbox-admin",
-                                                     "namespace": "default"}}],
+        "contexts": [
+            {"name": "sandbox", "context": {"cluster": "sandbox", "user": "sandbox-admin", "namespace": "default"}}
+        ],
         "current-context": "sandbox",
     }
 
@@ -64,10 +65,15 @@ def _manifest(workdir: Path, ca: Path, cloud: Cloud, base: str, kubeconfig: Path
             for acs in cloud.communication_services.values()
         ],
         "applications": [
-            {"name": app.display_name, "clientId": app.app_id, "objectId": app.object_id,
-             "servicePrincipalId": sp.object_id if sp else None,
-             "ownedByOperator": any(o in app.owners for o in cloud.service_principals)}
-            for app in cloud.applications.values() if app.app_id != cloud.operator_app_id
+            {
+                "name": app.display_name,
+                "clientId": app.app_id,
+                "objectId": app.object_id,
+                "servicePrincipalId": sp.object_id if sp else None,
+                "ownedByOperator": any(o in app.owners for o in cloud.service_principals),
+            }
+            for app in cloud.applications.values()
+            if app.app_id != cloud.operator_app_id
             for sp in [cloud.sp_by_app_id(app.app_id)]
         ],
         "smtp": {"host": HOST, "port": smtp_port},
@@ -87,11 +93,25 @@ def _manifest(workdir: Path, ca: Path, cloud: Cloud, base: str, kubeconfig: Path
     }
 
 
+def _make_dir(path: Path) -> Path:
+    path = path.resolve()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _write_manifest(path: Path, manifest: dict[str, Any]) -> None:
+    """Write atomically, readable by the owner only: it holds the operator identity's secret."""
+    path = _make_dir(path.parent) / path.name
+    temporary = path.with_suffix(".tmp")
+    temporary.write_text(json.dumps(manifest, indent=2))
+    os.chmod(temporary, 0o600)
+    temporary.replace(path)
+
+
 @asynccontextmanager
 async def run_sandbox(workdir: Path, seed: Seed, manifest_path: Path | None = None) -> AsyncIterator[Sandbox]:
     """Run the local cloud on the current event loop for the duration of the context."""
-    workdir = workdir.resolve()
-    workdir.mkdir(parents=True, exist_ok=True)
+    workdir = _make_dir(workdir)
     tls = make_tls(workdir)
     cloud = Cloud.from_seed(seed, datetime.now(UTC))
     ctx = Context(cloud=cloud, issuer=TokenIssuer("acs-smtp-operator-sandbox"))
@@ -110,12 +130,7 @@ async def run_sandbox(workdir: Path, seed: Seed, manifest_path: Path | None = No
             smtp_port = smtp.sockets[0].getsockname()[1]
             manifest = _manifest(workdir, tls.ca_bundle, cloud, ctx.base_url, kubeconfig, smtp_port)
             if manifest_path is not None:
-                manifest_path = manifest_path.resolve()
-                manifest_path.parent.mkdir(parents=True, exist_ok=True)
-                temporary = manifest_path.with_suffix(".tmp")
-                temporary.write_text(json.dumps(manifest, indent=2))
-                os.chmod(temporary, 0o600)  # it holds the operator identity's secret
-                temporary.replace(manifest_path)
+                _write_manifest(manifest_path, manifest)
             yield Sandbox(manifest=manifest, ctx=ctx, kube=kube)
     finally:
         smtp.close()

@@ -40,8 +40,9 @@ class AcsSmtpHandler:
     def __init__(self, ctx: Context) -> None:
         self._ctx = ctx
 
-    def authenticate(self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
-                     ) -> AuthResult:
+    def authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any
+    ) -> AuthResult:
         refused = AuthResult(success=False, handled=False, message=AUTH_FAILED)
         if mechanism != "LOGIN" or not isinstance(auth_data, LoginPassword):
             return refused
@@ -59,8 +60,9 @@ class AcsSmtpHandler:
             return refused
         return AuthResult(success=True, auth_data=_Login(acs=acs, app_id=app_id, username=username))
 
-    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope, address: str,
-                          mail_options: list[str]) -> str:
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
         login = session.auth_data
         domain = address.rsplit("@", 1)[-1].lower()
         if not isinstance(login, _Login) or domain not in {d.lower() for d in login.acs.domain_names}:
@@ -73,16 +75,19 @@ class AcsSmtpHandler:
         login = session.auth_data
         raw = envelope.original_content or b""
         message = email.message_from_bytes(raw, policy=policy.default)
-        self._ctx.messages.append({
-            "mailFrom": envelope.mail_from,
-            "rcptTos": list(envelope.rcpt_tos),
-            "subject": str(message.get("Subject", "")),
-            "body": message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
-            if message.get_body(preferencelist=("plain",)) else "",
-            "username": login.username if isinstance(login, _Login) else None,
-            "communicationService": login.acs.id if isinstance(login, _Login) else None,
-            "time": self._ctx.now().isoformat(),
-        })
+        self._ctx.messages.append(
+            {
+                "mailFrom": envelope.mail_from,
+                "rcptTos": list(envelope.rcpt_tos),
+                "subject": str(message.get("Subject", "")),
+                "body": message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+                if message.get_body(preferencelist=("plain",))
+                else "",
+                "username": login.username if isinstance(login, _Login) else None,
+                "communicationService": login.acs.id if isinstance(login, _Login) else None,
+                "time": self._ctx.now().isoformat(),
+            }
+        )
         return "250 2.6.0 Message accepted"
 
 

@@ -21,11 +21,15 @@ from acs_smtp_operator.sandbox.azure.tokens import Claims
 __all__ = ["ArmError", "arm_error", "routes"]
 
 _GUID = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
-_ACS = (r"(?P<acs>/subscriptions/[^/]+/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Communication"
-        r"/communicationServices/(?P<name>[^/]+))")
+_ACS = (
+    r"(?P<acs>/subscriptions/[^/]+/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Communication"
+    r"/communicationServices/(?P<name>[^/]+))"
+)
 _AUTHZ = "/providers/Microsoft.Authorization"
-_API_VERSIONS = {"communication": {"2025-09-01", "2025-05-01", "2023-04-01"},
-                 "authorization": {"2022-04-01", "2022-05-01-preview", "2020-10-01", "2018-01-01-preview"}}
+_API_VERSIONS = {
+    "communication": {"2025-09-01", "2025-05-01", "2023-04-01"},
+    "authorization": {"2022-04-01", "2022-05-01-preview", "2020-10-01", "2018-01-01-preview"},
+}
 
 
 class ArmError(Exception):
@@ -41,29 +45,34 @@ def arm_error(status: int, code: str, message: str, headers: dict[str, str] | No
 Handler = Callable[[web.Request, Claims, re.Match[str]], Awaitable[web.Response]]
 
 
-def routes(ctx: Context) -> list[web.RouteDef]:  # noqa: C901 - one closure per ARM operation
+def routes(ctx: Context) -> list[web.RouteDef]:
     cloud = ctx.cloud
 
     def authorize(claims: Claims, action: str, scope: str) -> None:
         if not cloud.is_authorized(claims.object_id, action, scope, ctx.now()):
-            raise ArmError(403, "AuthorizationFailed",
-                           f"The client '{claims.app_id}' with object id '{claims.object_id}' does not have "
-                           f"authorization to perform action '{action}' over scope '{scope}' or the scope is "
-                           "invalid. If access was recently granted, please refresh your credentials.")
+            raise ArmError(
+                403,
+                "AuthorizationFailed",
+                f"The client '{claims.app_id}' with object id '{claims.object_id}' does not have "
+                f"authorization to perform action '{action}' over scope '{scope}' or the scope is "
+                "invalid. If access was recently granted, please refresh your credentials.",
+            )
 
     def acs_or_404(match: re.Match[str]) -> Any:
         sub = match.group("acs").split("/")[2]
         if sub.lower() != cloud.subscription_id:
             raise ArmError(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
         if match.group("rg").lower() not in cloud.resource_groups:
-            raise ArmError(404, "ResourceGroupNotFound",
-                           f"Resource group '{match.group('rg')}' could not be found.")
+            raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{match.group('rg')}' could not be found.")
         acs = cloud.acs(match.group("acs"))
         if acs is None:
-            raise ArmError(404, "ResourceNotFound",
-                           f"The Resource 'Microsoft.Communication/communicationServices/{match.group('name')}' "
-                           f"under resource group '{match.group('rg')}' was not found. For more details please "
-                           "go to https://aka.ms/ARMResourceNotFoundFix")
+            raise ArmError(
+                404,
+                "ResourceNotFound",
+                f"The Resource 'Microsoft.Communication/communicationServices/{match.group('name')}' "
+                f"under resource group '{match.group('rg')}' was not found. For more details please "
+                "go to https://aka.ms/ARMResourceNotFoundFix",
+            )
         return acs
 
     # -- Microsoft.Communication ---------------------------------------------------------------
@@ -83,26 +92,35 @@ def routes(ctx: Context) -> list[web.RouteDef]:  # noqa: C901 - one closure per 
                 raise ArmError(404, "ResourceNotFound", f"SMTP username '{name}' was not found.")
             return web.json_response(cloud.smtp_usernames[key].to_arm())
         if request.method == "DELETE":
-            return web.json_response(None, status=200) if cloud.smtp_usernames.pop(key, None) else \
-                web.Response(status=204)
+            return (
+                web.json_response(None, status=200) if cloud.smtp_usernames.pop(key, None) else web.Response(status=204)
+            )
         if not re.fullmatch(r"[a-zA-Z0-9-]{1,253}", name):
             raise ArmError(400, "InvalidResourceName", f"The resource name '{name}' is invalid.")
         props = (await _json(request)).get("properties") or {}
         missing = [f for f in ("username", "entraApplicationId", "tenantId") if not props.get(f)]
         if missing:
-            raise ArmError(400, "InvalidRequestContent",
-                           f"The request content is invalid: missing required properties {missing}.")
+            raise ArmError(
+                400, "InvalidRequestContent", f"The request content is invalid: missing required properties {missing}."
+            )
         username = str(props["username"])
         if "@" in username and username.rsplit("@", 1)[1].lower() not in {d.lower() for d in acs.domain_names}:
-            raise ArmError(400, "InvalidSmtpUsername",
-                           f"The username '{username}' is not on a domain linked to '{acs.name}'.")
-        clash = next((u for k, u in cloud.smtp_usernames.items()
-                      if k != key and u.username.lower() == username.lower()), None)
+            raise ArmError(
+                400, "InvalidSmtpUsername", f"The username '{username}' is not on a domain linked to '{acs.name}'."
+            )
+        clash = next(
+            (u for k, u in cloud.smtp_usernames.items() if k != key and u.username.lower() == username.lower()), None
+        )
         if clash is not None:
             raise ArmError(409, "Conflict", f"The username '{username}' is already in use.")
         created = key not in cloud.smtp_usernames
-        entry = SmtpUsername(acs_id=acs.id, name=name, username=username,
-                             entra_application_id=str(props["entraApplicationId"]), tenant_id=str(props["tenantId"]))
+        entry = SmtpUsername(
+            acs_id=acs.id,
+            name=name,
+            username=username,
+            entra_application_id=str(props["entraApplicationId"]),
+            tenant_id=str(props["tenantId"]),
+        )
         cloud.smtp_usernames[key] = entry
         return web.json_response(entry.to_arm(), status=201 if created else 200)
 
@@ -121,8 +139,9 @@ def routes(ctx: Context) -> list[web.RouteDef]:  # noqa: C901 - one closure per 
             authorize(claims, "Microsoft.Authorization/roleDefinitions/read", scope)
             role = cloud.role_definitions.get(guid)
             if role is None:
-                raise ArmError(404, "RoleDefinitionDoesNotExist",
-                               f"The specified role definition with ID '{guid}' does not exist.")
+                raise ArmError(
+                    404, "RoleDefinitionDoesNotExist", f"The specified role definition with ID '{guid}' does not exist."
+                )
             return web.json_response(role.to_arm())
         if request.method == "DELETE":
             authorize(claims, "Microsoft.Authorization/roleDefinitions/delete", scope)
@@ -130,9 +149,11 @@ def routes(ctx: Context) -> list[web.RouteDef]:  # noqa: C901 - one closure per 
             if role is None:
                 return web.Response(status=204)
             if any(a.role_definition_id.lower().endswith(guid) for a in cloud.role_assignments.values()):
-                raise ArmError(409, "RoleDefinitionHasAssignments",
-                               "There are existing role assignments referencing role (code: "
-                               "RoleDefinitionHasAssignments).")
+                raise ArmError(
+                    409,
+                    "RoleDefinitionHasAssignments",
+                    "There are existing role assignments referencing role (code: RoleDefinitionHasAssignments).",
+                )
             del cloud.role_definitions[guid]
             return web.json_response(role.to_arm())
         return await put_role_definition(request, claims, scope, guid)
@@ -148,18 +169,23 @@ def routes(ctx: Context) -> list[web.RouteDef]:  # noqa: C901 - one closure per 
             raise ArmError(400, "MissingAssignableScopes", "The role definition must have assignable scopes.")
         for index, assignable in enumerate(scopes):
             if assignable.strip() == "/" or "*" in assignable or not cloud.scope_exists(assignable):
-                raise ArmError(400, "LinkedInvalidPropertyId",
-                               f"Property id '{assignable}' at path 'properties.assignableScopes[{index}]' is "
-                               "invalid. Expect fully qualified resource Id that start with "
-                               "'/subscriptions/{subscriptionId}' or '/providers/{resourceProviderNamespace}/'.")
+                raise ArmError(
+                    400,
+                    "LinkedInvalidPropertyId",
+                    f"Property id '{assignable}' at path 'properties.assignableScopes[{index}]' is "
+                    "invalid. Expect fully qualified resource Id that start with "
+                    "'/subscriptions/{subscriptionId}' or '/providers/{resourceProviderNamespace}/'.",
+                )
             authorize(claims, "Microsoft.Authorization/roleDefinitions/write", assignable)
         existing = cloud.role_definitions.get(guid)
         if existing is not None and existing.role_type == "BuiltInRole":
             raise ArmError(403, "AuthorizationFailed", "Built-in roles cannot be changed.")
         if any(r.role_name.lower() == role_name.lower() and r.guid != guid for r in cloud.role_definitions.values()):
-            raise ArmError(409, "RoleDefinitionWithSameNameExists",
-                           "A custom role with the same name already exists in this directory. "
-                           "Use a different name.")
+            raise ArmError(
+                409,
+                "RoleDefinitionWithSameNameExists",
+                "A custom role with the same name already exists in this directory. Use a different name.",
+            )
         permissions = props.get("permissions") or [{}]
         actions = [str(a) for p in permissions for a in p.get("actions") or []]
         not_actions = [str(a) for p in permissions for a in p.get("notActions") or []]
@@ -186,7 +212,8 @@ def routes(ctx: Context) -> list[web.RouteDef]:  # noqa: C901 - one closure per 
         name = re.search(r"roleName eq '([^']*)'", query, re.IGNORECASE)
         kind = re.search(r"type eq '([^']*)'", query, re.IGNORECASE)
         found = [
-            r for r in cloud.role_definitions.values()
+            r
+            for r in cloud.role_definitions.values()
             if any(s == "/" or scope_contains(s, scope) for s in r.assignable_scopes)
             and (name is None or r.role_name.lower() == name.group(1).lower())
             and (kind is None or r.role_type.lower() == kind.group(1).lower())
@@ -204,8 +231,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:  # noqa: C901 - one closure per 
         if request.method == "GET":
             authorize(claims, "Microsoft.Authorization/roleAssignments/read", scope)
             if existing is None:
-                raise ArmError(404, "RoleAssignmentNotFound",
-                               f"The role assignment '{guid}' is not found.")
+                raise ArmError(404, "RoleAssignmentNotFound", f"The role assignment '{guid}' is not found.")
             return web.json_response(existing.to_arm())
         if request.method == "DELETE":
             authorize(claims, "Microsoft.Authorization/roleAssignments/delete", scope)
@@ -216,8 +242,9 @@ def routes(ctx: Context) -> list[web.RouteDef]:  # noqa: C901 - one closure per 
         authorize(claims, "Microsoft.Authorization/roleAssignments/write", scope)
         return put_role_assignment(scope, guid, existing, await _json(request))
 
-    def put_role_assignment(scope: str, guid: str, existing: RoleAssignment | None,
-                            body: dict[str, Any]) -> web.Response:
+    def put_role_assignment(
+        scope: str, guid: str, existing: RoleAssignment | None, body: dict[str, Any]
+    ) -> web.Response:
         now = ctx.now()
         props = body.get("properties") or {}
         role_id = str(props.get("roleDefinitionId") or "")
@@ -225,42 +252,75 @@ def routes(ctx: Context) -> list[web.RouteDef]:  # noqa: C901 - one closure per 
         principal_type = props.get("principalType")
         role = cloud.role_definitions.get(role_id.rstrip("/").rsplit("/", 1)[-1].lower())
         if role is None or not role_id.lower().startswith(cloud.subscription_scope.lower()):
-            raise ArmError(400, "RoleDefinitionDoesNotExist",
-                           f"The specified role definition with ID '{role_id}' does not exist.")
+            raise ArmError(
+                400, "RoleDefinitionDoesNotExist", f"The specified role definition with ID '{role_id}' does not exist."
+            )
         if not any(s == "/" or scope_contains(s, scope) for s in role.assignable_scopes):
-            raise ArmError(400, "InvalidRoleAssignmentScope",
-                           f"The role definition '{role.guid}' is not assignable at scope '{scope}'.")
-        replicating = cloud.knobs.principal_replication_until is not None and \
-            now < cloud.knobs.principal_replication_until and not principal_type
+            raise ArmError(
+                400,
+                "InvalidRoleAssignmentScope",
+                f"The role definition '{role.guid}' is not assignable at scope '{scope}'.",
+            )
+        replicating = (
+            cloud.knobs.principal_replication_until is not None
+            and now < cloud.knobs.principal_replication_until
+            and not principal_type
+        )
         if principal not in cloud.service_principals or replicating:
-            raise ArmError(400, "PrincipalNotFound",
-                           f"Principal {principal.replace('-', '')} does not exist in the directory "
-                           f"{cloud.tenant_id}. Check that you have the correct principal ID. If you are creating "
-                           "this principal and then immediately assigning a role, this error might be related to "
-                           "a replication delay. In this case, set the role assignment principalType property to "
-                           "a value, such as ServicePrincipal, User, or Group.  See https://aka.ms/docs-principaltype")
+            raise ArmError(
+                400,
+                "PrincipalNotFound",
+                f"Principal {principal.replace('-', '')} does not exist in the directory "
+                f"{cloud.tenant_id}. Check that you have the correct principal ID. If you are creating "
+                "this principal and then immediately assigning a role, this error might be related to "
+                "a replication delay. In this case, set the role assignment principalType property to "
+                "a value, such as ServicePrincipal, User, or Group.  See https://aka.ms/docs-principaltype",
+            )
         if principal_type and str(principal_type) != "ServicePrincipal":
-            raise ArmError(400, "UnmatchedPrincipalType",
-                           f"The PrincipalId '{principal.replace('-', '')}' has type 'ServicePrincipal' , which is "
-                           f"different from specified PrincipalType '{principal_type}'.")
+            raise ArmError(
+                400,
+                "UnmatchedPrincipalType",
+                f"The PrincipalId '{principal.replace('-', '')}' has type 'ServicePrincipal' , which is "
+                f"different from specified PrincipalType '{principal_type}'.",
+            )
         if existing is not None:
-            same = (existing.role_definition_id.lower() == role.id.lower() and existing.principal_id == principal)
+            same = existing.role_definition_id.lower() == role.id.lower() and existing.principal_id == principal
             if not same:
-                raise ArmError(400, "RoleAssignmentUpdateNotPermitted",
-                               "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.")
+                raise ArmError(
+                    400,
+                    "RoleAssignmentUpdateNotPermitted",
+                    "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.",
+                )
             return web.json_response(existing.to_arm(), status=201)
-        duplicate = next((a for a in cloud.role_assignments.values()
-                          if a.scope.lower() == scope.lower() and a.principal_id == principal
-                          and a.role_definition_id.lower() == role.id.lower()), None)
+        duplicate = next(
+            (
+                a
+                for a in cloud.role_assignments.values()
+                if a.scope.lower() == scope.lower()
+                and a.principal_id == principal
+                and a.role_definition_id.lower() == role.id.lower()
+            ),
+            None,
+        )
         if duplicate is not None:
-            raise ArmError(409, "RoleAssignmentExists",
-                           "The role assignment already exists. The ID of the existing role assignment is "
-                           f"{duplicate.guid.replace('-', '')}.")
+            raise ArmError(
+                409,
+                "RoleAssignmentExists",
+                "The role assignment already exists. The ID of the existing role assignment is "
+                f"{duplicate.guid.replace('-', '')}.",
+            )
         if len(cloud.role_assignments) >= cloud.knobs.role_assignment_limit:
-            raise ArmError(400, "RoleAssignmentLimitExceeded",
-                           "No more role assignments can be created in this subscription.")
-        assignment = RoleAssignment(guid=guid, scope=scope, role_definition_id=role.id, principal_id=principal,
-                                    principal_type=str(principal_type) if principal_type else None, created=now)
+            raise ArmError(
+                400, "RoleAssignmentLimitExceeded", "No more role assignments can be created in this subscription."
+            )
+        assignment = RoleAssignment(
+            guid=guid,
+            scope=scope,
+            role_definition_id=role.id,
+            principal_id=principal,
+            principal_type=str(principal_type) if principal_type else None,
+            created=now,
+        )
         cloud.role_assignments[guid] = assignment
         return web.json_response(assignment.to_arm(), status=201)
 
@@ -272,7 +332,8 @@ def routes(ctx: Context) -> list[web.RouteDef]:  # noqa: C901 - one closure per 
         principal = re.search(r"principalId eq '([^']*)'", query, re.IGNORECASE)
         at_scope = "atscope()" in query.lower()
         found = [
-            a for a in cloud.role_assignments.values()
+            a
+            for a in cloud.role_assignments.values()
             if (scope_contains(a.scope, scope) or (not at_scope and scope_contains(scope, a.scope)))
             and (principal is None or a.principal_id == principal.group(1).lower())
         ]
@@ -280,30 +341,56 @@ def routes(ctx: Context) -> list[web.RouteDef]:  # noqa: C901 - one closure per 
 
     def check_scope(scope: str) -> None:
         if not cloud.scope_exists(scope):
-            raise ArmError(404, "ResourceNotFound" if "/providers/" in scope.lower() else "InvalidScope",
-                           f"The scope '{scope}' does not exist.")
+            raise ArmError(
+                404,
+                "ResourceNotFound" if "/providers/" in scope.lower() else "InvalidScope",
+                f"The scope '{scope}' does not exist.",
+            )
 
     table: list[tuple[set[str], re.Pattern[str], str, Handler]] = [
         ({"GET"}, re.compile(rf"^{_ACS}$", re.I), "communication", get_acs),
         ({"GET"}, re.compile(rf"^{_ACS}/smtpUsernames$", re.I), "communication", list_smtp_usernames),
-        ({"GET", "PUT", "DELETE"}, re.compile(rf"^{_ACS}/smtpUsernames/(?P<user>[^/]+)$", re.I), "communication",
-         smtp_username),
-        ({"GET"}, re.compile(rf"^(?P<scope>/.*?){_AUTHZ}/roleDefinitions$", re.I), "authorization",
-         list_role_definitions),
-        ({"GET", "PUT", "DELETE"}, re.compile(rf"^(?P<scope>/.*?){_AUTHZ}/roleDefinitions/(?P<guid>{_GUID})$", re.I),
-         "authorization", role_definition),
-        ({"GET"}, re.compile(rf"^(?P<scope>/.*?){_AUTHZ}/roleAssignments$", re.I), "authorization",
-         list_role_assignments),
-        ({"GET", "PUT", "DELETE"}, re.compile(rf"^(?P<scope>/.*?){_AUTHZ}/roleAssignments/(?P<guid>{_GUID})$", re.I),
-         "authorization", role_assignment),
+        (
+            {"GET", "PUT", "DELETE"},
+            re.compile(rf"^{_ACS}/smtpUsernames/(?P<user>[^/]+)$", re.I),
+            "communication",
+            smtp_username,
+        ),
+        (
+            {"GET"},
+            re.compile(rf"^(?P<scope>/.*?){_AUTHZ}/roleDefinitions$", re.I),
+            "authorization",
+            list_role_definitions,
+        ),
+        (
+            {"GET", "PUT", "DELETE"},
+            re.compile(rf"^(?P<scope>/.*?){_AUTHZ}/roleDefinitions/(?P<guid>{_GUID})$", re.I),
+            "authorization",
+            role_definition,
+        ),
+        (
+            {"GET"},
+            re.compile(rf"^(?P<scope>/.*?){_AUTHZ}/roleAssignments$", re.I),
+            "authorization",
+            list_role_assignments,
+        ),
+        (
+            {"GET", "PUT", "DELETE"},
+            re.compile(rf"^(?P<scope>/.*?){_AUTHZ}/roleAssignments/(?P<guid>{_GUID})$", re.I),
+            "authorization",
+            role_assignment,
+        ),
     ]
 
     async def dispatch(request: web.Request) -> web.Response:
         now = ctx.now()
         claims = _bearer(ctx, request, now)
         if claims is None:
-            return arm_error(401, "InvalidAuthenticationToken",
-                             "The access token is invalid, expired, or not issued for https://management.azure.com/.")
+            return arm_error(
+                401,
+                "InvalidAuthenticationToken",
+                "The access token is invalid, expired, or not issued for https://management.azure.com/.",
+            )
         path = request.path.rstrip("/")
         for methods, pattern, provider, handler in table:
             match = pattern.match(path)
@@ -313,12 +400,18 @@ def routes(ctx: Context) -> list[web.RouteDef]:  # noqa: C901 - one closure per 
                 return arm_error(405, "MethodNotAllowed", f"The HTTP method '{request.method}' is not supported.")
             version = request.query.get("api-version")
             if not version:
-                return arm_error(400, "MissingApiVersionParameter",
-                                 "The api-version query parameter (?api-version=) is required for all requests.")
+                return arm_error(
+                    400,
+                    "MissingApiVersionParameter",
+                    "The api-version query parameter (?api-version=) is required for all requests.",
+                )
             if version not in _API_VERSIONS[provider]:
-                return arm_error(400, "InvalidApiVersionParameter",
-                                 f"The api-version '{version}' is invalid. The supported versions are "
-                                 f"'{', '.join(sorted(_API_VERSIONS[provider]))}'.")
+                return arm_error(
+                    400,
+                    "InvalidApiVersionParameter",
+                    f"The api-version '{version}' is invalid. The supported versions are "
+                    f"'{', '.join(sorted(_API_VERSIONS[provider]))}'.",
+                )
             try:
                 return await handler(request, claims, match)
             except ArmError as exc:
@@ -340,8 +433,9 @@ async def _json(request: web.Request) -> dict[str, Any]:
     try:
         body = await request.json()
     except ValueError as exc:
-        raise ArmError(400, "InvalidRequestContent", "The request content was invalid and could not be "
-                       "deserialized.") from exc
+        raise ArmError(
+            400, "InvalidRequestContent", "The request content was invalid and could not be deserialized."
+        ) from exc
     if not isinstance(body, dict):
         raise ArmError(400, "InvalidRequestContent", "The request content must be a JSON object.")
     return body

@@ -46,9 +46,9 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         return web.json_response({"faults": len(ctx.faults.faults)}, status=201)
 
     async def list_faults(request: web.Request) -> web.Response:
-        return web.json_response([
-            {**f.spec.model_dump(by_alias=True), "remaining": f.remaining, "hits": f.hits} for f in ctx.faults.faults
-        ])
+        return web.json_response(
+            [{**f.spec.model_dump(by_alias=True), "remaining": f.remaining, "hits": f.hits} for f in ctx.faults.faults]
+        )
 
     async def settings(request: web.Request) -> web.Response:
         knobs = ctx.cloud.knobs
@@ -66,12 +66,14 @@ def routes(ctx: Context) -> list[web.RouteDef]:
             if spec.role_assignment_limit is not None:
                 knobs.role_assignment_limit = spec.role_assignment_limit
         until = knobs.principal_replication_until
-        return web.json_response({
-            "secretPropagationSeconds": knobs.secret_propagation_seconds,
-            "assignmentPropagationSeconds": knobs.assignment_propagation_seconds,
-            "principalReplicationUntil": until.isoformat() if until else None,
-            "roleAssignmentLimit": knobs.role_assignment_limit,
-        })
+        return web.json_response(
+            {
+                "secretPropagationSeconds": knobs.secret_propagation_seconds,
+                "assignmentPropagationSeconds": knobs.assignment_propagation_seconds,
+                "principalReplicationUntil": until.isoformat() if until else None,
+                "roleAssignmentLimit": knobs.role_assignment_limit,
+            }
+        )
 
     async def reset(request: web.Request) -> web.Response:
         ctx.faults.clear()

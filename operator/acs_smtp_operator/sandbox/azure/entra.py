@@ -15,25 +15,39 @@ __all__ = ["routes"]
 _AUDIENCES = {a.rstrip("/"): a for a in (ARM_AUDIENCE, GRAPH_AUDIENCE, COMMUNICATION_AUDIENCE)}
 
 _DESCRIPTIONS = {
-    "7000215": ("invalid_client", 401, "Invalid client secret provided. Ensure the secret being sent in the "
-                "request is the client secret value, not the client secret ID, for a secret added to app '{app}'."),
+    "7000215": (
+        "invalid_client",
+        401,
+        "Invalid client secret provided. Ensure the secret being sent in the "
+        "request is the client secret value, not the client secret ID, for a secret added to app '{app}'.",
+    ),
     "7000222": ("invalid_client", 401, "The provided client secret keys for app '{app}' are expired."),
-    "700016": ("unauthorized_client", 400, "Application with identifier '{app}' was not found in the directory "
-               "'{tenant}'. This can happen if the application has not been installed by the administrator "
-               "of the tenant or consented to by any user in the tenant."),
+    "700016": (
+        "unauthorized_client",
+        400,
+        "Application with identifier '{app}' was not found in the directory "
+        "'{tenant}'. This can happen if the application has not been installed by the administrator "
+        "of the tenant or consented to by any user in the tenant.",
+    ),
     "90002": ("invalid_request", 400, "Tenant '{tenant}' not found."),
     "500011": ("invalid_resource", 400, "The resource principal named {scope} was not found in the tenant."),
     "900144": ("invalid_request", 400, "The request body must contain the following parameter: '{missing}'."),
-    "70011": ("invalid_scope", 400, "The provided value for scope {scope} is not valid. Client credential "
-              "flows must have a scope value with /.default suffixed to the resource identifier."),
+    "70011": (
+        "invalid_scope",
+        400,
+        "The provided value for scope {scope} is not valid. Client credential "
+        "flows must have a scope value with /.default suffixed to the resource identifier.",
+    ),
 }
 
 
 def _aadsts(code: str, now: datetime, **fields: str) -> web.Response:
     error, status, template = _DESCRIPTIONS[code]
     trace, correlation = str(uuid.uuid4()), str(uuid.uuid4())
-    description = f"AADSTS{code}: {template.format(**fields)} Trace ID: {trace} Correlation ID: {correlation} " \
-                  f"Timestamp: {now.astimezone(UTC):%Y-%m-%d %H:%M:%SZ}"
+    description = (
+        f"AADSTS{code}: {template.format(**fields)} Trace ID: {trace} Correlation ID: {correlation} "
+        f"Timestamp: {now.astimezone(UTC):%Y-%m-%d %H:%M:%SZ}"
+    )
     return web.json_response(
         {
             "error": error,
@@ -51,15 +65,17 @@ def routes(ctx: Context) -> list[web.RouteDef]:
     async def openid_configuration(request: web.Request) -> web.Response:
         tenant = request.match_info["tenant"]
         base = ctx.base_url
-        return web.json_response({
-            "token_endpoint": f"{base}/{tenant}/oauth2/v2.0/token",
-            "authorization_endpoint": f"{base}/{tenant}/oauth2/v2.0/authorize",
-            "issuer": f"{base}/{tenant}/v2.0",
-            "jwks_uri": f"{base}/{tenant}/discovery/v2.0/keys",
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
-            "response_types_supported": ["code", "id_token", "token"],
-            "tenant_region_scope": "EU",
-        })
+        return web.json_response(
+            {
+                "token_endpoint": f"{base}/{tenant}/oauth2/v2.0/token",
+                "authorization_endpoint": f"{base}/{tenant}/oauth2/v2.0/authorize",
+                "issuer": f"{base}/{tenant}/v2.0",
+                "jwks_uri": f"{base}/{tenant}/discovery/v2.0/keys",
+                "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+                "response_types_supported": ["code", "id_token", "token"],
+                "tenant_region_scope": "EU",
+            }
+        )
 
     async def token(request: web.Request) -> web.Response:
         now = ctx.now()
@@ -95,12 +111,14 @@ def routes(ctx: Context) -> list[web.RouteDef]:
             audience=audience,
             roles=tuple(sorted(sp.graph_permissions)) if audience == GRAPH_AUDIENCE else (),
         )
-        return web.json_response({
-            "token_type": "Bearer",
-            "expires_in": int(TOKEN_LIFETIME.total_seconds()),
-            "ext_expires_in": int(TOKEN_LIFETIME.total_seconds()),
-            "access_token": ctx.issuer.issue(claims, now),
-        })
+        return web.json_response(
+            {
+                "token_type": "Bearer",
+                "expires_in": int(TOKEN_LIFETIME.total_seconds()),
+                "ext_expires_in": int(TOKEN_LIFETIME.total_seconds()),
+                "access_token": ctx.issuer.issue(claims, now),
+            }
+        )
 
     return [
         web.get("/{tenant}/v2.0/.well-known/openid-configuration", openid_configuration),

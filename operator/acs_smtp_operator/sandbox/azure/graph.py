@@ -30,19 +30,24 @@ class GraphError(Exception):
         self.status, self.code, self.message, self.retry_after = status, code, message, retry_after
 
 
-def graph_error(status: int, code: str, message: str, now: datetime, headers: dict[str, str] | None = None
-                ) -> web.Response:
-    return json_error(status, {
-        "error": {
-            "code": code,
-            "message": message,
-            "innerError": {
-                "date": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
-                "request-id": str(uuid.uuid4()),
-                "client-request-id": str(uuid.uuid4()),
-            },
-        }
-    }, headers)
+def graph_error(
+    status: int, code: str, message: str, now: datetime, headers: dict[str, str] | None = None
+) -> web.Response:
+    return json_error(
+        status,
+        {
+            "error": {
+                "code": code,
+                "message": message,
+                "innerError": {
+                    "date": now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S"),
+                    "request-id": str(uuid.uuid4()),
+                    "client-request-id": str(uuid.uuid4()),
+                },
+            }
+        },
+        headers,
+    )
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -64,9 +69,11 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         app = cloud.applications.get(oid.lower()) if oid else cloud.app_by_app_id(appid or "")
         if app is None:
             key = oid or appid
-            raise GraphError(404, "Request_ResourceNotFound",
-                             f"Resource '{key}' does not exist or one of its queried reference-property "
-                             "objects are not present.")
+            raise GraphError(
+                404,
+                "Request_ResourceNotFound",
+                f"Resource '{key}' does not exist or one of its queried reference-property objects are not present.",
+            )
         return app
 
     def require(claims: Claims, app: Application | None, write: bool) -> None:
@@ -80,38 +87,54 @@ def routes(ctx: Context) -> list[web.RouteDef]:
     async def get_app(request: web.Request, claims: Claims, match: re.Match[str]) -> web.Response:
         app = find_app(match)
         require(claims, app, write=False)
-        return web.json_response({"@odata.context": f"{ctx.base_url}/v1.0/$metadata#applications/$entity",
-                                  **app.to_graph()})
+        return web.json_response(
+            {"@odata.context": f"{ctx.base_url}/v1.0/$metadata#applications/$entity", **app.to_graph()}
+        )
 
     async def list_apps(request: web.Request, claims: Claims, match: re.Match[str]) -> web.Response:
         require(claims, None, write=False)
         wanted = _filter_app_id(request)
-        visible = [a for a in cloud.applications.values()
-                   if (wanted is None or a.app_id.lower() == wanted.lower())
-                   and (set(claims.roles) & (_READ_ALL | _WRITE_ALL) or claims.object_id in a.owners)]
-        return web.json_response({"@odata.context": f"{ctx.base_url}/v1.0/$metadata#applications",
-                                  "value": [a.to_graph() for a in visible]})
+        visible = [
+            a
+            for a in cloud.applications.values()
+            if (wanted is None or a.app_id.lower() == wanted.lower())
+            and (set(claims.roles) & (_READ_ALL | _WRITE_ALL) or claims.object_id in a.owners)
+        ]
+        return web.json_response(
+            {"@odata.context": f"{ctx.base_url}/v1.0/$metadata#applications", "value": [a.to_graph() for a in visible]}
+        )
 
     async def get_sp(request: web.Request, claims: Claims, match: re.Match[str]) -> web.Response:
         oid, appid = match.group("oid"), match.group("appid")
         sp = cloud.service_principals.get(oid.lower()) if oid else cloud.sp_by_app_id(appid or "")
         if sp is None:
-            raise GraphError(404, "Request_ResourceNotFound",
-                             f"Resource '{oid or appid}' does not exist or one of its queried reference-property "
-                             "objects are not present.")
+            raise GraphError(
+                404,
+                "Request_ResourceNotFound",
+                f"Resource '{oid or appid}' does not exist or one of its queried reference-property "
+                "objects are not present.",
+            )
         require(claims, cloud.app_by_app_id(sp.app_id), write=False)
-        return web.json_response({"@odata.context": f"{ctx.base_url}/v1.0/$metadata#servicePrincipals/$entity",
-                                  **sp.to_graph()})
+        return web.json_response(
+            {"@odata.context": f"{ctx.base_url}/v1.0/$metadata#servicePrincipals/$entity", **sp.to_graph()}
+        )
 
     async def list_sps(request: web.Request, claims: Claims, match: re.Match[str]) -> web.Response:
         require(claims, None, write=False)
         wanted = _filter_app_id(request)
-        found = [s for s in cloud.service_principals.values()
-                 if wanted is None or s.app_id.lower() == wanted.lower()]
-        visible = [s for s in found if set(claims.roles) & (_READ_ALL | _WRITE_ALL)
-                   or claims.object_id in getattr(cloud.app_by_app_id(s.app_id), "owners", set())]
-        return web.json_response({"@odata.context": f"{ctx.base_url}/v1.0/$metadata#servicePrincipals",
-                                  "value": [s.to_graph() for s in visible]})
+        found = [s for s in cloud.service_principals.values() if wanted is None or s.app_id.lower() == wanted.lower()]
+        visible = [
+            s
+            for s in found
+            if set(claims.roles) & (_READ_ALL | _WRITE_ALL)
+            or claims.object_id in getattr(cloud.app_by_app_id(s.app_id), "owners", set())
+        ]
+        return web.json_response(
+            {
+                "@odata.context": f"{ctx.base_url}/v1.0/$metadata#servicePrincipals",
+                "value": [s.to_graph() for s in visible],
+            }
+        )
 
     async def add_password(request: web.Request, claims: Claims, match: re.Match[str]) -> web.Response:
         now = ctx.now()
@@ -126,20 +149,27 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         if end <= start:
             raise GraphError(400, "Request_BadRequest", "The end date must be after the start date.")
         if not app.passwords_allowed:
-            raise GraphError(400, "CredentialTypeNotAllowedAsPerAppPolicy",
-                             "Credential type not allowed as per assigned policy.")
+            raise GraphError(
+                400, "CredentialTypeNotAllowedAsPerAppPolicy", "Credential type not allowed as per assigned policy."
+            )
         if app.max_password_lifetime is not None and end - start > app.max_password_lifetime:
-            raise GraphError(400, "CredentialInvalidLifetimeAsPerAppPolicy",
-                             "Credential lifetime exceeds the max value allowed as per assigned policy.")
+            raise GraphError(
+                400,
+                "CredentialInvalidLifetimeAsPerAppPolicy",
+                "Credential lifetime exceeds the max value allowed as per assigned policy.",
+            )
         if app.personal_accounts and len(app.passwords) >= 2:
-            raise GraphError(400, "TooManyAppPasswords",
-                             "The application allows personal accounts and may hold at most 2 passwords.")
+            raise GraphError(
+                400, "TooManyAppPasswords", "The application allows personal accounts and may hold at most 2 passwords."
+            )
         password, value = cloud.add_password(app, str(credential.get("displayName") or ""), start, end, now)
-        return web.json_response({
-            "@odata.context": f"{ctx.base_url}/v1.0/$metadata#microsoft.graph.passwordCredential",
-            **password.to_graph(),
-            "secretText": value,
-        })
+        return web.json_response(
+            {
+                "@odata.context": f"{ctx.base_url}/v1.0/$metadata#microsoft.graph.passwordCredential",
+                **password.to_graph(),
+                "secretText": value,
+            }
+        )
 
     async def remove_password(request: web.Request, claims: Claims, match: re.Match[str]) -> web.Response:
         app = find_app(match)

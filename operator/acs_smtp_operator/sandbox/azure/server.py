@@ -30,19 +30,34 @@ def _fault_response(api: str, status: int, retry_after: int | None, ctx: Context
         code = "TooManyRequests" if status == 429 else "ServiceUnavailable" if status == 503 else "InternalServerError"
         return graph.graph_error(status, code, f"Injected fault: HTTP {status}.", ctx.now(), headers)
     if api == "arm":
-        code = "SubscriptionRequestsThrottled" if status == 429 else "ServiceUnavailable" if status == 503 \
+        code = (
+            "SubscriptionRequestsThrottled"
+            if status == 429
+            else "ServiceUnavailable"
+            if status == 503
             else "InternalServerError"
-        message = ("Number of requests for subscription exceeded the limit. Please try again after "
-                   f"{retry_after or 0} seconds.") if status == 429 else f"Injected fault: HTTP {status}."
+        )
+        message = (
+            (
+                "Number of requests for subscription exceeded the limit. Please try again after "
+                f"{retry_after or 0} seconds."
+            )
+            if status == 429
+            else f"Injected fault: HTTP {status}."
+        )
         return arm.arm_error(status, code, message, headers)
-    return web.json_response({"error": "temporarily_unavailable", "error_description": f"Injected HTTP {status}",
-                              "error_codes": [0]}, status=status, headers=headers)
+    return web.json_response(
+        {"error": "temporarily_unavailable", "error_description": f"Injected HTTP {status}", "error_codes": [0]},
+        status=status,
+        headers=headers,
+    )
 
 
 def build_app(ctx: Context) -> web.Application:
     @web.middleware
-    async def observe(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-                      ) -> web.StreamResponse:
+    async def observe(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
         api = api_of(request.path)
         if api is None:
             return await handler(request)
@@ -62,8 +77,11 @@ def build_app(ctx: Context) -> web.Application:
         if api == "arm":
             response.headers.setdefault("x-ms-ratelimit-remaining-subscription-reads", "11999")
             response.headers.setdefault("x-ms-ratelimit-remaining-subscription-writes", "1199")
-        ctx.log.append(Logged(api=api, method=request.method, path=request.path, status=response.status,
-                              time=ctx.now().isoformat()))
+        ctx.log.append(
+            Logged(
+                api=api, method=request.method, path=request.path, status=response.status, time=ctx.now().isoformat()
+            )
+        )
         return response
 
     app = web.Application(middlewares=[observe])

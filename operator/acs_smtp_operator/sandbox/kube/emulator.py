@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import kmock
@@ -28,8 +28,12 @@ _VERBS = {"create", "delete", "deletecollection", "get", "list", "patch", "updat
 _WATCH_POLL_SECONDS = 2.0
 
 
+def _key(resource: Any) -> tuple[str, str, str]:
+    return (str(resource.group or ""), str(resource.version or ""), str(resource.plural or ""))
+
+
 @attrs.define(kw_only=True)
-class KubeEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
+class KubeEmulator(kmock.KubernetesEmulator):
     store: Store = attrs.field(init=False)
     _short_names: dict[tuple[str, str, str], list[str]] = attrs.field(factory=dict, init=False)
 
@@ -39,11 +43,18 @@ class KubeEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         self.store = Store(on_types_changed=self._sync_discovery)
         for res in list(self.resources):
             info = self.resources[res]
+            group, version, plural = _key(res)
             if info.kind and "get" in info.verbs:
-                self.store.register(ResourceType(
-                    group=res.group, version=res.version, plural=res.plural, kind=info.kind,
-                    namespaced=bool(info.namespaced), status_subresource="status" in info.subresources,
-                ))
+                self.store.register(
+                    ResourceType(
+                        group=group,
+                        version=version,
+                        plural=plural,
+                        kind=info.kind,
+                        namespaced=bool(info.namespaced),
+                        status_subresource="status" in info.subresources,
+                    )
+                )
         for namespace in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self.store.ensure_namespace(namespace)
 
@@ -52,13 +63,19 @@ class KubeEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
     def _sync_discovery(self, store: Store) -> None:
         """Make kmock's discovery documents follow the registered CRDs."""
         for res in list(self.resources):
-            if (res.group, res.version, res.plural) not in store.types:
+            if _key(res) not in store.types:
                 del self.resources[res]
         for rtype in store.types.values():
             if not rtype.custom:
                 continue
-            crd = next((o for o in store.objects[("apiextensions.k8s.io", "v1", "customresourcedefinitions")]
-                        .values() if o["metadata"]["name"] == rtype.qualified), None)
+            crd = next(
+                (
+                    o
+                    for o in store.objects[("apiextensions.k8s.io", "v1", "customresourcedefinitions")].values()
+                    if o["metadata"]["name"] == rtype.qualified
+                ),
+                None,
+            )
             names = (crd or {}).get("spec", {}).get("names", {})
             self._short_names[rtype.key] = list(names.get("shortNames") or [])
             self.resources[f"{rtype.group}/{rtype.version}/{rtype.plural}"] = kmock.ResourceInfo(
@@ -72,7 +89,7 @@ class KubeEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             )
 
     async def _serve_version(self, request: Any) -> Any:
-        document = await super()._serve_version(request)
+        document = cast(dict[str, Any], await super()._serve_version(request))
         if document.get("groupVersion", "").startswith("/"):
             document["groupVersion"] = document["groupVersion"][1:]
         group, _, version = document.get("groupVersion", "").rpartition("/")
@@ -93,27 +110,47 @@ class KubeEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             prefix = f"api/{rtype.version}" if not rtype.group else f"apis/{rtype.group}/{rtype.version}"
             by_gv.setdefault(prefix, []).append(rtype)
         if path.rstrip("/") == "/openapi/v3":
-            return web.json_response({"paths": {gv: {"serverRelativeURL": f"/openapi/v3/{gv}?hash={self.store.rv}"}
-                                                for gv in by_gv}})
+            return web.json_response(
+                {"paths": {gv: {"serverRelativeURL": f"/openapi/v3/{gv}?hash={self.store.rv}"} for gv in by_gv}}
+            )
         gv = path.removeprefix("/openapi/v3/").strip("/")
         if gv not in by_gv:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         paths = {}
         for rtype in by_gv[gv]:
             scope = "/namespaces/{namespace}" if rtype.namespaced else ""
-            paths[f"/{gv}{scope}/{rtype.plural}/{{name}}"] = {"patch": {
-                "x-kubernetes-group-version-kind": {"group": rtype.group, "version": rtype.version,
-                                                    "kind": rtype.kind},
-                "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}],
-                "responses": {"200": {"description": "OK"}},
-            }}
-        return web.json_response({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.37.0"},
-                                  "paths": paths, "components": {"schemas": {}}})
+            paths[f"/{gv}{scope}/{rtype.plural}/{{name}}"] = {
+                "patch": {
+                    "x-kubernetes-group-version-kind": {
+                        "group": rtype.group,
+                        "version": rtype.version,
+                        "kind": rtype.kind,
+                    },
+                    "parameters": [{"name": "fieldValidation", "in": "query", "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "OK"}},
+                }
+            }
+        return web.json_response(
+            {
+                "openapi": "3.0.0",
+                "info": {"title": "Kubernetes", "version": "v1.37.0"},
+                "paths": paths,
+                "components": {"schemas": {}},
+            }
+        )
 
     async def _serve_server_version(self, request: Any) -> Any:
-        return {"major": "1", "minor": "37", "gitVersion": "v1.37.0-acssmtp-sandbox", "gitCommit": "",
-                "gitTreeState": "clean", "buildDate": "2026-11-01T00:00:00Z", "goVersion": "go1.26",
-                "compiler": "gc", "platform": "linux/amd64"}
+        return {
+            "major": "1",
+            "minor": "37",
+            "gitVersion": "v1.37.0-acssmtp-sandbox",
+            "gitCommit": "",
+            "gitTreeState": "clean",
+            "buildDate": "2026-11-01T00:00:00Z",
+            "goVersion": "go1.26",
+            "compiler": "gc",
+            "platform": "linux/amd64",
+        }
 
     # -- objects --------------------------------------------------------------------------------
 
@@ -150,12 +187,18 @@ class KubeEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             return await self._watch(raw, key, ns, name)
         table = "as=Table" in raw.headers.get("Accept", "")
         if method == "GET" and name is None:
-            items = store.list(key, ns, _matcher(query))
+            items = store.select(key, ns, _matcher(query))
             if table:
                 return web.json_response(to_table(items, store.rtype(key).columns or [], str(store.rv)))
             rtype = store.rtype(key)
-            return web.json_response({"kind": f"{rtype.kind}List", "apiVersion": rtype.api_version,
-                                      "metadata": {"resourceVersion": str(store.rv)}, "items": items})
+            return web.json_response(
+                {
+                    "kind": f"{rtype.kind}List",
+                    "apiVersion": rtype.api_version,
+                    "metadata": {"resourceVersion": str(store.rv)},
+                    "items": items,
+                }
+            )
         if method == "GET" and name is not None:
             obj = store.get(key, ns, name)
             if table:
@@ -175,8 +218,7 @@ class KubeEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
             return web.json_response(store.delete(key, ns, name, propagation))
         raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
 
-    async def _watch(self, raw: web.BaseRequest, key: Any, ns: str | None, name: str | None
-                     ) -> web.StreamResponse:
+    async def _watch(self, raw: web.BaseRequest, key: Any, ns: str | None, name: str | None) -> web.StreamResponse:
         store = self.store
         accepts = _matcher(raw.query)
         if name is not None:
@@ -185,15 +227,18 @@ class KubeEmulator(kmock.KubernetesEmulator):  # type: ignore[misc]
         since = raw.query.get("resourceVersion", "")
         replay: list[Event] | None
         if since in ("", "0"):
-            replay = [Event(0, "ADDED", o) for o in store.list(key, ns, accepts)]
+            replay = [Event(0, "ADDED", o) for o in store.select(key, ns, accepts)]
         else:
             try:
                 replay = store.events_since(key, int(since))
             except ValueError as exc:
                 raise ApiError(400, "BadRequest", f"invalid resource version: {since!r}") from exc
             if replay is not None:
-                replay = [e for e in replay if (ns is None or e.object["metadata"].get("namespace") == ns)
-                          and accepts(e.object)]
+                replay = [
+                    e
+                    for e in replay
+                    if (ns is None or e.object["metadata"].get("namespace") == ns) and accepts(e.object)
+                ]
         watcher = Watcher(key=key, namespace=ns, accepts=accepts)
         store.watchers.append(watcher)
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
@@ -249,8 +294,12 @@ def parse_object_path(path: str) -> ObjectPath | None:
         namespace, rest = rest[1], rest[2:]
     if len(rest) > 3:
         return None
-    return ObjectPath(key=(group, version, rest[0]), namespace=namespace,
-                      name=rest[1] if len(rest) > 1 else None, subresource=rest[2] if len(rest) > 2 else None)
+    return ObjectPath(
+        key=(group, version, rest[0]),
+        namespace=namespace,
+        name=rest[1] if len(rest) > 1 else None,
+        subresource=rest[2] if len(rest) > 2 else None,
+    )
 
 
 async def _send(response: web.StreamResponse, event: Event) -> None:
@@ -267,8 +316,12 @@ def _body(data: bytes, content_type: str) -> Any:
     if not data:
         return None
     if "protobuf" in content_type or "cbor" in content_type:
-        raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - "
-                       "accepted media types include: application/json, application/yaml")
+        raise ApiError(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - "
+            "accepted media types include: application/json, application/yaml",
+        )
     try:
         return json.loads(data)
     except ValueError as exc:

@@ -79,8 +79,9 @@ def apply_patch(content_type: str, target: dict[str, Any], patch: Any) -> dict[s
         try:
             result = jsonpatch.apply_patch(target, patch)
         except jsonpatch.JsonPatchTestFailed as exc:
-            raise PatchError(f"the server rejected our request due to an error in our request: {exc}",
-                             test_failed=True) from exc
+            raise PatchError(
+                f"the server rejected our request due to an error in our request: {exc}", test_failed=True
+            ) from exc
         except (jsonpatch.JsonPatchException, jsonpatch.JsonPointerException) as exc:
             raise PatchError(str(exc)) from exc
         if not isinstance(result, dict):
@@ -92,5 +93,7 @@ def apply_patch(content_type: str, target: dict[str, Any], patch: Any) -> dict[s
         return dict(merge_patch(target, patch))
     if kind == STRATEGIC:
         return dict(strategic_merge_patch(target, patch))
-    raise PatchError(f"the body of the request was in an unknown format - accepted media types include: "
-                     f"{JSON_PATCH}, {MERGE}, {STRATEGIC}")
+    raise PatchError(
+        f"the body of the request was in an unknown format - accepted media types include: "
+        f"{JSON_PATCH}, {MERGE}, {STRATEGIC}"
+    )

@@ -15,6 +15,8 @@ from typing import Any
 
 import celpy
 import jsonschema
+from celpy.adapter import json_to_cel
+from celpy.evaluation import CELEvalError
 
 __all__ = ["Cause", "apply_defaults", "check", "prune", "unknown_fields"]
 
@@ -61,14 +63,17 @@ def prune(schema: dict[str, Any], value: Any, top: bool = True) -> Any:
 def unknown_fields(original: Any, pruned: Any, path: str = "") -> list[str]:
     """The dotted paths that pruning removed."""
     if isinstance(original, dict) and isinstance(pruned, dict):
-        found = []
+        found: list[str] = []
         for key, value in original.items():
             here = f"{path}.{key}" if path else key
             found += [here] if key not in pruned else unknown_fields(value, pruned[key], here)
         return found
     if isinstance(original, list) and isinstance(pruned, list):
-        return [f for n, (a, b) in enumerate(zip(original, pruned, strict=False))
-                for f in unknown_fields(a, b, f"{path}[{n}]")]
+        return [
+            f
+            for n, (a, b) in enumerate(zip(original, pruned, strict=False))
+            for f in unknown_fields(a, b, f"{path}[{n}]")
+        ]
     return []
 
 
@@ -114,22 +119,40 @@ def _openapi_causes(schema: dict[str, Any], obj: dict[str, Any]) -> list[Cause]:
             causes.append(Cause("FieldValueRequired", _field([*path, missing]), "Required value"))
         elif kind == "enum":
             supported = ", ".join(_quote(v) for v in error.validator_value)
-            causes.append(Cause("FieldValueNotSupported", here,
-                                f"Unsupported value: {_quote(error.instance)}: supported values: {supported}"))
+            causes.append(
+                Cause(
+                    "FieldValueNotSupported",
+                    here,
+                    f"Unsupported value: {_quote(error.instance)}: supported values: {supported}",
+                )
+            )
         elif kind == "type":
-            causes.append(Cause("FieldValueTypeInvalid", here,
-                                f"Invalid value: {_quote(error.instance)}: {here} in body must be of type "
-                                f"{error.validator_value}: {_quote(type(error.instance).__name__)}"))
+            causes.append(
+                Cause(
+                    "FieldValueTypeInvalid",
+                    here,
+                    f"Invalid value: {_quote(error.instance)}: {here} in body must be of type "
+                    f"{error.validator_value}: {_quote(type(error.instance).__name__)}",
+                )
+            )
         elif kind == "pattern":
-            causes.append(Cause("FieldValueInvalid", here,
-                                f"Invalid value: {_quote(error.instance)}: {here} in body should match "
-                                f"'{error.validator_value}'"))
+            causes.append(
+                Cause(
+                    "FieldValueInvalid",
+                    here,
+                    f"Invalid value: {_quote(error.instance)}: {here} in body should match '{error.validator_value}'",
+                )
+            )
         elif kind in ("maxLength", "maxItems", "maxProperties"):
-            causes.append(Cause("FieldValueTooLong", here,
-                                f"Too long: may not be more than {error.validator_value}"))
+            causes.append(Cause("FieldValueTooLong", here, f"Too long: may not be more than {error.validator_value}"))
         else:
-            causes.append(Cause("FieldValueInvalid", here,
-                                f"Invalid value: {_quote(error.instance)}: {here} in body {error.message}"))
+            causes.append(
+                Cause(
+                    "FieldValueInvalid",
+                    here,
+                    f"Invalid value: {_quote(error.instance)}: {here} in body {error.message}",
+                )
+            )
     return causes
 
 
@@ -146,21 +169,23 @@ def _cel_causes(schema: dict[str, Any], value: Any, old: Any, path: list[str | i
         transition = "oldSelf" in expression
         if transition and old is None:
             continue
-        activation = {"self": celpy.json_to_cel(value)}
+        activation = {"self": json_to_cel(value)}
         if transition:
-            activation["oldSelf"] = celpy.json_to_cel(old)
+            activation["oldSelf"] = json_to_cel(old)
         field = _field([*path, *[p for p in str(rule.get("fieldPath", "")).split(".") if p]])
         try:
             ok = _program(expression).evaluate(activation)
         except Exception as exc:  # celpy raises several kinds for compile and runtime errors
             causes.append(Cause("FieldValueInvalid", field, f"Invalid value: rule {expression!r} failed: {exc}"))
             continue
-        if isinstance(ok, celpy.CELEvalError) or not bool(ok):
+        if isinstance(ok, CELEvalError) or not bool(ok):
             message = rule.get("message") or f"failed rule: {expression}"
             reason = {"FieldValueRequired": "FieldValueRequired", "FieldValueForbidden": "FieldValueForbidden"}.get(
-                str(rule.get("reason")), "FieldValueInvalid")
-            detail = message if reason != "FieldValueInvalid" else \
-                f"Invalid value: {_quote(_describe(value))}: {message}"
+                str(rule.get("reason")), "FieldValueInvalid"
+            )
+            detail = (
+                message if reason != "FieldValueInvalid" else f"Invalid value: {_quote(_describe(value))}: {message}"
+            )
             causes.append(Cause(reason, field, detail))
     if isinstance(value, dict):
         old_map = old if isinstance(old, dict) else {}
@@ -174,7 +199,9 @@ def _cel_causes(schema: dict[str, Any], value: Any, old: Any, path: list[str | i
 
 
 def _describe(value: Any) -> Any:
-    return {dict: "object", list: "array"}.get(type(value), value)
+    if isinstance(value, dict):
+        return "object"
+    return "array" if isinstance(value, list) else value
 
 
 def check(schema: dict[str, Any], obj: dict[str, Any], old: dict[str, Any] | None) -> list[Cause]:

@@ -19,7 +19,8 @@ class SelectorError(ValueError):
 
 def _split(selector: str) -> list[str]:
     """Split on commas that are not inside a set's parentheses."""
-    parts, depth, current = [], 0, ""
+    parts: list[str] = []
+    depth, current = 0, ""
     for char in selector:
         depth += char == "("
         depth -= char == ")"
@@ -32,45 +33,44 @@ def _split(selector: str) -> list[str]:
     return [p for p in parts if p.strip()]
 
 
-def label_matcher(selector: str) -> Callable[[Mapping[str, str]], bool]:
-    tests: list[Callable[[Mapping[str, str]], bool]] = []
-    for term in _split(selector):
-        if m := _SET.match(term):
-            key, op, values = m.group(1), m.group(2), {v.strip() for v in m.group(3).split(",")}
-            if op == "in":
-                tests.append(lambda labels, k=key, vs=values: labels.get(k) in vs)
-            else:
-                tests.append(lambda labels, k=key, vs=values: labels.get(k) not in vs)
-        elif m := _EQ.match(term):
-            key, op, value = m.group(1), m.group(2), m.group(3)
-            if op == "!=":
-                tests.append(lambda labels, k=key, v=value: labels.get(k) != v)
-            else:
-                tests.append(lambda labels, k=key, v=value: labels.get(k) == v)
-        elif m := _EXISTS.match(term):
-            negate, key = m.group(1) == "!", m.group(2)
-            tests.append(lambda labels, k=key, n=negate: (k in labels) != n)
-        else:
-            raise SelectorError(f"unable to parse requirement: {term!r}")
+Labels = Mapping[str, str]
+
+
+def _label_test(term: str) -> Callable[[Labels], bool]:
+    if m := _SET.match(term):
+        key, values = m.group(1), {v.strip() for v in m.group(3).split(",")}
+        wanted = m.group(2) == "in"
+        return lambda labels: (labels.get(key) in values) is wanted
+    if m := _EQ.match(term):
+        key, value = m.group(1), m.group(3)
+        equal = m.group(2) != "!="
+        return lambda labels: (labels.get(key) == value) is equal
+    if m := _EXISTS.match(term):
+        key, present = m.group(2), m.group(1) != "!"
+        return lambda labels: (key in labels) is present
+    raise SelectorError(f"unable to parse requirement: {term!r}")
+
+
+def label_matcher(selector: str) -> Callable[[Labels], bool]:
+    tests = [_label_test(term) for term in _split(selector)]
     return lambda labels: all(test(labels) for test in tests)
 
 
+def _lookup(obj: Mapping[str, Any], path: list[str]) -> str:
+    current: Any = obj
+    for part in path:
+        current = current.get(part) if isinstance(current, Mapping) else None
+    return "" if current is None else str(current)
+
+
+def _field_test(term: str) -> Callable[[Mapping[str, Any]], bool]:
+    m = _EQ.match(term)
+    if m is None:
+        raise SelectorError(f"invalid field selector: {term!r}")
+    path, value, equal = m.group(1).split("."), m.group(3), m.group(2) != "!="
+    return lambda obj: (_lookup(obj, path) == value) is equal
+
+
 def field_matcher(selector: str) -> Callable[[Mapping[str, Any]], bool]:
-    tests: list[Callable[[Mapping[str, Any]], bool]] = []
-    for term in _split(selector):
-        m = _EQ.match(term)
-        if m is None:
-            raise SelectorError(f"invalid field selector: {term!r}")
-        path, op, value = m.group(1).split("."), m.group(2), m.group(3)
-
-        def lookup(obj: Mapping[str, Any], path: list[str] = path) -> str:
-            current: Any = obj
-            for part in path:
-                current = current.get(part) if isinstance(current, Mapping) else None
-            return "" if current is None else str(current)
-
-        if op == "!=":
-            tests.append(lambda obj, f=lookup, v=value: f(obj) != v)
-        else:
-            tests.append(lambda obj, f=lookup, v=value: f(obj) == v)
+    tests = [_field_test(term) for term in _split(selector)]
     return lambda obj: all(test(obj) for test in tests)

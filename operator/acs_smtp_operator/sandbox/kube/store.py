@@ -40,8 +40,16 @@ class ApiError(Exception):
         self.code, self.reason, self.message, self.details = code, reason, message, details or {}
 
     def status(self) -> dict[str, Any]:
-        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                "message": self.message, "reason": self.reason, "details": self.details, "code": self.code}
+        return {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "details": self.details,
+            "code": self.code,
+        }
 
 
 @dataclass(frozen=True)
@@ -125,15 +133,23 @@ class Store:
         rtype = self.rtype(key)
         obj = self.objects[key].get((namespace or "", name))
         if obj is None:
-            raise ApiError(404, "NotFound", f'{rtype.qualified} "{name}" not found',
-                           {"name": name, "group": rtype.group, "kind": rtype.plural})
+            raise ApiError(
+                404,
+                "NotFound",
+                f'{rtype.qualified} "{name}" not found',
+                {"name": name, "group": rtype.group, "kind": rtype.plural},
+            )
         return copy.deepcopy(obj)
 
-    def list(self, key: Key, namespace: str | None, accepts: Callable[[dict[str, Any]], bool]
-             ) -> list[dict[str, Any]]:
+    def select(
+        self, key: Key, namespace: str | None, accepts: Callable[[dict[str, Any]], bool]
+    ) -> list[dict[str, Any]]:
         self.rtype(key)
-        return [copy.deepcopy(o) for (ns, _), o in sorted(self.objects[key].items())
-                if (namespace is None or ns == namespace) and accepts(o)]
+        return [
+            copy.deepcopy(o)
+            for (ns, _), o in sorted(self.objects[key].items())
+            if (namespace is None or ns == namespace) and accepts(o)
+        ]
 
     def events_since(self, key: Key, rv: int) -> list[Event] | None:
         """Events after `rv`, or None when the history no longer reaches back that far (410 Gone)."""
@@ -154,15 +170,18 @@ class Store:
         self._check_kind(rtype, obj)
         ns = self._namespace_of(rtype, namespace, meta)
         if rtype.namespaced and ("", ns) not in self.objects.get(NAMESPACES, {}):
-            raise ApiError(404, "NotFound", f'namespaces "{ns}" not found',
-                           {"name": ns, "kind": "namespaces"})
+            raise ApiError(404, "NotFound", f'namespaces "{ns}" not found', {"name": ns, "kind": "namespaces"})
         if not meta.get("name") and meta.get("generateName"):
             meta["name"] = f"{meta['generateName']}{uuid.uuid4().hex[:5]}"
         name = meta.get("name") or ""
         self._check_name(rtype, name)
         if (ns, name) in self.objects[key]:
-            raise ApiError(409, "AlreadyExists", f'{rtype.qualified} "{name}" already exists',
-                           {"name": name, "group": rtype.group, "kind": rtype.plural})
+            raise ApiError(
+                409,
+                "AlreadyExists",
+                f'{rtype.qualified} "{name}" already exists',
+                {"name": name, "group": rtype.group, "kind": rtype.plural},
+            )
         for volatile in ("resourceVersion", "uid", "creationTimestamp", "deletionTimestamp", "generation"):
             meta.pop(volatile, None)
         if rtype.namespaced:
@@ -181,8 +200,9 @@ class Store:
         self._collect_orphan(rtype, ns, name)
         return copy.deepcopy(self.objects[key][(ns, name)])
 
-    def replace(self, key: Key, namespace: str | None, name: str, body: Any, subresource: str | None,
-                strict: bool = False) -> dict[str, Any]:
+    def replace(
+        self, key: Key, namespace: str | None, name: str, body: Any, subresource: str | None, strict: bool = False
+    ) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise ApiError(400, "BadRequest", "the body of the request was in an unknown format")
         current = self.get(key, namespace, name)
@@ -191,29 +211,40 @@ class Store:
             raise self._conflict(key, name)
         return self._update(key, namespace, name, current, copy.deepcopy(body), subresource, strict)
 
-    def patch(self, key: Key, namespace: str | None, name: str, content_type: str, patch: Any,
-              subresource: str | None, strict: bool = False) -> dict[str, Any]:
+    def patch(
+        self,
+        key: Key,
+        namespace: str | None,
+        name: str,
+        content_type: str,
+        patch: Any,
+        subresource: str | None,
+        strict: bool = False,
+    ) -> dict[str, Any]:
         rtype = self.rtype(key)
         current = self.get(key, namespace, name)
         if content_type.startswith("application/apply-patch"):
             raise ApiError(415, "UnsupportedMediaType", "server-side apply is not supported by this emulator")
         if content_type.startswith("application/strategic-merge-patch") and rtype.custom:
-            raise ApiError(415, "UnsupportedMediaType",
-                           "the body of the request was in an unknown format - accepted media types include: "
-                           "application/json-patch+json, application/merge-patch+json, "
-                           "application/apply-patch+yaml")
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                "the body of the request was in an unknown format - accepted media types include: "
+                "application/json-patch+json, application/merge-patch+json, "
+                "application/apply-patch+yaml",
+            )
         try:
             patched = apply_patch(content_type, current, patch)
         except PatchError as exc:
-            raise ApiError(422 if exc.test_failed else 400, "Invalid" if exc.test_failed else "BadRequest",
-                           str(exc)) from exc
+            raise ApiError(
+                422 if exc.test_failed else 400, "Invalid" if exc.test_failed else "BadRequest", str(exc)
+            ) from exc
         wanted_rv = _meta(patched).get("resourceVersion")
         if wanted_rv and str(wanted_rv) != current["metadata"]["resourceVersion"]:
             raise self._conflict(key, name)
         return self._update(key, namespace, name, current, patched, subresource, strict)
 
-    def delete(self, key: Key, namespace: str | None, name: str, propagation: str | None = None
-               ) -> dict[str, Any]:
+    def delete(self, key: Key, namespace: str | None, name: str, propagation: str | None = None) -> dict[str, Any]:
         rtype = self.rtype(key)
         current = self.get(key, namespace, name)
         meta = _meta(current)
@@ -230,13 +261,28 @@ class Store:
 
     # -- internals ------------------------------------------------------------------------------
 
-    def _update(self, key: Key, namespace: str | None, name: str, current: dict[str, Any],
-                wanted: dict[str, Any], subresource: str | None, strict: bool = False) -> dict[str, Any]:
+    def _update(
+        self,
+        key: Key,
+        namespace: str | None,
+        name: str,
+        current: dict[str, Any],
+        wanted: dict[str, Any],
+        subresource: str | None,
+        strict: bool = False,
+    ) -> dict[str, Any]:
         rtype = self.rtype(key)
         ns = (namespace or "") if rtype.namespaced else ""
         meta, new_meta = _meta(current), _meta(wanted)
-        for fixed in ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds",
-                      "generation", "name", "namespace"):
+        for fixed in (
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "generation",
+            "name",
+            "namespace",
+        ):
             if fixed in meta:
                 new_meta[fixed] = meta[fixed]
             else:
@@ -245,9 +291,13 @@ class Store:
         if meta.get("deletionTimestamp"):
             added = set(new_meta.get("finalizers") or []) - set(meta.get("finalizers") or [])
             if added:
-                raise ApiError(422, "Invalid", f'{rtype.qualified} "{name}" is invalid: metadata.finalizers: '
-                               "Forbidden: no new finalizers can be added if the object is being deleted",
-                               {"name": name, "group": rtype.group, "kind": rtype.kind})
+                raise ApiError(
+                    422,
+                    "Invalid",
+                    f'{rtype.qualified} "{name}" is invalid: metadata.finalizers: '
+                    "Forbidden: no new finalizers can be added if the object is being deleted",
+                    {"name": name, "group": rtype.group, "kind": rtype.kind},
+                )
         if subresource == "status":
             wanted = {**current, "status": wanted.get("status")}
             if wanted["status"] is None:
@@ -263,8 +313,9 @@ class Store:
         wanted = self._admit(rtype, wanted, current, strict)
         if wanted == current:
             return copy.deepcopy(current)
-        changed_body = {k: v for k, v in wanted.items() if k not in ("metadata", "status")} != \
-            {k: v for k, v in current.items() if k not in ("metadata", "status")}
+        changed_body = {k: v for k, v in wanted.items() if k not in ("metadata", "status")} != {
+            k: v for k, v in current.items() if k not in ("metadata", "status")
+        }
         status_counts = not rtype.status_subresource and wanted.get("status") != current.get("status")
         if rtype.tracks_generation and (changed_body or status_counts):
             _meta(wanted)["generation"] = int(meta.get("generation", 1)) + 1
@@ -276,8 +327,9 @@ class Store:
             self._crd_changed(wanted)
         return copy.deepcopy(self.objects[key][(ns, name)])
 
-    def _admit(self, rtype: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, strict: bool = False
-               ) -> dict[str, Any]:
+    def _admit(
+        self, rtype: ResourceType, obj: dict[str, Any], old: dict[str, Any] | None, strict: bool = False
+    ) -> dict[str, Any]:
         """Mutate and validate as the API server's admission does for this type."""
         if rtype.kind == "Secret":
             obj = _secret_admission(obj)
@@ -290,16 +342,20 @@ class Store:
             pruned = schemas.prune(rtype.schema, obj)
             unknown = schemas.unknown_fields(obj, pruned)
             if strict and unknown:
-                raise ApiError(400, "BadRequest", "strict decoding error: " + ", ".join(
-                    f'unknown field "{f}"' for f in unknown))
+                raise ApiError(
+                    400, "BadRequest", "strict decoding error: " + ", ".join(f'unknown field "{f}"' for f in unknown)
+                )
             obj = schemas.apply_defaults(rtype.schema, pruned)
             causes = schemas.check(rtype.schema, obj, old)
             if causes:
                 name = _meta(obj).get("name", "")
                 text = causes[0].message if len(causes) == 1 else "[" + ", ".join(c.message for c in causes) + "]"
-                raise ApiError(422, "Invalid", f'{rtype.kind}.{rtype.group} "{name}" is invalid: {text}',
-                               {"name": name, "group": rtype.group, "kind": rtype.kind,
-                                "causes": [c.to_json() for c in causes]})
+                raise ApiError(
+                    422,
+                    "Invalid",
+                    f'{rtype.kind}.{rtype.group} "{name}" is invalid: {text}',
+                    {"name": name, "group": rtype.group, "kind": rtype.kind, "causes": [c.to_json() for c in causes]},
+                )
         return obj
 
     def _store(self, rtype: ResourceType, ns: str, name: str, obj: dict[str, Any], kind: str) -> None:
@@ -356,8 +412,14 @@ class Store:
                     continue
                 if orphan:
                     kept = [r for r in refs if r.get("uid") != owner_uid]
-                    self.patch(key, ns or None, name, "application/merge-patch+json",
-                               {"metadata": {"ownerReferences": kept or None}}, None)
+                    self.patch(
+                        key,
+                        ns or None,
+                        name,
+                        "application/merge-patch+json",
+                        {"metadata": {"ownerReferences": kept or None}},
+                        None,
+                    )
                 elif not any(r.get("uid") in uids for r in refs) and (ns, name) in objects:
                     self.delete(key, ns or None, name)
 
@@ -369,15 +431,22 @@ class Store:
 
     def _conflict(self, key: Key, name: str) -> ApiError:
         rtype = self.rtype(key)
-        return ApiError(409, "Conflict",
-                        f'Operation cannot be fulfilled on {rtype.qualified} "{name}": the object has been '
-                        "modified; please apply your changes to the latest version and try again",
-                        {"name": name, "group": rtype.group, "kind": rtype.plural})
+        return ApiError(
+            409,
+            "Conflict",
+            f'Operation cannot be fulfilled on {rtype.qualified} "{name}": the object has been '
+            "modified; please apply your changes to the latest version and try again",
+            {"name": name, "group": rtype.group, "kind": rtype.plural},
+        )
 
     def _check_kind(self, rtype: ResourceType, obj: dict[str, Any]) -> None:
         if obj.get("kind") not in (None, rtype.kind) or obj.get("apiVersion") not in (None, rtype.api_version):
-            raise ApiError(400, "BadRequest", f"the API version in the data ({obj.get('apiVersion')}) and kind "
-                           f"({obj.get('kind')}) do not match the request ({rtype.api_version}, {rtype.kind})")
+            raise ApiError(
+                400,
+                "BadRequest",
+                f"the API version in the data ({obj.get('apiVersion')}) and kind "
+                f"({obj.get('kind')}) do not match the request ({rtype.api_version}, {rtype.kind})",
+            )
         obj["kind"], obj["apiVersion"] = rtype.kind, rtype.api_version
 
     def _namespace_of(self, rtype: ResourceType, namespace: str | None, meta: dict[str, Any]) -> str:
@@ -385,8 +454,11 @@ class Store:
             return ""
         body_ns = meta.get("namespace")
         if namespace and body_ns and body_ns != namespace:
-            raise ApiError(400, "BadRequest", "the namespace of the provided object does not match the namespace "
-                           "sent on the request")
+            raise ApiError(
+                400,
+                "BadRequest",
+                "the namespace of the provided object does not match the namespace sent on the request",
+            )
         ns = namespace or body_ns or ""
         if not ns:
             raise ApiError(400, "BadRequest", "the server could not find the namespace of the object")
@@ -394,17 +466,36 @@ class Store:
 
     def _check_name(self, rtype: ResourceType, name: str) -> None:
         if not name:
-            raise ApiError(422, "Invalid", f"{rtype.kind} \"\" is invalid: metadata.name: Required value: name or "
-                           "generateName is required",
-                           {"kind": rtype.kind, "causes": [{"reason": "FieldValueRequired",
-                                                            "message": "Required value: name or generateName is "
-                                                            "required", "field": "metadata.name"}]})
+            raise ApiError(
+                422,
+                "Invalid",
+                f'{rtype.kind} "" is invalid: metadata.name: Required value: name or generateName is required',
+                {
+                    "kind": rtype.kind,
+                    "causes": [
+                        {
+                            "reason": "FieldValueRequired",
+                            "message": "Required value: name or generateName is required",
+                            "field": "metadata.name",
+                        }
+                    ],
+                },
+            )
         if len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
-            detail = (f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist of lower case '
-                      "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character")
-            raise ApiError(422, "Invalid", f'{rtype.kind} "{name}" is invalid: metadata.name: {detail}',
-                           {"name": name, "kind": rtype.kind,
-                            "causes": [{"reason": "FieldValueInvalid", "message": detail, "field": "metadata.name"}]})
+            detail = (
+                f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist of lower case '
+                "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
+            )
+            raise ApiError(
+                422,
+                "Invalid",
+                f'{rtype.kind} "{name}" is invalid: metadata.name: {detail}',
+                {
+                    "name": name,
+                    "kind": rtype.kind,
+                    "causes": [{"reason": "FieldValueInvalid", "message": detail, "field": "metadata.name"}],
+                },
+            )
 
     # -- CustomResourceDefinitions --------------------------------------------------------------
 
@@ -419,8 +510,10 @@ class Store:
             "storedVersions": [v["name"] for v in crd["spec"]["versions"] if v.get("storage")],
             "conditions": [
                 {"type": t, "status": "True", "reason": r, "message": m, "lastTransitionTime": _now()}
-                for t, r, m in (("NamesAccepted", "NoConflicts", "no conflicts found"),
-                                ("Established", "InitialNamesAccepted", "the initial names have been accepted"))
+                for t, r, m in (
+                    ("NamesAccepted", "NoConflicts", "no conflicts found"),
+                    ("Established", "InitialNamesAccepted", "the initial names have been accepted"),
+                )
             ],
         }
         if self._on_types_changed:
@@ -463,7 +556,7 @@ def _validate_crd(crd: dict[str, Any]) -> None:
     if spec.get("group") and names.get("plural") and name != f"{names['plural']}.{spec['group']}":
         problems.append(f'metadata.name: Invalid value: "{name}": must be spec.names.plural+"."+spec.group')
     if spec.get("scope") not in ("Namespaced", "Cluster"):
-        problems.append("spec.scope: Unsupported value: supported values: \"Cluster\", \"Namespaced\"")
+        problems.append('spec.scope: Unsupported value: supported values: "Cluster", "Namespaced"')
     versions = spec.get("versions") or []
     if sum(1 for v in versions if v.get("storage")) != 1:
         problems.append("spec.versions: Invalid value: must have exactly one version marked as storage version")
@@ -471,9 +564,13 @@ def _validate_crd(crd: dict[str, Any]) -> None:
         if not (v.get("schema") or {}).get("openAPIV3Schema"):
             problems.append(f"spec.versions[{v.get('name')}].schema.openAPIV3Schema: Required value")
     if problems:
-        raise ApiError(422, "Invalid", f'CustomResourceDefinition.apiextensions.k8s.io "{name}" is invalid: '
-                       + ("[" + ", ".join(problems) + "]" if len(problems) > 1 else problems[0]),
-                       {"name": name, "group": "apiextensions.k8s.io", "kind": "CustomResourceDefinition"})
+        raise ApiError(
+            422,
+            "Invalid",
+            f'CustomResourceDefinition.apiextensions.k8s.io "{name}" is invalid: '
+            + ("[" + ", ".join(problems) + "]" if len(problems) > 1 else problems[0]),
+            {"name": name, "group": "apiextensions.k8s.io", "kind": "CustomResourceDefinition"},
+        )
 
 
 def _crd_types(crd: dict[str, Any]) -> Iterable[ResourceType]:

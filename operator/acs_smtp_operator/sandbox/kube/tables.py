@@ -65,13 +65,20 @@ def humanize_age(stamp: str | None, now: datetime) -> str:
     return f"{seconds}s"
 
 
-def to_table(objects: list[dict[str, Any]], columns: list[dict[str, Any]], resource_version: str,
-             now: datetime | None = None) -> dict[str, Any]:
+def to_table(
+    objects: list[dict[str, Any]], columns: list[dict[str, Any]], resource_version: str, now: datetime | None = None
+) -> dict[str, Any]:
     now = now or datetime.now(UTC)
     columns = columns or [{"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}]
     definitions = [{"name": "Name", "type": "string", "format": "name", "description": "Name", "priority": 0}] + [
-        {"name": c["name"], "type": c.get("type", "string"), "format": c.get("format", ""),
-         "description": c.get("description", ""), "priority": c.get("priority", 0)} for c in columns
+        {
+            "name": c["name"],
+            "type": c.get("type", "string"),
+            "format": c.get("format", ""),
+            "description": c.get("description", ""),
+            "priority": c.get("priority", 0),
+        }
+        for c in columns
     ]
     rows = []
     for obj in objects:
@@ -81,7 +88,20 @@ def to_table(objects: list[dict[str, Any]], columns: list[dict[str, Any]], resou
             if column.get("type") == "date":
                 value = humanize_age(value, now) if value else "<none>"
             cells.append("<none>" if value is None else value)
-        rows.append({"cells": cells, "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                                                "metadata": obj["metadata"]}})
-    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": resource_version},
-            "columnDefinitions": definitions, "rows": rows}
+        rows.append(
+            {
+                "cells": cells,
+                "object": {
+                    "kind": "PartialObjectMetadata",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": obj["metadata"],
+                },
+            }
+        )
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": resource_version},
+        "columnDefinitions": definitions,
+        "rows": rows,
+    }
