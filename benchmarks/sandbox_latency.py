@@ -48,14 +48,21 @@ async def main(calls: int) -> None:
             credential = client_secret_credential(
                 settings, env["AZURE_TENANT_ID"], env["AZURE_CLIENT_ID"], env["AZURE_CLIENT_SECRET"]
             )
-            azure = AzureClients.build(settings, credential, sandbox.manifest["subscriptionId"])
+            azure = AzureClients(settings, credential)
             acs = sandbox.manifest["communicationServices"][0]
             rg, name = acs["resourceId"].split("/")[4], acs["name"]
             app = sandbox.manifest["applications"][0]["clientId"]
-            await azure.communication.communication_services.get(rg, name)  # warm the token cache
+            await azure.communication(sandbox.manifest["subscriptionId"]).communication_services.get(
+                rg, name
+            )  # warm the token cache
             report(
                 "ARM GET communicationServices",
-                await timed(calls, lambda: azure.communication.communication_services.get(rg, name)),
+                await timed(
+                    calls,
+                    lambda: azure.communication(sandbox.manifest["subscriptionId"]).communication_services.get(
+                        rg, name
+                    ),
+                ),
             )
             report(
                 "Graph GET applications(appId)",

@@ -133,7 +133,7 @@ async def azure(cloud: Cloud) -> AsyncIterator[AzureClients]:
     credential = client_secret_credential(
         settings, env["AZURE_TENANT_ID"], env["AZURE_CLIENT_ID"], env["AZURE_CLIENT_SECRET"]
     )
-    clients = AzureClients.build(settings, credential, cloud.manifest["subscriptionId"])
+    clients = AzureClients(settings, credential)
     try:
         yield clients
     finally:

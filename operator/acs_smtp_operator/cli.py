@@ -41,3 +41,24 @@ def sandbox(
         typer.echo("sandbox stopped")
 
     asyncio.run(serve())
+
+
+@app.command()
+def run(
+    namespace: Annotated[
+        list[str] | None, typer.Option("--namespace", "-n", help="watch this namespace (repeat)")
+    ] = None,
+    all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A", help="watch every namespace")] = False,
+    liveness: Annotated[
+        str | None, typer.Option(help="kopf's liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
+    ] = None,
+) -> None:
+    """Run the operator: reconcile AcsSmtpCredentials in the given namespaces (or all of them)."""
+    from acs_smtp_operator.runtime import run_operator
+    from acs_smtp_operator.settings import Settings
+
+    if not namespace and not all_namespaces:
+        raise typer.BadParameter("name at least one --namespace, or --all-namespaces")
+    if namespace and all_namespaces:
+        raise typer.BadParameter("--namespace and --all-namespaces exclude each other")
+    run_operator(Settings(), namespace or [], all_namespaces, liveness)

@@ -19,6 +19,11 @@ __all__ = ["Settings"]
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ACSSMTP_", extra="ignore", populate_by_name=True)
 
+    tenant_id: str = Field(
+        default="",
+        validation_alias=AliasChoices("AZURE_TENANT_ID", "ACSSMTP_TENANT_ID"),
+        description="the tenant of the operator and of the applications it manages",
+    )
     arm_endpoint: str = "https://management.azure.com"
     graph_endpoint: str = "https://graph.microsoft.com/v1.0"
     authority_host: str = Field(
@@ -31,6 +36,8 @@ class Settings(BaseSettings):
     ca_bundle: Path | None = Field(default=None, description="PEM bundle trusted by every client the operator builds")
     smtp_host: str = "smtp.azurecomm.net"
     smtp_port: int = Field(default=587, ge=1, le=65535)
+    verify_timeout: float = Field(default=60.0, ge=0, description="how long a new secret may take to work (s)")
+    drift_period: float = Field(default=3600.0, gt=0, description="seconds between drift checks (reads only)")
 
     def ssl_context(self) -> ssl.SSLContext:
         """The TLS trust every client uses: the CA bundle when set, else the system's."""

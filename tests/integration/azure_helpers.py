@@ -43,7 +43,7 @@ async def remove_password(azure: AzureClients, object_id: str, key_id: uuid.UUID
 async def grant_send(azure: AzureClients, acs_id: str, principal_id: str, role_name: str | None = None) -> str:
     """Create a sending role at the resource group and assign it on the ACS resource; return the assignment id."""
     scope = resource_group_of(acs_id)
-    role = await azure.authorization.role_definitions.create_or_update(
+    role = await azure.authorization(acs_id.split("/")[2]).role_definitions.create_or_update(
         scope,
         str(uuid.uuid4()),
         RoleDefinition(
@@ -53,7 +53,7 @@ async def grant_send(azure: AzureClients, acs_id: str, principal_id: str, role_n
             assignable_scopes=[scope],
         ),
     )
-    assignment = await azure.authorization.role_assignments.create(
+    assignment = await azure.authorization(acs_id.split("/")[2]).role_assignments.create(
         acs_id,
         str(uuid.uuid4()),
         RoleAssignmentCreateParameters(

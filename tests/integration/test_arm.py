@@ -29,22 +29,26 @@ def role(name: str, scope: str, actions: list[str] | None = None, scopes: list[s
 
 
 async def test_the_acs_resource_lists_its_linked_domains(cloud: Cloud, azure: AzureClients) -> None:
-    found = await azure.communication.communication_services.get(*split(cloud.acs["resourceId"]))
+    found = await azure.communication(cloud.manifest["subscriptionId"]).communication_services.get(
+        *split(cloud.acs["resourceId"])
+    )
     assert found.properties.linked_domains[0].endswith("/domains/" + cloud.acs["linkedDomains"][0])
-    empty = await azure.communication.communication_services.get(*split(cloud.acs_without_domain["resourceId"]))
+    empty = await azure.communication(cloud.manifest["subscriptionId"]).communication_services.get(
+        *split(cloud.acs_without_domain["resourceId"])
+    )
     assert not empty.properties.linked_domains
 
 
 async def test_a_missing_acs_resource_is_resource_not_found(cloud: Cloud, azure: AzureClients) -> None:
     rg, _ = split(cloud.acs["resourceId"])
     with pytest.raises(ResourceNotFoundError) as info:
-        await azure.communication.communication_services.get(rg, "nope")
+        await azure.communication(cloud.manifest["subscriptionId"]).communication_services.get(rg, "nope")
     assert info.value.error.code == "ResourceNotFound"
 
 
 async def test_smtp_usernames_are_created_updated_listed_and_deleted(cloud: Cloud, azure: AzureClients) -> None:
     rg, name = split(cloud.acs["resourceId"])
-    ops = azure.communication.smtp_usernames
+    ops = azure.communication(cloud.manifest["subscriptionId"]).smtp_usernames
     app = cloud.app("shop-mailer")["clientId"]
     email = f"mailer@{cloud.acs['linkedDomains'][0]}"
     created = await ops.create_or_update(
@@ -71,7 +75,7 @@ async def test_smtp_usernames_are_created_updated_listed_and_deleted(cloud: Clou
 async def test_an_email_username_off_the_linked_domains_is_refused(cloud: Cloud, azure: AzureClients) -> None:
     rg, name = split(cloud.acs["resourceId"])
     with pytest.raises(HttpResponseError) as info:
-        await azure.communication.smtp_usernames.create_or_update(
+        await azure.communication(cloud.manifest["subscriptionId"]).smtp_usernames.create_or_update(
             rg,
             name,
             "x",
@@ -87,17 +91,26 @@ async def test_an_email_username_off_the_linked_domains_is_refused(cloud: Cloud,
 async def test_role_names_are_unique_in_the_tenant(cloud: Cloud, azure: AzureClients) -> None:
     scope = resource_group_of(cloud.acs["resourceId"])
     name = f"unique {uuid.uuid4()}"
-    first = await azure.authorization.role_definitions.create_or_update(scope, str(uuid.uuid4()), role(name, scope))
-    again = await azure.authorization.role_definitions.create_or_update(scope, first.name, role(name, scope))
+    first = await azure.authorization(cloud.manifest["subscriptionId"]).role_definitions.create_or_update(
+        scope, str(uuid.uuid4()), role(name, scope)
+    )
+    again = await azure.authorization(cloud.manifest["subscriptionId"]).role_definitions.create_or_update(
+        scope, first.name, role(name, scope)
+    )
     assert again.id == first.id, "an update of the same id is accepted (201)"
     with pytest.raises(HttpResponseError) as info:
-        await azure.authorization.role_definitions.create_or_update(
+        await azure.authorization(cloud.manifest["subscriptionId"]).role_definitions.create_or_update(
             f"/subscriptions/{cloud.manifest['subscriptionId']}",
             str(uuid.uuid4()),
             role(name.upper(), f"/subscriptions/{cloud.manifest['subscriptionId']}"),
         )
     assert info.value.status_code == 409 and info.value.error.code == "RoleDefinitionWithSameNameExists"
-    listed = [r async for r in azure.authorization.role_definitions.list(scope, filter=f"roleName eq '{name}'")]
+    listed = [
+        r
+        async for r in azure.authorization(cloud.manifest["subscriptionId"]).role_definitions.list(
+            scope, filter=f"roleName eq '{name}'"
+        )
+    ]
     assert [r.id for r in listed] == [first.id]
 
 
@@ -114,7 +127,7 @@ async def test_bad_assignable_scopes_are_refused(
 ) -> None:
     scope = resource_group_of(cloud.acs["resourceId"])
     with pytest.raises(HttpResponseError) as info:
-        await azure.authorization.role_definitions.create_or_update(
+        await azure.authorization(cloud.manifest["subscriptionId"]).role_definitions.create_or_update(
             scope, str(uuid.uuid4()), role(f"r {uuid.uuid4()}", scope, scopes=scopes)
         )
     assert info.value.status_code == 400 and info.value.error.code == code
@@ -123,7 +136,7 @@ async def test_bad_assignable_scopes_are_refused(
 async def test_role_assignments_follow_the_documented_conflicts(cloud: Cloud, azure: AzureClients) -> None:
     acs_id = cloud.acs["resourceId"]
     scope = resource_group_of(acs_id)
-    definition = await azure.authorization.role_definitions.create_or_update(
+    definition = await azure.authorization(cloud.manifest["subscriptionId"]).role_definitions.create_or_update(
         scope, str(uuid.uuid4()), role(f"assign {uuid.uuid4()}", scope)
     )
     sp = cloud.app("shop-mailer")["servicePrincipalId"]
@@ -131,10 +144,14 @@ async def test_role_assignments_follow_the_documented_conflicts(cloud: Cloud, az
         role_definition_id=definition.id, principal_id=sp, principal_type="ServicePrincipal"
     )
     name = str(uuid.uuid4())
-    made = await azure.authorization.role_assignments.create(acs_id, name, params)
-    assert (await azure.authorization.role_assignments.create(acs_id, name, params)).id == made.id
+    made = await azure.authorization(cloud.manifest["subscriptionId"]).role_assignments.create(acs_id, name, params)
+    assert (
+        await azure.authorization(cloud.manifest["subscriptionId"]).role_assignments.create(acs_id, name, params)
+    ).id == made.id
     with pytest.raises(HttpResponseError) as exists:
-        await azure.authorization.role_assignments.create(acs_id, str(uuid.uuid4()), params)
+        await azure.authorization(cloud.manifest["subscriptionId"]).role_assignments.create(
+            acs_id, str(uuid.uuid4()), params
+        )
     assert exists.value.status_code == 409 and exists.value.error.code == "RoleAssignmentExists"
     assert name.replace("-", "") in exists.value.error.message
     other = RoleAssignmentCreateParameters(
@@ -143,19 +160,22 @@ async def test_role_assignments_follow_the_documented_conflicts(cloud: Cloud, az
         principal_id=cloud.app("billing-mailer")["servicePrincipalId"],
     )
     with pytest.raises(HttpResponseError) as update:
-        await azure.authorization.role_assignments.create(acs_id, name, other)
+        await azure.authorization(cloud.manifest["subscriptionId"]).role_assignments.create(acs_id, name, other)
     assert update.value.error.code == "RoleAssignmentUpdateNotPermitted"
     with pytest.raises(HttpResponseError) as assigned:
-        await azure.authorization.role_definitions.delete(scope, definition.name)
+        await azure.authorization(cloud.manifest["subscriptionId"]).role_definitions.delete(scope, definition.name)
     assert assigned.value.error.code == "RoleDefinitionHasAssignments"
     listed = [
-        a async for a in azure.authorization.role_assignments.list_for_scope(acs_id, filter=f"principalId eq '{sp}'")
+        a
+        async for a in azure.authorization(cloud.manifest["subscriptionId"]).role_assignments.list_for_scope(
+            acs_id, filter=f"principalId eq '{sp}'"
+        )
     ]
     assert made.id in [a.id for a in listed]
-    await azure.authorization.role_assignments.delete(acs_id, name)
-    await azure.authorization.role_definitions.delete(scope, definition.name)
+    await azure.authorization(cloud.manifest["subscriptionId"]).role_assignments.delete(acs_id, name)
+    await azure.authorization(cloud.manifest["subscriptionId"]).role_definitions.delete(scope, definition.name)
     with pytest.raises(ResourceNotFoundError) as gone:
-        await azure.authorization.role_definitions.get(scope, definition.name)
+        await azure.authorization(cloud.manifest["subscriptionId"]).role_definitions.get(scope, definition.name)
     assert gone.value.error.code == "RoleDefinitionDoesNotExist"
 
 
@@ -164,19 +184,19 @@ async def test_principal_not_found_during_replication_unless_principal_type_is_s
 ) -> None:
     acs_id = cloud.acs["resourceId"]
     scope = resource_group_of(acs_id)
-    definition = await azure.authorization.role_definitions.create_or_update(
+    definition = await azure.authorization(cloud.manifest["subscriptionId"]).role_definitions.create_or_update(
         scope, str(uuid.uuid4()), role(f"replication {uuid.uuid4()}", scope)
     )
     sp = cloud.app("billing-mailer")["servicePrincipalId"]
     cloud.settings(principalReplicationSeconds=60)
     with pytest.raises(HttpResponseError) as info:
-        await azure.authorization.role_assignments.create(
+        await azure.authorization(cloud.manifest["subscriptionId"]).role_assignments.create(
             acs_id,
             str(uuid.uuid4()),
             RoleAssignmentCreateParameters(role_definition_id=definition.id, principal_id=sp, principal_type=None),
         )
     assert info.value.error.code == "PrincipalNotFound"
-    typed = await azure.authorization.role_assignments.create(
+    typed = await azure.authorization(cloud.manifest["subscriptionId"]).role_assignments.create(
         acs_id,
         str(uuid.uuid4()),
         RoleAssignmentCreateParameters(
@@ -185,7 +205,7 @@ async def test_principal_not_found_during_replication_unless_principal_type_is_s
     )
     assert typed.principal_id == sp
     with pytest.raises(HttpResponseError) as unknown:
-        await azure.authorization.role_assignments.create(
+        await azure.authorization(cloud.manifest["subscriptionId"]).role_assignments.create(
             acs_id,
             str(uuid.uuid4()),
             RoleAssignmentCreateParameters(
@@ -201,11 +221,11 @@ async def test_the_sdk_default_principal_type_user_is_refused_for_a_service_prin
     """azure-mgmt-authorization sends principalType "User" unless told otherwise; ARM refuses that for an SP."""
     acs_id = cloud.acs["resourceId"]
     scope = resource_group_of(acs_id)
-    definition = await azure.authorization.role_definitions.create_or_update(
+    definition = await azure.authorization(cloud.manifest["subscriptionId"]).role_definitions.create_or_update(
         scope, str(uuid.uuid4()), role(f"typed {uuid.uuid4()}", scope)
     )
     with pytest.raises(HttpResponseError) as info:
-        await azure.authorization.role_assignments.create(
+        await azure.authorization(cloud.manifest["subscriptionId"]).role_assignments.create(
             acs_id,
             str(uuid.uuid4()),
             RoleAssignmentCreateParameters(

@@ -23,7 +23,7 @@ def statuses(cloud: Cloud, fragment: str) -> list[int]:
 async def test_a_429_with_retry_after_is_waited_out_by_the_sdk(cloud: Cloud, azure: AzureClients) -> None:
     cloud.fault(path="communicationServices/[^/]+$", method="GET", status=429, retryAfter=1, times=1)
     started = time.monotonic()
-    found = await azure.communication.communication_services.get(*acs_args(cloud))
+    found = await azure.communication(cloud.manifest["subscriptionId"]).communication_services.get(*acs_args(cloud))
     assert found.name == cloud.acs["name"]
     assert time.monotonic() - started >= 0.9, "the SDK honoured Retry-After"
     assert statuses(cloud, "communicationServices") == [429, 200]
@@ -31,7 +31,7 @@ async def test_a_429_with_retry_after_is_waited_out_by_the_sdk(cloud: Cloud, azu
 
 async def test_a_503_is_retried_and_every_attempt_is_logged(cloud: Cloud, azure: AzureClients) -> None:
     cloud.fault(path="communicationServices/[^/]+$", status=503, times=2)
-    await azure.communication.communication_services.get(*acs_args(cloud))
+    await azure.communication(cloud.manifest["subscriptionId"]).communication_services.get(*acs_args(cloud))
     assert statuses(cloud, "communicationServices") == [503, 503, 200]
 
 
@@ -39,7 +39,9 @@ async def test_a_persistent_fault_surfaces_as_the_documented_error(cloud: Cloud,
     cloud.fault(path="roleDefinitions", status=403, times=1)
     scope = "/".join(cloud.acs["resourceId"].split("/")[:5])
     with pytest.raises(HttpResponseError) as info:
-        await azure.authorization.role_definitions.get(scope, "acdd72a7-3385-48ef-bd42-f606fba81ae7")
+        await azure.authorization(cloud.manifest["subscriptionId"]).role_definitions.get(
+            scope, "acdd72a7-3385-48ef-bd42-f606fba81ae7"
+        )
     assert info.value.status_code == 403
 
 
@@ -53,7 +55,7 @@ async def test_graph_throttling_is_retried_by_the_graph_client(cloud: Cloud, azu
 async def test_latency_is_added_to_each_matching_call(cloud: Cloud, azure: AzureClients) -> None:
     cloud.fault(path="communicationServices", latencyMs=300)
     started = time.monotonic()
-    await azure.communication.communication_services.get(*acs_args(cloud))
+    await azure.communication(cloud.manifest["subscriptionId"]).communication_services.get(*acs_args(cloud))
     assert time.monotonic() - started >= 0.3
 
 

@@ -149,11 +149,11 @@ async def test_arm_refuses_a_caller_without_the_permission_and_names_it(cloud: C
     assert secret.secret_text is not None
     settings = settings_for(cloud)
     credential = client_secret_credential(settings, cloud.manifest["tenantId"], app["clientId"], secret.secret_text)
-    weak = AzureClients.build(settings, credential, cloud.manifest["subscriptionId"])
+    weak = AzureClients(settings, credential)
     try:
         parts = cloud.acs["resourceId"].split("/")
         with pytest.raises(HttpResponseError) as info:
-            await weak.communication.communication_services.get(parts[4], parts[8])
+            await weak.communication(cloud.manifest["subscriptionId"]).communication_services.get(parts[4], parts[8])
         assert info.value.status_code == 403 and info.value.error.code == "AuthorizationFailed"
         assert "Microsoft.Communication/CommunicationServices/read" in info.value.error.message
     finally:

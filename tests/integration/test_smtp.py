@@ -72,7 +72,7 @@ async def test_the_pipe_form_and_an_smtp_username_resource_log_in_too(
     pipe = f"{cloud.acs['name']}|{app}|{cloud.manifest['tenantId']}"
     email = f"mailer-{uuid.uuid4().hex[:6]}@{cloud.acs['linkedDomains'][0]}"
     parts = cloud.acs["resourceId"].split("/")
-    await azure.communication.smtp_usernames.create_or_update(
+    await azure.communication(cloud.manifest["subscriptionId"]).smtp_usernames.create_or_update(
         parts[4],
         parts[8],
         uuid.uuid4().hex[:8],

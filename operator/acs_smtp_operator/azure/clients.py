@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import httpx
@@ -39,44 +38,51 @@ def operator_credential(settings: Settings) -> AsyncTokenCredential:
     return credential
 
 
-@dataclass
 class AzureClients:
-    authorization: AuthorizationManagementClient
-    communication: CommunicationServiceManagementClient
-    graph: GraphServiceClient
-    _http: httpx.AsyncClient
+    """ARM clients per subscription (its id is part of their URLs) and one Graph client, sharing a credential."""
 
-    @classmethod
-    def build(cls, settings: Settings, credential: AsyncTokenCredential, subscription_id: str) -> AzureClients:
-        http = GraphClientFactory.create_with_default_middleware(
+    def __init__(self, settings: Settings, credential: AsyncTokenCredential) -> None:
+        self._settings, self._credential = settings, credential
+        self._authorization: dict[str, AuthorizationManagementClient] = {}
+        self._communication: dict[str, CommunicationServiceManagementClient] = {}
+        self._http = GraphClientFactory.create_with_default_middleware(
             client=httpx.AsyncClient(verify=settings.ssl_context(), timeout=30.0)
         )
         graph_host = urlsplit(settings.graph_endpoint).hostname or ""
         auth = AzureIdentityAuthenticationProvider(
             credential, scopes=[settings.graph_audience], allowed_hosts=[graph_host]
         )
-        adapter = GraphRequestAdapter(auth, client=http)
+        adapter = GraphRequestAdapter(auth, client=self._http)
         adapter.base_url = settings.graph_endpoint.rstrip("/")
-        return cls(
-            authorization=AuthorizationManagementClient(
-                credential,
+        self.graph = GraphServiceClient(request_adapter=adapter)
+
+    def authorization(self, subscription_id: str) -> AuthorizationManagementClient:
+        key = subscription_id.lower()
+        if key not in self._authorization:
+            self._authorization[key] = AuthorizationManagementClient(
+                self._credential,
                 subscription_id,
-                base_url=settings.arm_endpoint,
-                credential_scopes=[settings.arm_audience],
-                connection_verify=settings.connection_verify,
-            ),
-            communication=CommunicationServiceManagementClient(
-                credential,
+                base_url=self._settings.arm_endpoint,
+                credential_scopes=[self._settings.arm_audience],
+                connection_verify=self._settings.connection_verify,
+            )
+        return self._authorization[key]
+
+    def communication(self, subscription_id: str) -> CommunicationServiceManagementClient:
+        key = subscription_id.lower()
+        if key not in self._communication:
+            self._communication[key] = CommunicationServiceManagementClient(
+                self._credential,
                 subscription_id,
-                base_url=settings.arm_endpoint,
-                credential_scopes=[settings.arm_audience],
-                connection_verify=settings.connection_verify,
-            ),
-            graph=GraphServiceClient(request_adapter=adapter),
-            _http=http,
-        )
+                base_url=self._settings.arm_endpoint,
+                credential_scopes=[self._settings.arm_audience],
+                connection_verify=self._settings.connection_verify,
+            )
+        return self._communication[key]
 
     async def close(self) -> None:
-        await self.authorization.close()  # type: ignore[no-untyped-call]
-        await self.communication.close()
+        for authorization in self._authorization.values():
+            await authorization.close()  # type: ignore[no-untyped-call]
+        for communication in self._communication.values():
+            await communication.close()
         await self._http.aclose()

@@ -1,0 +1,115 @@
+"""The Entra application, its service principal and client secrets (Microsoft Graph, msgraph-sdk)."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from msgraph.generated.applications.item.add_password.add_password_post_request_body import (
+    AddPasswordPostRequestBody,
+)
+from msgraph.generated.applications.item.remove_password.remove_password_post_request_body import (
+    RemovePasswordPostRequestBody,
+)
+from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+from msgraph.generated.models.password_credential import PasswordCredential
+from msgraph.graph_service_client import GraphServiceClient
+from pydantic import SecretStr
+
+from acs_smtp_operator.azure.errors import AzureFailure, translate
+from acs_smtp_operator.model import Reason
+
+__all__ = [
+    "Application",
+    "KeyInfo",
+    "NewPassword",
+    "add_password",
+    "find_application",
+    "find_service_principal",
+    "remove_password",
+]
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    key_id: str
+    display_name: str
+    end: datetime | None
+
+
+@dataclass(frozen=True)
+class Application:
+    object_id: str
+    client_id: str
+    keys: tuple[KeyInfo, ...]
+
+
+@dataclass(frozen=True)
+class NewPassword:
+    key_id: str
+    end: datetime
+    value: SecretStr  # never printed: repr shows '**********'
+
+
+async def find_application(graph: GraphServiceClient, client_id: str) -> Application:
+    try:
+        app = await graph.applications_with_app_id(client_id).get()
+    except ODataError as exc:
+        raise translate(exc, f"reading application {client_id}", Reason.APPLICATION_NOT_FOUND) from None
+    if app is None or app.id is None:
+        raise AzureFailure(Reason.APPLICATION_NOT_FOUND, f"application {client_id} was not found", transient=True)
+    keys = tuple(
+        KeyInfo(key_id=str(p.key_id), display_name=p.display_name or "", end=p.end_date_time)
+        for p in app.password_credentials or []
+        if p.key_id is not None
+    )
+    return Application(object_id=app.id, client_id=client_id, keys=keys)
+
+
+async def find_service_principal(graph: GraphServiceClient, client_id: str) -> str:
+    try:
+        sp = await graph.service_principals_with_app_id(client_id).get()
+    except ODataError as exc:
+        raise translate(
+            exc, f"reading the service principal of {client_id}", Reason.SERVICE_PRINCIPAL_NOT_FOUND
+        ) from None
+    if sp is None or sp.id is None:
+        raise AzureFailure(
+            Reason.SERVICE_PRINCIPAL_NOT_FOUND,
+            f"application {client_id} has no service principal in this tenant",
+            transient=True,
+        )
+    return sp.id
+
+
+async def add_password(graph: GraphServiceClient, object_id: str, display_name: str, end: datetime) -> NewPassword:
+    body = AddPasswordPostRequestBody(
+        password_credential=PasswordCredential(display_name=display_name, end_date_time=end)
+    )
+    try:
+        made = await graph.applications.by_application_id(object_id).add_password.post(body)
+    except ODataError as exc:
+        raise translate(
+            exc, f"adding a client secret to application object {object_id}", Reason.APPLICATION_NOT_FOUND
+        ) from None
+    if made is None or made.key_id is None or not made.secret_text:
+        raise AzureFailure(Reason.AZURE_ERROR, "addPassword returned no secret", transient=True)
+    return NewPassword(
+        key_id=str(made.key_id), end=made.end_date_time or end.astimezone(UTC), value=SecretStr(made.secret_text)
+    )
+
+
+async def remove_password(graph: GraphServiceClient, object_id: str, key_id: str) -> None:
+    """Remove a client secret; one that is already gone counts as removed."""
+    try:
+        await graph.applications.by_application_id(object_id).remove_password.post(
+            RemovePasswordPostRequestBody(key_id=uuid.UUID(key_id))
+        )
+    except ODataError as exc:
+        failure = translate(exc, f"removing client secret {key_id}")
+        if failure.status == 400 and "No password credential found" in failure.message:
+            return
+        if failure.status == 404:
+            return
+        raise failure from None

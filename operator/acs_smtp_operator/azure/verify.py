@@ -1,0 +1,71 @@
+"""Prove that a new client secret works before any pod sees it."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from datetime import timedelta
+
+import aiosmtplib
+from azure.core.exceptions import ClientAuthenticationError
+
+from acs_smtp_operator.azure.clients import client_secret_credential
+from acs_smtp_operator.settings import Settings
+
+__all__ = ["verify_smtp", "verify_token"]
+
+
+async def _retry(attempt: object, bound: timedelta, interval: float) -> str | None:
+    """Run `attempt` (returns None on success, else why) until it succeeds or `bound` passes."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + bound.total_seconds()
+    while True:
+        why = await attempt()  # type: ignore[operator]
+        if why is None or loop.time() + interval > deadline:
+            return why  # type: ignore[no-any-return]
+        await asyncio.sleep(interval)
+
+
+async def verify_token(
+    settings: Settings, tenant_id: str, client_id: str, secret: str, bound: timedelta, interval: float = 1.0
+) -> str | None:
+    """None once the secret gets an Entra token for ACS; else the last refusal (AADSTS code, never the secret)."""
+
+    async def attempt() -> str | None:
+        credential = client_secret_credential(settings, tenant_id, client_id, secret)
+        try:
+            await credential.get_token(settings.communication_audience)
+            return None
+        except ClientAuthenticationError as exc:
+            text = str(exc)
+            code = text.split("AADSTS", 1)[1].split(":", 1)[0] if "AADSTS" in text else "unknown"
+            return f"Entra refused the new secret (AADSTS{code})"
+        finally:
+            await credential.close()
+
+    return await _retry(attempt, bound, interval)
+
+
+async def verify_smtp(
+    settings: Settings, username: str, secret: str, bound: timedelta, interval: float = 1.0
+) -> str | None:
+    """None once AUTH LOGIN with the new secret succeeds at the configured SMTP endpoint."""
+    context: ssl.SSLContext = settings.ssl_context()
+
+    async def attempt() -> str | None:
+        client = aiosmtplib.SMTP(
+            hostname=settings.smtp_host, port=settings.smtp_port, start_tls=True, tls_context=context, timeout=10
+        )
+        try:
+            await client.connect()
+            await client.login(username, secret)
+            return None
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            return f"SMTP login refused: {exc.code} {exc.message}"
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            return f"SMTP endpoint {settings.smtp_host}:{settings.smtp_port} failed: {type(exc).__name__}"
+        finally:
+            if client.is_connected:
+                await client.quit()
+
+    return await _retry(attempt, bound, interval)

@@ -1,0 +1,122 @@
+"""kopf handlers: thin wrappers that turn events into `reconcile` / `finalize` calls."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import kopf
+
+from acs_smtp_operator.azure.errors import AzureFailure
+from acs_smtp_operator.kube.api import GROUP, PLURAL, VERSION, KubeConflict
+from acs_smtp_operator.kube_secret import MANAGED_BY
+from acs_smtp_operator.reconcile import Credential, Outcome, Ports, finalize, reconcile
+
+__all__ = ["build_registry"]
+
+RESOURCE = (GROUP, VERSION, PLURAL)
+MAX_BACKOFF = 600.0
+
+
+def _credential(body: kopf.Body) -> Credential:
+    meta = body.get("metadata", {})
+    return Credential(
+        namespace=str(meta.get("namespace")),
+        name=str(meta.get("name")),
+        uid=str(meta.get("uid")),
+        generation=int(meta.get("generation") or 0),
+        spec=dict(body.get("spec") or {}),
+        status=dict(body.get("status") or {}),
+        annotations=dict(meta.get("annotations") or {}),
+    )
+
+
+def _emitter(body: kopf.Body) -> Any:
+    def emit(type_: str, reason: str, message: str) -> None:
+        kopf.event(body, type=type_, reason=reason, message=message)
+
+    return emit
+
+
+def _backoff(retry: int, failure: AzureFailure | None) -> float:
+    if failure is not None and failure.retry_after:
+        return min(failure.retry_after, MAX_BACKOFF)
+    return min(5.0 * float(2 ** min(retry, 7)), MAX_BACKOFF)
+
+
+def _conclude(outcome: Outcome, retry: int) -> None:
+    """Turn an outcome into kopf's vocabulary: retry later, or stop until the spec changes."""
+    if outcome.invalid:
+        raise kopf.PermanentError(outcome.invalid)
+    if outcome.failure is not None:
+        raise kopf.TemporaryError(outcome.failure.message, delay=_backoff(retry, outcome.failure))
+
+
+def build_registry(ports: Ports) -> kopf.OperatorRegistry:
+    """All handlers, bound to the operator's ports; one registry per operator instance."""
+    registry = kopf.OperatorRegistry()
+    locks: dict[str, asyncio.Lock] = {}
+
+    async def run(body: kopf.Body, retry: int) -> None:
+        cr = _credential(body)
+        async with locks.setdefault(cr.uid, asyncio.Lock()):
+            try:
+                outcome = await reconcile(ports, cr, datetime.now(UTC), _emitter(body))
+            except KubeConflict as exc:
+                raise kopf.TemporaryError(f"the object changed meanwhile: {exc}", delay=1) from None
+        _conclude(outcome, retry)
+
+    @kopf.on.resume(*RESOURCE, registry=registry)
+    @kopf.on.create(*RESOURCE, registry=registry)
+    @kopf.on.update(*RESOURCE, registry=registry)
+    async def reconcile_credential(body: kopf.Body, retry: int, **_: Any) -> None:
+        await run(body, retry)
+
+    @kopf.on.field(*RESOURCE, field="metadata.annotations", registry=registry)
+    async def rotate_on_request(body: kopf.Body, retry: int, old: Any, new: Any, **_: Any) -> None:
+        key = "acssmtp.io/rotate"
+        if (old or {}).get(key) != (new or {}).get(key):
+            await run(body, retry)
+
+    @kopf.timer(
+        *RESOURCE, interval=ports.settings.drift_period, initial_delay=ports.settings.drift_period, registry=registry
+    )
+    async def drift(body: kopf.Body, **_: Any) -> None:
+        await run(body, 0)
+
+    @kopf.index(*RESOURCE, registry=registry)
+    def assignments(body: kopf.Body, **_: Any) -> dict[str, str] | None:
+        found = (body.get("status") or {}).get("roleAssignmentId")
+        return {str(found).lower(): str(body["metadata"]["uid"])} if found else None
+
+    @kopf.on.delete(*RESOURCE, registry=registry)
+    async def delete_credential(body: kopf.Body, **kwargs: Any) -> None:
+        assignments: kopf.Index[str, str] = kwargs["assignments"]
+        cr = _credential(body)
+        mine = str(cr.status.get("roleAssignmentId") or "").lower()
+        shared = any(uid != cr.uid for uid in assignments.get(mine, [])) if mine else False
+        try:
+            await finalize(ports, cr, shared, _emitter(body))
+        except AzureFailure as exc:
+            raise kopf.TemporaryError(exc.message, delay=_backoff(0, exc)) from None
+
+    @kopf.on.event("", "v1", "secrets", labels=MANAGED_BY, registry=registry)
+    async def owned_secret_changed(event: kopf.RawEvent, **_: Any) -> None:
+        """A managed Secret deleted or edited out of band is healed at once, not at the next drift check."""
+        obj: dict[str, Any] = dict(event.get("object") or {})
+        meta: dict[str, Any] = obj.get("metadata") or {}
+        owner = next((o for o in meta.get("ownerReferences") or [] if o.get("kind") == "AcsSmtpCredential"), None)
+        if owner is None or event.get("type") not in ("DELETED", "MODIFIED"):
+            return
+        current = await ports.kube.read_credential(str(meta.get("namespace")), str(owner.get("name")))
+        if current is None or current["metadata"].get("uid") != owner.get("uid"):
+            return
+        if current["metadata"].get("deletionTimestamp"):
+            return
+        try:
+            await run(kopf.Body(cast(kopf.RawBody, current)), 0)
+        except (kopf.TemporaryError, kopf.PermanentError):
+            pass  # the credential's own handlers retry; this was only a nudge
+
+    return registry

@@ -1,0 +1,189 @@
+"""Typed shapes of the custom resource, what the operator observes, and condition vocabulary."""
+
+from __future__ import annotations
+
+import enum
+import re
+from datetime import timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "DEFAULT_ACTIONS",
+    "AcsRef",
+    "Condition",
+    "Reason",
+    "RoleSpec",
+    "RotationSpec",
+    "SecretSpec",
+    "Spec",
+    "parse_duration",
+]
+
+DEFAULT_ACTIONS = (
+    "Microsoft.Communication/CommunicationServices/Read",
+    "Microsoft.Communication/EmailServices/write",
+)
+
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+_ACS_ID = re.compile(
+    r"^/subscriptions/(?P<sub>[0-9a-fA-F-]{36})/resourceGroups/(?P<rg>[^/]+)"
+    r"/providers/Microsoft\.Communication/communicationServices/(?P<name>[-\w]{1,63})$",
+    re.IGNORECASE,
+)
+
+
+def parse_duration(text: str) -> timedelta:
+    """A Go/Kubernetes duration (`2160h`, `1h30m`, `90s`, `500ms`)."""
+    position, seconds = 0, 0.0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != position:
+            break
+        seconds += float(match.group(1)) * _UNITS[match.group(2)]
+        position = match.end()
+    if position != len(text) or not text:
+        raise ValueError(f"invalid duration {text!r}: use the Go form such as 2160h, 1h30m or 90s")
+    return timedelta(seconds=seconds)
+
+
+class Reason(enum.StrEnum):
+    """Condition reasons: each one tells the user what happened and what to do."""
+
+    READY = "Ready"
+    PROGRESSING = "Progressing"
+    INVALID_SPEC = "InvalidSpec"
+    ACS_NOT_FOUND = "CommunicationServiceNotFound"
+    NO_LINKED_DOMAIN = "NoLinkedDomain"
+    DOMAIN_LINKED = "DomainLinked"
+    APPLICATION_NOT_FOUND = "ApplicationNotFound"
+    SERVICE_PRINCIPAL_NOT_FOUND = "ServicePrincipalNotFound"
+    ROLE_NAME_CONFLICT = "RoleNameConflict"
+    ROLE_NOT_FOUND = "RoleDefinitionNotFound"
+    ROLE_READY = "RoleAssigned"
+    FORBIDDEN = "Forbidden"
+    THROTTLED = "Throttled"
+    AZURE_UNAVAILABLE = "AzureUnavailable"
+    POLICY_REFUSED = "CredentialPolicyRefused"
+    SECRET_CONFLICT = "SecretConflict"
+    SECRET_READY = "SecretReady"
+    SMTP_USERNAME_INVALID = "SmtpUsernameInvalid"
+    VERIFICATION_FAILED = "VerificationFailed"
+    AZURE_ERROR = "AzureError"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
+
+
+class AcsRef(_Model):
+    resource_id: str = Field(alias="resourceId")
+
+    @field_validator("resource_id")
+    @classmethod
+    def _is_acs_id(cls, value: str) -> str:
+        if not _ACS_ID.match(value):
+            raise ValueError("must be the ARM id of a Microsoft.Communication/communicationServices resource")
+        return value
+
+    def _part(self, name: str) -> str:
+        match = _ACS_ID.match(self.resource_id)
+        assert match is not None
+        return match.group(name)
+
+    @property
+    def subscription_id(self) -> str:
+        return self._part("sub")
+
+    @property
+    def resource_group(self) -> str:
+        return self._part("rg")
+
+    @property
+    def name(self) -> str:
+        return self._part("name")
+
+    @property
+    def subscription_scope(self) -> str:
+        return f"/subscriptions/{self.subscription_id}"
+
+    @property
+    def resource_group_scope(self) -> str:
+        return f"{self.subscription_scope}/resourceGroups/{self.resource_group}"
+
+
+class AppRef(_Model):
+    client_id: str = Field(alias="clientId")
+    tenant_id: str | None = Field(default=None, alias="tenantId")
+
+
+class RoleSpec(_Model):
+    custom_role_name: str = Field(default="ACS SMTP Sender", alias="customRoleName")
+    actions: tuple[str, ...] = DEFAULT_ACTIONS
+    definition_scope: Literal["Resource", "ResourceGroup", "Subscription"] = Field(
+        default="ResourceGroup", alias="definitionScope"
+    )
+    existing_role_definition_id: str | None = Field(default=None, alias="existingRoleDefinitionId")
+
+
+class UsernameSpec(_Model):
+    format: Literal["Dot", "Pipe", "SmtpUsername"] = "Dot"
+    smtp_username: str | None = Field(default=None, alias="smtpUsername")
+
+
+class RotationSpec(_Model):
+    secret_lifetime: str = Field(default="2160h", alias="secretLifetime")
+    renew_before: str = Field(default="720h", alias="renewBefore")
+    grace_period: str = Field(default="24h", alias="gracePeriod")
+    verify: Literal["None", "Token", "Smtp"] = "Token"
+
+    @property
+    def lifetime(self) -> timedelta:
+        return parse_duration(self.secret_lifetime)
+
+    @property
+    def renew(self) -> timedelta:
+        return parse_duration(self.renew_before)
+
+    @property
+    def grace(self) -> timedelta:
+        return parse_duration(self.grace_period)
+
+
+class SecretTemplate(_Model):
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    data: dict[str, str] = Field(default_factory=dict)
+
+
+class SecretSpec(_Model):
+    name: str | None = None
+    template: SecretTemplate = Field(default_factory=SecretTemplate)
+
+
+class RestartTarget(_Model):
+    kind: Literal["Deployment", "StatefulSet", "DaemonSet"]
+    name: str
+
+
+class Spec(_Model):
+    communication_service: AcsRef = Field(alias="communicationService")
+    entra_application: AppRef = Field(alias="entraApplication")
+    role: RoleSpec = Field(default_factory=RoleSpec)
+    username: UsernameSpec = Field(default_factory=UsernameSpec)
+    rotation: RotationSpec = Field(default_factory=RotationSpec)
+    secret: SecretSpec = Field(default_factory=SecretSpec)
+    restart_targets: tuple[RestartTarget, ...] = Field(default=(), alias="restartTargets")
+    deletion_policy: Literal["Delete", "Retain"] = Field(default="Delete", alias="deletionPolicy")
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any]) -> Spec:
+        return cls.model_validate(raw)
+
+
+class Condition(_Model):
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str
+    message: str

@@ -1,0 +1,63 @@
+"""Pure SMTP facts: the username ACS expects and the Secret data pods mount."""
+
+from __future__ import annotations
+
+import urllib.parse
+from typing import Literal
+
+from jinja2 import StrictUndefined, TemplateError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+__all__ = ["TemplateRenderError", "compose_username", "render_template_data", "secret_data", "sender_address"]
+
+
+class TemplateRenderError(ValueError):
+    """A `secret.template.data` entry that cannot render (the message never carries values)."""
+
+
+def compose_username(
+    format: Literal["Dot", "Pipe", "SmtpUsername"],
+    acs_name: str,
+    client_id: str,
+    tenant_id: str,
+    smtp_username: str | None = None,
+) -> str:
+    """`<acs>.<app>.<tenant>`, `<acs>|<app>|<tenant>`, or the smtpUsernames resource's username."""
+    if format == "SmtpUsername":
+        if not smtp_username:
+            raise ValueError("format SmtpUsername needs smtpUsername")
+        return smtp_username
+    separator = "|" if format == "Pipe" else "."
+    return separator.join((acs_name, client_id, tenant_id))
+
+
+def sender_address(domains: list[str]) -> str | None:
+    """ACS's default sender on the first linked domain."""
+    return f"DoNotReply@{domains[0]}" if domains else None
+
+
+def secret_data(username: str, password: str, host: str, port: int, sender: str | None) -> dict[str, str]:
+    data = {"username": username, "password": password, "host": host, "port": str(port), "starttls": "true"}
+    if sender:
+        data["from"] = sender
+    return data
+
+
+def _urlquote(value: object) -> str:
+    """Percent-encode everything a URL's userinfo cannot hold (`|`, `@`, `.`, `:`, `/`, ...)."""
+    return urllib.parse.quote(str(value), safe="").replace(".", "%2E")
+
+
+_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+_ENV.filters["urlquote"] = _urlquote
+
+
+def render_template_data(templates: dict[str, str], values: dict[str, str]) -> dict[str, str]:
+    """Render extra Secret keys with a sandboxed Jinja2; e.g. `smtp://{{ username|urlquote }}:...`."""
+    rendered = {}
+    for key, template in templates.items():
+        try:
+            rendered[key] = _ENV.from_string(template).render(**values)
+        except TemplateError as exc:
+            raise TemplateRenderError(f"secret.template.data[{key!r}] does not render: {exc.message}") from None
+    return rendered
