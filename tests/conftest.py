@@ -139,3 +139,65 @@ async def azure(cloud: Cloud) -> AsyncIterator[AzureClients]:
     finally:
         await clients.close()
         await credential.close()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Operator:
+    """`acs-smtp-operator run --all-namespaces` against the sandbox, as a subprocess."""
+
+    def __init__(self, cloud: Cloud, directory: Path, **env: str) -> None:
+        self.cloud, self.log = cloud, directory / "operator.log"
+        self.port = free_port()
+        self.env = {**os.environ, **cloud.env, "ACSSMTP_DRIFT_PERIOD": "2", "ACSSMTP_VERIFY_TIMEOUT": "10", **env}
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                str(BIN / "acs-smtp-operator"),
+                "run",
+                "--all-namespaces",
+                "--liveness",
+                f"http://127.0.0.1:{self.port}/healthz",
+            ],
+            env=self.env,
+            stdout=open(self.log, "ab"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.log.read_text()
+            try:
+                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"the operator did not become live: {self.log.read_text()}")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def operator(cloud: Cloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
+    cloud.kubectl("apply", "-f", str(ROOT / "crds"))
+    running = Operator(cloud, tmp_path_factory.mktemp("operator"))
+    running.start()
+    try:
+        yield running
+    finally:
+        running.stop()

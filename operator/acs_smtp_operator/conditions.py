@@ -38,5 +38,5 @@ def set_condition(
     if generation is not None:
         condition["observedGeneration"] = generation
     others = [c for c in conditions if c.get("type") != type_]
-    ordered = sorted([*others, condition], key=lambda c: (CONDITION_TYPES + (c["type"],)).index(c["type"]))
-    return ordered
+    rank = {name: n for n, name in enumerate(CONDITION_TYPES)}
+    return sorted([*others, condition], key=lambda c: rank.get(c["type"], len(rank)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -67,30 +68,34 @@ def build_registry(ports: Ports) -> kopf.OperatorRegistry:
                 raise kopf.TemporaryError(f"the object changed meanwhile: {exc}", delay=1) from None
         _conclude(outcome, retry)
 
-    @kopf.on.resume(*RESOURCE, registry=registry)
-    @kopf.on.create(*RESOURCE, registry=registry)
-    @kopf.on.update(*RESOURCE, registry=registry)
+    @kopf.on.resume(*RESOURCE, id="reconcile", registry=registry)
+    @kopf.on.create(*RESOURCE, id="reconcile", registry=registry)
+    @kopf.on.update(*RESOURCE, id="reconcile", registry=registry)
     async def reconcile_credential(body: kopf.Body, retry: int, **_: Any) -> None:
         await run(body, retry)
 
-    @kopf.on.field(*RESOURCE, field="metadata.annotations", registry=registry)
+    @kopf.on.field(*RESOURCE, field="metadata.annotations", id="rotate-request", registry=registry)
     async def rotate_on_request(body: kopf.Body, retry: int, old: Any, new: Any, **_: Any) -> None:
         key = "acssmtp.io/rotate"
         if (old or {}).get(key) != (new or {}).get(key):
             await run(body, retry)
 
     @kopf.timer(
-        *RESOURCE, interval=ports.settings.drift_period, initial_delay=ports.settings.drift_period, registry=registry
+        *RESOURCE,
+        id="drift",
+        interval=ports.settings.drift_period,
+        initial_delay=ports.settings.drift_period,
+        registry=registry,
     )
     async def drift(body: kopf.Body, **_: Any) -> None:
         await run(body, 0)
 
-    @kopf.index(*RESOURCE, registry=registry)
+    @kopf.index(*RESOURCE, id="assignments", registry=registry)
     def assignments(body: kopf.Body, **_: Any) -> dict[str, str] | None:
         found = (body.get("status") or {}).get("roleAssignmentId")
         return {str(found).lower(): str(body["metadata"]["uid"])} if found else None
 
-    @kopf.on.delete(*RESOURCE, registry=registry)
+    @kopf.on.delete(*RESOURCE, id="finalize", registry=registry)
     async def delete_credential(body: kopf.Body, **kwargs: Any) -> None:
         assignments: kopf.Index[str, str] = kwargs["assignments"]
         cr = _credential(body)
@@ -101,7 +106,7 @@ def build_registry(ports: Ports) -> kopf.OperatorRegistry:
         except AzureFailure as exc:
             raise kopf.TemporaryError(exc.message, delay=_backoff(0, exc)) from None
 
-    @kopf.on.event("", "v1", "secrets", labels=MANAGED_BY, registry=registry)
+    @kopf.on.event("", "v1", "secrets", labels=MANAGED_BY, id="owned-secret", registry=registry)
     async def owned_secret_changed(event: kopf.RawEvent, **_: Any) -> None:
         """A managed Secret deleted or edited out of band is healed at once, not at the next drift check."""
         obj: dict[str, Any] = dict(event.get("object") or {})
@@ -114,9 +119,7 @@ def build_registry(ports: Ports) -> kopf.OperatorRegistry:
             return
         if current["metadata"].get("deletionTimestamp"):
             return
-        try:
+        with contextlib.suppress(kopf.TemporaryError, kopf.PermanentError):  # its own handlers retry
             await run(kopf.Body(cast(kopf.RawBody, current)), 0)
-        except (kopf.TemporaryError, kopf.PermanentError):
-            pass  # the credential's own handlers retry; this was only a nudge
 
     return registry

@@ -450,8 +450,9 @@ async def finalize(ports: Ports, cr: Credential, assignment_shared: bool, emit: 
     try:
         app = await passwords.find_application(azure.graph, spec.entra_application.client_id)
     except AzureFailure as exc:
-        if exc.reason != Reason.APPLICATION_NOT_FOUND:
+        if exc.reason not in (Reason.APPLICATION_NOT_FOUND, Reason.FORBIDDEN):
             raise
+        emit("Warning", str(exc.reason), f"client secrets could not be cleaned up: {exc.message}")
     else:
         for key in app.keys:
             if key.display_name == key_marker(cr):

@@ -19,6 +19,10 @@ from acs_smtp_operator.settings import Settings
 
 __all__ = ["AzureClients", "client_secret_credential", "operator_credential"]
 
+# The SDK retries 429 (after Retry-After) and 5xx a few times itself; beyond that the operator's own
+# backoff takes over, so that one stubborn call never holds a reconciliation for minutes.
+ARM_RETRIES = 3
+
 
 def client_secret_credential(settings: Settings, tenant_id: str, client_id: str, secret: str) -> ClientSecretCredential:
     """A credential for one application's client secret (the operator's own, or one it verifies)."""
@@ -65,6 +69,7 @@ class AzureClients:
                 base_url=self._settings.arm_endpoint,
                 credential_scopes=[self._settings.arm_audience],
                 connection_verify=self._settings.connection_verify,
+                retry_total=ARM_RETRIES,
             )
         return self._authorization[key]
 
@@ -77,6 +82,7 @@ class AzureClients:
                 base_url=self._settings.arm_endpoint,
                 credential_scopes=[self._settings.arm_audience],
                 connection_verify=self._settings.connection_verify,
+                retry_total=ARM_RETRIES,
             )
         return self._communication[key]
 

@@ -250,6 +250,8 @@ class KubeEmulator(kmock.KubernetesEmulator):
                 return response
             for event in replay:
                 await _send(response, event)
+            if raw.query.get("sendInitialEvents") == "true":  # the WatchList protocol: mark the end
+                await _send(response, _initial_events_end(store.rtype(key), store.rv))
             timeout = float(raw.query.get("timeoutSeconds") or 0) or None
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout if timeout else None
@@ -304,6 +306,11 @@ def parse_object_path(path: str) -> ObjectPath | None:
 
 async def _send(response: web.StreamResponse, event: Event) -> None:
     await response.write(json.dumps({"type": event.type, "object": event.object}).encode() + b"\n")
+
+
+def _initial_events_end(rtype: ResourceType, rv: int) -> Event:
+    marker = {"resourceVersion": str(rv), "annotations": {"k8s.io/initial-events-end": "true"}}
+    return Event(rv, "BOOKMARK", {"kind": rtype.kind, "apiVersion": rtype.api_version, "metadata": marker})
 
 
 def _matcher(query: Any) -> Any:
