@@ -62,3 +62,20 @@ def run(
     if namespace and all_namespaces:
         raise typer.BadParameter("--namespace and --all-namespaces exclude each other")
     run_operator(Settings(), namespace or [], all_namespaces, liveness)
+
+
+@app.command()
+def demo(
+    crds: Annotated[Path, typer.Option(help="the CRD folder to apply")] = Path("crds"),
+    example: Annotated[Path, typer.Option(help="the AcsSmtpCredential to apply")] = Path("examples/shop-mailer.yaml"),
+    timeout: Annotated[float, typer.Option(help="seconds to wait for Ready")] = 60.0,
+) -> None:
+    """Show the operator's whole job on the local sandbox: CR in, working SMTP Secret out, a mail delivered."""
+    from acs_smtp_operator.sandbox.demo import DemoFailed, run_demo
+
+    try:
+        asyncio.run(run_demo(crds, example, typer.echo, timeout))
+    except DemoFailed as exc:
+        typer.echo(f"demo failed: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo("demo succeeded")

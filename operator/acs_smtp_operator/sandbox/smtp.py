@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import email
+import logging
 import ssl
 from dataclasses import dataclass
 from email import policy
@@ -93,6 +94,7 @@ class AcsSmtpHandler:
 
 async def start_smtp(ctx: Context, host: str, port: int, tls: ssl.SSLContext) -> asyncio.Server:
     """Listen for SMTP on the running loop; the caller closes the returned server."""
+    logging.getLogger("mail.log").setLevel(logging.ERROR)  # aiosmtpd warns about its own deprecated field
     handler = AcsSmtpHandler(ctx)
     loop = asyncio.get_running_loop()
 

@@ -1,0 +1,102 @@
+"""CR apply -> Ready latency and Azure calls per first provisioning, on the sandbox (prints figures).
+
+    .venv/bin/python benchmarks/provisioning_latency.py [--credentials 10] [--latency-ms 0 20]
+
+The operator runs as its own process; each credential is applied with kubectl and timed until its
+Ready condition is True. Latency is injected into every ARM, Graph and token call by the sandbox.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import re
+import signal
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from acs_smtp_operator.sandbox import Seed, run_sandbox
+from acs_smtp_operator.sandbox.azure.faults import FaultSpec
+from acs_smtp_operator.sandbox.demo import kubectl, start_operator
+from acs_smtp_operator.sandbox.seed import AppSeed
+
+CRDS = Path(__file__).resolve().parent.parent / "crds"
+
+
+def route(path: str) -> str:
+    """A request path with ids folded, so calls group by route."""
+    path = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "{id}", path)
+    path = re.sub(r"/resourceGroups/[^/]+", "/resourceGroups/{rg}", path)
+    return re.sub(r"/communicationServices/[^/]+", "/communicationServices/{acs}", path)
+
+
+async def measure(count: int, latency_ms: int) -> None:
+    seed = Seed(applications=[AppSeed(name=f"bench-{n}") for n in range(count)])
+    with tempfile.TemporaryDirectory() as directory:
+        async with run_sandbox(Path(directory), seed) as sandbox:
+            config = sandbox.env["KUBECONFIG"]
+            await kubectl(config, "apply", "-f", str(CRDS))
+            operator = start_operator(sandbox, "default", Path(directory) / "operator.log")
+            try:
+                await asyncio.sleep(3)  # the operator's start-up (imports, login, first list)
+                if latency_ms:
+                    sandbox.ctx.faults.add(FaultSpec(path=".", latencyMs=latency_ms))
+                acs = sandbox.manifest["communicationServices"][0]["resourceId"]
+                samples = []
+                for n, app in enumerate(sandbox.manifest["applications"]):
+                    sandbox.ctx.log.clear()
+                    body = {
+                        "apiVersion": "acssmtp.io/v1alpha1",
+                        "kind": "AcsSmtpCredential",
+                        "metadata": {"name": f"bench-{n}", "namespace": "default"},
+                        "spec": {
+                            "communicationService": {"resourceId": acs},
+                            "entraApplication": {"clientId": app["clientId"]},
+                        },
+                    }
+                    manifest = Path(directory) / f"bench-{n}.yaml"
+                    manifest.write_text(yaml.safe_dump(body))
+                    started = time.perf_counter()
+                    await kubectl(config, "apply", "-f", str(manifest))
+                    await _ready(config, f"bench-{n}")
+                    samples.append(time.perf_counter() - started)
+                    if n == 0:
+                        calls = collections.Counter(
+                            f"{c.api:<5} {c.method:<6} {route(c.path)}" for c in sandbox.ctx.log
+                        )
+                print(f"injected latency per Azure call: {latency_ms} ms, credentials: {count}")
+                print(
+                    f"  apply -> Ready: median {statistics.median(samples):.2f} s, "
+                    f"min {min(samples):.2f} s, max {max(samples):.2f} s"
+                )
+                print(f"  Azure calls for the first provisioning ({sum(calls.values())}):")
+                for line, times in sorted(calls.items()):
+                    print(f"    {times} x {line}")
+            finally:
+                operator.send_signal(signal.SIGTERM)
+                await asyncio.to_thread(operator.wait, 20)
+
+
+async def _ready(config: str, name: str) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        obj = json.loads(await kubectl(config, "get", "acssmtp", name, "-o", "json"))
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in obj.get("status", {}).get("conditions", [])):
+            return
+        await asyncio.sleep(0.05)
+    raise TimeoutError(name)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--credentials", type=int, default=10)
+    parser.add_argument("--latency-ms", type=int, nargs="+", default=[0, 20])
+    args = parser.parse_args()
+    for latency in args.latency_ms:
+        asyncio.run(measure(args.credentials, latency))

