@@ -7,7 +7,7 @@ from typing import Any
 
 __all__ = ["CONDITION_TYPES", "set_condition", "stamp"]
 
-CONDITION_TYPES = ("Ready", "DomainLinked", "RoleReady", "SecretReady")
+CONDITION_TYPES = ("Ready", "Synced", "DomainLinked", "RoleReady", "SecretReady")
 
 
 def stamp(moment: datetime) -> str:

@@ -1,10 +1,10 @@
-"""kopf handlers: thin wrappers that turn events into `reconcile` / `finalize` calls."""
+"""kopf handlers: thin wrappers that turn events and due times into `reconcile` / `finalize` calls."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import kopf
@@ -12,12 +12,15 @@ import kopf
 from acs_smtp_operator.azure.errors import AzureFailure
 from acs_smtp_operator.kube.api import GROUP, PLURAL, VERSION, KubeConflict
 from acs_smtp_operator.kube_secret import MANAGED_BY
+from acs_smtp_operator.metrics import CURRENT
+from acs_smtp_operator.plan import ROTATE, ledger_of, next_wake, parse_stamp
 from acs_smtp_operator.reconcile import Credential, Outcome, Ports, finalize, reconcile
 
 __all__ = ["build_registry"]
 
 RESOURCE = (GROUP, VERSION, PLURAL)
 MAX_BACKOFF = 600.0
+ROLLOUT_POLL = timedelta(seconds=2)
 
 
 def _credential(body: kopf.Body) -> Credential:
@@ -54,41 +57,74 @@ def _conclude(outcome: Outcome, retry: int) -> None:
         raise kopf.TemporaryError(outcome.failure.message, delay=_backoff(retry, outcome.failure))
 
 
+class _Schedule:
+    """Per credential: a lock (one pass at a time), a wake-up for its scheduler, and failures in a row."""
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.wake = asyncio.Event()
+        self.failures = 0
+
+
 def build_registry(ports: Ports) -> kopf.OperatorRegistry:
     """All handlers, bound to the operator's ports; one registry per operator instance."""
     registry = kopf.OperatorRegistry()
-    locks: dict[str, asyncio.Lock] = {}
+    schedules: dict[str, _Schedule] = {}
+    drift = timedelta(seconds=ports.settings.drift_period)
 
-    async def run(body: kopf.Body, retry: int) -> None:
+    async def run(body: kopf.Body) -> Outcome:
         cr = _credential(body)
-        async with locks.setdefault(cr.uid, asyncio.Lock()):
-            try:
-                outcome = await reconcile(ports, cr, datetime.now(UTC), _emitter(body))
-            except KubeConflict as exc:
-                raise kopf.TemporaryError(f"the object changed meanwhile: {exc}", delay=1) from None
-        _conclude(outcome, retry)
+        schedule = schedules.setdefault(cr.uid, _Schedule())
+        token = CURRENT.set((cr.namespace, cr.name))
+        try:
+            async with schedule.lock:
+                try:
+                    outcome = await reconcile(ports, cr, datetime.now(UTC), _emitter(body))
+                except KubeConflict as exc:
+                    raise kopf.TemporaryError(f"the object changed meanwhile: {exc}", delay=1) from None
+        finally:
+            CURRENT.reset(token)
+        schedule.failures = schedule.failures + 1 if outcome.failure else 0
+        if outcome.wrote_status:
+            schedule.wake.set()  # its due times may have moved
+        return outcome
 
     @kopf.on.resume(*RESOURCE, id="reconcile", registry=registry)
     @kopf.on.create(*RESOURCE, id="reconcile", registry=registry)
     @kopf.on.update(*RESOURCE, id="reconcile", registry=registry)
     async def reconcile_credential(body: kopf.Body, retry: int, **_: Any) -> None:
-        await run(body, retry)
+        _conclude(await run(body), retry)
 
     @kopf.on.field(*RESOURCE, field="metadata.annotations", id="rotate-request", registry=registry)
     async def rotate_on_request(body: kopf.Body, retry: int, old: Any, new: Any, **_: Any) -> None:
-        key = "acssmtp.io/rotate"
-        if (old or {}).get(key) != (new or {}).get(key):
-            await run(body, retry)
+        if (old or {}).get(ROTATE) != (new or {}).get(ROTATE):
+            _conclude(await run(body), retry)
 
-    @kopf.timer(
-        *RESOURCE,
-        id="drift",
-        interval=ports.settings.drift_period,
-        initial_delay=ports.settings.drift_period,
-        registry=registry,
-    )
-    async def drift(body: kopf.Body, **_: Any) -> None:
-        await run(body, 0)
+    @kopf.daemon(*RESOURCE, id="schedule", cancellation_timeout=2.0, registry=registry)
+    async def scheduler(body: kopf.Body, **_: Any) -> None:
+        """Sleep until the credential is next due (renewal, a grace period's end, drift); no call in between."""
+        schedule = schedules.setdefault(str(body["metadata"]["uid"]), _Schedule())
+        last = datetime.now(UTC)
+        while True:
+            now = datetime.now(UTC)
+            status = dict(body.get("status") or {})
+            due = next_wake(
+                parse_stamp(status.get("renewalTime")),
+                ledger_of(status),
+                last + drift,
+                parse_stamp(status.get("orphanCheckAt")),
+                ROLLOUT_POLL,
+                now,
+            )
+            if schedule.failures:  # failing: the change handlers retry with backoff; check again no sooner
+                due = max(due, now + timedelta(seconds=_backoff(schedule.failures, None)))
+            schedule.wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(schedule.wake.wait(), timeout=max((due - now).total_seconds(), 0.0))
+                continue  # woken: the status changed, due times are recomputed
+            last = datetime.now(UTC)
+            with contextlib.suppress(kopf.TemporaryError):
+                await run(body)
 
     @kopf.index(*RESOURCE, id="assignments", registry=registry)
     def assignments(body: kopf.Body, **_: Any) -> dict[str, str] | None:
@@ -97,14 +133,19 @@ def build_registry(ports: Ports) -> kopf.OperatorRegistry:
 
     @kopf.on.delete(*RESOURCE, id="finalize", registry=registry)
     async def delete_credential(body: kopf.Body, **kwargs: Any) -> None:
-        assignments: kopf.Index[str, str] = kwargs["assignments"]
+        index: kopf.Index[str, str] = kwargs["assignments"]
         cr = _credential(body)
         mine = str(cr.status.get("roleAssignmentId") or "").lower()
-        shared = any(uid != cr.uid for uid in assignments.get(mine, [])) if mine else False
+        shared = any(uid != cr.uid for uid in index.get(mine, [])) if mine else False
+        token = CURRENT.set((cr.namespace, cr.name))
         try:
             await finalize(ports, cr, shared, _emitter(body))
         except AzureFailure as exc:
             raise kopf.TemporaryError(exc.message, delay=_backoff(0, exc)) from None
+        finally:
+            CURRENT.reset(token)
+        ports.metrics.forget(cr.namespace, cr.name)
+        schedules.pop(cr.uid, None)
 
     @kopf.on.event("", "v1", "secrets", labels=MANAGED_BY, id="owned-secret", registry=registry)
     async def owned_secret_changed(event: kopf.RawEvent, **_: Any) -> None:
@@ -119,7 +160,7 @@ def build_registry(ports: Ports) -> kopf.OperatorRegistry:
             return
         if current["metadata"].get("deletionTimestamp"):
             return
-        with contextlib.suppress(kopf.TemporaryError, kopf.PermanentError):  # its own handlers retry
-            await run(kopf.Body(cast(kopf.RawBody, current)), 0)
+        with contextlib.suppress(kopf.TemporaryError):  # its own handlers retry
+            await run(kopf.Body(cast(kopf.RawBody, current)))
 
     return registry

@@ -71,6 +71,8 @@ class Reason(enum.StrEnum):
     SMTP_USERNAME_INVALID = "SmtpUsernameInvalid"
     VERIFICATION_FAILED = "VerificationFailed"
     AZURE_ERROR = "AzureError"
+    EXPIRING = "ExpiringSoon"
+    EXPIRED = "Expired"
 
 
 class _Model(BaseModel):

@@ -10,8 +10,20 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-__all__ = ["CHECKS", "CredentialState", "Observed", "needs_new_secret", "secret_is_ours"]
+__all__ = [
+    "CHECKS",
+    "CredentialState",
+    "Ledger",
+    "Observed",
+    "advance",
+    "needs_new_secret",
+    "next_wake",
+    "orphans",
+    "parse_stamp",
+    "secret_is_ours",
+]
 
 KEY_ID = "acssmtp.io/key-id"
 NOT_AFTER = "acssmtp.io/not-after"
@@ -112,3 +124,108 @@ def needs_new_secret(observed: Observed, now: datetime) -> str | None:
 
 def secret_is_ours(owner_references: list[dict[str, object]] | None, uid: str) -> bool:
     return any(ref.get("uid") == uid for ref in owner_references or [])
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """What status records about the application's keys that this credential answers for."""
+
+    current: str | None = None  # the key in the Secret, as last recorded
+    pending: tuple[str, datetime] | None = None  # (old key, since) while restarted workloads roll out
+    retiring: tuple[tuple[str, datetime], ...] = ()  # (old key, remove after) in their grace period
+
+    def referenced(self) -> set[str]:
+        keys = {k for k, _ in self.retiring}
+        if self.current:
+            keys.add(self.current)
+        if self.pending:
+            keys.add(self.pending[0])
+        return keys
+
+
+def parse_stamp(text: object) -> datetime | None:
+    """A time as status writes it (`2026-11-28T10:00:00Z`), or None."""
+    return datetime.fromisoformat(str(text).replace("Z", "+00:00")) if text else None
+
+
+def _at(text: str) -> datetime:
+    parsed = parse_stamp(text)
+    assert parsed is not None
+    return parsed
+
+
+def ledger_of(status: dict[str, Any]) -> Ledger:
+    """The key ledger that status records."""
+    pending = status.get("pendingRollout")
+    return Ledger(
+        current=status.get("currentKeyId"),
+        pending=(pending["keyId"], _at(pending["since"])) if pending else None,
+        retiring=tuple((r["keyId"], _at(r["removeAfter"])) for r in status.get("retiringKeys") or []),
+    )
+
+
+def advance(
+    ledger: Ledger,
+    secret_key: str,
+    app_keys: dict[str, datetime | None],
+    now: datetime,
+    grace: timedelta,
+    has_restart_targets: bool,
+    rollout_done: bool,
+    rollout_timeout: timedelta,
+) -> tuple[Ledger, list[str]]:
+    """Move keys along current -> (rollout) -> grace -> removed; return the new ledger and keys to remove now.
+
+    A key the Secret no longer holds is never removed before the workloads restarted (or the rollout
+    timed out) and its grace period passed; a key already gone from the application is forgotten.
+    """
+    retiring = [(k, t) for k, t in ledger.retiring if k in app_keys and k != secret_key]
+    pending = ledger.pending if ledger.pending and ledger.pending[0] in app_keys else None
+    replaced = ledger.current if ledger.current and ledger.current != secret_key else None
+    known = {k for k, _ in retiring} | ({pending[0]} if pending else set())
+    if replaced and replaced in app_keys and replaced not in known:
+        if has_restart_targets:
+            if pending is not None:  # a second rotation before the first rollout finished
+                retiring.append((pending[0], now + grace))
+            pending = (replaced, now)
+        else:
+            retiring.append((replaced, now + grace))
+    if pending is not None and (rollout_done or now >= pending[1] + rollout_timeout):
+        retiring.append((pending[0], now + grace))
+        pending = None
+    due = [k for k, t in retiring if t <= now]
+    kept = tuple((k, t) for k, t in retiring if t > now)
+    return Ledger(current=secret_key, pending=pending, retiring=kept), due
+
+
+def orphans(
+    marked: dict[str, datetime | None], referenced: set[str], now: datetime, settle: timedelta
+) -> tuple[list[str], datetime | None]:
+    """Our keys nothing references (a crash between addPassword and the Secret write).
+
+    Returns the ones past the settling window, and when the next one will be.
+    """
+    loose = {k: (start or now) for k, start in marked.items() if k not in referenced}
+    due = [k for k, start in loose.items() if start + settle <= now]
+    later = [start + settle for k, start in loose.items() if k not in due]
+    return due, min(later) if later else None
+
+
+def next_wake(
+    renewal: datetime | None,
+    ledger: Ledger,
+    drift_due: datetime,
+    settling: datetime | None,
+    rollout_poll: timedelta,
+    now: datetime,
+) -> datetime:
+    """When the credential next needs attention: nothing happens (no call at all) before then."""
+    moments = [drift_due]
+    if renewal is not None:
+        moments.append(renewal)
+    moments += [t for _, t in ledger.retiring]
+    if ledger.pending is not None:
+        moments.append(now + rollout_poll)
+    if settling is not None:
+        moments.append(settling)
+    return min(moments)

@@ -22,8 +22,10 @@ from acs_smtp_operator.azure import passwords, roles, verify
 from acs_smtp_operator.azure.clients import AzureClients
 from acs_smtp_operator.azure.errors import AzureFailure
 from acs_smtp_operator.conditions import set_condition, stamp
+from acs_smtp_operator.kube import workloads
 from acs_smtp_operator.kube.api import Kube
 from acs_smtp_operator.kube_secret import credential_state, decode, secret_body
+from acs_smtp_operator.metrics import Metrics
 from acs_smtp_operator.model import Reason, Spec
 from acs_smtp_operator.plan import (
     CLIENT_ID,
@@ -31,8 +33,13 @@ from acs_smtp_operator.plan import (
     NOT_AFTER,
     RESOURCE,
     ROTATE,
+    Ledger,
     Observed,
+    advance,
+    ledger_of,
     needs_new_secret,
+    orphans,
+    parse_stamp,
     secret_is_ours,
 )
 from acs_smtp_operator.settings import Settings
@@ -44,7 +51,7 @@ from acs_smtp_operator.smtp import (
     sender_address,
 )
 
-__all__ = ["Credential", "Outcome", "Ports", "finalize", "key_marker", "reconcile"]
+__all__ = ["Credential", "Outcome", "Ports", "finalize", "key_marker", "ledger_of", "parse_stamp", "reconcile"]
 
 _NS = uuid.UUID("0b7d2c55-4a5c-4f7e-9d56-acd5a1f0c0de")
 _ACTION = re.compile(r"^[A-Za-z0-9.]+/([A-Za-z0-9.*]+/)*[A-Za-z0-9.*]+$")
@@ -57,6 +64,7 @@ class Ports:
     azure: AzureClients
     kube: Kube
     tenant_id: str
+    metrics: Metrics = field(default_factory=Metrics)
 
 
 @dataclass
@@ -123,6 +131,7 @@ class _Pass:
         self.cr, self.now = cr, now
         self.status = copy.deepcopy(cr.status)
         self.conditions: list[dict[str, Any]] = list(self.status.get("conditions") or [])
+        self.secret_key: str | None = None  # the key the Secret holds once this pass settled it
 
     def condition(self, type_: str, ok: bool | None, reason: Reason | str, message: str) -> None:
         self.conditions = set_condition(self.conditions, type_, ok, str(reason), message, self.now, self.cr.generation)
@@ -148,12 +157,36 @@ async def reconcile(ports: Ports, cr: Credential, now: datetime, emit: Emit) -> 
         await _provision(ports, cr, spec, state, emit)
     except AzureFailure as exc:
         failure = exc
-        state.condition("Ready", False, exc.reason, exc.message)
-        if exc.reason in (Reason.ROLE_NAME_CONFLICT, Reason.ROLE_NOT_FOUND, Reason.FORBIDDEN):
-            state.condition("RoleReady", False, exc.reason, exc.message)
-        emit("Warning", str(exc.reason), exc.message)
+        _report_failure(state, exc, emit)
+    else:
+        state.condition("Synced", True, Reason.READY, "the last reconciliation succeeded")
     wrote = await _write_status(ports, cr, state.finish())
+    ports.metrics.credential(cr.namespace, cr.name, state.status)
     return Outcome(status=state.status, failure=failure, wrote_status=wrote)
+
+
+def _report_failure(state: _Pass, exc: AzureFailure, emit: Emit) -> None:
+    """A failure never hides a working credential: Ready says whether the Secret still works, and until when."""
+    state.condition("Synced", False, exc.reason, exc.message)
+    if exc.reason in (Reason.ROLE_NAME_CONFLICT, Reason.ROLE_NOT_FOUND, Reason.FORBIDDEN):
+        state.condition("RoleReady", False, exc.reason, exc.message)
+    not_after, renewal = parse_stamp(state.status.get("notAfter")), parse_stamp(state.status.get("renewalTime"))
+    if not state.status.get("currentKeyId") or not_after is None:
+        state.condition("Ready", False, exc.reason, exc.message)
+        emit("Warning", str(exc.reason), exc.message)
+    elif not_after <= state.now:
+        message = f"the client secret in the Secret expired at {state.status['notAfter']}: {exc.message}"
+        state.condition("Ready", False, Reason.EXPIRED, message)
+        emit("Warning", str(Reason.EXPIRED), message)
+    elif renewal is not None and renewal <= state.now:
+        message = (
+            f"rotation is overdue and failing; the Secret's client secret expires at {state.status['notAfter']}, "
+            f"act before then: {exc.message}"
+        )
+        state.condition("Ready", True, Reason.EXPIRING, message)
+        emit("Warning", str(Reason.EXPIRING), message)
+    else:
+        emit("Warning", str(exc.reason), exc.message)
 
 
 async def _refuse(ports: Ports, cr: Credential, state: _Pass, problem: str, emit: Emit) -> Outcome:
@@ -193,9 +226,9 @@ async def _provision(ports: Ports, cr: Credential, spec: Spec, state: _Pass, emi
     if spec.username.format == "SmtpUsername":
         await _ensure_smtp_username(ports, cr, spec, username, domains, state, emit)
     await _ensure_secret(ports, cr, spec, app, username, domains, state, emit)
-    await _retire_due_keys(ports, app, state, emit)
-    if state.status.get("secretConflict"):
+    if state.status.get("secretConflict") or state.secret_key is None:
         return
+    await _advance_keys(ports, cr, spec, app, state, emit)
     if domains:
         state.condition(
             "Ready", True, Reason.READY, f"SMTP credentials for {acs.name} are in Secret {state.status['secretName']}"
@@ -314,6 +347,9 @@ async def _ensure_secret(
         await _write_secret(
             ports, cr, spec, name, current, username, decode(current)["password"], key_id, not_after, domains
         )
+        state.secret_key = key_id
+        if not_after is not None:
+            state.status.update(notAfter=stamp(not_after), renewalTime=stamp(not_after - spec.rotation.renew))
         state.condition("SecretReady", True, Reason.SECRET_READY, f"Secret {name} holds key {key_id}")
         return
     await _issue(ports, cr, spec, app, name, current, username, domains, reason, state, emit)
@@ -340,33 +376,27 @@ async def _issue(
     bound = timedelta(seconds=ports.settings.verify_timeout)
     why: str | None = None
     if spec.rotation.verify == "Token":
-        why = await verify.verify_token(ports.settings, ports.tenant_id, app.client_id, secret, bound)
+        why = await verify.verify_token(
+            ports.settings, ports.tenant_id, app.client_id, secret, bound, hook=ports.metrics.azure_call
+        )
     elif spec.rotation.verify == "Smtp":
         why = await verify.verify_smtp(ports.settings, username, secret, bound)
     if why is not None:
         await passwords.remove_password(ports.azure.graph, app.object_id, new.key_id)
+        ports.metrics.rotation(cr.namespace, cr.name, reason, "verification_failed")
         raise AzureFailure(
             Reason.VERIFICATION_FAILED,
             f"the new client secret did not work within {bound}: {why}; it was removed and the Secret left as it was",
             transient=True,
         )
-    previous = credential_state(current)
     try:
         await _write_secret(ports, cr, spec, name, current, username, secret, new.key_id, new.end, domains)
     except Exception:
         await passwords.remove_password(ports.azure.graph, app.object_id, new.key_id)
         raise
-    if (
-        previous is not None
-        and previous.key_id
-        and previous.key_id != new.key_id
-        and previous.key_id in {k.key_id for k in app.keys}
-    ):
-        retiring = list(state.status.get("retiringKeys") or [])
-        retiring.append({"keyId": previous.key_id, "removeAfter": stamp(now + spec.rotation.grace)})
-        state.status["retiringKeys"] = retiring
+    state.secret_key = new.key_id
+    ports.metrics.rotation(cr.namespace, cr.name, reason, "success")
     state.status.update(
-        currentKeyId=new.key_id,
         notAfter=stamp(new.end),
         renewalTime=stamp(new.end - spec.rotation.renew),
         lastRotationTime=stamp(now),
@@ -422,19 +452,59 @@ def _same_secret(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
     )
 
 
-async def _retire_due_keys(ports: Ports, app: passwords.Application, state: _Pass, emit: Emit) -> None:
-    retiring = list(state.status.get("retiringKeys") or [])
-    keep = []
-    for entry in retiring:
-        if entry["removeAfter"] <= stamp(state.now):
-            await passwords.remove_password(ports.azure.graph, app.object_id, entry["keyId"])
-            emit("Normal", "KeyRetired", f"old client secret {entry['keyId']} removed after its grace period")
+async def _rollouts_done(ports: Ports, cr: Credential, spec: Spec) -> bool:
+    for target in spec.restart_targets:
+        if not await workloads.rollout_complete(ports.kube, target.kind, cr.namespace, target.name):
+            return False
+    return True
+
+
+async def _advance_keys(
+    ports: Ports, cr: Credential, spec: Spec, app: passwords.Application, state: _Pass, emit: Emit
+) -> None:
+    """Old keys: restart the workloads, wait for the rollout, keep them through the grace period, then remove."""
+    assert state.secret_key is not None
+    before = ledger_of(state.status)
+    app_keys = {k.key_id: k.end for k in app.keys}
+    done = before.pending is None or await _rollouts_done(ports, cr, spec)
+    timeout = timedelta(seconds=ports.settings.rollout_timeout)
+    after, due = advance(
+        before, state.secret_key, app_keys, state.now, spec.rotation.grace, bool(spec.restart_targets), done, timeout
+    )
+    if after.pending is not None and after.pending != before.pending:
+        for target in spec.restart_targets:
+            if await workloads.restart(ports.kube, target.kind, cr.namespace, target.name, stamp(state.now)):
+                emit("Normal", "RolloutRestarted", f"{target.kind} {target.name} restarted to pick up the new secret")
+            else:
+                emit("Warning", "RestartTargetMissing", f"{target.kind} {target.name} does not exist")
+    for key_id in due:
+        await passwords.remove_password(ports.azure.graph, app.object_id, key_id)
+        emit("Normal", "KeyRetired", f"old client secret {key_id} removed after its grace period")
+    marked = {k.key_id: k.start for k in app.keys if k.display_name == key_marker(cr) and k.key_id not in due}
+    loose, settling = orphans(marked, after.referenced(), state.now, timedelta(seconds=ports.settings.orphan_settle))
+    for key_id in loose:
+        await passwords.remove_password(ports.azure.graph, app.object_id, key_id)
+        emit(
+            "Normal",
+            "OrphanKeyRemoved",
+            f"client secret {key_id} of ours was referenced by nothing (an interrupted rotation) and was removed",
+        )
+    _store_ledger(state.status, after, settling)
+
+
+def _store_ledger(status: dict[str, Any], ledger: Ledger, settling: datetime | None) -> None:
+    status["currentKeyId"] = ledger.current
+    pending = {"keyId": ledger.pending[0], "since": stamp(ledger.pending[1])} if ledger.pending else None
+    retiring = [{"keyId": k, "removeAfter": stamp(t)} for k, t in ledger.retiring] or None
+    for key, value in (
+        ("pendingRollout", pending),
+        ("retiringKeys", retiring),
+        ("orphanCheckAt", stamp(settling) if settling else None),
+    ):
+        if value is None:
+            status.pop(key, None)
         else:
-            keep.append(entry)
-    if keep:
-        state.status["retiringKeys"] = keep
-    else:
-        state.status.pop("retiringKeys", None)
+            status[key] = value
 
 
 async def finalize(ports: Ports, cr: Credential, assignment_shared: bool, emit: Emit) -> None:

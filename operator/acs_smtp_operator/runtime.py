@@ -12,6 +12,7 @@ import kopf
 from acs_smtp_operator.azure.clients import AzureClients, operator_credential
 from acs_smtp_operator.handlers import build_registry
 from acs_smtp_operator.kube.api import Kube, new_api_client
+from acs_smtp_operator.metrics import Metrics
 from acs_smtp_operator.reconcile import Ports
 from acs_smtp_operator.settings import Settings
 
@@ -34,10 +35,13 @@ async def _serve(
 ) -> None:
     if not settings.tenant_id:
         raise SystemExit("AZURE_TENANT_ID (or ACSSMTP_TENANT_ID) must name the operator's tenant")
-    credential = operator_credential(settings)
-    azure = AzureClients(settings, credential)
+    metrics = Metrics()
+    if settings.metrics_port:
+        metrics.serve(settings.metrics_port)
+    credential = operator_credential(settings, metrics.azure_call)
+    azure = AzureClients(settings, credential, metrics.azure_call)
     kube = Kube(new_api_client())
-    ports = Ports(settings=settings, azure=azure, kube=kube, tenant_id=settings.tenant_id)
+    ports = Ports(settings=settings, azure=azure, kube=kube, tenant_id=settings.tenant_id, metrics=metrics)
     registry = build_registry(ports)
 
     @kopf.on.login(registry=registry)

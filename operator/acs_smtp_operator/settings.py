@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     smtp_port: int = Field(default=587, ge=1, le=65535)
     verify_timeout: float = Field(default=60.0, ge=0, description="how long a new secret may take to work (s)")
     drift_period: float = Field(default=3600.0, gt=0, description="seconds between drift checks (reads only)")
+    rollout_timeout: float = Field(default=600.0, ge=0, description="how long to wait for restarted workloads (s)")
+    orphan_settle: float = Field(default=120.0, ge=0, description="age before an unreferenced key of ours goes (s)")
+    metrics_port: int = Field(default=9090, ge=0, le=65535, description="Prometheus metrics port (0: off)")
 
     def ssl_context(self) -> ssl.SSLContext:
         """The TLS trust every client uses: the CA bundle when set, else the system's."""

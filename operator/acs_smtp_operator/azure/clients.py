@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -17,27 +19,49 @@ from msgraph_core import GraphClientFactory
 
 from acs_smtp_operator.settings import Settings
 
-__all__ = ["AzureClients", "client_secret_credential", "operator_credential"]
+__all__ = ["ARM_RETRIES", "AzureClients", "ResponseHook", "client_secret_credential", "operator_credential"]
 
 # The SDK retries 429 (after Retry-After) and 5xx a few times itself; beyond that the operator's own
 # backoff takes over, so that one stubborn call never holds a reconciliation for minutes.
 ARM_RETRIES = 3
 
+# Told of every Azure response: (api, method, url path, status code). Feeds the metrics.
+ResponseHook = Callable[[str, str, str, int], None]
 
-def client_secret_credential(settings: Settings, tenant_id: str, client_id: str, secret: str) -> ClientSecretCredential:
+
+def _core_hook(api: str, hook: ResponseHook | None) -> dict[str, Any]:
+    """azure-core's per-response callback, for ARM clients and azure-identity credentials."""
+    if hook is None:
+        return {}
+
+    def on_response(response: Any) -> None:
+        request = response.http_request
+        hook(api, request.method, urlsplit(request.url).path, response.http_response.status_code)
+
+    return {"raw_response_hook": on_response}
+
+
+def client_secret_credential(
+    settings: Settings, tenant_id: str, client_id: str, secret: str, hook: ResponseHook | None = None
+) -> ClientSecretCredential:
     """A credential for one application's client secret (the operator's own, or one it verifies)."""
     return ClientSecretCredential(
-        tenant_id, client_id, secret, authority=settings.authority_host, connection_verify=settings.connection_verify
+        tenant_id,
+        client_id,
+        secret,
+        authority=settings.authority_host,
+        connection_verify=settings.connection_verify,
+        **_core_hook("entra", hook),
     )
 
 
-def operator_credential(settings: Settings) -> AsyncTokenCredential:
+def operator_credential(settings: Settings, hook: ResponseHook | None = None) -> AsyncTokenCredential:
     """The operator's identity: a client secret from the environment, else DefaultAzureCredential."""
     tenant, client, secret = (os.environ.get(k) for k in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"))
     if tenant and client and secret:
-        return client_secret_credential(settings, tenant, client, secret)
+        return client_secret_credential(settings, tenant, client, secret, hook)
     credential: AsyncTokenCredential = DefaultAzureCredential(
-        authority=settings.authority_host, connection_verify=settings.connection_verify
+        authority=settings.authority_host, connection_verify=settings.connection_verify, **_core_hook("entra", hook)
     )
     return credential
 
@@ -45,12 +69,19 @@ def operator_credential(settings: Settings) -> AsyncTokenCredential:
 class AzureClients:
     """ARM clients per subscription (its id is part of their URLs) and one Graph client, sharing a credential."""
 
-    def __init__(self, settings: Settings, credential: AsyncTokenCredential) -> None:
-        self._settings, self._credential = settings, credential
+    def __init__(self, settings: Settings, credential: AsyncTokenCredential, hook: ResponseHook | None = None) -> None:
+        self._settings, self._credential, self._hook = settings, credential, hook
         self._authorization: dict[str, AuthorizationManagementClient] = {}
         self._communication: dict[str, CommunicationServiceManagementClient] = {}
+        hooks: dict[str, list[Callable[..., Any]]] = {}
+        if hook is not None:
+
+            async def on_response(response: httpx.Response) -> None:
+                hook("graph", response.request.method, response.request.url.path, response.status_code)
+
+            hooks["response"] = [on_response]
         self._http = GraphClientFactory.create_with_default_middleware(
-            client=httpx.AsyncClient(verify=settings.ssl_context(), timeout=30.0)
+            client=httpx.AsyncClient(verify=settings.ssl_context(), timeout=30.0, event_hooks=hooks)
         )
         graph_host = urlsplit(settings.graph_endpoint).hostname or ""
         auth = AzureIdentityAuthenticationProvider(
@@ -60,16 +91,20 @@ class AzureClients:
         adapter.base_url = settings.graph_endpoint.rstrip("/")
         self.graph = GraphServiceClient(request_adapter=adapter)
 
+    def _arm_options(self) -> dict[str, Any]:
+        return {
+            "base_url": self._settings.arm_endpoint,
+            "credential_scopes": [self._settings.arm_audience],
+            "connection_verify": self._settings.connection_verify,
+            "retry_total": ARM_RETRIES,
+            **_core_hook("arm", self._hook),
+        }
+
     def authorization(self, subscription_id: str) -> AuthorizationManagementClient:
         key = subscription_id.lower()
         if key not in self._authorization:
             self._authorization[key] = AuthorizationManagementClient(
-                self._credential,
-                subscription_id,
-                base_url=self._settings.arm_endpoint,
-                credential_scopes=[self._settings.arm_audience],
-                connection_verify=self._settings.connection_verify,
-                retry_total=ARM_RETRIES,
+                self._credential, subscription_id, **self._arm_options()
             )
         return self._authorization[key]
 
@@ -77,12 +112,7 @@ class AzureClients:
         key = subscription_id.lower()
         if key not in self._communication:
             self._communication[key] = CommunicationServiceManagementClient(
-                self._credential,
-                subscription_id,
-                base_url=self._settings.arm_endpoint,
-                credential_scopes=[self._settings.arm_audience],
-                connection_verify=self._settings.connection_verify,
-                retry_total=ARM_RETRIES,
+                self._credential, subscription_id, **self._arm_options()
             )
         return self._communication[key]
 

@@ -36,6 +36,7 @@ class KeyInfo:
     key_id: str
     display_name: str
     end: datetime | None
+    start: datetime | None = None
 
 
 @dataclass(frozen=True)

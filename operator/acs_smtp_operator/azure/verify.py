@@ -9,7 +9,7 @@ from datetime import timedelta
 import aiosmtplib
 from azure.core.exceptions import ClientAuthenticationError
 
-from acs_smtp_operator.azure.clients import client_secret_credential
+from acs_smtp_operator.azure.clients import ResponseHook, client_secret_credential
 from acs_smtp_operator.settings import Settings
 
 __all__ = ["verify_smtp", "verify_token"]
@@ -27,12 +27,18 @@ async def _retry(attempt: object, bound: timedelta, interval: float) -> str | No
 
 
 async def verify_token(
-    settings: Settings, tenant_id: str, client_id: str, secret: str, bound: timedelta, interval: float = 1.0
+    settings: Settings,
+    tenant_id: str,
+    client_id: str,
+    secret: str,
+    bound: timedelta,
+    interval: float = 1.0,
+    hook: ResponseHook | None = None,
 ) -> str | None:
     """None once the secret gets an Entra token for ACS; else the last refusal (AADSTS code, never the secret)."""
 
     async def attempt() -> str | None:
-        credential = client_secret_credential(settings, tenant_id, client_id, secret)
+        credential = client_secret_credential(settings, tenant_id, client_id, secret, hook)
         try:
             await credential.get_token(settings.communication_audience)
             return None

@@ -1,0 +1,86 @@
+"""Prometheus metrics: expiry, renewal, readiness, rotations and Azure calls. Never a secret in a label."""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import re
+from datetime import datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+
+__all__ = ["CURRENT", "Metrics", "route"]
+
+# The credential being reconciled, so that Azure calls can be attributed to it.
+CURRENT: contextvars.ContextVar[tuple[str, str]] = contextvars.ContextVar("acssmtp_credential", default=("", ""))
+
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def route(method: str, path: str) -> str:
+    """`PUT /roleAssignments/{id}` style: the operation without ids or names."""
+    path = _GUID.sub("{id}", path.split("?", 1)[0])
+    path = re.sub(r"\(appId='[^']*'\)", "(appId={id})", path)
+    path = re.sub(r"/resourceGroups/[^/]+", "/resourceGroups/{rg}", path, flags=re.IGNORECASE)
+    path = re.sub(r"/communicationServices/[^/]+", "/communicationServices/{name}", path, flags=re.IGNORECASE)
+    path = re.sub(r"/smtpUsernames/[^/]+", "/smtpUsernames/{name}", path, flags=re.IGNORECASE)
+    tail = "/".join(path.rstrip("/").split("/")[-2:])
+    return f"{method.upper()} {tail}"
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry or CollectorRegistry()
+        labels = ["namespace", "name"]
+        self.expiration = Gauge(
+            "acssmtp_credential_expiration_timestamp_seconds",
+            "When the client secret in the Secret expires",
+            labels,
+            registry=self.registry,
+        )
+        self.renewal = Gauge(
+            "acssmtp_credential_renewal_timestamp_seconds",
+            "When the next rotation is due",
+            labels,
+            registry=self.registry,
+        )
+        self.ready = Gauge(
+            "acssmtp_credential_ready_status",
+            "1 when the Secret holds a working credential",
+            labels,
+            registry=self.registry,
+        )
+        self.rotations = Counter(
+            "acssmtp_rotations", "Client secret rotations", [*labels, "reason", "result"], registry=self.registry
+        )
+        self.azure = Counter(
+            "acssmtp_azure_requests",
+            "Calls to Azure Resource Manager, Graph and Entra",
+            [*labels, "api", "operation", "code"],
+            registry=self.registry,
+        )
+
+    def serve(self, port: int) -> None:
+        start_http_server(port, registry=self.registry)
+
+    def credential(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        for gauge, key in ((self.expiration, "notAfter"), (self.renewal, "renewalTime")):
+            if status.get(key):
+                gauge.labels(namespace, name).set(
+                    datetime.fromisoformat(status[key].replace("Z", "+00:00")).timestamp()
+                )
+        ready = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), None)
+        self.ready.labels(namespace, name).set(1 if ready and ready["status"] == "True" else 0)
+
+    def forget(self, namespace: str, name: str) -> None:
+        for gauge in (self.expiration, self.renewal, self.ready):
+            with contextlib.suppress(KeyError):
+                gauge.remove(namespace, name)
+
+    def rotation(self, namespace: str, name: str, reason: str, result: str) -> None:
+        self.rotations.labels(namespace, name, reason, result).inc()
+
+    def azure_call(self, api: str, method: str, path: str, code: int) -> None:
+        namespace, name = CURRENT.get()
+        self.azure.labels(namespace, name, api, route(method, path), str(code)).inc()
