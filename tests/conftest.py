@@ -154,8 +154,15 @@ class Operator:
 
     def __init__(self, cloud: Cloud, directory: Path, **env: str) -> None:
         self.cloud, self.log = cloud, directory / "operator.log"
-        self.port = free_port()
-        self.env = {**os.environ, **cloud.env, "ACSSMTP_DRIFT_PERIOD": "2", "ACSSMTP_VERIFY_TIMEOUT": "10", **env}
+        self.port, self.metrics_port = free_port(), free_port()
+        self.env = {
+            **os.environ,
+            **cloud.env,
+            "ACSSMTP_DRIFT_PERIOD": "2",
+            "ACSSMTP_VERIFY_TIMEOUT": "10",
+            "ACSSMTP_METRICS_PORT": str(self.metrics_port),
+            **env,
+        }
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -181,6 +188,12 @@ class Operator:
                 pass
             time.sleep(0.2)
         raise RuntimeError(f"the operator did not become live: {self.log.read_text()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to finish what it was doing."""
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -79,3 +79,30 @@ def demo(
         typer.echo(f"demo failed: {exc}", err=True)
         raise typer.Exit(1) from None
     typer.echo("demo succeeded")
+
+
+@app.command()
+def rotate(target: Annotated[str, typer.Argument(help="NAMESPACE/NAME of the AcsSmtpCredential")]) -> None:
+    """Ask for a rotation now (sets the acssmtp.io/rotate annotation, like `cmctl renew`)."""
+    from datetime import UTC, datetime
+
+    from kubernetes.client.exceptions import ApiException
+
+    from acs_smtp_operator.kube.api import GROUP, PLURAL, VERSION, new_api_client
+    from acs_smtp_operator.plan import ROTATE
+
+    namespace, _, name = target.partition("/")
+    if not namespace or not name:
+        raise typer.BadParameter("use NAMESPACE/NAME")
+    from kubernetes import client
+
+    api = client.CustomObjectsApi(new_api_client())
+    value = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    try:
+        api.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, name, {"metadata": {"annotations": {ROTATE: value}}}
+        )
+    except ApiException as exc:
+        typer.echo(f"cannot request a rotation of {target}: {exc.status} {exc.reason}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"rotation of {target} requested ({ROTATE}={value})")

@@ -14,13 +14,14 @@ from acs_smtp_operator.kube.api import GROUP, PLURAL, VERSION, KubeConflict
 from acs_smtp_operator.kube_secret import MANAGED_BY
 from acs_smtp_operator.metrics import CURRENT
 from acs_smtp_operator.plan import ROTATE, ledger_of, next_wake, parse_stamp
-from acs_smtp_operator.reconcile import Credential, Outcome, Ports, finalize, reconcile
+from acs_smtp_operator.reconcile import Credential, Outcome, Ports, finalize, reconcile, rollouts_done
 
 __all__ = ["build_registry"]
 
 RESOURCE = (GROUP, VERSION, PLURAL)
 MAX_BACKOFF = 600.0
 ROLLOUT_POLL = timedelta(seconds=2)
+MIN_INTERVAL = timedelta(seconds=1)
 
 
 def _credential(body: kopf.Body) -> Credential:
@@ -60,10 +61,11 @@ def _conclude(outcome: Outcome, retry: int) -> None:
 class _Schedule:
     """Per credential: a lock (one pass at a time), a wake-up for its scheduler, and failures in a row."""
 
-    def __init__(self) -> None:
+    def __init__(self, status: dict[str, Any]) -> None:
         self.lock = asyncio.Lock()
         self.wake = asyncio.Event()
         self.failures = 0
+        self.status = status  # as the last pass left it: what the due times are computed from
 
 
 def build_registry(ports: Ports) -> kopf.OperatorRegistry:
@@ -73,11 +75,16 @@ def build_registry(ports: Ports) -> kopf.OperatorRegistry:
     drift = timedelta(seconds=ports.settings.drift_period)
 
     async def run(body: kopf.Body) -> Outcome:
-        cr = _credential(body)
-        schedule = schedules.setdefault(cr.uid, _Schedule())
-        token = CURRENT.set((cr.namespace, cr.name))
+        uid = str(body["metadata"]["uid"])
+        schedule = schedules.setdefault(uid, _Schedule(dict(body.get("status") or {})))
+        token = CURRENT.set((str(body["metadata"]["namespace"]), str(body["metadata"]["name"])))
         try:
             async with schedule.lock:
+                # Read it again under the lock: the event that brought us here may predate the last pass's status.
+                fresh = await ports.kube.read_credential(body["metadata"]["namespace"], body["metadata"]["name"])
+                if fresh is None or fresh["metadata"].get("uid") != uid:
+                    return Outcome(status={})
+                cr = _credential(kopf.Body(cast(kopf.RawBody, fresh)))
                 try:
                     outcome = await reconcile(ports, cr, datetime.now(UTC), _emitter(body))
                 except KubeConflict as exc:
@@ -85,6 +92,7 @@ def build_registry(ports: Ports) -> kopf.OperatorRegistry:
         finally:
             CURRENT.reset(token)
         schedule.failures = schedule.failures + 1 if outcome.failure else 0
+        schedule.status = outcome.status
         if outcome.wrote_status:
             schedule.wake.set()  # its due times may have moved
         return outcome
@@ -103,25 +111,30 @@ def build_registry(ports: Ports) -> kopf.OperatorRegistry:
     @kopf.daemon(*RESOURCE, id="schedule", cancellation_timeout=2.0, registry=registry)
     async def scheduler(body: kopf.Body, **_: Any) -> None:
         """Sleep until the credential is next due (renewal, a grace period's end, drift); no call in between."""
-        schedule = schedules.setdefault(str(body["metadata"]["uid"]), _Schedule())
+        schedule = schedules.setdefault(str(body["metadata"]["uid"]), _Schedule(dict(body.get("status") or {})))
         last = datetime.now(UTC)
+        rollout_timeout = timedelta(seconds=ports.settings.rollout_timeout)
         while True:
             now = datetime.now(UTC)
-            status = dict(body.get("status") or {})
+            status = schedule.status
+            ledger = ledger_of(status)
             due = next_wake(
                 parse_stamp(status.get("renewalTime")),
-                ledger_of(status),
+                ledger,
                 last + drift,
                 parse_stamp(status.get("orphanCheckAt")),
-                ROLLOUT_POLL,
-                now,
+                rollout_timeout,
             )
             if schedule.failures:  # failing: the change handlers retry with backoff; check again no sooner
                 due = max(due, now + timedelta(seconds=_backoff(schedule.failures, None)))
+            due = max(due, last + MIN_INTERVAL)  # never a tight loop, whatever status says
+            wait = min(due, now + ROLLOUT_POLL) if ledger.pending else due
             schedule.wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(schedule.wake.wait(), timeout=max((due - now).total_seconds(), 0.0))
+                await asyncio.wait_for(schedule.wake.wait(), timeout=max((wait - now).total_seconds(), 0.0))
                 continue  # woken: the status changed, due times are recomputed
+            if wait < due and not await rollouts_done(ports, str(body["metadata"]["namespace"]), body.get("spec")):
+                continue  # still rolling out: Kubernetes reads only, no Azure call
             last = datetime.now(UTC)
             with contextlib.suppress(kopf.TemporaryError):
                 await run(body)

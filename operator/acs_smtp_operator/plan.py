@@ -181,18 +181,18 @@ def advance(
     """
     retiring = [(k, t) for k, t in ledger.retiring if k in app_keys and k != secret_key]
     pending = ledger.pending if ledger.pending and ledger.pending[0] in app_keys else None
+    if pending is not None and (rollout_done or now >= pending[1] + rollout_timeout):
+        retiring.append((pending[0], now + grace))  # the workloads have moved: the grace period starts now
+        pending = None
     replaced = ledger.current if ledger.current and ledger.current != secret_key else None
     known = {k for k, _ in retiring} | ({pending[0]} if pending else set())
     if replaced and replaced in app_keys and replaced not in known:
         if has_restart_targets:
             if pending is not None:  # a second rotation before the first rollout finished
                 retiring.append((pending[0], now + grace))
-            pending = (replaced, now)
+            pending = (replaced, now)  # `rollout_done` speaks of the previous rollout, not of this one
         else:
             retiring.append((replaced, now + grace))
-    if pending is not None and (rollout_done or now >= pending[1] + rollout_timeout):
-        retiring.append((pending[0], now + grace))
-        pending = None
     due = [k for k, t in retiring if t <= now]
     kept = tuple((k, t) for k, t in retiring if t > now)
     return Ledger(current=secret_key, pending=pending, retiring=kept), due
@@ -203,29 +203,31 @@ def orphans(
 ) -> tuple[list[str], datetime | None]:
     """Our keys nothing references (a crash between addPassword and the Secret write).
 
-    Returns the ones past the settling window, and when the next one will be.
+    Returns the ones past the settling window, and when the next one will be. A key whose start Graph
+    does not report counts as settled: every pass of a credential holds its lock, so no key of ours is
+    ever unreferenced for a reason other than an interrupted pass.
     """
-    loose = {k: (start or now) for k, start in marked.items() if k not in referenced}
+    loose = {
+        k: (start or datetime.min.replace(tzinfo=now.tzinfo)) for k, start in marked.items() if k not in referenced
+    }
     due = [k for k, start in loose.items() if start + settle <= now]
     later = [start + settle for k, start in loose.items() if k not in due]
     return due, min(later) if later else None
 
 
 def next_wake(
-    renewal: datetime | None,
-    ledger: Ledger,
-    drift_due: datetime,
-    settling: datetime | None,
-    rollout_poll: timedelta,
-    now: datetime,
+    renewal: datetime | None, ledger: Ledger, drift_due: datetime, settling: datetime | None, rollout_timeout: timedelta
 ) -> datetime:
-    """When the credential next needs attention: nothing happens (no call at all) before then."""
+    """When the credential next needs a full pass: no Azure call at all happens before then.
+
+    A pending rollout is watched meanwhile with Kubernetes reads only; its timeout is a due time here.
+    """
     moments = [drift_due]
     if renewal is not None:
         moments.append(renewal)
     moments += [t for _, t in ledger.retiring]
     if ledger.pending is not None:
-        moments.append(now + rollout_poll)
+        moments.append(ledger.pending[1] + rollout_timeout)
     if settling is not None:
         moments.append(settling)
     return min(moments)

@@ -51,7 +51,7 @@ from acs_smtp_operator.smtp import (
     sender_address,
 )
 
-__all__ = ["Credential", "Outcome", "Ports", "finalize", "key_marker", "ledger_of", "parse_stamp", "reconcile"]
+__all__ = ["Credential", "Outcome", "Ports", "finalize", "key_marker", "reconcile", "rollouts_done"]
 
 _NS = uuid.UUID("0b7d2c55-4a5c-4f7e-9d56-acd5a1f0c0de")
 _ACTION = re.compile(r"^[A-Za-z0-9.]+/([A-Za-z0-9.*]+/)*[A-Za-z0-9.*]+$")
@@ -198,9 +198,11 @@ async def _refuse(ports: Ports, cr: Credential, state: _Pass, problem: str, emit
 
 
 async def _write_status(ports: Ports, cr: Credential, status: dict[str, Any]) -> bool:
+    """Write status only when it changed; a field this pass dropped is deleted (null in the merge patch)."""
     if status == cr.status:
         return False
-    await ports.kube.patch_status(cr.namespace, cr.name, status)
+    dropped = {key: None for key in cr.status if key not in status}
+    await ports.kube.patch_status(cr.namespace, cr.name, {**status, **dropped})
     return True
 
 
@@ -452,9 +454,14 @@ def _same_secret(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
     )
 
 
-async def _rollouts_done(ports: Ports, cr: Credential, spec: Spec) -> bool:
-    for target in spec.restart_targets:
-        if not await workloads.rollout_complete(ports.kube, target.kind, cr.namespace, target.name):
+async def rollouts_done(ports: Ports, namespace: str, spec: dict[str, Any] | None) -> bool:
+    """Have the workloads restarted for the last rotation finished rolling out? (Kubernetes reads only.)"""
+    try:
+        targets = Spec.parse(spec or {}).restart_targets
+    except ValidationError:
+        return True
+    for target in targets:
+        if not await workloads.rollout_complete(ports.kube, target.kind, namespace, target.name):
             return False
     return True
 
@@ -466,7 +473,7 @@ async def _advance_keys(
     assert state.secret_key is not None
     before = ledger_of(state.status)
     app_keys = {k.key_id: k.end for k in app.keys}
-    done = before.pending is None or await _rollouts_done(ports, cr, spec)
+    done = before.pending is None or await rollouts_done(ports, cr.namespace, cr.spec)
     timeout = timedelta(seconds=ports.settings.rollout_timeout)
     after, due = advance(
         before, state.secret_key, app_keys, state.now, spec.rotation.grace, bool(spec.restart_targets), done, timeout

@@ -14,17 +14,21 @@ DAY = timedelta(days=1)
 
 
 def secret(**over: object) -> CredentialState:
-    base = dict(key_id="k1", not_after=NOW + 60 * DAY, client_id=APP, resource_id=ACS, username="u",
-                has_password=True)
+    base = dict(key_id="k1", not_after=NOW + 60 * DAY, client_id=APP, resource_id=ACS, username="u", has_password=True)
     return CredentialState(**{**base, **over})  # type: ignore[arg-type]
 
 
-def observed(state: CredentialState | None = None, keys: dict[str, datetime | None] | None = None,
-             **over: object) -> Observed:
-    base: dict[str, object] = dict(secret=state if state is not None else secret(),
-                                   app_keys={"k1": NOW + 60 * DAY} if keys is None else keys,
-                                   want_client_id=APP, want_resource_id=ACS, want_username="u",
-                                   renew_before=30 * DAY)
+def observed(
+    state: CredentialState | None = None, keys: dict[str, datetime | None] | None = None, **over: object
+) -> Observed:
+    base: dict[str, object] = dict(
+        secret=state if state is not None else secret(),
+        app_keys={"k1": NOW + 60 * DAY} if keys is None else keys,
+        want_client_id=APP,
+        want_resource_id=ACS,
+        want_username="u",
+        renew_before=30 * DAY,
+    )
     return Observed(**{**base, **over})  # type: ignore[arg-type]
 
 
@@ -33,18 +37,30 @@ CASES = [
     ("no Secret at all needs one", observed(secret=None), "SecretMissing"),
     ("a Secret without a password needs a new one", observed(secret(has_password=False)), "SecretIncomplete"),
     ("a Secret without a key id needs a new one", observed(secret(key_id=None)), "SecretIncomplete"),
-    ("a key removed from the application out of band needs a new one", observed(keys={"k2": None}),
-     "KeyNotOnApplication"),
+    (
+        "a key removed from the application out of band needs a new one",
+        observed(keys={"k2": None}),
+        "KeyNotOnApplication",
+    ),
     ("a Secret for another application needs a new one", observed(secret(client_id="other")), "ApplicationChanged"),
-    ("a Secret for another ACS resource needs a new one", observed(secret(resource_id="/other")),
-     "CommunicationServiceChanged"),
+    (
+        "a Secret for another ACS resource needs a new one",
+        observed(secret(resource_id="/other")),
+        "CommunicationServiceChanged",
+    ),
     ("an expired key needs a new one", observed(keys={"k1": NOW - DAY}), "Expired"),
     ("a key inside renewBefore of its end is renewed", observed(keys={"k1": NOW + 29 * DAY}), "RenewalDue"),
     ("the renewal moment itself is due", observed(keys={"k1": NOW + 30 * DAY}), "RenewalDue"),
-    ("a new rotate annotation value asks for a rotation", observed(rotate_requested="2", rotate_handled="1"),
-     "ManualRotation"),
-    ("an already answered rotate annotation asks for nothing", observed(rotate_requested="2", rotate_handled="2"),
-     None),
+    (
+        "a new rotate annotation value asks for a rotation",
+        observed(rotate_requested="2", rotate_handled="1"),
+        "ManualRotation",
+    ),
+    (
+        "an already answered rotate annotation asks for nothing",
+        observed(rotate_requested="2", rotate_handled="2"),
+        None,
+    ),
     ("a username change alone keeps the password", observed(want_username="other"), None),
 ]
 
@@ -71,6 +87,12 @@ def test_with_restart_targets_the_grace_period_waits_for_the_rollout() -> None:
     assert ledger.pending is None and ledger.retiring == (("old", later + GRACE),)
 
 
+def test_a_new_rollout_is_not_taken_for_done_by_the_previous_ones_state() -> None:
+    """Nothing was pending, so 'rollouts done' is trivially true; the new rollout must still be waited for."""
+    ledger, _ = advance(Ledger(current="old"), "new", KEYS, NOW, GRACE, True, True, TIMEOUT)
+    assert ledger.pending == ("old", NOW) and ledger.retiring == ()
+
+
 def test_a_rollout_that_never_completes_starts_the_grace_period_at_the_timeout() -> None:
     ledger, _ = advance(Ledger(current="old"), "new", KEYS, NOW, GRACE, True, False, TIMEOUT)
     ledger, _ = advance(ledger, "new", KEYS, NOW + TIMEOUT, GRACE, True, False, TIMEOUT)
@@ -91,22 +113,34 @@ def test_a_crash_before_the_status_write_still_retires_the_replaced_key() -> Non
 
 
 def test_a_retiring_key_removed_out_of_band_is_forgotten() -> None:
-    ledger, due = advance(Ledger(current="new", retiring=(("gone", NOW + GRACE),)), "new", {"new": None}, NOW,
-                          GRACE, False, False, TIMEOUT)
+    ledger, due = advance(
+        Ledger(current="new", retiring=(("gone", NOW + GRACE),)),
+        "new",
+        {"new": None},
+        NOW,
+        GRACE,
+        False,
+        False,
+        TIMEOUT,
+    )
     assert ledger.retiring == () and due == []
 
 
 def test_unreferenced_keys_of_ours_are_removed_after_the_settling_window() -> None:
     settle = timedelta(minutes=2)
-    marked: dict[str, datetime | None] = {"cur": NOW - DAY, "young": NOW - timedelta(minutes=1),
-                                          "old": NOW - timedelta(minutes=3)}
+    marked: dict[str, datetime | None] = {
+        "cur": NOW - DAY,
+        "young": NOW - timedelta(minutes=1),
+        "old": NOW - timedelta(minutes=3),
+    }
     due, later = orphans(marked, {"cur"}, NOW, settle)
     assert due == ["old"] and later == NOW + timedelta(minutes=1)
 
 
 def test_the_next_wake_is_the_earliest_due_moment() -> None:
-    ledger = Ledger(current="k", retiring=(("r", NOW + timedelta(minutes=5)),))
-    assert next_wake(NOW + DAY, ledger, NOW + timedelta(hours=1), None, timedelta(seconds=2), NOW) == \
-        NOW + timedelta(minutes=5)
-    assert next_wake(NOW + DAY, Ledger(), NOW + timedelta(hours=1), None, timedelta(seconds=2), NOW) == \
-        NOW + timedelta(hours=1)
+    hour = NOW + timedelta(hours=1)
+    retiring = Ledger(current="k", retiring=(("r", NOW + timedelta(minutes=5)),))
+    assert next_wake(NOW + DAY, retiring, hour, None, TIMEOUT) == NOW + timedelta(minutes=5)
+    assert next_wake(NOW + DAY, Ledger(), hour, None, TIMEOUT) == hour
+    assert next_wake(NOW + DAY, Ledger(current="k", pending=("p", NOW)), hour, None, TIMEOUT) == NOW + TIMEOUT
+    assert next_wake(NOW + DAY, Ledger(), hour, NOW + timedelta(minutes=2), TIMEOUT) == NOW + timedelta(minutes=2)

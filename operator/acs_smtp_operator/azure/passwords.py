@@ -61,7 +61,7 @@ async def find_application(graph: GraphServiceClient, client_id: str) -> Applica
     if app is None or app.id is None:
         raise AzureFailure(Reason.APPLICATION_NOT_FOUND, f"application {client_id} was not found", transient=True)
     keys = tuple(
-        KeyInfo(key_id=str(p.key_id), display_name=p.display_name or "", end=p.end_date_time)
+        KeyInfo(key_id=str(p.key_id), display_name=p.display_name or "", end=p.end_date_time, start=p.start_date_time)
         for p in app.password_credentials or []
         if p.key_id is not None
     )

@@ -64,6 +64,7 @@ class Kube:
             await self.call(self.core.replace_namespaced_secret, body["metadata"]["name"], namespace, body)
 
     async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        """Merge status; callers hold the credential's lock and computed it from a fresh read (one writer)."""
         await self.call(
             self.custom.patch_namespaced_custom_object_status,
             GROUP,

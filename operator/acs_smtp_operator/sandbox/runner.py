@@ -122,6 +122,7 @@ async def run_sandbox(workdir: Path, seed: Seed, manifest_path: Path | None = No
     port = runner.addresses[0][1]
     ctx.base_url = f"https://{HOST}:{port}"
     kube = KubeEmulator()
+    kube.rollouts.delay = lambda: cloud.knobs.rollout_seconds
     smtp = await start_smtp(ctx, HOST, 0, tls.server_context)
     try:
         async with kube, kmock.Server(kube, host=HOST) as kube_server:

@@ -25,6 +25,7 @@ class KnobsSpec(BaseModel):
     principal_replication_seconds: float | None = Field(default=None, alias="principalReplicationSeconds", ge=0)
     assignment_propagation_seconds: float | None = Field(default=None, alias="assignmentPropagationSeconds", ge=0)
     role_assignment_limit: int | None = Field(default=None, alias="roleAssignmentLimit", ge=0)
+    rollout_seconds: float | None = Field(default=None, alias="rolloutSeconds", ge=0)
 
 
 def _bad_request(exc: Exception) -> web.Response:
@@ -65,6 +66,8 @@ def routes(ctx: Context) -> list[web.RouteDef]:
                 knobs.principal_replication_until = ctx.now() + timedelta(seconds=spec.principal_replication_seconds)
             if spec.role_assignment_limit is not None:
                 knobs.role_assignment_limit = spec.role_assignment_limit
+            if spec.rollout_seconds is not None:
+                knobs.rollout_seconds = spec.rollout_seconds
         until = knobs.principal_replication_until
         return web.json_response(
             {
@@ -72,6 +75,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
                 "assignmentPropagationSeconds": knobs.assignment_propagation_seconds,
                 "principalReplicationUntil": until.isoformat() if until else None,
                 "roleAssignmentLimit": knobs.role_assignment_limit,
+                "rolloutSeconds": knobs.rollout_seconds,
             }
         )
 

@@ -69,6 +69,7 @@ class Knobs:
     principal_replication_until: datetime | None = None
     assignment_propagation_seconds: float = 0.0  # a new role assignment takes effect this late
     role_assignment_limit: int = 4000
+    rollout_seconds: float = 1.0  # Kubernetes: how long a restarted workload takes to roll out
 
 
 @dataclass

@@ -18,6 +18,7 @@ import attrs
 import kmock
 from aiohttp import web
 
+from acs_smtp_operator.sandbox.kube.controllers import RolloutSimulator
 from acs_smtp_operator.sandbox.kube.selectors import SelectorError, field_matcher, label_matcher
 from acs_smtp_operator.sandbox.kube.store import ApiError, Event, ResourceType, Store, Watcher
 from acs_smtp_operator.sandbox.kube.tables import to_table
@@ -36,6 +37,7 @@ def _key(resource: Any) -> tuple[str, str, str]:
 class KubeEmulator(kmock.KubernetesEmulator):
     store: Store = attrs.field(init=False)
     _short_names: dict[tuple[str, str, str], list[str]] = attrs.field(factory=dict, init=False)
+    rollouts: RolloutSimulator = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
@@ -57,6 +59,7 @@ class KubeEmulator(kmock.KubernetesEmulator):
                 )
         for namespace in ("default", "kube-system", "kube-public", "kube-node-lease"):
             self.store.ensure_namespace(namespace)
+        self.rollouts = RolloutSimulator(self.store)
 
     # -- discovery ------------------------------------------------------------------------------
 

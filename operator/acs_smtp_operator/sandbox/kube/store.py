@@ -114,6 +114,7 @@ class Store:
         self.watchers: list[Watcher] = []
         self.rv = 0
         self._on_types_changed = on_types_changed
+        self.listeners: list[Callable[[ResourceType, dict[str, Any]], None]] = []  # told of every stored write
 
     # -- types ----------------------------------------------------------------------------------
 
@@ -363,6 +364,8 @@ class Store:
         _meta(obj)["resourceVersion"] = str(self.rv)
         self.objects[rtype.key][(ns, name)] = obj
         self._emit(rtype, Event(self.rv, kind, copy.deepcopy(obj)))
+        for listener in self.listeners:
+            listener(rtype, obj)
 
     def _remove(self, rtype: ResourceType, ns: str, name: str, orphan: bool) -> dict[str, Any]:
         obj = self.objects[rtype.key].pop((ns, name))

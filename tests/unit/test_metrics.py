@@ -1,0 +1,38 @@
+from acs_smtp_operator.metrics import Metrics, route
+
+
+def test_operations_are_labelled_without_ids_or_names() -> None:
+    """Label values must stay few and never carry an id (or anything secret)."""
+    assert (
+        route("post", "/v1.0/applications/6f1c3b1e-5a0e-4d5b-9a43-0c0ffee0ac50/addPassword") == "POST {id}/addPassword"
+    )
+    assert (
+        route("get", "/v1.0/applications(appId='6f1c3b1e-5a0e-4d5b-9a43-0c0ffee0ac50')")
+        == "GET v1.0/applications(appId={id})"
+    )
+    assert (
+        route(
+            "put",
+            "/subscriptions/x/resourceGroups/rg/providers/Microsoft.Communication/"
+            "communicationServices/shop/smtpUsernames/alice",
+        )
+        == "PUT smtpUsernames/{name}"
+    )
+
+
+def test_a_credential_reports_expiry_renewal_and_readiness() -> None:
+    metrics = Metrics()
+    metrics.credential(
+        "ns",
+        "cr",
+        {
+            "notAfter": "2027-01-01T00:00:00Z",
+            "renewalTime": "2026-12-01T00:00:00Z",
+            "conditions": [{"type": "Ready", "status": "True"}],
+        },
+    )
+    value = metrics.registry.get_sample_value
+    assert value("acssmtp_credential_expiration_timestamp_seconds", {"namespace": "ns", "name": "cr"}) == 1798761600
+    assert value("acssmtp_credential_ready_status", {"namespace": "ns", "name": "cr"}) == 1
+    metrics.forget("ns", "cr")
+    assert value("acssmtp_credential_ready_status", {"namespace": "ns", "name": "cr"}) is None
