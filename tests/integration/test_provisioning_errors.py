@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 from tests.conftest import Cloud, Operator
-from tests.integration.operator_helpers import apply, azure_writes, wait_ready, wait_reason
+from tests.integration.operator_helpers import apply, azure_writes, eventually, wait_ready, wait_reason
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -34,7 +34,11 @@ def test_bad_input_is_refused_with_invalid_spec_and_no_azure_write(cloud: Cloud,
     restricted = cloud.app("restricted-mailer")["objectId"]
     assert not [w for w in azure_writes(cloud) if restricted in w["path"]]
     assert not [r for r in cloud.state()["roleDefinitions"] if r["properties"]["roleName"] == role]
-    assert any(e["reason"] == "InvalidSpec" and e["type"] == "Warning" for e in events(cloud, ns))
+    eventually(
+        lambda: any(e["reason"] == "InvalidSpec" and e["type"] == "Warning" for e in events(cloud, ns)),
+        10,
+        "the Warning Event",
+    )
 
 
 @pytest.mark.parametrize(
@@ -57,7 +61,11 @@ def test_azure_refusals_become_conditions(cloud: Cloud, ns: str, case: str, reas
         apply(cloud, ns, "x", app="restricted-mailer")
     found = wait_reason(cloud, ns, "x", reason)
     assert found["status"] == "False" and needle in found["message"]
-    assert any(e["reason"] == reason and e["type"] == "Warning" for e in events(cloud, ns))
+    eventually(
+        lambda: any(e["reason"] == reason and e["type"] == "Warning" for e in events(cloud, ns)),
+        10,
+        "the Warning Event",
+    )
 
 
 def test_a_resource_without_a_linked_domain_is_provisioned_but_not_ready(cloud: Cloud, ns: str) -> None:
@@ -75,7 +83,7 @@ def test_throttling_is_waited_out_and_provisioning_completes(cloud: Cloud, ns: s
     wait_ready(cloud, ns, "throttled", timeout=60)
     throttled = [r for r in cloud.requests() if r["path"].endswith(f"{billing}/addPassword") and r["status"] == 429]
     assert len(throttled) == 5
-    assert any(e["reason"] == "Throttled" for e in events(cloud, ns))
+    eventually(lambda: any(e["reason"] == "Throttled" for e in events(cloud, ns)), 10, "the Throttled Event")
 
 
 def test_server_errors_are_retried_with_backoff_and_the_operator_survives(
