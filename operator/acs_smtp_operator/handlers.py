@@ -66,6 +66,7 @@ class _Schedule:
         self.wake = asyncio.Event()
         self.failures = 0
         self.status = status  # as the last pass left it: what the due times are computed from
+        self.secret_version: str | None = None  # our own last write of the Secret, not an edit to heal
 
 
 def build_registry(ports: Ports) -> kopf.OperatorRegistry:
@@ -93,6 +94,8 @@ def build_registry(ports: Ports) -> kopf.OperatorRegistry:
             CURRENT.reset(token)
         schedule.failures = schedule.failures + 1 if outcome.failure else 0
         schedule.status = outcome.status
+        if outcome.secret_version:
+            schedule.secret_version = outcome.secret_version
         if outcome.wrote_status:
             schedule.wake.set()  # its due times may have moved
         return outcome
@@ -168,6 +171,9 @@ def build_registry(ports: Ports) -> kopf.OperatorRegistry:
         owner = next((o for o in meta.get("ownerReferences") or [] if o.get("kind") == "AcsSmtpCredential"), None)
         if owner is None or event.get("type") not in ("DELETED", "MODIFIED"):
             return
+        mine = schedules.get(str(owner.get("uid")))
+        if event.get("type") == "MODIFIED" and mine is not None and mine.secret_version == meta.get("resourceVersion"):
+            return  # the write the last pass made itself
         current = await ports.kube.read_credential(str(meta.get("namespace")), str(owner.get("name")))
         if current is None or current["metadata"].get("uid") != owner.get("uid"):
             return

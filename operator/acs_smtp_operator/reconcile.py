@@ -90,6 +90,7 @@ class Outcome:
     failure: AzureFailure | None = None
     invalid: str | None = None  # bad input: retrying will not help until the spec changes
     wrote_status: bool = False
+    secret_version: str | None = None  # the resourceVersion of the Secret this pass wrote
 
 
 def key_marker(cr: Credential) -> str:
@@ -132,6 +133,7 @@ class _Pass:
         self.status = copy.deepcopy(cr.status)
         self.conditions: list[dict[str, Any]] = list(self.status.get("conditions") or [])
         self.secret_key: str | None = None  # the key the Secret holds once this pass settled it
+        self.secret_version: str | None = None  # set when this pass wrote the Secret
 
     def condition(self, type_: str, ok: bool | None, reason: Reason | str, message: str) -> None:
         self.conditions = set_condition(self.conditions, type_, ok, str(reason), message, self.now, self.cr.generation)
@@ -162,7 +164,7 @@ async def reconcile(ports: Ports, cr: Credential, now: datetime, emit: Emit) -> 
         state.condition("Synced", True, Reason.READY, "the last reconciliation succeeded")
     wrote = await _write_status(ports, cr, state.finish())
     ports.metrics.credential(cr.namespace, cr.name, state.status)
-    return Outcome(status=state.status, failure=failure, wrote_status=wrote)
+    return Outcome(status=state.status, failure=failure, wrote_status=wrote, secret_version=state.secret_version)
 
 
 def _report_failure(state: _Pass, exc: AzureFailure, emit: Emit) -> None:
@@ -346,7 +348,7 @@ async def _ensure_secret(
         assert current is not None and observed.secret is not None and observed.secret.key_id
         key_id = observed.secret.key_id
         not_after = observed.app_keys.get(key_id) or observed.secret.not_after
-        await _write_secret(
+        state.secret_version = await _write_secret(
             ports, cr, spec, name, current, username, decode(current)["password"], key_id, not_after, domains
         )
         state.secret_key = key_id
@@ -392,7 +394,9 @@ async def _issue(
             transient=True,
         )
     try:
-        await _write_secret(ports, cr, spec, name, current, username, secret, new.key_id, new.end, domains)
+        state.secret_version = await _write_secret(
+            ports, cr, spec, name, current, username, secret, new.key_id, new.end, domains
+        )
     except Exception:
         await passwords.remove_password(ports.azure.graph, app.object_id, new.key_id)
         raise
@@ -421,8 +425,8 @@ async def _write_secret(
     key_id: str,
     not_after: datetime | None,
     domains: list[str],
-) -> None:
-    """Write the Secret when anything in it differs from what it should hold."""
+) -> str | None:
+    """Write the Secret when anything in it differs from what it should hold; the version written, if any."""
     settings = ports.settings
     data = secret_data(username, password, settings.smtp_host, settings.smtp_port, sender_address(domains))
     try:
@@ -439,9 +443,9 @@ async def _write_secret(
         annotations[NOT_AFTER] = stamp(not_after)
     body = secret_body(cr.namespace, name, cr.owner, data, annotations, spec.secret.template.labels)
     if current is not None and _same_secret(current, body):
-        return
+        return None
     version = current["metadata"]["resourceVersion"] if current is not None else None
-    await ports.kube.write_secret(cr.namespace, body, version)
+    return await ports.kube.write_secret(cr.namespace, body, version)
 
 
 def _same_secret(current: dict[str, Any], wanted: dict[str, Any]) -> bool:

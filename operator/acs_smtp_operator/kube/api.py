@@ -55,13 +55,17 @@ class Kube:
         result: dict[str, Any] = self.api.sanitize_for_serialization(secret)  # type: ignore[no-untyped-call]
         return result
 
-    async def write_secret(self, namespace: str, body: dict[str, Any], resource_version: str | None) -> None:
-        """Create the Secret, or replace it if `resource_version` (optimistic concurrency) is given."""
+    async def write_secret(self, namespace: str, body: dict[str, Any], resource_version: str | None) -> str:
+        """Create the Secret, or replace it if `resource_version` (optimistic concurrency) is given.
+
+        Returns the resourceVersion written, so that our own write is not mistaken for an edit.
+        """
         if resource_version is None:
-            await self.call(self.core.create_namespaced_secret, namespace, body)
+            written = await self.call(self.core.create_namespaced_secret, namespace, body)
         else:
             body["metadata"]["resourceVersion"] = resource_version
-            await self.call(self.core.replace_namespaced_secret, body["metadata"]["name"], namespace, body)
+            written = await self.call(self.core.replace_namespaced_secret, body["metadata"]["name"], namespace, body)
+        return str(written.metadata.resource_version)
 
     async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         """Merge status; callers hold the credential's lock and computed it from a fresh read (one writer)."""
