@@ -206,6 +206,18 @@ def test_a_secret_that_never_verifies_is_removed_and_the_secret_left_working(clo
         cloud.settings(secretPropagationSeconds=0)
 
 
+def rotate_cli(cloud: Cloud, target: str) -> subprocess.CompletedProcess[str]:
+    """`acs-smtp-operator rotate TARGET`, as a user runs it with a kubeconfig."""
+    return subprocess.run(
+        [str(Path(sys.executable).parent / "acs-smtp-operator"), "rotate", target],
+        env={**os.environ, "KUBECONFIG": cloud.manifest["kubeconfig"]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def test_manual_rotation_through_the_annotation_and_the_cli(cloud: Cloud, ns: str) -> None:
     apply(cloud, ns, "manual")
     wait_ready(cloud, ns, "manual")
@@ -218,14 +230,7 @@ def test_manual_rotation_through_the_annotation_and_the_cli(cloud: Cloud, ns: st
             "a rotation from the annotation",
         )
     )
-    cli = subprocess.run(
-        [str(Path(sys.executable).parent / "acs-smtp-operator"), "rotate", f"{ns}/manual"],
-        env={**os.environ, "KUBECONFIG": cloud.manifest["kubeconfig"]},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    cli = rotate_cli(cloud, f"{ns}/manual")
     assert cli.returncode == 0 and "rotation of" in cli.stdout, cli.stderr
     keys.append(
         eventually(
@@ -239,14 +244,7 @@ def test_manual_rotation_through_the_annotation_and_the_cli(cloud: Cloud, ns: st
 
 
 def test_the_cli_refuses_a_credential_that_does_not_exist(cloud: Cloud, ns: str) -> None:
-    cli = subprocess.run(
-        [str(Path(sys.executable).parent / "acs-smtp-operator"), "rotate", f"{ns}/nothing"],
-        env={**os.environ, "KUBECONFIG": cloud.manifest["kubeconfig"]},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    cli = rotate_cli(cloud, f"{ns}/nothing")
     assert cli.returncode == 1 and "404" in cli.stderr
 
 
