@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test lint unit demo sandbox clean
+.PHONY: test quick test-real controlplane lint unit demo sandbox clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,10 +14,22 @@ $(BIN)/.installed: pyproject.toml
 lint: $(BIN)/.installed
 	$(BIN)/ruff check operator tests benchmarks
 	$(BIN)/ruff format --check operator tests benchmarks
+	test -z "$$(gofmt -l tests/controlplane)"
 	$(BIN)/mypy
 
-test: lint
+# Everything CI runs: lint, the whole suite on the sandbox, then the scenarios on a real control plane.
+test: quick test-real
+
+# The developer's quick loop: lint and the whole suite on the sandbox's Kubernetes emulator.
+quick: lint
 	$(BIN)/pytest
+
+controlplane:
+	tests/controlplane/build.sh
+
+# The integration scenarios, unchanged, against etcd + kube-apiserver + kube-controller-manager built from Go.
+test-real: $(BIN)/.installed controlplane
+	$(BIN)/pytest --cluster=real tests/integration
 
 unit: $(BIN)/.installed
 	$(BIN)/pytest tests/unit
@@ -29,4 +41,4 @@ sandbox: $(BIN)/.installed
 	$(BIN)/acs-smtp-operator sandbox --manifest .sandbox/manifest.json --workdir .sandbox
 
 clean:
-	rm -rf $(VENV) .sandbox .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .sandbox .pytest_cache .mypy_cache .ruff_cache tests/.bin

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from acs_smtp_operator.azure.clients import AzureClients, client_secret_credential
 from acs_smtp_operator.settings import Settings
@@ -103,13 +105,63 @@ def stop_sandbox(process: subprocess.Popen[bytes]) -> int:
         raise
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--cluster",
+        choices=("emulator", "real"),
+        default="emulator",
+        help="the Kubernetes the scenarios run against: the sandbox's emulator, or a real control "
+        "plane built by tests/controlplane/build.sh",
+    )
+
+
 @pytest.fixture(scope="session")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+def cloud(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
     process, manifest = start_sandbox(tmp_path_factory.mktemp("sandbox"))
     try:
-        yield Cloud(manifest)
+        if request.config.getoption("--cluster") == "real":
+            with real_cluster(manifest, tmp_path_factory.mktemp("controlplane")) as real:
+                yield Cloud(real)
+        else:
+            yield Cloud(manifest)
     finally:
         stop_sandbox(process)
+
+
+@contextlib.contextmanager
+def real_cluster(manifest: dict[str, Any], directory: Path) -> Iterator[dict[str, Any]]:
+    """The sandbox's Azure, with a real kube-apiserver: kubectl as admin, the operator as its ServiceAccount."""
+    from tests.controlplane.controlplane import ControlPlane, built
+
+    if not built():
+        raise RuntimeError("the control plane is not built: run tests/controlplane/build.sh")
+    with ControlPlane(directory) as plane:
+        admin = {**os.environ, "KUBECONFIG": str(plane.kubeconfig)}
+        kubectl = [str(BIN / "kubectl")]
+        subprocess.run(
+            [*kubectl, "apply", "-f", str(ROOT / "deploy" / "rbac" / "clusterwide.yaml")],
+            env=admin,
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        token = subprocess.run(
+            [*kubectl, "create", "token", "acs-smtp-operator", "-n", "acs-smtp-system", "--duration=6h"],
+            env=admin,
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout.strip()
+        config = yaml.safe_load(plane.kubeconfig.read_text())
+        config["users"] = [{"name": "user", "user": {"token": token}}]
+        operator_config = directory / "operator.kubeconfig"
+        operator_config.write_text(yaml.safe_dump(config))
+        yield {
+            **manifest,
+            "kubeconfig": str(plane.kubeconfig),
+            "env": {**manifest["env"], "KUBECONFIG": str(operator_config)},
+        }
 
 
 def settings_for(cloud: Cloud) -> Settings:
