@@ -7,6 +7,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import yaml
 from tests.conftest import ROOT, Cloud
 
 EXAMPLE = (ROOT / "examples" / "shop-mailer.yaml").read_text()
@@ -147,3 +148,15 @@ def test_objects_live_in_namespaces_that_exist(cloud: Cloud, crd: None, tmp_path
     assert cloud.kubectl("get", "acssmtp", "-n", "shop", "-o", "name").stdout.strip().endswith("/x")
     cloud.kubectl("delete", "namespace", "shop")
     assert cloud.kubectl("get", "acssmtp", "-A", "-o", "name").stdout.count("/x\n") == 0
+
+
+def test_a_crd_whose_default_breaks_its_own_rule_is_refused(cloud: Cloud, tmp_path: Path) -> None:
+    """kube-apiserver validates each `default` against the CEL rules of its node when the CRD is written."""
+    crd = yaml.safe_load((ROOT / "crds" / "acssmtp.io_acssmtpcredentials.yaml").read_text())
+    crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]["username"][
+        "default"
+    ] = {}
+    result = cloud.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(crd), check=False)
+    assert result.returncode != 0
+    assert "properties[username].default" in result.stderr
+    assert "smtpUsername is required exactly when format is SmtpUsername" in result.stderr

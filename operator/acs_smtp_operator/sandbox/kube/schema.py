@@ -18,7 +18,7 @@ import jsonschema
 from celpy.adapter import json_to_cel
 from celpy.evaluation import CELEvalError
 
-__all__ = ["Cause", "apply_defaults", "check", "prune", "unknown_fields"]
+__all__ = ["Cause", "apply_defaults", "check", "check_defaults", "prune", "unknown_fields"]
 
 _KEEP = {"apiVersion", "kind", "metadata"}
 
@@ -173,13 +173,18 @@ def _cel_causes(schema: dict[str, Any], value: Any, old: Any, path: list[str | i
         if transition:
             activation["oldSelf"] = json_to_cel(old)
         field = _field([*path, *[p for p in str(rule.get("fieldPath", "")).split(".") if p]])
+        message = rule.get("message") or f"failed rule: {expression}"
         try:
             ok = _program(expression).evaluate(activation)
-        except Exception as exc:  # celpy raises several kinds for compile and runtime errors
-            causes.append(Cause("FieldValueInvalid", field, f"Invalid value: rule {expression!r} failed: {exc}"))
+        except Exception:  # celpy raises several kinds; kube-apiserver words a runtime error like this
+            ok = CELEvalError("evaluation error")
+        if isinstance(ok, CELEvalError):
+            detail = (
+                f"Invalid value: {_quote(_describe(value))}: no such key or evaluation error evaluating rule: {message}"
+            )
+            causes.append(Cause("FieldValueInvalid", field, detail))
             continue
-        if isinstance(ok, CELEvalError) or not bool(ok):
-            message = rule.get("message") or f"failed rule: {expression}"
+        if not bool(ok):
             reason = {"FieldValueRequired": "FieldValueRequired", "FieldValueForbidden": "FieldValueForbidden"}.get(
                 str(rule.get("reason")), "FieldValueInvalid"
             )
@@ -202,6 +207,24 @@ def _describe(value: Any) -> Any:
     if isinstance(value, dict):
         return "object"
     return "array" if isinstance(value, list) else value
+
+
+def check_defaults(schema: dict[str, Any], path: str = "spec.validation.openAPIV3Schema") -> list[str]:
+    """As kube-apiserver does when a CRD is written: every `default` must pass its node's CEL rules."""
+    problems: list[str] = []
+    if "default" in schema:
+        for cause in _cel_causes(
+            {"x-kubernetes-validations": schema.get("x-kubernetes-validations")}, schema["default"], None, []
+        ):
+            problems.append(
+                f"{path}.default: Invalid value: {_quote(_describe(schema['default']))}: "
+                f"{cause.detail.split(': ', 2)[-1]}"
+            )
+    for key, sub in (schema.get("properties") or {}).items():
+        problems += check_defaults(sub, f"{path}.properties[{key}]")
+    if isinstance(schema.get("items"), dict):
+        problems += check_defaults(schema["items"], f"{path}.items")
+    return problems
 
 
 def check(schema: dict[str, Any], obj: dict[str, Any], old: dict[str, Any] | None) -> list[Cause]:

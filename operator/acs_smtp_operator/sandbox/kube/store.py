@@ -564,15 +564,26 @@ def _validate_crd(crd: dict[str, Any]) -> None:
     if sum(1 for v in versions if v.get("storage")) != 1:
         problems.append("spec.versions: Invalid value: must have exactly one version marked as storage version")
     for v in versions:
-        if not (v.get("schema") or {}).get("openAPIV3Schema"):
+        openapi = (v.get("schema") or {}).get("openAPIV3Schema")
+        if not openapi:
             problems.append(f"spec.versions[{v.get('name')}].schema.openAPIV3Schema: Required value")
+        else:
+            problems += schemas.check_defaults(openapi)
     if problems:
         raise ApiError(
             422,
             "Invalid",
             f'CustomResourceDefinition.apiextensions.k8s.io "{name}" is invalid: '
             + ("[" + ", ".join(problems) + "]" if len(problems) > 1 else problems[0]),
-            {"name": name, "group": "apiextensions.k8s.io", "kind": "CustomResourceDefinition"},
+            {
+                "name": name,
+                "group": "apiextensions.k8s.io",
+                "kind": "CustomResourceDefinition",
+                "causes": [
+                    {"reason": "FieldValueInvalid", "field": field, "message": detail}
+                    for field, _, detail in (problem.partition(": ") for problem in problems)
+                ],
+            },
         )
 
 
