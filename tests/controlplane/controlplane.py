@@ -68,7 +68,11 @@ class ControlPlane:
         serving.cert_chain_pems[0].write_to_path(str(self.dir / "serving.pem"))
         serving.private_key_pem.write_to_path(str(self.dir / "serving.key"))
         self.admin = ca.issue_cert("admin", common_name="admin", organization_name="system:masters")
-        self.manager = ca.issue_cert("kcm", common_name="system:kube-controller-manager")
+        # The controllers run with the manager's own identity (no per-controller service accounts here),
+        # which must then be allowed everything the garbage collector and namespace controller do.
+        self.manager = ca.issue_cert(
+            "kcm", common_name="system:kube-controller-manager", organization_name="system:masters"
+        )
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         (self.dir / "sa.key").write_bytes(
             key.private_bytes(

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 from tests.conftest import ROOT, Cloud
+from tests.integration.operator_helpers import eventually
 
 EXAMPLE = (ROOT / "examples" / "shop-mailer.yaml").read_text()
 
@@ -137,7 +138,11 @@ stringData: {{password: hunter2}}
     data = cloud.kubectl("get", "secret", "owned-secret", "-o", "jsonpath={.data.password}").stdout
     assert data == "aHVudGVyMg==", "stringData is folded into base64 data"
     cloud.kubectl("delete", "acssmtp", "owner")
-    assert cloud.kubectl("get", "secret", "owned-secret", check=False).returncode != 0
+    eventually(
+        lambda: cloud.kubectl("get", "secret", "owned-secret", check=False).returncode != 0,
+        120,  # kube-controller-manager's collector learns new resource kinds on its 30 s discovery resync
+        "the garbage collector (asynchronous, in a real cluster too)",
+    )
 
 
 def test_objects_live_in_namespaces_that_exist(cloud: Cloud, crd: None, tmp_path: Path) -> None:

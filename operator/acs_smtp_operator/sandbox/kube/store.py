@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import copy
 import re
 import uuid
@@ -28,6 +29,7 @@ CRD_RESOURCE = ("apiextensions.k8s.io", "v1", "customresourcedefinitions")
 NAMESPACES = ("", "v1", "namespaces")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _HISTORY = 4096
+GC_DELAY = 0.2  # seconds between an owner's removal and its dependents' (asynchronous, as in a cluster)
 
 Key = tuple[str, str, str]  # group, version, plural
 
@@ -198,7 +200,7 @@ class Store:
         self._store(rtype, ns, name, obj, "ADDED")
         if key == CRD_RESOURCE:
             self._crd_changed(obj)
-        self._collect_orphan(rtype, ns, name)
+        self._later(self._collect_orphan, rtype, ns, name)
         return copy.deepcopy(self.objects[key][(ns, name)])
 
     def replace(
@@ -376,7 +378,9 @@ class Store:
             self._crd_removed(obj)
         if rtype.key == NAMESPACES:
             self._empty_namespace(name)
-        self._collect_dependents(_meta(obj)["uid"], orphan or "orphan" in (_meta(obj).get("finalizers") or []))
+        self._later(
+            self._collect_dependents, _meta(obj)["uid"], orphan or "orphan" in (_meta(obj).get("finalizers") or [])
+        )
         return obj
 
     def _emit(self, rtype: ResourceType, event: Event) -> None:
@@ -401,6 +405,20 @@ class Store:
     def ensure_namespace(self, name: str) -> None:
         if ("", name) not in self.objects.get(NAMESPACES, {}):
             self.create(NAMESPACES, None, {"metadata": {"name": name}})
+
+    def _later(self, work: Callable[..., None], *args: Any) -> None:
+        """The garbage collector runs apart from the request, as kube-controller-manager's does."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            work(*args)
+            return
+
+        def collect() -> None:
+            with contextlib.suppress(ApiError):
+                work(*args)
+
+        loop.call_later(GC_DELAY, collect)
 
     def _all_uids(self) -> set[str]:
         return {o["metadata"]["uid"] for objs in self.objects.values() for o in objs.values()}
@@ -427,7 +445,9 @@ class Store:
                     self.delete(key, ns or None, name)
 
     def _collect_orphan(self, rtype: ResourceType, ns: str, name: str) -> None:
-        """An object created with owner references that all point nowhere is collected at once."""
+        """An object created with owner references that all point nowhere is collected."""
+        if (ns, name) not in self.objects.get(rtype.key, {}):
+            return
         refs = self.objects[rtype.key][(ns, name)]["metadata"].get("ownerReferences") or []
         if refs and not any(r.get("uid") in self._all_uids() for r in refs):
             self.delete(rtype.key, ns or None, name)
