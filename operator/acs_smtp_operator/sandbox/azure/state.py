@@ -301,7 +301,15 @@ class Cloud:
             )
         operator_sp = cloud._add_app("acs-smtp-operator", owners=set(), now=now)
         operator_sp.graph_permissions.update(OPERATOR_GRAPH_PERMISSIONS)
-        cloud._add_password(cloud._app_by_app_id(operator_sp.app_id), "operator", cloud.operator_secret, now)
+        seeded = now - timedelta(days=1)  # long propagated: the operator identity works from the first call
+        cloud._add_password(
+            cloud._app_by_app_id(operator_sp.app_id),
+            "operator",
+            cloud.operator_secret,
+            seeded,
+            now + timedelta(days=730),
+            seeded,
+        )
         op_role = derive_guid("role", "acs-smtp-operator")
         cloud.role_definitions[op_role] = RoleDefinition(
             guid=op_role,
@@ -436,25 +444,19 @@ class Cloud:
         value = f"{secrets.token_urlsafe(3)[:3]}8Q~{secrets.token_urlsafe(27)}"
         start = start or now
         end = end or start + timedelta(days=730)
-        return self._add_password(app, display_name, value, now, start=start, end=end), value
+        return self._add_password(app, display_name, value, start, end, created=now), value
 
     def _add_password(
-        self,
-        app: Application,
-        display_name: str,
-        value: str,
-        now: datetime,
-        start: datetime | None = None,
-        end: datetime | None = None,
+        self, app: Application, display_name: str, value: str, start: datetime, end: datetime, created: datetime
     ) -> PasswordCredential:
         password = PasswordCredential(
             key_id=str(uuid.uuid4()),
             display_name=display_name,
             hint=value[:3],
             secret_hash=hash_secret(value),
-            start=start or now - timedelta(days=1),
-            end=end or now + timedelta(days=730),
-            created=now - (timedelta(days=1) if start is None else timedelta(0)),
+            start=start,
+            end=end,
+            created=created,
         )
         app.passwords.append(password)
         return password

@@ -251,7 +251,7 @@ class Store:
         rtype = self.rtype(key)
         current = self.get(key, namespace, name)
         meta = _meta(current)
-        ns = namespace or "" if rtype.namespaced else ""
+        ns = (namespace or "") if rtype.namespaced else ""
         if meta.get("finalizers"):
             if not meta.get("deletionTimestamp"):
                 meta["deletionTimestamp"] = _now()
