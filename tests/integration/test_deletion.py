@@ -37,7 +37,11 @@ def test_delete_removes_our_keys_assignment_and_unused_role(cloud: Cloud, ns: st
     name, status = provisioned(cloud, ns, "Delete")
     cloud.kubectl("delete", "acssmtp", name, "-n", ns, "--timeout=30s")
     assert get(cloud, ns, "acssmtp", name) is None
-    assert get(cloud, ns, "secret", f"{name}-smtp") is None, "the Secret went with its owner"
+    eventually(
+        lambda: get(cloud, ns, "secret", f"{name}-smtp") is None,
+        120,
+        "the Secret to go with its owner (garbage collection is asynchronous)",
+    )
     assert marked_keys(cloud, "billing-mailer", ns, name) == []
     state = cloud.state()
     assert status["roleAssignmentId"] not in [a["id"] for a in state["roleAssignments"]]
