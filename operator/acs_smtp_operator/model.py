@@ -12,7 +12,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 __all__ = [
     "DEFAULT_ACTIONS",
     "AcsRef",
-    "Condition",
     "Reason",
     "RoleSpec",
     "RotationSpec",
@@ -182,10 +181,3 @@ class Spec(_Model):
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> Spec:
         return cls.model_validate(raw)
-
-
-class Condition(_Model):
-    type: str
-    status: Literal["True", "False", "Unknown"]
-    reason: str
-    message: str

@@ -8,7 +8,7 @@ first reason wins; it lands in status, the Event and the metrics label.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -54,7 +54,6 @@ class Observed:
     renew_before: timedelta
     rotate_requested: str | None = None  # the CR's acssmtp.io/rotate annotation
     rotate_handled: str | None = None  # the value the last rotation answered
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 Check = Callable[[Observed, datetime], str | None]
