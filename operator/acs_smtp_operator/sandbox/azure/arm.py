@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any
 
 from aiohttp import web
@@ -383,8 +382,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
     ]
 
     async def dispatch(request: web.Request) -> web.Response:
-        now = ctx.now()
-        claims = _bearer(ctx, request, now)
+        claims = ctx.caller(request, ARM_AUDIENCE)
         if claims is None:
             return arm_error(
                 401,
@@ -419,14 +417,6 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         return arm_error(404, "InvalidResourceType", f"The resource type could not be found for '{path}'.")
 
     return [web.route("*", "/subscriptions/{tail:.*}", dispatch)]
-
-
-def _bearer(ctx: Context, request: web.Request, now: datetime) -> Claims | None:
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Bearer "):
-        return None
-    claims = ctx.issuer.verify(header.removeprefix("Bearer "), now)
-    return claims if claims is not None and claims.audience == ARM_AUDIENCE else None
 
 
 async def _json(request: web.Request) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from acs_smtp_operator.sandbox.azure.faults import FaultBook
 from acs_smtp_operator.sandbox.azure.state import Cloud
-from acs_smtp_operator.sandbox.azure.tokens import TokenIssuer
+from acs_smtp_operator.sandbox.azure.tokens import Claims, TokenIssuer
 
 __all__ = ["ARM_AUDIENCE", "COMMUNICATION_AUDIENCE", "GRAPH_AUDIENCE", "Context", "Logged", "json_error"]
 
@@ -48,6 +48,14 @@ class Context:
 
     def now(self) -> datetime:
         return self.clock()
+
+    def caller(self, request: web.Request, audience: str) -> Claims | None:
+        """The claims of the request's bearer token, if it is ours, unexpired and issued for `audience`."""
+        header = request.headers.get("Authorization", "")
+        if not header.startswith("Bearer "):
+            return None
+        claims = self.issuer.verify(header.removeprefix("Bearer "), self.now())
+        return claims if claims is not None and claims.audience == audience else None
 
 
 def json_error(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> web.Response:

@@ -193,7 +193,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
     async def dispatch(request: web.Request) -> web.Response:
         now = ctx.now()
         tail = request.match_info["tail"]
-        claims = _bearer(ctx, request, now)
+        claims = ctx.caller(request, GRAPH_AUDIENCE)
         if claims is None:
             return graph_error(401, "InvalidAuthenticationToken", "Access token is empty or invalid.", now)
         for method, pattern, handler in table:
@@ -206,14 +206,6 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         return graph_error(400, "BadRequest", f"Resource not found for the segment '{tail.split('/')[0]}'.", now)
 
     return [web.route("*", "/v1.0/{tail:.*}", dispatch)]
-
-
-def _bearer(ctx: Context, request: web.Request, now: datetime) -> Claims | None:
-    header = request.headers.get("Authorization", "")
-    if not header.startswith("Bearer "):
-        return None
-    claims = ctx.issuer.verify(header.removeprefix("Bearer "), now)
-    return claims if claims is not None and claims.audience == GRAPH_AUDIENCE else None
 
 
 def _filter_app_id(request: web.Request) -> str | None:
