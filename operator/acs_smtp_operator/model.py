@@ -113,6 +113,14 @@ class AcsRef(_Model):
     def resource_group_scope(self) -> str:
         return f"{self.subscription_scope}/resourceGroups/{self.resource_group}"
 
+    def scope(self, level: Literal["Resource", "ResourceGroup", "Subscription"]) -> str:
+        """The ARM scope at `level` around this resource (where a role is made assignable)."""
+        return {
+            "Resource": self.resource_id,
+            "ResourceGroup": self.resource_group_scope,
+            "Subscription": self.subscription_scope,
+        }[level]
+
 
 class AppRef(_Model):
     client_id: str = Field(alias="clientId")

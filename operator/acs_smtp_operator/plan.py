@@ -18,11 +18,13 @@ __all__ = [
     "Ledger",
     "Observed",
     "advance",
+    "ledger_of",
     "needs_new_secret",
     "next_wake",
     "orphans",
     "parse_stamp",
     "secret_is_ours",
+    "standing_after_failure",
 ]
 
 KEY_ID = "acssmtp.io/key-id"
@@ -140,6 +142,21 @@ class Ledger:
         if self.pending:
             keys.add(self.pending[0])
         return keys
+
+
+def standing_after_failure(has_key: bool, not_after: datetime | None, renewal: datetime | None, now: datetime) -> str:
+    """What a failed pass leaves of the credential in the Secret.
+
+    `none` (nothing issued yet), `expired`, `expiring` (rotation overdue: a human must act before
+    `not_after`), or `working` (the failure does not threaten the Secret yet).
+    """
+    if not has_key or not_after is None:
+        return "none"
+    if not_after <= now:
+        return "expired"
+    if renewal is not None and renewal <= now:
+        return "expiring"
+    return "working"
 
 
 def parse_stamp(text: object) -> datetime | None:

@@ -41,11 +41,13 @@ from acs_smtp_operator.plan import (
     orphans,
     parse_stamp,
     secret_is_ours,
+    standing_after_failure,
 )
 from acs_smtp_operator.settings import Settings
 from acs_smtp_operator.smtp import (
     TemplateRenderError,
     compose_username,
+    on_linked_domain,
     render_template_data,
     secret_data,
     sender_address,
@@ -172,15 +174,20 @@ def _report_failure(state: _Pass, exc: AzureFailure, emit: Emit) -> None:
     state.condition("Synced", False, exc.reason, exc.message)
     if exc.reason in (Reason.ROLE_NAME_CONFLICT, Reason.ROLE_NOT_FOUND, Reason.FORBIDDEN):
         state.condition("RoleReady", False, exc.reason, exc.message)
-    not_after, renewal = parse_stamp(state.status.get("notAfter")), parse_stamp(state.status.get("renewalTime"))
-    if not state.status.get("currentKeyId") or not_after is None:
+    standing = standing_after_failure(
+        bool(state.status.get("currentKeyId")),
+        parse_stamp(state.status.get("notAfter")),
+        parse_stamp(state.status.get("renewalTime")),
+        state.now,
+    )
+    if standing == "none":
         state.condition("Ready", False, exc.reason, exc.message)
         emit("Warning", str(exc.reason), exc.message)
-    elif not_after <= state.now:
+    elif standing == "expired":
         message = f"the client secret in the Secret expired at {state.status['notAfter']}: {exc.message}"
         state.condition("Ready", False, Reason.EXPIRED, message)
         emit("Warning", str(Reason.EXPIRED), message)
-    elif renewal is not None and renewal <= state.now:
+    elif standing == "expiring":
         message = (
             f"rotation is overdue and failing; the Secret's client secret expires at {state.status['notAfter']}, "
             f"act before then: {exc.message}"
@@ -254,11 +261,7 @@ async def _ensure_role(ports: Ports, spec: Spec, principal: str, state: _Pass, e
         )
         state.status["roleDefinitionOwned"] = False
     else:
-        scope = {
-            "Resource": acs.resource_id,
-            "ResourceGroup": acs.resource_group_scope,
-            "Subscription": acs.subscription_scope,
-        }[role.definition_scope]
+        scope = acs.scope(role.definition_scope)
         made = await roles.ensure_custom_role(
             azure.authorization(acs.subscription_id),
             acs.subscription_scope,
@@ -288,7 +291,7 @@ async def _ensure_role(ports: Ports, spec: Spec, principal: str, state: _Pass, e
 async def _ensure_smtp_username(
     ports: Ports, cr: Credential, spec: Spec, username: str, domains: list[str], state: _Pass, emit: Emit
 ) -> None:
-    if "@" in username and username.rsplit("@", 1)[1].lower() not in {d.lower() for d in domains}:
+    if not on_linked_domain(username, domains):
         raise AzureFailure(
             Reason.SMTP_USERNAME_INVALID,
             f"spec.username.smtpUsername {username!r} is not on a domain linked to "

@@ -8,7 +8,14 @@ from typing import Literal
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-__all__ = ["TemplateRenderError", "compose_username", "render_template_data", "secret_data", "sender_address"]
+__all__ = [
+    "TemplateRenderError",
+    "compose_username",
+    "on_linked_domain",
+    "render_template_data",
+    "secret_data",
+    "sender_address",
+]
 
 
 class TemplateRenderError(ValueError):
@@ -29,6 +36,13 @@ def compose_username(
         return smtp_username
     separator = "|" if format == "Pipe" else "."
     return separator.join((acs_name, client_id, tenant_id))
+
+
+def on_linked_domain(username: str, domains: list[str]) -> bool:
+    """An email-form smtpUsername must be on a linked domain; free text needs none."""
+    if "@" not in username:
+        return True
+    return username.rsplit("@", 1)[1].lower() in {d.lower() for d in domains}
 
 
 def sender_address(domains: list[str]) -> str | None:

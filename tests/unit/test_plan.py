@@ -6,7 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from acs_smtp_operator.plan import CredentialState, Ledger, Observed, advance, needs_new_secret, next_wake, orphans
+from acs_smtp_operator.plan import (
+    CredentialState,
+    Ledger,
+    Observed,
+    advance,
+    needs_new_secret,
+    next_wake,
+    orphans,
+    standing_after_failure,
+)
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 APP, ACS = "app-id", "/subscriptions/s/resourceGroups/r/providers/Microsoft.Communication/communicationServices/a"
@@ -144,3 +153,20 @@ def test_the_next_wake_is_the_earliest_due_moment() -> None:
     assert next_wake(NOW + DAY, Ledger(), hour, None, TIMEOUT) == hour
     assert next_wake(NOW + DAY, Ledger(current="k", pending=("p", NOW)), hour, None, TIMEOUT) == NOW + TIMEOUT
     assert next_wake(NOW + DAY, Ledger(), hour, NOW + timedelta(minutes=2), TIMEOUT) == NOW + timedelta(minutes=2)
+
+
+STANDING = [
+    ("a failure before any secret was issued leaves nothing standing", False, None, None, "none"),
+    ("a failure past notAfter finds the secret expired", True, NOW - DAY, NOW - 2 * DAY, "expired"),
+    ("a failure past renewalTime warns that a human must act", True, NOW + DAY, NOW - DAY, "expiring"),
+    ("a failure before renewalTime leaves the secret working", True, NOW + 2 * DAY, NOW + DAY, "working"),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "has_key", "not_after", "renewal", "standing"), STANDING, ids=[c[0] for c in STANDING]
+)
+def test_what_a_failed_pass_leaves_standing(
+    name: str, has_key: bool, not_after: datetime | None, renewal: datetime | None, standing: str
+) -> None:
+    assert standing_after_failure(has_key, not_after, renewal, NOW) == standing
