@@ -10,7 +10,7 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from tests.conftest import ROOT, Cloud, Operator
+from tests.conftest import ROOT, Cloud
 from tests.integration.operator_helpers import (
     apply,
     azure_writes,
@@ -20,6 +20,9 @@ from tests.integration.operator_helpers import (
     wait_ready,
     wait_reason,
 )
+
+from acs_smtp_operator.azure.clients import AzureClients
+from acs_smtp_operator.azure.passwords import remove_password
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -178,11 +181,12 @@ stringData: {{password: do-not-touch}}
     assert (secret_data(cloud, ns, "theirs") or {}) == {"password": "do-not-touch"}
 
 
-def test_an_out_of_band_removed_role_assignment_is_restored(cloud: Cloud, ns: str, operator: Operator) -> None:
+async def test_an_out_of_band_removed_role_assignment_is_restored(cloud: Cloud, ns: str, azure: AzureClients) -> None:
     apply(cloud, ns, "assigned", app="billing-mailer")
     wait_ready(cloud, ns, "assigned")
     assignment = (get(cloud, ns, "acssmtp", "assigned") or {})["status"]["roleAssignmentId"]
-    _delete_arm(cloud, assignment)
+    scope, _, guid = assignment.partition("/providers/Microsoft.Authorization/roleAssignments/")
+    await azure.authorization(cloud.manifest["subscriptionId"]).role_assignments.delete(scope, guid)
     eventually(
         lambda: any(a["id"] == assignment for a in cloud.state()["roleAssignments"]),
         30,
@@ -190,52 +194,12 @@ def test_an_out_of_band_removed_role_assignment_is_restored(cloud: Cloud, ns: st
     )
 
 
-def test_an_out_of_band_removed_key_is_replaced(cloud: Cloud, ns: str) -> None:
+async def test_an_out_of_band_removed_key_is_replaced(cloud: Cloud, ns: str, azure: AzureClients) -> None:
     apply(cloud, ns, "rekeyed")
     wait_ready(cloud, ns, "rekeyed")
     old = (get(cloud, ns, "acssmtp", "rekeyed") or {})["status"]["currentKeyId"]
-    _remove_key(cloud, cloud.app("shop-mailer")["objectId"], old)
+    await remove_password(azure.graph, cloud.app("shop-mailer")["objectId"], old)
     eventually(lambda: (get(cloud, ns, "acssmtp", "rekeyed") or {})["status"]["currentKeyId"] != old, 30, "a new key")
     data = secret_data(cloud, ns, "rekeyed-smtp")
     assert data is not None
     send_with(cloud, data, f"rekeyed {uuid.uuid4()}")
-
-
-def _operator_clients(cloud: Cloud) -> Any:
-    from tests.conftest import settings_for
-
-    from acs_smtp_operator.azure.clients import AzureClients, client_secret_credential
-
-    settings = settings_for(cloud)
-    env = cloud.env
-    credential = client_secret_credential(
-        settings, env["AZURE_TENANT_ID"], env["AZURE_CLIENT_ID"], env["AZURE_CLIENT_SECRET"]
-    )
-    return AzureClients(settings, credential), credential
-
-
-def _delete_arm(cloud: Cloud, assignment_id: str) -> None:
-    import asyncio
-
-    async def go() -> None:
-        clients, credential = _operator_clients(cloud)
-        scope, _, guid = assignment_id.partition("/providers/Microsoft.Authorization/roleAssignments/")
-        await clients.authorization(cloud.manifest["subscriptionId"]).role_assignments.delete(scope, guid)
-        await clients.close()
-        await credential.close()
-
-    asyncio.run(go())
-
-
-def _remove_key(cloud: Cloud, object_id: str, key_id: str) -> None:
-    import asyncio
-
-    from acs_smtp_operator.azure.passwords import remove_password
-
-    async def go() -> None:
-        clients, credential = _operator_clients(cloud)
-        await remove_password(clients.graph, object_id, key_id)
-        await clients.close()
-        await credential.close()
-
-    asyncio.run(go())
