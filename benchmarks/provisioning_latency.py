@@ -12,7 +12,6 @@ import argparse
 import asyncio
 import collections
 import json
-import re
 import signal
 import statistics
 import tempfile
@@ -21,19 +20,13 @@ from pathlib import Path
 
 import yaml
 
+from acs_smtp_operator.metrics import route
 from acs_smtp_operator.sandbox import Seed, run_sandbox
 from acs_smtp_operator.sandbox.azure.faults import FaultSpec
 from acs_smtp_operator.sandbox.demo import kubectl, start_operator
 from acs_smtp_operator.sandbox.seed import AppSeed
 
 CRDS = Path(__file__).resolve().parent.parent / "crds"
-
-
-def route(path: str) -> str:
-    """A request path with ids folded, so calls group by route."""
-    path = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "{id}", path)
-    path = re.sub(r"/resourceGroups/[^/]+", "/resourceGroups/{rg}", path)
-    return re.sub(r"/communicationServices/[^/]+", "/communicationServices/{acs}", path)
 
 
 async def measure(count: int, latency_ms: int) -> None:
@@ -67,9 +60,7 @@ async def measure(count: int, latency_ms: int) -> None:
                     await _ready(config, f"bench-{n}")
                     samples.append(time.perf_counter() - started)
                     if n == 0:
-                        calls = collections.Counter(
-                            f"{c.api:<5} {c.method:<6} {route(c.path)}" for c in sandbox.ctx.log
-                        )
+                        calls = collections.Counter(f"{c.api:<5} {route(c.method, c.path)}" for c in sandbox.ctx.log)
                 print(f"injected latency per Azure call: {latency_ms} ms, credentials: {count}")
                 print(
                     f"  apply -> Ready: median {statistics.median(samples):.2f} s, "
