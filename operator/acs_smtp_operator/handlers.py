@@ -84,10 +84,12 @@ def build_registry(ports: Ports) -> kopf.OperatorRegistry:
                 # Read it again under the lock: the event that brought us here may predate the last pass's status.
                 fresh = await ports.kube.read_credential(body["metadata"]["namespace"], body["metadata"]["name"])
                 if fresh is None or fresh["metadata"].get("uid") != uid:
-                    return Outcome(status={})
-                cr = _credential(kopf.Body(cast(kopf.RawBody, fresh)))
+                    return Outcome(status={})  # gone, or another object of the same name
+                if fresh["metadata"].get("deletionTimestamp"):
+                    return Outcome(status=dict(fresh.get("status") or {}))  # the finalizer's business now
+                current = kopf.Body(cast(kopf.RawBody, fresh))
                 try:
-                    outcome = await reconcile(ports, cr, datetime.now(UTC), _emitter(body))
+                    outcome = await reconcile(ports, _credential(current), datetime.now(UTC), _emitter(current))
                 except KubeConflict as exc:
                     raise kopf.TemporaryError(f"the object changed meanwhile: {exc}", delay=1) from None
         finally:
@@ -174,12 +176,12 @@ def build_registry(ports: Ports) -> kopf.OperatorRegistry:
         mine = schedules.get(str(owner.get("uid")))
         if event.get("type") == "MODIFIED" and mine is not None and mine.secret_version == meta.get("resourceVersion"):
             return  # the write the last pass made itself
-        current = await ports.kube.read_credential(str(meta.get("namespace")), str(owner.get("name")))
-        if current is None or current["metadata"].get("uid") != owner.get("uid"):
-            return
-        if current["metadata"].get("deletionTimestamp"):
-            return
+        credential = {
+            "apiVersion": owner.get("apiVersion"),
+            "kind": owner.get("kind"),
+            "metadata": {"namespace": meta.get("namespace"), "name": owner.get("name"), "uid": owner.get("uid")},
+        }
         with contextlib.suppress(kopf.TemporaryError):  # its own handlers retry
-            await run(kopf.Body(cast(kopf.RawBody, current)))
+            await run(kopf.Body(cast(kopf.RawBody, credential)))
 
     return registry
