@@ -204,8 +204,8 @@ def free_port() -> int:
 class Operator:
     """`acs-smtp-operator run --all-namespaces` against the sandbox, as a subprocess."""
 
-    def __init__(self, cloud: Cloud, directory: Path, **env: str) -> None:
-        self.cloud, self.log = cloud, directory / "operator.log"
+    def __init__(self, cloud: Cloud, directory: Path, *args: str, **env: str) -> None:
+        self.cloud, self.log, self.args = cloud, directory / "operator.log", args or ("--all-namespaces",)
         self.port, self.metrics_port = free_port(), free_port()
         self.env = {
             **os.environ,
@@ -213,33 +213,42 @@ class Operator:
             "ACSSMTP_DRIFT_PERIOD": "2",
             "ACSSMTP_VERIFY_TIMEOUT": "10",
             "ACSSMTP_METRICS_PORT": str(self.metrics_port),
+            "ACSSMTP_HEALTH_PORT": str(self.port),
+            # A stable name, as a pod's: a restarted process takes its own Lease back at once.
+            "ACSSMTP_IDENTITY": f"operator-{directory.name}",
+            "ACSSMTP_LEASE_NAMESPACE": cloud.manifest.get("leaseNamespace", "default"),
+            "ACSSMTP_LEASE_DURATION": "6",  # a killed leader's Lease lapses within seconds
+            "ACSSMTP_LEASE_RENEW_DEADLINE": "4",
+            "ACSSMTP_LEASE_RETRY_PERIOD": "1",
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def role(self) -> str | None:
+        """What /readyz says: starting, standby or leader (None: not answering)."""
+        try:
+            return str(httpx.get(f"http://127.0.0.1:{self.port}/readyz", timeout=1).json()["role"])
+        except (httpx.HTTPError, ValueError):
+            return None
+
+    def start(self, role: str = "leader") -> None:
+        """Start, and wait until /readyz reports `role` (the leader is watching by then)."""
         self.process = subprocess.Popen(
-            [
-                str(BIN / "acs-smtp-operator"),
-                "run",
-                "--all-namespaces",
-                "--liveness",
-                f"http://127.0.0.1:{self.port}/healthz",
-            ],
+            [str(BIN / "acs-smtp-operator"), "run", *self.args],
             env=self.env,
             stdout=open(self.log, "ab"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
         )
-        deadline = time.monotonic() + 60
+        self.wait_role(role)
+
+    def wait_role(self, role: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log.read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
+            assert self.process is not None and self.process.poll() is None, self.log.read_text()
+            if self.role() == role:
+                return
             time.sleep(0.2)
-        raise RuntimeError(f"the operator did not become live: {self.log.read_text()}")
+        raise RuntimeError(f"the operator did not become {role}: {self.log.read_text()}")
 
     def kill(self) -> None:
         """SIGKILL: no chance to finish what it was doing."""

@@ -49,11 +49,13 @@ def run(
         list[str] | None, typer.Option("--namespace", "-n", help="watch this namespace (repeat)")
     ] = None,
     all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A", help="watch every namespace")] = False,
-    liveness: Annotated[
-        str | None, typer.Option(help="kopf's liveness endpoint, e.g. http://0.0.0.0:8080/healthz")
-    ] = None,
 ) -> None:
-    """Run the operator: reconcile AcsSmtpCredentials in the given namespaces (or all of them)."""
+    """Run the operator: reconcile AcsSmtpCredentials in the given namespaces (or all of them).
+
+    Settings come from the environment (ACSSMTP_*, AZURE_*); see docs/operator.md.
+    """
+    from pydantic import ValidationError
+
     from acs_smtp_operator.runtime import run_operator
     from acs_smtp_operator.settings import Settings
 
@@ -61,7 +63,11 @@ def run(
         raise typer.BadParameter("name at least one --namespace, or --all-namespaces")
     if namespace and all_namespaces:
         raise typer.BadParameter("--namespace and --all-namespaces exclude each other")
-    run_operator(Settings(), namespace or [], all_namespaces, liveness)
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        raise typer.BadParameter(f"invalid settings in the environment: {exc}") from None
+    run_operator(settings, namespace or [], all_namespaces)
 
 
 @app.command()

@@ -51,6 +51,9 @@ class Metrics:
             labels,
             registry=self.registry,
         )
+        self.leader = Gauge(
+            "acssmtp_leader", "1 on the replica that holds the Lease and reconciles", registry=self.registry
+        )
         self.rotations = Counter(
             "acssmtp_rotations", "Client secret rotations", [*labels, "reason", "result"], registry=self.registry
         )

@@ -1,24 +1,33 @@
-"""`acs-smtp-operator run`: build the ports, register the handlers and run kopf."""
+"""`acs-smtp-operator run`: probes, leader election, then the ports, the handlers and kopf."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import socket
+import uuid
 from collections.abc import Collection
+from pathlib import Path
 from typing import Any
 
 import kopf
 
 from acs_smtp_operator.azure.clients import AzureClients, operator_credential
 from acs_smtp_operator.handlers import build_registry
+from acs_smtp_operator.health import Health, Role, serve_health
 from acs_smtp_operator.kube.api import Kube, new_api_client
+from acs_smtp_operator.kube.leadership import Leadership
 from acs_smtp_operator.metrics import Metrics
 from acs_smtp_operator.reconcile import Ports
-from acs_smtp_operator.settings import Settings
+from acs_smtp_operator.settings import LogFormat, Settings
 
 __all__ = ["run_operator"]
 
+logger = logging.getLogger(__name__)
+
 FINALIZER = "acssmtp.io/finalizer"
+_POD_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
 def _configure(settings: kopf.OperatorSettings) -> None:
@@ -30,18 +39,79 @@ def _configure(settings: kopf.OperatorSettings) -> None:
     settings.networking.error_backoffs = [1, 2, 5, 10]
 
 
-async def _serve(
-    settings: Settings, namespaces: Collection[str], clusterwide: bool, liveness: str | None, stop: asyncio.Event | None
-) -> None:
+def _leadership(settings: Settings, api: Any) -> Leadership:
+    namespace = settings.lease_namespace or (
+        _POD_NAMESPACE.read_text().strip() if _POD_NAMESPACE.exists() else "default"
+    )
+    return Leadership(
+        api,
+        name=settings.lease_name,
+        namespace=namespace,
+        identity=settings.identity or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}",
+        lease_duration=settings.lease_duration,
+        renew_deadline=settings.lease_renew_deadline,
+        retry_period=settings.lease_retry_period,
+    )
+
+
+async def _until(*events: asyncio.Event) -> None:
+    """Wait for the first of `events`."""
+    waits = [asyncio.ensure_future(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+
+
+async def _serve(settings: Settings, namespaces: Collection[str], clusterwide: bool) -> int:
+    """Run until stopped (0) or until leadership is lost (1)."""
     if not settings.tenant_id:
         raise SystemExit("AZURE_TENANT_ID (or ACSSMTP_TENANT_ID) must name the operator's tenant")
     metrics = Metrics()
     if settings.metrics_port:
         metrics.serve(settings.metrics_port)
+    health = Health()
+    probes = await serve_health(health, settings.health_port) if settings.health_port else None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # kopf installs its own once it runs
+        loop.add_signal_handler(signum, stop.set)
+    api = new_api_client()
+    leadership = _leadership(settings, api) if settings.leader_election else None
+    try:
+        if leadership is not None:
+            health.elector_alive = lambda: leadership.alive
+            health.role = Role.STANDBY
+            leadership.start()
+            await _until(leadership.leading, stop, leadership.lost)
+            if not leadership.leading.is_set():
+                return 1 if leadership.lost.is_set() else 0
+        metrics.leader.set(1)
+        await _operate(settings, namespaces, clusterwide, metrics, health, api, leadership, stop)
+        return 1 if leadership is not None and leadership.lost.is_set() else 0
+    finally:
+        if leadership is not None:
+            await leadership.release()
+        if probes is not None:
+            await probes.cleanup()
+        api.close()  # type: ignore[no-untyped-call]
+
+
+async def _operate(
+    settings: Settings,
+    namespaces: Collection[str],
+    clusterwide: bool,
+    metrics: Metrics,
+    health: Health,
+    api: Any,
+    leadership: Leadership | None,
+    stop: asyncio.Event,
+) -> None:
+    """kopf with our handlers, until a signal, `stop`, or the loss of the Lease."""
     credential = operator_credential(settings, metrics.azure_call)
     azure = AzureClients(settings, credential, metrics.azure_call)
-    kube = Kube(new_api_client())
-    ports = Ports(settings=settings, azure=azure, kube=kube, tenant_id=settings.tenant_id, metrics=metrics)
+    ports = Ports(settings=settings, azure=azure, kube=Kube(api), tenant_id=settings.tenant_id, metrics=metrics)
     registry = build_registry(ports)
 
     @kopf.on.login(registry=registry)
@@ -52,23 +122,48 @@ async def _serve(
     def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
         _configure(settings)
 
-    try:
-        await kopf.operator(
+    # Every task of ours exists before kopf starts: kopf treats tasks born later as its own, and waits on them.
+    ready = asyncio.Event()
+    readied = asyncio.ensure_future(ready.wait())
+    ended = [asyncio.ensure_future(stop.wait())]
+    if leadership is not None:
+        ended.append(asyncio.ensure_future(leadership.lost.wait()))
+    kopf_task = asyncio.create_task(
+        kopf.operator(
             registry=registry,
             clusterwide=clusterwide,
             namespaces=namespaces,
-            liveness_endpoint=liveness,
-            standalone=True,
-            stop_flag=stop,
+            standalone=True,  # the Lease, not kopf's peering, keeps replicas apart
+            ready_flag=ready,
         )
+    )
+
+    async def watch() -> None:
+        """Leader once kopf watches; a lost Lease (or a signal before kopf took the signals over) stops kopf."""
+        await asyncio.wait([readied, kopf_task], return_when=asyncio.FIRST_COMPLETED)
+        if ready.is_set():
+            health.role = Role.LEADER
+        await asyncio.wait(ended, return_when=asyncio.FIRST_COMPLETED)
+        kopf_task.cancel()
+
+    watcher = asyncio.create_task(watch())
+    try:
+        await kopf_task
+    except asyncio.CancelledError:
+        if not any(waiter.done() for waiter in ended):
+            raise  # we are cancelled ourselves
     finally:
+        for task in (watcher, readied, *ended):
+            task.cancel()
+        await asyncio.gather(watcher, readied, *ended, return_exceptions=True)
         await azure.close()
         await credential.close()
-        kube.api.close()  # type: ignore[no-untyped-call]
 
 
-def run_operator(settings: Settings, namespaces: Collection[str], clusterwide: bool, liveness: str | None) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("azure", "httpx", "msal", "kiota"):  # request-level chatter; our own Events say what happened
+def run_operator(settings: Settings, namespaces: Collection[str], clusterwide: bool) -> None:
+    kopf.configure(log_format=kopf.LogFormat.JSON if settings.log_format is LogFormat.JSON else kopf.LogFormat.FULL)
+    for noisy in ("azure", "httpx", "msal", "kiota", "leaderelection"):  # chatter; our own Events say what happened
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    asyncio.run(_serve(settings, namespaces, clusterwide, liveness, None))
+    code = asyncio.run(_serve(settings, namespaces, clusterwide))
+    if code:
+        raise SystemExit(code)

@@ -8,12 +8,21 @@ knows which of these it talks to.
 from __future__ import annotations
 
 import ssl
+from enum import StrEnum
 from pathlib import Path
+from typing import Self
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-__all__ = ["Settings"]
+from acs_smtp_operator.clouds import Cloud, endpoints
+
+__all__ = ["LogFormat", "Settings"]
+
+
+class LogFormat(StrEnum):
+    TEXT = "text"
+    JSON = "json"
 
 
 class Settings(BaseSettings):
@@ -24,14 +33,15 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("AZURE_TENANT_ID", "ACSSMTP_TENANT_ID"),
         description="the tenant of the operator and of the applications it manages",
     )
-    arm_endpoint: str = "https://management.azure.com"
-    graph_endpoint: str = "https://graph.microsoft.com/v1.0"
+    cloud: Cloud = Field(default=Cloud.AZURE_PUBLIC, description="the preset the endpoints below default to")
+    # Empty: the cloud preset's value. Set: this value, whatever the preset.
+    arm_endpoint: str = ""
+    graph_endpoint: str = ""
     authority_host: str = Field(
-        default="https://login.microsoftonline.com",
-        validation_alias=AliasChoices("AZURE_AUTHORITY_HOST", "ACSSMTP_AUTHORITY_HOST"),
+        default="", validation_alias=AliasChoices("AZURE_AUTHORITY_HOST", "ACSSMTP_AUTHORITY_HOST")
     )
-    arm_audience: str = "https://management.azure.com/.default"
-    graph_audience: str = "https://graph.microsoft.com/.default"
+    arm_audience: str = ""
+    graph_audience: str = ""
     communication_audience: str = "https://communication.azure.com/.default"
     ca_bundle: Path | None = Field(default=None, description="PEM bundle trusted by every client the operator builds")
     smtp_host: str = "smtp.azurecomm.net"
@@ -41,6 +51,32 @@ class Settings(BaseSettings):
     rollout_timeout: float = Field(default=600.0, ge=0, description="how long to wait for restarted workloads (s)")
     orphan_settle: float = Field(default=120.0, ge=0, description="age before an unreferenced key of ours goes (s)")
     metrics_port: int = Field(default=9090, ge=0, le=65535, description="Prometheus metrics port (0: off)")
+    health_port: int = Field(default=8080, ge=0, le=65535, description="/healthz and /readyz port (0: off)")
+    log_format: LogFormat = LogFormat.TEXT
+    # Leader election (a Lease): with several replicas exactly one reconciles.
+    leader_election: bool = True
+    lease_name: str = "acs-smtp-operator"
+    lease_namespace: str = Field(default="", description="empty: the pod's namespace, else `default`")
+    identity: str = Field(
+        default="",
+        validation_alias=AliasChoices("ACSSMTP_IDENTITY", "HOSTNAME"),
+        description="this replica's name in the Lease (the pod name); a restarted container keeps it",
+    )
+    lease_duration: int = Field(default=15, ge=2, description="seconds a standby waits on a silent leader")
+    lease_renew_deadline: int = Field(default=10, ge=2, description="seconds the leader may fail to renew")
+    lease_retry_period: int = Field(default=2, ge=1, description="seconds between Lease attempts")
+
+    @model_validator(mode="after")
+    def _fill_from_cloud(self) -> Self:
+        preset = endpoints(self.cloud)
+        for name in ("arm_endpoint", "graph_endpoint", "authority_host", "arm_audience", "graph_audience"):
+            if not getattr(self, name):
+                setattr(self, name, getattr(preset, name))
+        if not self.lease_renew_deadline < self.lease_duration:
+            raise ValueError("lease_renew_deadline must be shorter than lease_duration")
+        if not self.lease_retry_period * 1.2 < self.lease_renew_deadline:
+            raise ValueError("lease_retry_period * 1.2 must be shorter than lease_renew_deadline")
+        return self
 
     def ssl_context(self) -> ssl.SSLContext:
         """The TLS trust every client uses: the CA bundle when set, else the system's."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -56,12 +55,20 @@ def client_secret_credential(
 
 
 def operator_credential(settings: Settings, hook: ResponseHook | None = None) -> AsyncTokenCredential:
-    """The operator's identity: a client secret from the environment, else DefaultAzureCredential."""
-    tenant, client, secret = (os.environ.get(k) for k in ("AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET"))
-    if tenant and client and secret:
-        return client_secret_credential(settings, tenant, client, secret, hook)
+    """The operator's identity: DefaultAzureCredential (environment, workload identity, managed identity).
+
+    Developer-machine credentials (Azure CLI, PowerShell, azd, VS Code, broker) are left out: in a
+    cluster they are never the intended identity, and probing them slows every failure down.
+    """
     credential: AsyncTokenCredential = DefaultAzureCredential(
-        authority=settings.authority_host, connection_verify=settings.connection_verify, **_core_hook("entra", hook)
+        authority=settings.authority_host,
+        connection_verify=settings.connection_verify,
+        exclude_cli_credential=True,
+        exclude_powershell_credential=True,
+        exclude_developer_cli_credential=True,
+        exclude_visual_studio_code_credential=True,
+        exclude_shared_token_cache_credential=True,
+        **_core_hook("entra", hook),
     )
     return credential
 

@@ -118,7 +118,7 @@ def _timeline(sandbox: Sandbox, events: list[dict[str, Any]], started: datetime)
 
 def start_operator(sandbox: Sandbox, namespace: str, log: Path, **extra_env: str) -> subprocess.Popen[bytes]:
     """`acs-smtp-operator run` against the sandbox, as its own process (the way it runs in a cluster)."""
-    env = {**os.environ, **sandbox.env, "ACSSMTP_VERIFY_TIMEOUT": "30", **extra_env}
+    env = {**os.environ, **sandbox.env, "ACSSMTP_VERIFY_TIMEOUT": "30", "ACSSMTP_HEALTH_PORT": "0", **extra_env}
     with open(log, "wb") as sink:
         return subprocess.Popen(  # noqa: S603 - this interpreter running this package
             [sys.executable, "-m", "acs_smtp_operator", "run", "--namespace", namespace],
