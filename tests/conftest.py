@@ -130,38 +130,58 @@ def cloud(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 
 @contextlib.contextmanager
 def real_cluster(manifest: dict[str, Any], directory: Path) -> Iterator[dict[str, Any]]:
-    """The sandbox's Azure, with a real kube-apiserver: kubectl as admin, the operator as its ServiceAccount."""
+    """The sandbox's Azure, with a real kube-apiserver: kubectl as admin, the operator under the chart's RBAC."""
     from tests.controlplane.controlplane import ControlPlane, built
+    from tests.helm import NAMESPACE, RBAC_KINDS, RELEASE, minimal, of_kind, render
 
     if not built():
         raise RuntimeError("the control plane is not built: run tests/controlplane/build.sh")
     with ControlPlane(directory) as plane:
-        admin = {**os.environ, "KUBECONFIG": str(plane.kubeconfig)}
-        kubectl = [str(BIN / "kubectl")]
-        subprocess.run(
-            [*kubectl, "apply", "-f", str(ROOT / "deploy" / "rbac" / "clusterwide.yaml")],
-            env=admin,
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
-        token = subprocess.run(
-            [*kubectl, "create", "token", "acs-smtp-operator", "-n", "acs-smtp-system", "--duration=6h"],
-            env=admin,
-            check=True,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        ).stdout.strip()
-        config = yaml.safe_load(plane.kubeconfig.read_text())
-        config["users"] = [{"name": "user", "user": {"token": token}}]
-        operator_config = directory / "operator.kubeconfig"
-        operator_config.write_text(yaml.safe_dump(config))
+        install(plane.kubeconfig, [namespace_manifest(NAMESPACE), *of_kind(render(minimal()), *RBAC_KINDS)])
         yield {
             **manifest,
             "kubeconfig": str(plane.kubeconfig),
-            "env": {**manifest["env"], "KUBECONFIG": str(operator_config)},
+            "leaseNamespace": NAMESPACE,
+            "env": {
+                **manifest["env"],
+                "KUBECONFIG": str(account_kubeconfig(plane.kubeconfig, RELEASE, NAMESPACE, directory / "operator")),
+            },
         }
+
+
+def namespace_manifest(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+def install(admin_kubeconfig: Path | str, manifests: list[dict[str, Any]]) -> None:
+    """`kubectl apply` as the cluster's admin."""
+    subprocess.run(
+        [str(BIN / "kubectl"), "apply", "-f", "-"],
+        input=yaml.safe_dump_all(manifests),
+        env={**os.environ, "KUBECONFIG": str(admin_kubeconfig)},
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def account_kubeconfig(admin_kubeconfig: Path | str, account: str, namespace: str, directory: Path) -> Path:
+    """A kubeconfig that acts as the ServiceAccount, with a token from the TokenRequest API."""
+    token = subprocess.run(
+        [str(BIN / "kubectl"), "create", "token", account, "-n", namespace, "--duration=6h"],
+        env={**os.environ, "KUBECONFIG": str(admin_kubeconfig)},
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.strip()
+    config = yaml.safe_load(Path(admin_kubeconfig).read_text())
+    config["users"] = [{"name": "user", "user": {"token": token}}]
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{account}.kubeconfig"
+    path.write_text(yaml.safe_dump(config))
+    return path
 
 
 def settings_for(cloud: Cloud) -> Settings:
@@ -223,6 +243,7 @@ class Operator:
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None
+        self.command = [str(BIN / "acs-smtp-operator")]
 
     def role(self) -> str | None:
         """What /readyz says: starting, standby or leader (None: not answering)."""
@@ -231,21 +252,21 @@ class Operator:
         except (httpx.HTTPError, ValueError):
             return None
 
-    def start(self, role: str = "leader") -> None:
-        """Start, and wait until /readyz reports `role` (the leader is watching by then)."""
+    def start(self, role: str | None = "leader") -> None:
+        """Start, and wait until /readyz reports `role` (the leader is watching by then); None: any ready role."""
         self.process = subprocess.Popen(
-            [str(BIN / "acs-smtp-operator"), "run", *self.args],
+            [*self.command, "run", *self.args],
             env=self.env,
             stdout=open(self.log, "ab"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
         )
         self.wait_role(role)
 
-    def wait_role(self, role: str, timeout: float = 60) -> None:
+    def wait_role(self, role: str | None, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self.process is not None and self.process.poll() is None, self.log.read_text()
-            if self.role() == role:
+            if (now := self.role()) == role or (role is None and now in ("standby", "leader")):
                 return
             time.sleep(0.2)
         raise RuntimeError(f"the operator did not become {role}: {self.log.read_text()}")

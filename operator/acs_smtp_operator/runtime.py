@@ -37,6 +37,9 @@ def _configure(settings: kopf.OperatorSettings) -> None:
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
     settings.networking.error_backoffs = [1, 2, 5, 10]
+    # Least privilege: no cluster-wide read of CRDs or namespaces. The resources found at startup (Helm installs
+    # the CRD first) and the namespaces named on the command line are served; a CRD added later needs a restart.
+    settings.scanning.disabled = True
 
 
 def _leadership(settings: Settings, api: Any) -> Leadership:

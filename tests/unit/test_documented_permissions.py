@@ -1,0 +1,33 @@
+"""The permissions docs/install.md asks for are exactly those the sandbox's operator identity holds."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+
+from acs_smtp_operator.sandbox.seed import OPERATOR_ARM_ACTIONS, OPERATOR_GRAPH_PERMISSIONS
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "install.md"
+
+
+def expand(action: str) -> set[str]:
+    """`a/{read,write}` -> {`a/read`, `a/write`}."""
+    parts = re.split(r"\{([^}]*)\}", action)
+    choices = [[p] if i % 2 == 0 else p.split(",") for i, p in enumerate(parts)]
+    return {"".join(combo) for combo in itertools.product(*choices)}
+
+
+def section() -> str:
+    text = DOC.read_text()
+    start = text.index("## The operator's Azure identity")
+    return text[start : text.index("\n## ", start + 1)]
+
+
+def test_the_documented_arm_actions_are_the_sandbox_identitys() -> None:
+    documented = set().union(*(expand(a) for a in re.findall(r"`(Microsoft\.[A-Za-z/{},]+)`", section())))
+    assert documented == set(OPERATOR_ARM_ACTIONS)
+
+
+def test_the_documented_graph_permission_is_the_sandbox_identitys() -> None:
+    assert set(OPERATOR_GRAPH_PERMISSIONS) <= set(re.findall(r"`(Application\.[A-Za-z.]+)`", section()))
