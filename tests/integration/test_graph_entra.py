@@ -13,6 +13,7 @@ from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from tests.conftest import Cloud, settings_for
 from tests.integration.azure_helpers import add_password, remove_password
 
+from acs_smtp_operator.azure import passwords
 from acs_smtp_operator.azure.clients import AzureClients, client_secret_credential
 
 COMMUNICATION = "https://communication.azure.com/.default"
@@ -159,3 +160,14 @@ async def test_arm_refuses_a_caller_without_the_permission_and_names_it(cloud: C
     finally:
         await weak.close()
         await credential.close()
+
+
+async def test_concurrent_lookups_each_find_their_own_application(cloud: Cloud, azure: AzureClients) -> None:
+    """Reconciliations run side by side: one credential's lookup must never get another's application."""
+    names = ["shop-mailer", "billing-mailer", "restricted-mailer", "personal-mailer"] * 3
+    apps = await asyncio.gather(*(passwords.find_application(azure.graph, cloud.app(n)["clientId"]) for n in names))
+    assert [a.object_id for a in apps] == [cloud.app(n)["objectId"] for n in names]
+    principals = await asyncio.gather(
+        *(passwords.find_service_principal(azure.graph, cloud.app(n)["clientId"]) for n in names)
+    )
+    assert principals == [cloud.app(n)["servicePrincipalId"] for n in names]

@@ -12,8 +12,14 @@ from msgraph.generated.applications.item.add_password.add_password_post_request_
 from msgraph.generated.applications.item.remove_password.remove_password_post_request_body import (
     RemovePasswordPostRequestBody,
 )
+from msgraph.generated.applications_with_app_id.applications_with_app_id_request_builder import (
+    ApplicationsWithAppIdRequestBuilder,
+)
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.models.password_credential import PasswordCredential
+from msgraph.generated.service_principals_with_app_id.service_principals_with_app_id_request_builder import (
+    ServicePrincipalsWithAppIdRequestBuilder,
+)
 from msgraph.graph_service_client import GraphServiceClient
 from pydantic import SecretStr
 
@@ -53,9 +59,21 @@ class NewPassword:
     value: SecretStr  # never printed: repr shows '**********'
 
 
+# msgraph-sdk's alternate-key builders (`applications_with_app_id`, `service_principals_with_app_id`) write
+# the key into the client's one shared path-parameter dict and keep a reference to it, and the URL is only
+# expanded after the token is awaited: concurrent lookups then read each other's appId. Each lookup here
+# builds its request on a private copy of the parameters.
+def _by_app_id(graph: GraphServiceClient, client_id: str) -> ApplicationsWithAppIdRequestBuilder:
+    return ApplicationsWithAppIdRequestBuilder(graph.request_adapter, dict(graph.path_parameters), client_id)
+
+
+def _principal_by_app_id(graph: GraphServiceClient, client_id: str) -> ServicePrincipalsWithAppIdRequestBuilder:
+    return ServicePrincipalsWithAppIdRequestBuilder(graph.request_adapter, dict(graph.path_parameters), client_id)
+
+
 async def find_application(graph: GraphServiceClient, client_id: str) -> Application:
     try:
-        app = await graph.applications_with_app_id(client_id).get()
+        app = await _by_app_id(graph, client_id).get()
     except ODataError as exc:
         raise translate(exc, f"reading application {client_id}", Reason.APPLICATION_NOT_FOUND) from None
     if app is None or app.id is None:
@@ -70,7 +88,7 @@ async def find_application(graph: GraphServiceClient, client_id: str) -> Applica
 
 async def find_service_principal(graph: GraphServiceClient, client_id: str) -> str:
     try:
-        sp = await graph.service_principals_with_app_id(client_id).get()
+        sp = await _principal_by_app_id(graph, client_id).get()
     except ODataError as exc:
         raise translate(
             exc, f"reading the service principal of {client_id}", Reason.SERVICE_PRINCIPAL_NOT_FOUND
