@@ -121,8 +121,9 @@ async def measure(rounds: int, lease: tuple[int, int, int]) -> None:
                             config, "wait", f"acssmtp/{name}", "--for=condition=Ready", "--timeout=50s", "-n", "default"
                         )
                     except Exception:
-                        for logged in sandbox.ctx.log[-40:]:
-                            print("  ", logged)
+                        for logged in sandbox.ctx.log:
+                            if "token" not in logged.path:
+                                print("  ", logged.time[11:23], logged.api, logged.method, logged.path, logged.status)
                         raise
                     figures[how.name].append((takeover, time.perf_counter() - started))
                     leader.start()  # back, as a standby

@@ -14,6 +14,7 @@ import logging
 import threading
 from typing import Any
 
+import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from kubernetes.leaderelection import electionconfig, leaderelection
@@ -33,11 +34,31 @@ class _Lock(LeaseLock):
         self.api_instance = client.CoordinationV1Api(api)
         self.closed = threading.Event()
 
+    # An unreachable API server is one more failed attempt (the elector retries until its deadline), not the
+    # end of the elector: the client's lock lets only ApiException through as a failure.
+    def get(self, name: str, namespace: str) -> tuple[bool, Any]:
+        try:
+            found: tuple[bool, Any] = super().get(name, namespace)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            logger.warning("Cannot read the Lease %s/%s: %s", namespace, name, type(exc).__name__)
+            return False, exc
+        return found
+
     def create(self, name: str, namespace: str, election_record: LeaderElectionRecord) -> bool:
-        return False if self.closed.is_set() else bool(super().create(name, namespace, election_record))
+        if self.closed.is_set():
+            return False
+        try:
+            return bool(super().create(name, namespace, election_record))
+        except (urllib3.exceptions.HTTPError, OSError):
+            return False
 
     def update(self, name: str, namespace: str, updated_record: LeaderElectionRecord) -> bool:
-        return False if self.closed.is_set() else bool(super().update(name, namespace, updated_record))
+        if self.closed.is_set():
+            return False
+        try:
+            return bool(super().update(name, namespace, updated_record))
+        except (urllib3.exceptions.HTTPError, OSError):
+            return False
 
 
 class Leadership:
