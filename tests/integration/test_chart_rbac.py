@@ -93,7 +93,8 @@ spec:
     spec: {{containers: [{{name: app, image: mailer:1}}]}}
 """,
     )  # fmt: skip
-    apply(cloud, ns, "mailer", restartTargets=[{"kind": "Deployment", "name": "web"}])
+    # An application of its own: a variant that cannot finalize leaves its role assignment and keys behind.
+    apply(cloud, ns, "mailer", app="probe-mailer", restartTargets=[{"kind": "Deployment", "name": "web"}])
 
     def status() -> dict[str, Any]:
         return dict((get(cloud, ns, "acssmtp", "mailer") or {}).get("status") or {})

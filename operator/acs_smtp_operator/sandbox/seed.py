@@ -85,6 +85,7 @@ class Seed(_Strict):
             AppSeed(name="not-owned-app", ownedByOperator=False),
             AppSeed(name="restricted-mailer", maxPasswordLifetimeSeconds=30 * 86400),
             AppSeed(name="personal-mailer", personalAccounts=True),
+            AppSeed(name="probe-mailer"),  # for scenarios that may leave Azure objects behind (RBAC probes)
         ],
     )
 
