@@ -286,7 +286,7 @@ def test_chart_version_follows_the_package() -> None:
     assert f'version = "{chart["appVersion"]}"' in pyproject
 
 
-def test_rbac_kinds_are_the_only_cluster_objects_besides_the_crd() -> None:
+def test_only_rbac_objects_are_cluster_scoped() -> None:
     for name in VALUE_SETS:
         for manifest in render(values_of(name)):
             if "namespace" not in manifest["metadata"]:
