@@ -52,7 +52,7 @@ def run(
 ) -> None:
     """Run the operator: reconcile AcsSmtpCredentials in the given namespaces (or all of them).
 
-    Settings come from the environment (ACSSMTP_*, AZURE_*); see docs/operator.md.
+    Settings come from the environment (ACSSMTP_*, AZURE_*); see docs/install.md.
     """
     from pydantic import ValidationError
 

@@ -84,7 +84,6 @@ async def _serve(settings: Settings, namespaces: Collection[str], clusterwide: b
     leadership = _leadership(settings, api) if settings.leader_election else None
     try:
         if leadership is not None:
-            health.elector_alive = lambda: leadership.alive
             health.role = Role.STANDBY
             leadership.start()
             await _until(leadership.leading, stop, leadership.lost)

@@ -94,11 +94,6 @@ class Leadership:
         logger.info("Waiting to lead: Lease %s/%s as %s", self.namespace, self.name, self.identity)
         self._thread.start()
 
-    @property
-    def alive(self) -> bool:
-        """The elector still runs (or never had to): false once it gave up."""
-        return not self._thread.ident or self._thread.is_alive() or self._lock.closed.is_set()
-
     def _elect(self) -> None:
         try:
             leaderelection.LeaderElection(self._config).run()
@@ -128,7 +123,5 @@ class Leadership:
             lease.spec.lease_duration_seconds = 1
             await asyncio.to_thread(self._leases.replace_namespaced_lease, self.name, self.namespace, lease)
             logger.info("Released the Lease %s/%s", self.namespace, self.name)
-        except ApiException as exc:  # the standby takes over after the lease duration instead
-            logger.warning(
-                "Could not release the Lease %s/%s: %s %s", self.namespace, self.name, exc.status, exc.reason
-            )
+        except (ApiException, urllib3.exceptions.HTTPError, OSError) as exc:  # a standby waits the lease out
+            logger.warning("Could not release the Lease %s/%s: %s", self.namespace, self.name, type(exc).__name__)
