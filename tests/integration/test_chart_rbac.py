@@ -9,16 +9,16 @@ scenario passes; without any one of them it fails.
 from __future__ import annotations
 
 import copy
-import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.conftest import ROOT, Cloud, Operator, account_kubeconfig, install, namespace_manifest
+from tests.conftest import ROOT, Cloud, Operator, account_kubeconfig, install
 from tests.helm import NAMESPACE, RBAC_KINDS, minimal, of_kind, render
-from tests.integration.operator_helpers import apply, condition, get, secret_data
+from tests.integration.operator_helpers import apply, condition, eventually, get, namespace, secret_data
 
 STEP = 12.0  # seconds each step of the scenario may take before it counts as failed
 
@@ -38,44 +38,40 @@ def rbac(release: str, watch: list[str]) -> list[dict[str, Any]]:
     return of_kind(render(values, name=release, namespace=NAMESPACE), *RBAC_KINDS)
 
 
+def family(role: dict[str, Any]) -> str:
+    """`lease` for the leader-election Role, `watch` for the (Cluster)Role(s) on the watched namespaces."""
+    return "lease" if role["metadata"]["name"].endswith("-leader-election") else "watch"
+
+
 def rule_names(manifests: list[dict[str, Any]]) -> list[tuple[str, int]]:
     """Each rule the chart grants, once: (role family, index). Namespaced copies of one rule count once."""
     seen: list[tuple[str, int]] = []
     for role in of_kind(manifests, "Role", "ClusterRole"):
-        family = "lease" if role["metadata"]["name"].endswith("-leader-election") else "watch"
-        for index in range(len(role["rules"])):
-            if (family, index) not in seen:
-                seen.append((family, index))
+        seen += [(family(role), i) for i in range(len(role["rules"])) if (family(role), i) not in seen]
     return seen
 
 
 def without(manifests: list[dict[str, Any]], rule: tuple[str, int]) -> list[dict[str, Any]]:
-    family, index = rule
     result = copy.deepcopy(manifests)
     for role in of_kind(result, "Role", "ClusterRole"):
-        if ("lease" if role["metadata"]["name"].endswith("-leader-election") else "watch") == family:
-            del role["rules"][index]
+        if family(role) == rule[0]:
+            del role["rules"][rule[1]]
     return result
 
 
 def describe(manifests: list[dict[str, Any]], rule: tuple[str, int]) -> str:
-    family, index = rule
-    role = next(
-        r
-        for r in of_kind(manifests, "Role", "ClusterRole")
-        if r["metadata"]["name"].endswith("-leader-election") == (family == "lease")
-    )
-    found = role["rules"][index]
+    role = next(r for r in of_kind(manifests, "Role", "ClusterRole") if family(r) == rule[0])
+    found = role["rules"][rule[1]]
     return f"{','.join(found['resources'])}:{','.join(found['verbs'])}"
 
 
-def wait(probe: Any, timeout: float = STEP) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if probe():
-            return True
-        time.sleep(0.3)
-    return False
+def wait(probe: Callable[[], object]) -> bool:
+    """Whether `probe` comes true within one step."""
+    try:
+        eventually(probe, STEP)
+    except AssertionError:
+        return False
+    return True
 
 
 def scenario(cloud: Cloud, ns: str, operator: Operator) -> str | None:
@@ -154,12 +150,6 @@ def run_variant(
         cloud.kubectl("delete", "acssmtp", "mailer", "-n", ns, "--wait=false", check=False)
 
 
-def fresh_namespace(cloud: Cloud) -> str:
-    name = f"rbac-{uuid.uuid4().hex[:8]}"
-    install(cloud.manifest["kubeconfig"], [namespace_manifest(name)])
-    return name
-
-
 def test_namespace_list_mode_every_rule_is_needed(real: Cloud, tmp_path: Path) -> None:
     cloud = real
     """Variants run side by side: each watches its own namespaces and holds its own Lease."""
@@ -172,7 +162,7 @@ def test_namespace_list_mode_every_rule_is_needed(real: Cloud, tmp_path: Path) -
     def play(item: tuple[int, tuple[str, tuple[str, int] | None]]) -> tuple[str, str | None]:
         number, (label, rule) = item
         release = f"ns-{number}-{uuid.uuid4().hex[:4]}"
-        watch = [fresh_namespace(cloud), fresh_namespace(cloud)]
+        watch = [namespace(cloud), namespace(cloud)]
         manifests = rbac(release, watch)
         if rule is not None:
             manifests = without(manifests, rule)
@@ -180,6 +170,7 @@ def test_namespace_list_mode_every_rule_is_needed(real: Cloud, tmp_path: Path) -
 
     with ThreadPoolExecutor(max_workers=len(variants)) as pool:
         results = dict(pool.map(play, enumerate(variants)))
+    print("namespace-list mode, the step each removal broke:", results)  # shown with -s
     assert results.pop("all rules") is None, "the chart's namespaced RBAC is not enough"
     surplus = [label for label, failed in results.items() if failed is None]
     assert surplus == [], f"the scenario passed without these rules: {surplus}"
@@ -197,9 +188,10 @@ def test_all_namespaces_mode_every_rule_is_needed(real: Cloud, tmp_path: Path) -
         label = "all rules" if rule is None else describe(base, rule)
         if rule is not None:
             manifests = without(manifests, rule)
-        failures[label] = run_variant(cloud, tmp_path / release, release, manifests, [], fresh_namespace(cloud))
+        failures[label] = run_variant(cloud, tmp_path / release, release, manifests, [], namespace(cloud))
         if rule is None:
             assert failures[label] is None, f"the chart's ClusterRole is not enough: failed at {failures[label]}"
+    print("all-namespaces mode, the step each removal broke:", failures)  # shown with -s
     surplus = [label for label, failed in failures.items() if label != "all rules" and failed is None]
     assert surplus == [], f"the scenario passed without these rules: {surplus}"
     assert len(failures) == 8
