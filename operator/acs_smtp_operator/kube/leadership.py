@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import urllib3
@@ -45,18 +46,16 @@ class _Lock(LeaseLock):
         return found
 
     def create(self, name: str, namespace: str, election_record: LeaderElectionRecord) -> bool:
-        if self.closed.is_set():
-            return False
-        try:
-            return bool(super().create(name, namespace, election_record))
-        except (urllib3.exceptions.HTTPError, OSError):
-            return False
+        return self._write(super().create, name, namespace, election_record)
 
     def update(self, name: str, namespace: str, updated_record: LeaderElectionRecord) -> bool:
+        return self._write(super().update, name, namespace, updated_record)
+
+    def _write(self, write: Callable[..., Any], *args: Any) -> bool:
         if self.closed.is_set():
             return False
         try:
-            return bool(super().update(name, namespace, updated_record))
+            return bool(write(*args))
         except (urllib3.exceptions.HTTPError, OSError):
             return False
 
