@@ -69,6 +69,17 @@ class _Schedule:
         self.secret_version: str | None = None  # our own last write of the Secret, not an edit to heal
 
 
+async def _sleep(wake: asyncio.Event, stopped: kopf.DaemonStopped, seconds: float) -> bool:
+    """Sleep `seconds`; True if cut short by `wake` or by kopf stopping the daemon."""
+    woken, halted = asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopped.wait())
+    try:
+        done, _ = await asyncio.wait([woken, halted], timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        woken.cancel()
+        halted.cancel()
+    return bool(done)
+
+
 def build_registry(ports: Ports) -> kopf.OperatorRegistry:
     """All handlers, bound to the operator's ports; one registry per operator instance."""
     registry = kopf.OperatorRegistry()
@@ -114,7 +125,7 @@ def build_registry(ports: Ports) -> kopf.OperatorRegistry:
             _conclude(await run(body), retry)
 
     @kopf.daemon(*RESOURCE, id="schedule", cancellation_timeout=2.0, registry=registry)
-    async def scheduler(body: kopf.Body, **_: Any) -> None:
+    async def scheduler(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) -> None:
         """Sleep until the credential is next due (renewal, a grace period's end, drift); no call in between."""
         schedule = schedules.setdefault(str(body["metadata"]["uid"]), _Schedule(dict(body.get("status") or {})))
         last = datetime.now(UTC)
@@ -135,8 +146,9 @@ def build_registry(ports: Ports) -> kopf.OperatorRegistry:
             due = max(due, last + MIN_INTERVAL)  # never a tight loop, whatever status says
             wait = min(due, now + ROLLOUT_POLL) if ledger.pending else due
             schedule.wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(schedule.wake.wait(), timeout=max((wait - now).total_seconds(), 0.0))
+            if await _sleep(schedule.wake, stopped, max((wait - now).total_seconds(), 0.0)):
+                if stopped:
+                    return  # the operator stops, or the credential is deleted: leave without being cancelled
                 continue  # woken: the status changed, due times are recomputed
             if wait < due and not await rollouts_done(ports, str(body["metadata"]["namespace"]), body.get("spec")):
                 continue  # still rolling out: Kubernetes reads only, no Azure call
