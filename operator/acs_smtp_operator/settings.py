@@ -57,10 +57,9 @@ class Settings(BaseSettings):
     leader_election: bool = True
     lease_name: str = "acs-smtp-operator"
     lease_namespace: str = Field(default="", description="empty: the pod's namespace, else `default`")
+    # Not $HOSTNAME: containers and shells export it too, and two processes with one name would both lead.
     identity: str = Field(
-        default="",
-        validation_alias=AliasChoices("ACSSMTP_IDENTITY", "HOSTNAME"),
-        description="this replica's name in the Lease (the pod name); a restarted container keeps it",
+        default="", description="this replica's name in the Lease (the chart: the pod name); empty: host + random"
     )
     lease_duration: int = Field(default=15, ge=2, description="seconds a standby waits on a silent leader")
     lease_renew_deadline: int = Field(default=10, ge=2, description="seconds the leader may fail to renew")

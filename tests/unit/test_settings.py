@@ -74,3 +74,12 @@ def test_lease_timings_that_cannot_work_are_refused() -> None:
         Settings(lease_duration=10, lease_renew_deadline=10)
     with pytest.raises(ValidationError, match="lease_retry_period"):
         Settings(lease_duration=10, lease_renew_deadline=3, lease_retry_period=3)
+
+
+def test_the_lease_identity_is_never_taken_from_hostname(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Shells and containers export HOSTNAME; two processes with one identity would both lead."""
+    monkeypatch.setenv("HOSTNAME", "shared-host")
+    monkeypatch.delenv("ACSSMTP_IDENTITY", raising=False)
+    assert Settings().identity == ""
+    monkeypatch.setenv("ACSSMTP_IDENTITY", "pod-a")
+    assert Settings().identity == "pod-a"
