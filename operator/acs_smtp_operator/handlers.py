@@ -15,6 +15,7 @@ from acs_smtp_operator.kube_secret import MANAGED_BY
 from acs_smtp_operator.metrics import CURRENT
 from acs_smtp_operator.plan import ROTATE, ledger_of, next_wake, parse_stamp
 from acs_smtp_operator.reconcile import Credential, Outcome, Ports, finalize, reconcile, rollouts_done
+from acs_smtp_operator.waiting import first
 
 __all__ = ["build_registry"]
 
@@ -67,17 +68,6 @@ class _Schedule:
         self.failures = 0
         self.status = status  # as the last pass left it: what the due times are computed from
         self.secret_version: str | None = None  # our own last write of the Secret, not an edit to heal
-
-
-async def _sleep(wake: asyncio.Event, stopped: kopf.DaemonStopped, seconds: float) -> bool:
-    """Sleep `seconds`; True if cut short by `wake` or by kopf stopping the daemon."""
-    woken, halted = asyncio.ensure_future(wake.wait()), asyncio.ensure_future(stopped.wait())
-    try:
-        done, _ = await asyncio.wait([woken, halted], timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        woken.cancel()
-        halted.cancel()
-    return bool(done)
 
 
 def build_registry(ports: Ports) -> kopf.OperatorRegistry:
@@ -146,7 +136,7 @@ def build_registry(ports: Ports) -> kopf.OperatorRegistry:
             due = max(due, last + MIN_INTERVAL)  # never a tight loop, whatever status says
             wait = min(due, now + ROLLOUT_POLL) if ledger.pending else due
             schedule.wake.clear()
-            if await _sleep(schedule.wake, stopped, max((wait - now).total_seconds(), 0.0)):
+            if await first(schedule.wake.wait(), stopped.wait(), within=max((wait - now).total_seconds(), 0.0)):
                 if stopped:
                     return  # the operator stops, or the credential is deleted: leave without being cancelled
                 continue  # woken: the status changed, due times are recomputed

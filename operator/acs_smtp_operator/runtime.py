@@ -21,6 +21,7 @@ from acs_smtp_operator.kube.leadership import Leadership
 from acs_smtp_operator.metrics import Metrics
 from acs_smtp_operator.reconcile import Ports
 from acs_smtp_operator.settings import LogFormat, Settings
+from acs_smtp_operator.waiting import first
 
 __all__ = ["run_operator"]
 
@@ -57,16 +58,6 @@ def _leadership(settings: Settings, api: Any) -> Leadership:
     )
 
 
-async def _until(*events: asyncio.Event) -> None:
-    """Wait for the first of `events`."""
-    waits = [asyncio.ensure_future(event.wait()) for event in events]
-    try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for wait in waits:
-            wait.cancel()
-
-
 async def _serve(settings: Settings, namespaces: Collection[str], clusterwide: bool) -> int:
     """Run until stopped (0) or until leadership is lost (1)."""
     if not settings.tenant_id:
@@ -86,7 +77,7 @@ async def _serve(settings: Settings, namespaces: Collection[str], clusterwide: b
         if leadership is not None:
             health.role = Role.STANDBY
             leadership.start()
-            await _until(leadership.leading, stop, leadership.lost)
+            await first(leadership.leading.wait(), stop.wait(), leadership.lost.wait())
             if not leadership.leading.is_set():
                 return 1 if leadership.lost.is_set() else 0
         metrics.leader.set(1)
