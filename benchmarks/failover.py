@@ -16,7 +16,6 @@ import signal
 import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -26,7 +25,8 @@ import httpx
 import yaml
 
 from acs_smtp_operator.sandbox import Seed, run_sandbox
-from acs_smtp_operator.sandbox.demo import kubectl
+from acs_smtp_operator.sandbox.demo import kubectl, start_operator
+from acs_smtp_operator.sandbox.runner import Sandbox
 from acs_smtp_operator.sandbox.seed import AppSeed
 
 CRDS = Path(__file__).resolve().parent.parent / "crds"
@@ -39,19 +39,15 @@ def free_port() -> int:
 
 
 class Replica:
-    def __init__(self, env: dict[str, str], name: str, log: Path) -> None:
-        self.name, self.port, self.log = name, free_port(), log
+    def __init__(self, sandbox: Sandbox, name: str, workdir: Path, env: dict[str, str]) -> None:
+        self.sandbox, self.name, self.workdir, self.port, self.lives = sandbox, name, workdir, free_port(), 0
         self.env = {**env, "ACSSMTP_HEALTH_PORT": str(self.port), "ACSSMTP_METRICS_PORT": "0", "ACSSMTP_IDENTITY": name}
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        with open(self.log, "ab") as sink:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "acs_smtp_operator", "run", "--namespace", "default"],
-                env=self.env,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
+        self.lives += 1
+        log = self.workdir / f"{self.name}-{self.lives}.log"
+        self.process = start_operator(self.sandbox, "default", log, **self.env)
 
     def role(self) -> str | None:
         try:
@@ -83,13 +79,11 @@ async def measure(rounds: int, lease: tuple[int, int, int]) -> None:
             config = sandbox.env["KUBECONFIG"]
             await kubectl(config, "apply", "-f", str(CRDS))
             env = {
-                **os.environ,
-                **sandbox.env,
                 "ACSSMTP_LEASE_DURATION": str(lease[0]),
                 "ACSSMTP_LEASE_RENEW_DEADLINE": str(lease[1]),
                 "ACSSMTP_LEASE_RETRY_PERIOD": str(lease[2]),
             }
-            replicas = [Replica(env, f"replica-{n}", workdir / f"replica-{n}.log") for n in range(2)]
+            replicas = [Replica(sandbox, f"replica-{n}", workdir, env) for n in range(2)]
             for replica in replicas:
                 replica.start()
             await until(lambda: {r.role() for r in replicas} == {"leader", "standby"})

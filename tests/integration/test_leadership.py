@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import ROOT, Cloud, Operator
 from tests.integration.operator_helpers import apply, eventually, get, secret_data, wait_ready
 
 
-def azure_calls(operator: Operator) -> float:
-    """How many Azure calls this replica made (its own metrics)."""
+def metric(operator: Operator, name: str) -> float:
+    """The sum of a metric's samples on this replica (its own /metrics, parsed by prometheus-client)."""
     body = httpx.get(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5).text
-    return sum(float(v) for v in re.findall(r"^acssmtp_azure_requests_total\{.*\} (\S+)$", body, re.MULTILINE))
+    return sum(s.value for family in text_string_to_metric_families(body) for s in family.samples if s.name == name)
+
+
+def azure_calls(operator: Operator) -> float:
+    return metric(operator, "acssmtp_azure_requests_total")
 
 
 def leader_gauge(operator: Operator) -> float:
-    body = httpx.get(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5).text
-    return float(re.search(r"^acssmtp_leader (\S+)$", body, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    return metric(operator, "acssmtp_leader")
 
 
 def holder(cloud: Cloud, operator: Operator) -> str | None:
