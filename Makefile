@@ -16,6 +16,7 @@ lint: $(BIN)/.installed
 	$(BIN)/ruff format --check operator tests benchmarks
 	test -z "$$(gofmt -l tests/controlplane)"
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Everything CI runs: lint, the whole suite on the sandbox, then the scenarios on a real control plane.
 test: quick test-real

@@ -94,8 +94,8 @@ def rotate(target: Annotated[str, typer.Argument(help="NAMESPACE/NAME of the Acs
 
     from kubernetes.client.exceptions import ApiException
 
-    from acs_smtp_operator.kube.api import GROUP, PLURAL, VERSION, new_api_client
-    from acs_smtp_operator.plan import ROTATE
+    from acs_smtp_operator.kube.api import new_api_client
+    from acs_smtp_operator.vocabulary import GROUP, PLURAL, ROTATE, VERSION
 
     namespace, _, name = target.partition("/")
     if not namespace or not name:

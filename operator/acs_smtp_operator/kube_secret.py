@@ -3,42 +3,78 @@
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from acs_smtp_operator.plan import CLIENT_ID, KEY_ID, NOT_AFTER, RESOURCE, CredentialState
+from acs_smtp_operator.model import SecretTemplate
+from acs_smtp_operator.observed import CredentialState, SecretView
+from acs_smtp_operator.smtp import render_template_data, secret_data, sender_address
+from acs_smtp_operator.timestamps import parse_stamp, stamp
+from acs_smtp_operator.vocabulary import API_VERSION, CLIENT_ID, KEY_ID, KIND, MANAGED_BY, NOT_AFTER, RESOURCE
 
-__all__ = ["MANAGED_BY", "credential_state", "decode", "secret_body"]
-
-MANAGED_BY = {"app.kubernetes.io/managed-by": "acs-smtp-operator"}
+__all__ = ["Content", "decode", "owner_reference", "same_secret", "secret_body", "secret_is_ours", "secret_view"]
 
 
 def decode(secret: dict[str, Any]) -> dict[str, str]:
     return {k: base64.b64decode(v).decode(errors="replace") for k, v in (secret.get("data") or {}).items()}
 
 
-def _parse(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+def secret_is_ours(owner_references: list[dict[str, object]] | None, uid: str) -> bool:
+    return any(ref.get("uid") == uid for ref in owner_references or [])
 
 
-def credential_state(secret: dict[str, Any] | None) -> CredentialState | None:
+def secret_view(secret: dict[str, Any] | None, uid: str) -> SecretView | None:
+    """The Secret as a pass sees it: owned by credential `uid` or not, and what it holds."""
     if secret is None:
         return None
-    notes = (secret.get("metadata") or {}).get("annotations") or {}
+    meta = secret.get("metadata") or {}
+    notes = meta.get("annotations") or {}
     data = decode(secret)
-    return CredentialState(
+    state = CredentialState(
         key_id=notes.get(KEY_ID),
-        not_after=_parse(notes.get(NOT_AFTER)),
+        not_after=parse_stamp(notes.get(NOT_AFTER)),
         client_id=notes.get(CLIENT_ID),
         resource_id=notes.get(RESOURCE),
         username=data.get("username"),
         has_password=bool(data.get("password")),
     )
+    return SecretView(owned=secret_is_ours(meta.get("ownerReferences"), uid), state=state, raw=secret)
+
+
+def owner_reference(name: str, uid: str) -> dict[str, Any]:
+    """The credential as the Secret's owner (always in the Secret's own namespace)."""
+    return {"apiVersion": API_VERSION, "kind": KIND, "name": name, "uid": uid}
+
+
+@dataclass(frozen=True)
+class Content:
+    """What the Secret must hold, but for the password: the rest of its data, the template, its metadata."""
+
+    namespace: str
+    name: str
+    owner: dict[str, Any]
+    template: SecretTemplate
+    client_id: str
+    resource_id: str
+    username: str
+    host: str
+    port: int
+    domains: tuple[str, ...]
+
+    def body(self, password: str, key_id: str, not_after: datetime | None) -> dict[str, Any]:
+        """The Secret; raises `TemplateRenderError` when a template entry does not render."""
+        data = secret_data(self.username, password, self.host, self.port, sender_address(list(self.domains)))
+        data.update(render_template_data(self.template.data, data))
+        annotations = {
+            **self.template.annotations,
+            KEY_ID: key_id,
+            CLIENT_ID: self.client_id,
+            RESOURCE: self.resource_id,
+        }
+        if not_after is not None:
+            annotations[NOT_AFTER] = stamp(not_after)
+        return secret_body(self.namespace, self.name, self.owner, data, annotations, self.template.labels)
 
 
 def secret_body(
@@ -62,3 +98,14 @@ def secret_body(
         },
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
     }
+
+
+def same_secret(current: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    """Does `current` already hold everything `wanted` says (data, type, annotations, labels)?"""
+    meta, want = current.get("metadata") or {}, wanted["metadata"]
+    return (
+        bool((current.get("data") or {}) == wanted["data"])
+        and current.get("type") == wanted["type"]
+        and (meta.get("annotations") or {}) == want["annotations"]
+        and (meta.get("labels") or {}) == want["labels"]
+    )

@@ -5,10 +5,11 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import re
-from datetime import datetime
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+
+from acs_smtp_operator.model import ConditionType
+from acs_smtp_operator.status import Status
 
 __all__ = ["CURRENT", "Metrics", "route"]
 
@@ -67,14 +68,12 @@ class Metrics:
     def serve(self, port: int) -> None:
         start_http_server(port, registry=self.registry)
 
-    def credential(self, namespace: str, name: str, status: dict[str, Any]) -> None:
-        for gauge, key in ((self.expiration, "notAfter"), (self.renewal, "renewalTime")):
-            if status.get(key):
-                gauge.labels(namespace, name).set(
-                    datetime.fromisoformat(status[key].replace("Z", "+00:00")).timestamp()
-                )
-        ready = next((c for c in status.get("conditions", []) if c["type"] == "Ready"), None)
-        self.ready.labels(namespace, name).set(1 if ready and ready["status"] == "True" else 0)
+    def credential(self, namespace: str, name: str, status: Status) -> None:
+        for gauge, moment in ((self.expiration, status.not_after), (self.renewal, status.renewal_time)):
+            if moment is not None:
+                gauge.labels(namespace, name).set(moment.timestamp())
+        ready = status.condition(ConditionType.READY)
+        self.ready.labels(namespace, name).set(1 if ready is not None and ready.status == "True" else 0)
 
     def forget(self, namespace: str, name: str) -> None:
         for gauge in (self.expiration, self.renewal, self.ready):

@@ -1,4 +1,4 @@
-"""Typed shapes of the custom resource, what the operator observes, and condition vocabulary."""
+"""Typed shapes of the custom resource's spec, and the vocabulary of conditions, reasons and standings."""
 
 from __future__ import annotations
 
@@ -12,11 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 __all__ = [
     "DEFAULT_ACTIONS",
     "AcsRef",
+    "ConditionType",
     "Reason",
     "RoleSpec",
+    "RotationReason",
     "RotationSpec",
     "SecretSpec",
     "Spec",
+    "Standing",
     "parse_duration",
 ]
 
@@ -72,6 +75,40 @@ class Reason(enum.StrEnum):
     AZURE_ERROR = "AzureError"
     EXPIRING = "ExpiringSoon"
     EXPIRED = "Expired"
+    OBJECT_CHANGED = "ObjectChanged"
+    KUBERNETES_ERROR = "KubernetesError"
+
+
+class ConditionType(enum.StrEnum):
+    """The conditions in status, in the order they are listed."""
+
+    READY = "Ready"
+    SYNCED = "Synced"
+    DOMAIN_LINKED = "DomainLinked"
+    ROLE_READY = "RoleReady"
+    SECRET_READY = "SecretReady"
+
+
+class RotationReason(enum.StrEnum):
+    """Why a new client secret is issued (`plan.needs_new_secret`, first reason wins)."""
+
+    SECRET_MISSING = "SecretMissing"
+    SECRET_INCOMPLETE = "SecretIncomplete"
+    KEY_NOT_ON_APPLICATION = "KeyNotOnApplication"
+    APPLICATION_CHANGED = "ApplicationChanged"
+    COMMUNICATION_SERVICE_CHANGED = "CommunicationServiceChanged"
+    EXPIRED = "Expired"
+    RENEWAL_DUE = "RenewalDue"
+    MANUAL_ROTATION = "ManualRotation"
+
+
+class Standing(enum.StrEnum):
+    """What a failed pass leaves of the credential in the Secret."""
+
+    NONE = "none"  # nothing issued yet
+    EXPIRED = "expired"  # the Secret's client secret no longer works
+    EXPIRING = "expiring"  # rotation is overdue: a human must act before it expires
+    WORKING = "working"  # the failure does not threaten the Secret yet
 
 
 class _Model(BaseModel):

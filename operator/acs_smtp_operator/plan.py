@@ -10,44 +10,31 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+
+from acs_smtp_operator.model import RotationReason, Standing
+from acs_smtp_operator.observed import Application, CredentialState
+from acs_smtp_operator.status import PendingRollout, RetiringKey, Status
 
 __all__ = [
     "CHECKS",
-    "CredentialState",
+    "KeyPlan",
     "Ledger",
-    "Observed",
+    "SecretFacts",
     "advance",
     "ledger_of",
     "needs_new_secret",
     "next_wake",
     "orphans",
-    "parse_stamp",
-    "secret_is_ours",
+    "plan_keys",
     "standing_after_failure",
+    "with_ledger",
 ]
 
-KEY_ID = "acssmtp.io/key-id"
-NOT_AFTER = "acssmtp.io/not-after"
-CLIENT_ID = "acssmtp.io/client-id"
-RESOURCE = "acssmtp.io/communication-service"
-ROTATE = "acssmtp.io/rotate"
-
 
 @dataclass(frozen=True)
-class CredentialState:
-    """What the Secret says about the credential it holds (never the password itself)."""
+class SecretFacts:
+    """What the rotation checks look at: the Secret's credential, the application's keys, the spec's wishes."""
 
-    key_id: str | None
-    not_after: datetime | None
-    client_id: str | None
-    resource_id: str | None
-    username: str | None
-    has_password: bool
-
-
-@dataclass(frozen=True)
-class Observed:
     secret: CredentialState | None  # None: there is no Secret
     app_keys: dict[str, datetime | None]  # key id -> end, as Graph lists them
     want_client_id: str
@@ -58,73 +45,69 @@ class Observed:
     rotate_handled: str | None = None  # the value the last rotation answered
 
 
-Check = Callable[[Observed, datetime], str | None]
+Check = Callable[[SecretFacts, datetime], RotationReason | None]
 
 
-def _missing(o: Observed, now: datetime) -> str | None:
-    return "SecretMissing" if o.secret is None else None
+def _missing(o: SecretFacts, now: datetime) -> RotationReason | None:
+    return RotationReason.SECRET_MISSING if o.secret is None else None
 
 
-def _incomplete(o: Observed, now: datetime) -> str | None:
+def _incomplete(o: SecretFacts, now: datetime) -> RotationReason | None:
     s = o.secret
-    return "SecretIncomplete" if s is not None and not (s.has_password and s.key_id) else None
+    return RotationReason.SECRET_INCOMPLETE if s is not None and not (s.has_password and s.key_id) else None
 
 
-def _key_removed(o: Observed, now: datetime) -> str | None:
+def _key_removed(o: SecretFacts, now: datetime) -> RotationReason | None:
     s = o.secret
-    return "KeyNotOnApplication" if s is not None and s.key_id not in o.app_keys else None
+    return RotationReason.KEY_NOT_ON_APPLICATION if s is not None and s.key_id not in o.app_keys else None
 
 
-def _target_changed(o: Observed, now: datetime) -> str | None:
+def _target_changed(o: SecretFacts, now: datetime) -> RotationReason | None:
     s = o.secret
     if s is None:
         return None
     if (s.client_id or "").lower() != o.want_client_id.lower():
-        return "ApplicationChanged"
+        return RotationReason.APPLICATION_CHANGED
     if (s.resource_id or "").lower() != o.want_resource_id.lower():
-        return "CommunicationServiceChanged"
+        return RotationReason.COMMUNICATION_SERVICE_CHANGED
     return None
 
 
-def _expired(o: Observed, now: datetime) -> str | None:
+def _expired(o: SecretFacts, now: datetime) -> RotationReason | None:
     s = o.secret
     end = o.app_keys.get(s.key_id) if s is not None and s.key_id else None
-    return "Expired" if end is not None and end <= now else None
+    return RotationReason.EXPIRED if end is not None and end <= now else None
 
 
-def _renewal_due(o: Observed, now: datetime) -> str | None:
+def _renewal_due(o: SecretFacts, now: datetime) -> RotationReason | None:
     s = o.secret
     end = (o.app_keys.get(s.key_id) if s and s.key_id else None) or (s.not_after if s else None)
-    return "RenewalDue" if end is not None and end - o.renew_before <= now else None
+    return RotationReason.RENEWAL_DUE if end is not None and end - o.renew_before <= now else None
 
 
-def _manual(o: Observed, now: datetime) -> str | None:
+def _manual(o: SecretFacts, now: datetime) -> RotationReason | None:
     requested = o.rotate_requested
-    return "ManualRotation" if requested and requested != o.rotate_handled else None
+    return RotationReason.MANUAL_ROTATION if requested and requested != o.rotate_handled else None
 
 
 CHECKS: tuple[Check, ...] = (
     _missing,  # no Secret at all (first provisioning, or deleted out of band)
     _incomplete,  # emptied or hand-edited: no password or no key id
+    _target_changed,  # spec now names another application or ACS resource (whose keys are not the old ones)
     _key_removed,  # the key was removed from the application out of band
-    _target_changed,  # spec now names another application or ACS resource
     _expired,  # past its end: it no longer works
     _renewal_due,  # notAfter - renewBefore has come
     _manual,  # acssmtp.io/rotate changed
 )
 
 
-def needs_new_secret(observed: Observed, now: datetime) -> str | None:
+def needs_new_secret(observed: SecretFacts, now: datetime) -> RotationReason | None:
     """The first reason to issue a new client secret, or None when the Secret's credential stands."""
     for check in CHECKS:
         reason = check(observed, now)
         if reason is not None:
             return reason
     return None
-
-
-def secret_is_ours(owner_references: list[dict[str, object]] | None, uid: str) -> bool:
-    return any(ref.get("uid") == uid for ref in owner_references or [])
 
 
 @dataclass(frozen=True)
@@ -144,39 +127,39 @@ class Ledger:
         return keys
 
 
-def standing_after_failure(has_key: bool, not_after: datetime | None, renewal: datetime | None, now: datetime) -> str:
-    """What a failed pass leaves of the credential in the Secret.
-
-    `none` (nothing issued yet), `expired`, `expiring` (rotation overdue: a human must act before
-    `not_after`), or `working` (the failure does not threaten the Secret yet).
-    """
+def standing_after_failure(
+    has_key: bool, not_after: datetime | None, renewal: datetime | None, now: datetime
+) -> Standing:
+    """What a failed pass leaves of the credential in the Secret."""
     if not has_key or not_after is None:
-        return "none"
+        return Standing.NONE
     if not_after <= now:
-        return "expired"
+        return Standing.EXPIRED
     if renewal is not None and renewal <= now:
-        return "expiring"
-    return "working"
+        return Standing.EXPIRING
+    return Standing.WORKING
 
 
-def parse_stamp(text: object) -> datetime | None:
-    """A time as status writes it (`2026-11-28T10:00:00Z`), or None."""
-    return datetime.fromisoformat(str(text).replace("Z", "+00:00")) if text else None
-
-
-def _at(text: str) -> datetime:
-    parsed = parse_stamp(text)
-    assert parsed is not None
-    return parsed
-
-
-def ledger_of(status: dict[str, Any]) -> Ledger:
+def ledger_of(status: Status) -> Ledger:
     """The key ledger that status records."""
-    pending = status.get("pendingRollout")
+    pending = status.pending_rollout
     return Ledger(
-        current=status.get("currentKeyId"),
-        pending=(pending["keyId"], _at(pending["since"])) if pending else None,
-        retiring=tuple((r["keyId"], _at(r["removeAfter"])) for r in status.get("retiringKeys") or []),
+        current=status.current_key_id,
+        pending=(pending.key_id, pending.since) if pending else None,
+        retiring=tuple((r.key_id, r.remove_after) for r in status.retiring_keys),
+    )
+
+
+def with_ledger(status: Status, ledger: Ledger, settling: datetime | None) -> Status:
+    """Status recording `ledger` and the end of the orphans' settling window."""
+    pending = PendingRollout(keyId=ledger.pending[0], since=ledger.pending[1]) if ledger.pending else None
+    return status.model_copy(
+        update={
+            "current_key_id": ledger.current,
+            "pending_rollout": pending,
+            "retiring_keys": tuple(RetiringKey(keyId=k, removeAfter=t) for k, t in ledger.retiring),
+            "orphan_check_at": settling,
+        }
     )
 
 
@@ -228,7 +211,12 @@ def orphans(
     }
     due = [k for k, start in loose.items() if start + settle <= now]
     later = [start + settle for k, start in loose.items() if k not in due]
-    return due, min(later) if later else None
+    return due, _whole_second_after(min(later)) if later else None
+
+
+def _whole_second_after(moment: datetime) -> datetime:
+    """Status keeps whole seconds: a due time is rounded up, so that waking at it finds it due."""
+    return moment if not moment.microsecond else moment.replace(microsecond=0) + timedelta(seconds=1)
 
 
 def next_wake(
@@ -247,3 +235,40 @@ def next_wake(
     if settling is not None:
         moments.append(settling)
     return min(moments)
+
+
+@dataclass(frozen=True)
+class KeyPlan:
+    """What happens to the application's keys once the Secret holds `ledger.current`."""
+
+    ledger: Ledger
+    restart: bool  # restart the workloads now (a key just went pending)
+    due: tuple[str, ...]  # old keys past their grace period: remove
+    loose: tuple[str, ...]  # our keys nothing references, settled: remove
+    settling: datetime | None  # when the next unreferenced key of ours settles
+
+
+def plan_keys(
+    before: Ledger,
+    secret_key: str,
+    application: Application,
+    marker: str,
+    now: datetime,
+    grace: timedelta,
+    has_restart_targets: bool,
+    rollout_done: bool,
+    rollout_timeout: timedelta,
+    settle: timedelta,
+) -> KeyPlan:
+    """The ledger moved along, the restarts and removals that takes, and the orphans to clean up."""
+    app_keys = application.key_ends()
+    after, due = advance(before, secret_key, app_keys, now, grace, has_restart_targets, rollout_done, rollout_timeout)
+    marked = {k.key_id: k.start for k in application.keys if k.display_name == marker and k.key_id not in due}
+    loose, settling = orphans(marked, after.referenced(), now, settle)
+    return KeyPlan(
+        ledger=after,
+        restart=after.pending is not None and after.pending != before.pending,
+        due=tuple(due),
+        loose=tuple(loose),
+        settling=settling,
+    )

@@ -19,22 +19,22 @@ from acs_smtp_operator.health import Health, Role, serve_health
 from acs_smtp_operator.kube.api import Kube, new_api_client
 from acs_smtp_operator.kube.leadership import Leadership
 from acs_smtp_operator.metrics import Metrics
-from acs_smtp_operator.reconcile import Ports
+from acs_smtp_operator.ports import Ports
 from acs_smtp_operator.settings import LogFormat, Settings
+from acs_smtp_operator.vocabulary import FINALIZER, PREFIX
 from acs_smtp_operator.waiting import first
 
 __all__ = ["run_operator"]
 
 logger = logging.getLogger(__name__)
 
-FINALIZER = "acssmtp.io/finalizer"
 _POD_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
 def _configure(settings: kopf.OperatorSettings) -> None:
     settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="acssmtp.io")
-    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="acssmtp.io")
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=PREFIX)
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
     settings.networking.error_backoffs = [1, 2, 5, 10]

@@ -1,4 +1,5 @@
 from acs_smtp_operator.metrics import Metrics, route
+from acs_smtp_operator.status import Status
 
 
 def test_operations_are_labelled_without_ids_or_names() -> None:
@@ -25,11 +26,13 @@ def test_a_credential_reports_expiry_renewal_and_readiness() -> None:
     metrics.credential(
         "ns",
         "cr",
-        {
-            "notAfter": "2027-01-01T00:00:00Z",
-            "renewalTime": "2026-12-01T00:00:00Z",
-            "conditions": [{"type": "Ready", "status": "True"}],
-        },
+        Status.read(
+            {
+                "notAfter": "2027-01-01T00:00:00Z",
+                "renewalTime": "2026-12-01T00:00:00Z",
+                "conditions": [{"type": "Ready", "status": "True"}],
+            }
+        ),
     )
     value = metrics.registry.get_sample_value
     assert value("acssmtp_credential_expiration_timestamp_seconds", {"namespace": "ns", "name": "cr"}) == 1798761600

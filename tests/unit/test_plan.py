@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from acs_smtp_operator.observed import CredentialState
 from acs_smtp_operator.plan import (
-    CredentialState,
     Ledger,
-    Observed,
+    SecretFacts,
     advance,
     needs_new_secret,
     next_wake,
@@ -29,7 +29,7 @@ def secret(**over: object) -> CredentialState:
 
 def observed(
     state: CredentialState | None = None, keys: dict[str, datetime | None] | None = None, **over: object
-) -> Observed:
+) -> SecretFacts:
     base: dict[str, object] = dict(
         secret=state if state is not None else secret(),
         app_keys={"k1": NOW + 60 * DAY} if keys is None else keys,
@@ -38,7 +38,7 @@ def observed(
         want_username="u",
         renew_before=30 * DAY,
     )
-    return Observed(**{**base, **over})  # type: ignore[arg-type]
+    return SecretFacts(**{**base, **over})  # type: ignore[arg-type]
 
 
 CASES = [
@@ -75,7 +75,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("name", "state", "reason"), CASES, ids=[c[0] for c in CASES])
-def test_when_to_issue_a_new_secret(name: str, state: Observed, reason: str | None) -> None:
+def test_when_to_issue_a_new_secret(name: str, state: SecretFacts, reason: str | None) -> None:
     assert needs_new_secret(state, NOW) == reason
 
 
@@ -170,3 +170,30 @@ def test_what_a_failed_pass_leaves_standing(
     name: str, has_key: bool, not_after: datetime | None, renewal: datetime | None, standing: str
 ) -> None:
     assert standing_after_failure(has_key, not_after, renewal, NOW) == standing
+
+
+def test_a_retarget_is_reported_as_such_though_the_old_key_is_not_on_the_new_application() -> None:
+    state = observed(secret(client_id="old-app"), keys={"other": NOW + 60 * DAY})
+    assert needs_new_secret(state, NOW) == "ApplicationChanged"
+
+
+def test_a_new_rollout_restarts_the_workloads_once_and_leaves_foreign_keys_alone() -> None:
+    from acs_smtp_operator.observed import Application, KeyInfo
+    from acs_smtp_operator.plan import plan_keys
+
+    app = Application(
+        "obj",
+        "app",
+        (
+            KeyInfo("old", "ours", NOW + DAY, NOW - DAY),
+            KeyInfo("new", "ours", NOW + 60 * DAY, NOW - DAY),
+            KeyInfo("stray", "ours", NOW + DAY, NOW - DAY),
+            KeyInfo("foreign", "someone else's", NOW + DAY, NOW - DAY),
+        ),
+    )
+    settle = timedelta(minutes=2)
+    first = plan_keys(Ledger(current="old"), "new", app, "ours", NOW, GRACE, True, True, TIMEOUT, settle)
+    assert first.restart and first.ledger.pending == ("old", NOW)
+    assert first.loose == ("stray",) and first.due == ()
+    again = plan_keys(first.ledger, "new", app, "ours", NOW, GRACE, True, False, TIMEOUT, settle)
+    assert not again.restart

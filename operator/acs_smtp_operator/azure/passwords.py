@@ -23,33 +23,18 @@ from msgraph.generated.service_principals_with_app_id.service_principals_with_ap
 from msgraph.graph_service_client import GraphServiceClient
 from pydantic import SecretStr
 
-from acs_smtp_operator.azure.errors import AzureFailure, translate
+from acs_smtp_operator.azure.errors import translate
+from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.model import Reason
+from acs_smtp_operator.observed import Application, KeyInfo
 
 __all__ = [
-    "Application",
-    "KeyInfo",
     "NewPassword",
     "add_password",
     "find_application",
     "find_service_principal",
     "remove_password",
 ]
-
-
-@dataclass(frozen=True)
-class KeyInfo:
-    key_id: str
-    display_name: str
-    end: datetime | None
-    start: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Application:
-    object_id: str
-    client_id: str
-    keys: tuple[KeyInfo, ...]
 
 
 @dataclass(frozen=True)
@@ -77,7 +62,7 @@ async def find_application(graph: GraphServiceClient, client_id: str) -> Applica
     except ODataError as exc:
         raise translate(exc, f"reading application {client_id}", Reason.APPLICATION_NOT_FOUND) from None
     if app is None or app.id is None:
-        raise AzureFailure(Reason.APPLICATION_NOT_FOUND, f"application {client_id} was not found", transient=True)
+        raise Failure(Reason.APPLICATION_NOT_FOUND, f"application {client_id} was not found")
     keys = tuple(
         KeyInfo(key_id=str(p.key_id), display_name=p.display_name or "", end=p.end_date_time, start=p.start_date_time)
         for p in app.password_credentials or []
@@ -94,10 +79,9 @@ async def find_service_principal(graph: GraphServiceClient, client_id: str) -> s
             exc, f"reading the service principal of {client_id}", Reason.SERVICE_PRINCIPAL_NOT_FOUND
         ) from None
     if sp is None or sp.id is None:
-        raise AzureFailure(
+        raise Failure(
             Reason.SERVICE_PRINCIPAL_NOT_FOUND,
             f"application {client_id} has no service principal in this tenant",
-            transient=True,
         )
     return sp.id
 
@@ -113,7 +97,7 @@ async def add_password(graph: GraphServiceClient, object_id: str, display_name: 
             exc, f"adding a client secret to application object {object_id}", Reason.APPLICATION_NOT_FOUND
         ) from None
     if made is None or made.key_id is None or not made.secret_text:
-        raise AzureFailure(Reason.AZURE_ERROR, "addPassword returned no secret", transient=True)
+        raise Failure(Reason.AZURE_ERROR, "addPassword returned no secret")
     return NewPassword(
         key_id=str(made.key_id), end=made.end_date_time or end.astimezone(UTC), value=SecretStr(made.secret_text)
     )

@@ -1,92 +1,76 @@
-"""The custom role definition and the role assignment on the ACS resource (azure-mgmt-authorization)."""
+"""Role definitions and role assignments on the ACS resource (ARM, azure-mgmt-authorization)."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.authorization.aio import AuthorizationManagementClient
 from azure.mgmt.authorization.v2022_04_01.models import Permission, RoleAssignmentCreateParameters, RoleDefinition
 
-from acs_smtp_operator.azure.errors import AzureFailure, translate
+from acs_smtp_operator.azure.errors import translate
+from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.model import Reason
+from acs_smtp_operator.observed import AssignmentView, RoleView
 
 __all__ = [
-    "RoleResult",
+    "create_role_assignment",
     "delete_role_assignment",
     "delete_role_definition",
-    "ensure_custom_role",
-    "ensure_role_assignment",
     "existing_role",
+    "read_role",
+    "read_role_assignment",
+    "roles_named",
+    "write_role",
 ]
 
 
-@dataclass(frozen=True)
-class RoleResult:
-    id: str
-    written: bool
-    owned: bool = True  # False when an assignment made by someone else already grants the same
+def _view(role: RoleDefinition) -> RoleView:
+    return RoleView(
+        id=str(role.id),
+        name=str(role.role_name or ""),
+        actions=tuple(a for p in role.permissions or [] for a in p.actions or []),
+        assignable_scopes=tuple(role.assignable_scopes or []),
+    )
 
 
-def _same_actions(a: list[str] | tuple[str, ...], b: list[str] | tuple[str, ...]) -> bool:
-    return sorted(x.lower() for x in a) == sorted(x.lower() for x in b)
-
-
-def _actions_of(role: RoleDefinition) -> list[str]:
-    return [a for p in role.permissions or [] for a in p.actions or []]
-
-
-async def existing_role(client: AuthorizationManagementClient, scope: str, role_id: str) -> str:
-    """The id of a role the user named, after checking that it exists."""
+async def existing_role(client: AuthorizationManagementClient, scope: str, role_id: str) -> RoleView:
+    """A role the user named, read back to check that it exists."""
     try:
         role = await client.role_definitions.get(scope, role_id.rstrip("/").rsplit("/", 1)[-1])
     except HttpResponseError as exc:
         raise translate(exc, f"reading role definition {role_id}", Reason.ROLE_NOT_FOUND) from None
-    return str(role.id)
+    return _view(role)
 
 
-async def ensure_custom_role(
+async def read_role(client: AuthorizationManagementClient, scope: str, guid: str) -> RoleView | None:
+    try:
+        return _view(await client.role_definitions.get(scope, guid))
+    except ResourceNotFoundError:
+        return None
+    except HttpResponseError as exc:
+        raise translate(exc, f"reading role definition {guid}") from None
+
+
+async def roles_named(client: AuthorizationManagementClient, scope: str, name: str) -> tuple[RoleView, ...]:
+    """Roles called `name` that are visible at `scope` (role names are tenant-wide)."""
+    quoted = name.replace("'", "''")
+    try:
+        return tuple([_view(r) async for r in client.role_definitions.list(scope, filter=f"roleName eq '{quoted}'")])
+    except HttpResponseError as exc:
+        raise translate(exc, f"listing role definitions named {name!r}") from None
+
+
+async def write_role(
     client: AuthorizationManagementClient,
     subscription_scope: str,
     guid: str,
     name: str,
     actions: tuple[str, ...],
-    assignable_scope: str,
-) -> RoleResult:
-    """The tenant-unique role `name` with `actions`, assignable at `assignable_scope` (and wherever it was)."""
-    what = f"role definition {name!r}"
+    assignable_scopes: tuple[str, ...],
+) -> str:
+    """Create or update the custom role; its id."""
     try:
-        try:
-            current: RoleDefinition | None = await client.role_definitions.get(subscription_scope, guid)
-        except ResourceNotFoundError:
-            current = None
-        if current is None:
-            same_name = [
-                r
-                async for r in client.role_definitions.list(
-                    assignable_scope, filter=f"roleName eq '{name.replace(chr(39), chr(39) * 2)}'"
-                )
-            ]
-            if same_name:
-                adopted = same_name[0]
-                if not _same_actions(_actions_of(adopted), actions):
-                    raise AzureFailure(
-                        Reason.ROLE_NAME_CONFLICT,
-                        f"a role named {name!r} already exists ({adopted.id}) with other actions "
-                        f"{sorted(_actions_of(adopted))}; choose another spec.role.customRoleName "
-                        "or set spec.role.existingRoleDefinitionId",
-                    )
-                return RoleResult(id=str(adopted.id), written=False, owned=False)
-        scopes = list(current.assignable_scopes or []) if current else []
-        in_scope = any(s.lower() == assignable_scope.lower() for s in scopes)
-        if (
-            current is not None
-            and in_scope
-            and _same_actions(_actions_of(current), actions)
-            and current.role_name == name
-        ):
-            return RoleResult(id=str(current.id), written=False)
         role = await client.role_definitions.create_or_update(
             subscription_scope,
             guid,
@@ -95,14 +79,13 @@ async def ensure_custom_role(
                 role_type="CustomRole",
                 description="Send mail through Azure Communication Services over SMTP (managed by acs-smtp-operator)",
                 permissions=[Permission(actions=list(actions), not_actions=[])],
-                assignable_scopes=scopes if in_scope else [*scopes, assignable_scope],
+                assignable_scopes=list(assignable_scopes),
             ),
         )
-        return RoleResult(id=str(role.id), written=True)
     except HttpResponseError as exc:
-        failure = translate(exc, f"writing {what}")
+        failure = translate(exc, f"writing role definition {name!r}")
         if failure.code == "RoleDefinitionWithSameNameExists":
-            raise AzureFailure(
+            raise Failure(
                 Reason.ROLE_NAME_CONFLICT,
                 f"a role named {name!r} already exists elsewhere in the tenant (role names are "
                 "tenant-wide); choose another spec.role.customRoleName or set "
@@ -111,41 +94,45 @@ async def ensure_custom_role(
                 code=failure.code,
             ) from None
         raise failure from None
+    return str(role.id)
+
+
+async def read_role_assignment(client: AuthorizationManagementClient, scope: str, guid: str) -> AssignmentView | None:
+    try:
+        found = await client.role_assignments.get(scope, guid)
+    except ResourceNotFoundError:
+        return None
+    except HttpResponseError as exc:
+        raise translate(exc, f"reading role assignment {guid}") from None
+    return AssignmentView(id=str(found.id))
 
 
 _EXISTING = re.compile(r"existing role assignment is ([0-9a-fA-F]{32})")
 
 
-async def ensure_role_assignment(
+async def create_role_assignment(
     client: AuthorizationManagementClient, scope: str, guid: str, role_id: str, principal_id: str
-) -> RoleResult:
-    """The role assigned to the service principal at `scope`; an equivalent existing assignment counts."""
-    ops = client.role_assignments
+) -> tuple[str, bool]:
+    """Assign the role to the service principal at `scope`: (assignment id, ours).
+
+    An equivalent assignment someone else made (`RoleAssignmentExists`) counts, and is not ours.
+    """
     try:
-        try:
-            current = await ops.get(scope, guid)
-            return RoleResult(id=str(current.id), written=False)
-        except ResourceNotFoundError:
-            pass
-        made = await ops.create(
+        made = await client.role_assignments.create(
             scope,
             guid,
             RoleAssignmentCreateParameters(
                 role_definition_id=role_id, principal_id=principal_id, principal_type="ServicePrincipal"
             ),
         )
-        return RoleResult(id=str(made.id), written=True)
     except HttpResponseError as exc:
         failure = translate(exc, f"assigning {role_id} to {principal_id} at {scope}")
         if failure.code == "RoleAssignmentExists":
             found = _EXISTING.search(failure.message)
             other = found.group(1) if found else "unknown"
-            return RoleResult(
-                id=f"{scope}/providers/Microsoft.Authorization/roleAssignments/{other}", written=False, owned=False
-            )
-        if failure.code == "PrincipalNotFound":
-            failure.transient = True
+            return f"{scope}/providers/Microsoft.Authorization/roleAssignments/{other}", False
         raise failure from None
+    return str(made.id), True
 
 
 async def delete_role_assignment(client: AuthorizationManagementClient, scope: str, guid: str) -> None:

@@ -1,21 +1,25 @@
-"""One Kubernetes API client for the operator's own reads and writes (kopf keeps its own)."""
+"""One Kubernetes API client for the operator's own reads and writes (kopf keeps its own).
+
+Every API error leaves as a `Failure`: a 409 asks for a new pass after a second, a 403 names the
+missing permission, anything else backs off. A 404 is an answer (None) where the caller expects one.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 from typing import Any
 
+import urllib3
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-__all__ = ["GROUP", "PLURAL", "VERSION", "Kube", "KubeConflict", "new_api_client"]
+from acs_smtp_operator.failure import After, Backoff, Failure
+from acs_smtp_operator.model import Reason
+from acs_smtp_operator.vocabulary import GROUP, PLURAL, VERSION
 
-GROUP, VERSION, PLURAL = "acssmtp.io", "v1alpha1", "acssmtpcredentials"
-
-
-class KubeConflict(Exception):
-    """Someone else changed the object first (409); reconcile again."""
+__all__ = ["Kube", "new_api_client"]
 
 
 def new_api_client() -> client.ApiClient:
@@ -28,6 +32,28 @@ def new_api_client() -> client.ApiClient:
         return api
 
 
+def _said(exc: ApiException) -> str:
+    """The API server's own message (a Status object's `message`), else the HTTP reason."""
+    try:
+        message = json.loads(exc.body or "{}").get("message")
+    except (ValueError, AttributeError):
+        message = None
+    return str(message or exc.reason or exc.status)[:400]
+
+
+def _failure(exc: ApiException, what: str) -> Failure:
+    text = f"{what}: Kubernetes answered {exc.status}: {_said(exc)}"
+    if exc.status == 409:
+        return Failure(Reason.OBJECT_CHANGED, f"{what}: the object changed meanwhile", status=409, retry=After(1))
+    if exc.status == 403:
+        return Failure(Reason.FORBIDDEN, text, status=403)
+    if exc.status == 429:
+        seconds = (exc.headers or {}).get("Retry-After")
+        later = After(float(seconds)) if seconds and str(seconds).isdigit() else Backoff()
+        return Failure(Reason.THROTTLED, text, status=429, retry=later)
+    return Failure(Reason.KUBERNETES_ERROR, text, status=exc.status)
+
+
 class Kube:
     """Blocking kubernetes-client calls, run in threads so that kopf's loop never blocks."""
 
@@ -37,39 +63,48 @@ class Kube:
         self.custom = client.CustomObjectsApi(api)
         self.apps = client.AppsV1Api(api)
 
-    async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def call(self, what: str, fn: Callable[..., Any], *args: Any, absent: bool = False) -> Any:
+        """`fn(*args)` in a thread; with `absent`, a 404 returns None."""
         try:
-            return await asyncio.to_thread(fn, *args, **kwargs)
+            return await asyncio.to_thread(fn, *args)
         except ApiException as exc:
-            if exc.status == 409:
-                raise KubeConflict(str(exc.reason)) from None
-            raise
+            if absent and exc.status == 404:
+                return None
+            raise _failure(exc, what) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise Failure(
+                Reason.KUBERNETES_ERROR, f"{what}: the API server could not be reached ({type(exc).__name__})"
+            ) from None
+
+    def plain(self, obj: Any) -> dict[str, Any]:
+        """A client model as the JSON-shaped dict the API server sent."""
+        result: dict[str, Any] = self.api.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
+        return result
 
     async def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            secret = await self.call(self.core.read_namespaced_secret, name, namespace)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        result: dict[str, Any] = self.api.sanitize_for_serialization(secret)  # type: ignore[no-untyped-call]
-        return result
+        found = await self.call(
+            f"reading Secret {namespace}/{name}", self.core.read_namespaced_secret, name, namespace, absent=True
+        )
+        return None if found is None else self.plain(found)
 
     async def write_secret(self, namespace: str, body: dict[str, Any], resource_version: str | None) -> str:
         """Create the Secret, or replace it if `resource_version` (optimistic concurrency) is given.
 
         Returns the resourceVersion written, so that our own write is not mistaken for an edit.
         """
+        name = body["metadata"]["name"]
+        what = f"writing Secret {namespace}/{name}"
         if resource_version is None:
-            written = await self.call(self.core.create_namespaced_secret, namespace, body)
+            written = await self.call(what, self.core.create_namespaced_secret, namespace, body)
         else:
-            body["metadata"]["resourceVersion"] = resource_version
-            written = await self.call(self.core.replace_namespaced_secret, body["metadata"]["name"], namespace, body)
+            body = {**body, "metadata": {**body["metadata"], "resourceVersion": resource_version}}
+            written = await self.call(what, self.core.replace_namespaced_secret, name, namespace, body)
         return str(written.metadata.resource_version)
 
     async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         """Merge status; callers hold the credential's lock and computed it from a fresh read (one writer)."""
         await self.call(
+            f"writing the status of {namespace}/{name}",
             self.custom.patch_namespaced_custom_object_status,
             GROUP,
             VERSION,
@@ -80,12 +115,14 @@ class Kube:
         )
 
     async def read_credential(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            found: dict[str, Any] = await self.call(
-                self.custom.get_namespaced_custom_object, GROUP, VERSION, namespace, PLURAL, name
-            )
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
+        found: dict[str, Any] | None = await self.call(
+            f"reading AcsSmtpCredential {namespace}/{name}",
+            self.custom.get_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+            absent=True,
+        )
         return found

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from kubernetes.client.exceptions import ApiException
-
 from acs_smtp_operator.kube.api import Kube
+from acs_smtp_operator.vocabulary import RESTARTED_AT
 
-__all__ = ["RESTARTED_AT", "restart", "rollout_complete"]
-
-RESTARTED_AT = "acssmtp.io/restartedAt"
+__all__ = ["restart", "rollout_complete"]
 
 
 def _fns(kube: Kube, kind: str) -> tuple[Any, Any]:
@@ -25,24 +22,17 @@ async def restart(kube: Kube, kind: str, namespace: str, name: str, stamp: str) 
     """Change the pod template's annotation so the workload rolls; False when it does not exist."""
     patch, _ = _fns(kube, kind)
     body = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
-    try:
-        await kube.call(patch, name, namespace, body)
-    except ApiException as exc:
-        if exc.status == 404:
-            return False
-        raise
-    return True
+    done = await kube.call(f"restarting {kind} {namespace}/{name}", patch, name, namespace, body, absent=True)
+    return done is not None
 
 
 async def rollout_complete(kube: Kube, kind: str, namespace: str, name: str) -> bool:
     """The same test `kubectl rollout status` applies; a missing workload counts as complete."""
     _, read = _fns(kube, kind)
-    try:
-        obj = kube.api.sanitize_for_serialization(await kube.call(read, name, namespace))  # type: ignore[no-untyped-call]
-    except ApiException as exc:
-        if exc.status == 404:
-            return True
-        raise
+    found = await kube.call(f"reading {kind} {namespace}/{name}", read, name, namespace, absent=True)
+    if found is None:
+        return True
+    obj = kube.plain(found)
     meta, spec, status = obj.get("metadata", {}), obj.get("spec", {}), obj.get("status") or {}
     if int(status.get("observedGeneration", 0)) < int(meta.get("generation", 0)):
         return False

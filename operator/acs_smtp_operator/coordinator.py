@@ -1,0 +1,125 @@
+"""The coordinator: per credential one pass at a time, its schedule, and the filter for our own writes.
+
+kopf's handlers call it; it calls `reconcile` and `finalize`. It owns all the state that lives between
+passes: a lock, a wake-up event, the failures in a row, the last status, the Secret version we wrote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from acs_smtp_operator.credential import Credential
+from acs_smtp_operator.failure import Failure
+from acs_smtp_operator.finalize import finalize
+from acs_smtp_operator.metrics import CURRENT
+from acs_smtp_operator.model import Spec
+from acs_smtp_operator.observe import rollouts_done
+from acs_smtp_operator.ports import Emit, Ports
+from acs_smtp_operator.reconcile import Outcome, reconcile
+from acs_smtp_operator.schedule import wake
+from acs_smtp_operator.status import Status
+from acs_smtp_operator.waiting import first
+
+__all__ = ["Coordinator"]
+
+Clock = Callable[[], datetime]
+EmitFor = Callable[[dict[str, Any]], Emit]  # the Event poster for a credential's object
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class _Entry:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    failures: int = 0
+    status: Status = field(default_factory=Status)  # as the last pass left it: the due times come from it
+    secret_version: str | None = None  # our own last write of the Secret, not an edit to heal
+
+
+class Coordinator:
+    def __init__(self, ports: Ports, emit_for: EmitFor, clock: Clock = _utcnow) -> None:
+        self.ports, self.emit_for, self.clock = ports, emit_for, clock
+        self._entries: dict[str, _Entry] = {}
+
+    def _entry(self, uid: str, status: dict[str, Any] | None = None) -> _Entry:
+        if uid not in self._entries:
+            self._entries[uid] = _Entry(status=Status.read(status))
+        return self._entries[uid]
+
+    async def run(self, namespace: str, name: str, uid: str) -> Outcome | None:
+        """One pass over a fresh read, under the credential's lock; None when it is gone or being deleted."""
+        entry = self._entry(uid)
+        token = CURRENT.set((namespace, name))
+        try:
+            async with entry.lock:
+                # Read it again under the lock: the event that brought us here may predate the last pass's status.
+                fresh = await self.ports.kube.read_credential(namespace, name)
+                if fresh is None or fresh["metadata"].get("uid") != uid or fresh["metadata"].get("deletionTimestamp"):
+                    return None  # gone, another object of the same name, or the finalizer's business now
+                outcome = await reconcile(self.ports, Credential.of(fresh), self.clock(), self.emit_for(fresh))
+        finally:
+            CURRENT.reset(token)
+        entry.failures = entry.failures + 1 if outcome.failure else 0
+        entry.status = outcome.status
+        if outcome.secret_version:
+            entry.secret_version = outcome.secret_version
+        if outcome.wrote_status:
+            entry.wake.set()  # its due times may have moved
+        return outcome
+
+    async def schedule(
+        self, body: dict[str, Any], stopped: Callable[[], Awaitable[object]], is_stopped: Callable[[], bool]
+    ) -> None:
+        """Sleep until the credential is next due (renewal, a grace period's end, drift); no call in between."""
+        meta = body["metadata"]
+        namespace, name, uid = str(meta["namespace"]), str(meta["name"]), str(meta["uid"])
+        entry = self._entry(uid, body.get("status"))
+        settings = self.ports.settings
+        drift, rollout_timeout = timedelta(seconds=settings.drift_period), timedelta(seconds=settings.rollout_timeout)
+        last = self.clock()
+        while True:
+            now = self.clock()
+            when = wake(entry.status, last, now, drift, entry.failures, rollout_timeout)
+            entry.wake.clear()
+            if await first(entry.wake.wait(), stopped(), within=max((when.look - now).total_seconds(), 0.0)):
+                if is_stopped():
+                    return  # the operator stops, or the credential is deleted: leave without being cancelled
+                continue  # woken: the status changed, due times are recomputed
+            if when.rollout_check and not await self._rolled_out(namespace, body.get("spec")):
+                continue  # still rolling out: Kubernetes reads only, no Azure call
+            last = self.clock()
+            with contextlib.suppress(Failure):  # the change handlers retry; the next due time stands
+                await self.run(namespace, name, uid)
+
+    async def _rolled_out(self, namespace: str, spec: dict[str, Any] | None) -> bool:
+        try:
+            targets = Spec.parse(spec or {}).restart_targets
+        except ValueError:
+            return True
+        try:
+            return await rollouts_done(self.ports, namespace, targets)
+        except Failure:
+            return False
+
+    def own_write(self, owner_uid: str, resource_version: str | None) -> bool:
+        """Is this Secret version the one the credential's last pass wrote itself?"""
+        entry = self._entries.get(owner_uid)
+        return entry is not None and resource_version is not None and entry.secret_version == resource_version
+
+    async def finalize(self, body: dict[str, Any], assignment_shared: bool) -> None:
+        cr = Credential.of(body)
+        token = CURRENT.set((cr.namespace, cr.name))
+        try:
+            await finalize(self.ports, cr, assignment_shared, self.emit_for(body))
+        finally:
+            CURRENT.reset(token)
+        self.ports.metrics.forget(cr.namespace, cr.name)
+        self._entries.pop(cr.uid, None)

@@ -1,0 +1,249 @@
+"""Pure decisions of one pass: what to write in Azure and Kubernetes, from the spec and what was observed.
+
+Nothing here performs I/O; `act.py` carries the plan out. Everything a pass may refuse is refused here,
+so before any Azure write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from acs_smtp_operator.failure import Failure
+from acs_smtp_operator.identity import (
+    assignment_guid,
+    role_definition_id,
+    role_guid,
+    secret_name,
+    smtp_username_resource,
+)
+from acs_smtp_operator.model import Reason, RotationReason, Spec
+from acs_smtp_operator.observed import Observed, RolesSeen, RoleView, SmtpUsernameView
+from acs_smtp_operator.plan import SecretFacts, needs_new_secret
+from acs_smtp_operator.smtp import compose_username, on_linked_domain
+
+__all__ = [
+    "AssignmentPlan",
+    "Issue",
+    "Keep",
+    "Plan",
+    "RolePlan",
+    "RoleWrite",
+    "SecretConflict",
+    "SmtpUsernameWrite",
+    "Target",
+    "decide",
+    "decide_role",
+    "expected_role_id",
+]
+
+
+@dataclass(frozen=True)
+class Target:
+    """The credential as decisions need it: who it is, and what it asks for."""
+
+    namespace: str
+    name: str
+    uid: str
+    tenant_id: str
+    rotate_requested: str | None = None  # its acssmtp.io/rotate annotation
+    rotate_handled: str | None = None  # the value the last rotation answered (status)
+
+
+@dataclass(frozen=True)
+class RoleWrite:
+    """Create or update the custom role at its deterministic id."""
+
+    guid: str
+    name: str
+    actions: tuple[str, ...]
+    assignable_scopes: tuple[str, ...]
+    scope: str  # the scope this credential needs it assignable at
+
+
+@dataclass(frozen=True)
+class RolePlan:
+    role_id: str
+    owned: bool  # ours to delete once nothing uses it
+    write: RoleWrite | None
+
+
+@dataclass(frozen=True)
+class AssignmentPlan:
+    guid: str
+    role_id: str
+    principal_id: str
+    existing_id: str | None  # None: create it
+
+
+@dataclass(frozen=True)
+class SmtpUsernameWrite:
+    resource_name: str
+    username: str
+    app_id: str
+    tenant_id: str
+
+
+@dataclass(frozen=True)
+class Keep:
+    """The Secret's client secret stands: rewrite the Secret only if anything else in it differs."""
+
+    key_id: str
+    not_after: datetime | None
+
+
+@dataclass(frozen=True)
+class Issue:
+    """Add a client secret, verify it, then write it into the Secret."""
+
+    reason: RotationReason
+
+
+@dataclass(frozen=True)
+class SecretConflict:
+    """A Secret of that name exists and is not this credential's: it is left untouched."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    role: RolePlan
+    assignment: AssignmentPlan
+    username: str
+    smtp_username: SmtpUsernameWrite | None
+    secret_name: str
+    secret: Keep | Issue | SecretConflict
+
+
+def _same_actions(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    return sorted(x.lower() for x in a) == sorted(x.lower() for x in b)
+
+
+def expected_role_id(spec: Spec, tenant_id: str, roles: RolesSeen) -> str:
+    """The role the assignment is for: the named one, ours, an adoptable same-name one, or ours to be."""
+    if roles.existing is not None:
+        return roles.existing.id
+    if roles.ours is not None:
+        return roles.ours.id
+    if roles.same_name:
+        return roles.same_name[0].id
+    acs = spec.communication_service
+    return role_definition_id(acs.subscription_id, role_guid(tenant_id, spec.role.custom_role_name))
+
+
+def _conflict(name: str, other: RoleView) -> Failure:
+    return Failure(
+        Reason.ROLE_NAME_CONFLICT,
+        f"a role named {name!r} already exists ({other.id}) with other actions "
+        f"{sorted(other.actions)}; choose another spec.role.customRoleName "
+        "or set spec.role.existingRoleDefinitionId",
+    )
+
+
+def decide_role(spec: Spec, tenant_id: str, roles: RolesSeen) -> RolePlan:
+    """Use the named role; else keep ours equal to the spec, adopt a same-name twin, or refuse a conflict."""
+    if roles.existing is not None:
+        return RolePlan(role_id=roles.existing.id, owned=False, write=None)
+    role, acs = spec.role, spec.communication_service
+    guid, scope = role_guid(tenant_id, role.custom_role_name), acs.scope(role.definition_scope)
+    current = roles.ours
+    if current is None and roles.same_name:
+        adopted = roles.same_name[0]
+        if not _same_actions(adopted.actions, role.actions):
+            raise _conflict(role.custom_role_name, adopted)
+        return RolePlan(role_id=adopted.id, owned=False, write=None)
+    scopes = current.assignable_scopes if current is not None else ()
+    in_scope = any(s.lower() == scope.lower() for s in scopes)
+    if (
+        current is not None
+        and in_scope
+        and _same_actions(current.actions, role.actions)
+        and current.name == role.custom_role_name
+    ):
+        return RolePlan(role_id=current.id, owned=True, write=None)
+    write = RoleWrite(
+        guid=guid,
+        name=role.custom_role_name,
+        actions=tuple(role.actions),
+        assignable_scopes=scopes if in_scope else (*scopes, scope),
+        scope=scope,
+    )
+    role_id = current.id if current is not None else role_definition_id(acs.subscription_id, guid)
+    return RolePlan(role_id=role_id, owned=True, write=write)
+
+
+def _smtp_username(spec: Spec, target: Target, username: str, observed: Observed) -> SmtpUsernameWrite | None:
+    if spec.username.format != "SmtpUsername":
+        return None
+    acs = spec.communication_service
+    if not on_linked_domain(username, list(observed.domains)):
+        raise Failure(
+            Reason.SMTP_USERNAME_INVALID,
+            f"spec.username.smtpUsername {username!r} is not on a domain linked to "
+            f"{acs.name} ({', '.join(observed.domains) or 'none linked'})",
+        )
+    client_id = spec.entra_application.client_id
+    wanted = SmtpUsernameView(username=username, entra_application_id=client_id, tenant_id=target.tenant_id)
+    if observed.smtp_username == wanted:
+        return None
+    return SmtpUsernameWrite(
+        resource_name=smtp_username_resource(target.namespace, target.name),
+        username=username,
+        app_id=client_id,
+        tenant_id=target.tenant_id,
+    )
+
+
+def _secret(
+    spec: Spec, target: Target, username: str, name: str, observed: Observed, now: datetime
+) -> Keep | Issue | SecretConflict:
+    secret = observed.secret
+    if secret is not None and not secret.owned:
+        return SecretConflict(
+            f"Secret {name} exists and is not owned by this AcsSmtpCredential: it is left untouched; "
+            "delete it or choose another spec.secret.name"
+        )
+    facts = SecretFacts(
+        secret=secret.state if secret is not None else None,
+        app_keys=observed.application.key_ends(),
+        want_client_id=observed.application.client_id,
+        want_resource_id=spec.communication_service.resource_id,
+        want_username=username,
+        renew_before=spec.rotation.renew,
+        rotate_requested=target.rotate_requested,
+        rotate_handled=target.rotate_handled,
+    )
+    reason = needs_new_secret(facts, now)
+    if reason is not None:
+        return Issue(reason)
+    assert secret is not None and secret.state.key_id  # a standing credential has both
+    key_id = secret.state.key_id
+    return Keep(key_id=key_id, not_after=facts.app_keys.get(key_id) or secret.state.not_after)
+
+
+def decide(spec: Spec, target: Target, observed: Observed, now: datetime) -> Plan:
+    """The whole plan of one pass, or a `Failure` before anything is written."""
+    acs, client_id = spec.communication_service, spec.entra_application.client_id
+    role = decide_role(spec, target.tenant_id, observed.roles)
+    guid = assignment_guid(acs.resource_id, role.role_id, observed.principal_id)
+    assignment = AssignmentPlan(
+        guid=guid,
+        role_id=role.role_id,
+        principal_id=observed.principal_id,
+        existing_id=observed.assignment.id
+        if observed.assignment is not None and observed.role_id == role.role_id
+        else None,
+    )
+    username = compose_username(
+        spec.username.format, acs.name, client_id, target.tenant_id, spec.username.smtp_username
+    )
+    name = secret_name(target.name, spec.secret.name)
+    return Plan(
+        role=role,
+        assignment=assignment,
+        username=username,
+        smtp_username=_smtp_username(spec, target, username, observed),
+        secret_name=name,
+        secret=_secret(spec, target, username, name, observed, now),
+    )

@@ -1,0 +1,52 @@
+"""Deterministic names of what the operator creates: every live cluster's Azure objects depend on them.
+
+Changing any of these orphans what running installations created: the golden tests pin them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import uuid
+
+__all__ = [
+    "assignment_guid",
+    "key_marker",
+    "role_definition_id",
+    "role_guid",
+    "secret_name",
+    "smtp_username_resource",
+]
+
+_NS = uuid.UUID("0b7d2c55-4a5c-4f7e-9d56-acd5a1f0c0de")
+
+
+def key_marker(namespace: str, name: str, uid: str) -> str:
+    """The display name of every client secret a credential creates: marks it as ours and names the CR."""
+    return f"acs-smtp-operator {namespace}/{name} {uid[:8]}"
+
+
+def role_guid(tenant_id: str, role_name: str) -> str:
+    """One custom role per name and tenant (role names are tenant-wide in Azure)."""
+    return str(uuid.uuid5(_NS, f"role|{tenant_id}|{role_name.lower()}"))
+
+
+def role_definition_id(subscription_id: str, guid: str) -> str:
+    """The ARM id of a role definition created at subscription scope."""
+    return f"/subscriptions/{subscription_id}/providers/Microsoft.Authorization/roleDefinitions/{guid}"
+
+
+def assignment_guid(acs_id: str, role_id: str, principal_id: str) -> str:
+    """One assignment per ACS resource, role and service principal."""
+    return str(uuid.uuid5(_NS, f"assignment|{acs_id.lower()}|{role_id.lower()}|{principal_id.lower()}"))
+
+
+def smtp_username_resource(namespace: str, name: str) -> str:
+    """The name of the ACS smtpUsernames child resource a credential owns."""
+    digest = hashlib.sha256(f"{namespace}/{name}".encode()).hexdigest()[:12]
+    return f"acssmtp-{re.sub(r'[^a-zA-Z0-9-]', '-', name)[:40]}-{digest}"
+
+
+def secret_name(name: str, chosen: str | None) -> str:
+    """The Secret a credential writes: `spec.secret.name`, else `<name>-smtp`."""
+    return chosen or f"{name}-smtp"

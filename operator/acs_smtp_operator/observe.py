@@ -1,0 +1,71 @@
+"""Observe: every read one pass needs, made once, into one frozen `Observed`."""
+
+from __future__ import annotations
+
+from acs_smtp_operator.azure import acs as acs_api
+from acs_smtp_operator.azure import passwords, roles
+from acs_smtp_operator.decide import expected_role_id
+from acs_smtp_operator.identity import assignment_guid, role_guid, secret_name, smtp_username_resource
+from acs_smtp_operator.kube import workloads
+from acs_smtp_operator.kube_secret import secret_view
+from acs_smtp_operator.model import RestartTarget, Spec
+from acs_smtp_operator.observed import Observed, RolesSeen
+from acs_smtp_operator.ports import Ports
+
+__all__ = ["observe", "rollouts_done"]
+
+
+async def _roles(ports: Ports, spec: Spec) -> RolesSeen:
+    acs, role = spec.communication_service, spec.role
+    client = ports.azure.authorization(acs.subscription_id)
+    if role.existing_role_definition_id:
+        return RolesSeen(
+            existing=await roles.existing_role(client, acs.subscription_scope, role.existing_role_definition_id)
+        )
+    ours = await roles.read_role(client, acs.subscription_scope, role_guid(ports.tenant_id, role.custom_role_name))
+    if ours is not None:
+        return RolesSeen(ours=ours)
+    scope = acs.scope(role.definition_scope)
+    return RolesSeen(same_name=await roles.roles_named(client, scope, role.custom_role_name))
+
+
+async def rollouts_done(ports: Ports, namespace: str, targets: tuple[RestartTarget, ...]) -> bool:
+    """Have the workloads restarted for the last rotation finished rolling out? (Kubernetes reads only.)"""
+    for target in targets:
+        if not await workloads.rollout_complete(ports.kube, target.kind, namespace, target.name):
+            return False
+    return True
+
+
+async def observe(ports: Ports, namespace: str, name: str, uid: str, spec: Spec, rollout_pending: bool) -> Observed:
+    """Read the ACS resource, the application and its service principal, the role and its assignment,
+    the smtpUsernames entry, the Secret, and the rollout when one is pending."""
+    acs, client_id = spec.communication_service, spec.entra_application.client_id
+    domains = await acs_api.linked_domains(ports.azure.communication(acs.subscription_id), acs)
+    application = await passwords.find_application(ports.azure.graph, client_id)
+    principal = await passwords.find_service_principal(ports.azure.graph, client_id)
+    seen = await _roles(ports, spec)
+    role_id = expected_role_id(spec, ports.tenant_id, seen)
+    assignment = await roles.read_role_assignment(
+        ports.azure.authorization(acs.subscription_id),
+        acs.resource_id,
+        assignment_guid(acs.resource_id, role_id, principal),
+    )
+    smtp_username = None
+    if spec.username.format == "SmtpUsername":
+        smtp_username = await acs_api.read_smtp_username(
+            ports.azure.communication(acs.subscription_id), acs, smtp_username_resource(namespace, name)
+        )
+    secret = await ports.kube.read_secret(namespace, secret_name(name, spec.secret.name))
+    done = not rollout_pending or await rollouts_done(ports, namespace, spec.restart_targets)
+    return Observed(
+        domains=domains,
+        application=application,
+        principal_id=principal,
+        roles=seen,
+        role_id=role_id,
+        assignment=assignment,
+        smtp_username=smtp_username,
+        secret=secret_view(secret, uid),
+        rollout_done=done,
+    )

@@ -1,0 +1,25 @@
+"""The ports one pass acts through: settings, the Azure and Kubernetes adapters, the metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from acs_smtp_operator.azure.clients import AzureClients
+from acs_smtp_operator.kube.api import Kube
+from acs_smtp_operator.metrics import Metrics
+from acs_smtp_operator.settings import Settings
+
+__all__ = ["Emit", "Ports"]
+
+
+@dataclass
+class Ports:
+    settings: Settings
+    azure: AzureClients
+    kube: Kube
+    tenant_id: str
+    metrics: Metrics = field(default_factory=Metrics)
+
+
+Emit = Callable[[str, str, str], None]  # posts an Event about the credential: (type, reason, message)

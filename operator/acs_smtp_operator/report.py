@@ -1,0 +1,126 @@
+"""Pure reporting: the status a pass leaves, from what it saw, decided and did."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from acs_smtp_operator.conditions import PassResult, judge, set_condition
+from acs_smtp_operator.decide import Plan, SecretConflict
+from acs_smtp_operator.failure import Failure
+from acs_smtp_operator.model import ConditionType, Reason, RotationReason, Standing
+from acs_smtp_operator.observed import Observed
+from acs_smtp_operator.plan import KeyPlan, standing_after_failure, with_ledger
+from acs_smtp_operator.status import Status
+from acs_smtp_operator.timestamps import stamp
+
+__all__ = ["Done", "Report", "report"]
+
+_ROLE_FAILURES = (Reason.ROLE_NAME_CONFLICT, Reason.ROLE_NOT_FOUND, Reason.FORBIDDEN)
+
+
+@dataclass
+class Done:
+    """How far a pass got, filled step by step: what it observed, decided and carried out."""
+
+    observed: Observed | None = None
+    plan: Plan | None = None
+    role: tuple[str, bool] | None = None  # (role definition id, ours)
+    assignment: tuple[str, bool] | None = None  # (role assignment id, ours)
+    held: tuple[str, datetime | None] | None = None  # (key id, end) the Secret holds now
+    issued: RotationReason | None = None  # a new client secret went into the Secret, and why
+    keys: KeyPlan | None = None
+    secret_version: str | None = None  # the resourceVersion of the Secret this pass wrote
+
+
+@dataclass(frozen=True)
+class Report:
+    status: Status
+    warning: tuple[str, str] | None  # (reason, message) of the Warning Event this pass posts
+
+
+def _facts(status: Status, done: Done, renew: timedelta | None, rotate: str | None, now: datetime) -> Status:
+    update: dict[str, object] = {}
+    if done.plan is not None:
+        update.update(username=done.plan.username, secret_name=done.plan.secret_name)
+    if done.role is not None:
+        update.update(role_definition_id=done.role[0], role_definition_owned=done.role[1])
+    if done.assignment is not None:
+        update.update(role_assignment_id=done.assignment[0], role_assignment_owned=done.assignment[1])
+    if done.held is not None and done.held[1] is not None and renew is not None:
+        update.update(not_after=done.held[1], renewal_time=done.held[1] - renew)
+    if done.issued is not None:
+        update.update(last_rotation_time=now, last_rotation_reason=str(done.issued))
+        if rotate:
+            update.update(rotate_request_handled=rotate)
+    status = status.model_copy(update=update)
+    if done.keys is not None:
+        status = with_ledger(status, done.keys.ledger, done.keys.settling)
+    return status
+
+
+def report(
+    previous: Status,
+    generation: int,
+    now: datetime,
+    acs_name: str,
+    done: Done,
+    failure: Failure | None,
+    renew: timedelta | None = None,
+    rotate: str | None = None,
+) -> Report:
+    """The new status and the Warning Event, if any. `renew` is the spec's renewBefore (None: bad spec)."""
+    status = _facts(previous, done, renew, rotate, now)
+    conditions = status.conditions
+
+    def put(type_: ConditionType, ok: bool | None, reason: str, message: str) -> None:
+        nonlocal conditions
+        conditions = set_condition(conditions, type_, ok, reason, message, now, generation)
+
+    observed, plan = done.observed, done.plan
+    if observed is not None:
+        if observed.domains:
+            put(
+                ConditionType.DOMAIN_LINKED,
+                True,
+                Reason.DOMAIN_LINKED,
+                f"linked domains: {', '.join(observed.domains)}",
+            )
+        else:
+            put(
+                ConditionType.DOMAIN_LINKED,
+                False,
+                Reason.NO_LINKED_DOMAIN,
+                f"{acs_name} has no linked email domain: connect an Email Communication Services domain "
+                "before mail can be sent",
+            )
+    if done.assignment is not None and done.role is not None and observed is not None:
+        message = f"service principal {observed.principal_id} holds {done.role[0]} on {acs_name}"
+        put(ConditionType.ROLE_READY, True, Reason.ROLE_READY, message)
+    if failure is not None and failure.reason in _ROLE_FAILURES:
+        put(ConditionType.ROLE_READY, False, failure.reason, failure.message)
+    conflict = plan.secret.message if plan is not None and isinstance(plan.secret, SecretConflict) else None
+    if conflict:
+        put(ConditionType.SECRET_READY, False, Reason.SECRET_CONFLICT, conflict)
+    elif done.held is not None and plan is not None:
+        put(
+            ConditionType.SECRET_READY, True, Reason.SECRET_READY, f"Secret {plan.secret_name} holds key {done.held[0]}"
+        )
+    standing = standing_after_failure(bool(status.current_key_id), status.not_after, status.renewal_time, now)
+    verdict = judge(
+        PassResult(
+            failure=failure,
+            standing=standing if failure is not None else Standing.WORKING,
+            not_after=stamp(status.not_after) if status.not_after else None,
+            conflict=conflict,
+            domain_linked=bool(observed.domains) if observed is not None else None,
+            acs_name=acs_name,
+            secret_name=status.secret_name,
+        )
+    )
+    if verdict.synced is not None:
+        put(ConditionType.SYNCED, *verdict.synced)
+    if verdict.ready is not None:
+        put(ConditionType.READY, *verdict.ready)
+    status = status.model_copy(update={"conditions": conditions, "observed_generation": generation})
+    return Report(status=status, warning=verdict.warning)

@@ -1,0 +1,103 @@
+"""The credential's status, typed: what one pass reads back and writes, and the merge patch between the two."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+
+from acs_smtp_operator.model import ConditionType
+from acs_smtp_operator.timestamps import parse_stamp, stamp
+
+__all__ = ["Condition", "PendingRollout", "RetiringKey", "Stamp", "Status"]
+
+
+def _moment(value: object) -> object:
+    return parse_stamp(value) if isinstance(value, str) else value
+
+
+# A time in status: whole seconds, UTC, `Z` (written as `timestamps.stamp` writes it).
+Stamp = Annotated[datetime, BeforeValidator(_moment), PlainSerializer(stamp, return_type=str)]
+
+
+class _Shape(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, frozen=True, extra="ignore")
+
+
+class Condition(_Shape):
+    type: str
+    status: str  # True | False | Unknown
+    reason: str = ""
+    message: str = ""
+    last_transition_time: Stamp | None = Field(default=None, alias="lastTransitionTime")
+    observed_generation: int | None = Field(default=None, alias="observedGeneration")
+
+
+class PendingRollout(_Shape):
+    """An old key waiting for the restarted workloads to roll out."""
+
+    key_id: str = Field(alias="keyId")
+    since: Stamp
+
+
+class RetiringKey(_Shape):
+    """An old key in its grace period."""
+
+    key_id: str = Field(alias="keyId")
+    remove_after: Stamp = Field(alias="removeAfter")
+
+
+class Status(_Shape):
+    """Every field the operator writes; `docs/operator.md` and the CRD's status schema list the same."""
+
+    observed_generation: int | None = Field(default=None, alias="observedGeneration")
+    conditions: tuple[Condition, ...] = ()
+    username: str | None = None
+    secret_name: str | None = Field(default=None, alias="secretName")
+    current_key_id: str | None = Field(default=None, alias="currentKeyId")
+    not_after: Stamp | None = Field(default=None, alias="notAfter")
+    renewal_time: Stamp | None = Field(default=None, alias="renewalTime")
+    last_rotation_time: Stamp | None = Field(default=None, alias="lastRotationTime")
+    last_rotation_reason: str | None = Field(default=None, alias="lastRotationReason")
+    pending_rollout: PendingRollout | None = Field(default=None, alias="pendingRollout")
+    retiring_keys: tuple[RetiringKey, ...] = Field(default=(), alias="retiringKeys")
+    orphan_check_at: Stamp | None = Field(default=None, alias="orphanCheckAt")
+    role_definition_id: str | None = Field(default=None, alias="roleDefinitionId")
+    role_definition_owned: bool | None = Field(default=None, alias="roleDefinitionOwned")
+    role_assignment_id: str | None = Field(default=None, alias="roleAssignmentId")
+    role_assignment_owned: bool | None = Field(default=None, alias="roleAssignmentOwned")
+    rotate_request_handled: str | None = Field(default=None, alias="rotateRequestHandled")
+
+    @classmethod
+    def read(cls, raw: dict[str, Any] | None) -> Status:
+        """Status as stored; a field that does not parse is treated as absent, never as a crash."""
+        raw = dict(raw or {})
+        try:
+            return cls.model_validate(raw)
+        except ValueError:
+            kept: dict[str, Any] = {}
+            for key, value in raw.items():
+                try:
+                    cls.model_validate({key: value})
+                except ValueError:
+                    continue
+                kept[key] = value
+            return cls.model_validate(kept)
+
+    def to_json(self) -> dict[str, Any]:
+        """The status object as Kubernetes stores it (camelCase, absent fields left out)."""
+        dumped: dict[str, Any] = self.model_dump(mode="json", by_alias=True, exclude_none=True)
+        for empty in [key for key in ("conditions", "retiringKeys") if not dumped.get(key)]:
+            del dumped[empty]
+        return dumped
+
+    def to_patch(self, previous: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The merge patch from `previous` to this status (a dropped field is null); None when nothing changed."""
+        wanted, previous = self.to_json(), dict(previous or {})
+        if wanted == previous:
+            return None
+        return {**wanted, **{key: None for key in previous if key not in wanted}}
+
+    def condition(self, type_: ConditionType) -> Condition | None:
+        return next((c for c in self.conditions if c.type == type_), None)

@@ -1,0 +1,73 @@
+"""Pure validation of the spec: everything the CRD's schema cannot express, before any Azure call."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import ValidationError
+
+from acs_smtp_operator.failure import Failure, UntilSpecChanges
+from acs_smtp_operator.model import Reason, Spec, parse_duration
+from acs_smtp_operator.smtp import TemplateRenderError, render_template_data, secret_data
+
+__all__ = ["PLACEHOLDERS", "validate"]
+
+_ACTION = re.compile(r"^[A-Za-z0-9.]+/([A-Za-z0-9.*]+/)*[A-Za-z0-9.*]+$")
+
+# What a template is dry-run over: the shape of real values, none of them real.
+PLACEHOLDERS = secret_data(
+    "placeholder-acs.00000000-0000-0000-0000-000000000000.00000000-0000-0000-0000-000000000000",
+    "placeholder~password.0123456789abcdefghijklmnopqrstuvw",
+    "smtp.example.invalid",
+    587,
+    "DoNotReply@example.invalid",
+)
+
+
+def _invalid(problem: str) -> Failure:
+    return Failure(Reason.INVALID_SPEC, problem, retry=UntilSpecChanges())
+
+
+def _schema_problems(exc: ValidationError) -> str:
+    return "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+
+
+def _problems(spec: Spec, tenant_id: str) -> str | None:
+    bad = [a for a in spec.role.actions if not _ACTION.match(a)]
+    if bad:
+        return f"spec.role.actions: {bad} are not Azure actions (Provider/resourceType/action)"
+    tenant = spec.entra_application.tenant_id
+    if tenant and tenant.lower() != tenant_id.lower():
+        return (
+            f"spec.entraApplication.tenantId {tenant} is not the operator's tenant {tenant_id}; "
+            "this operator manages applications in its own tenant"
+        )
+    if spec.username.format == "SmtpUsername" and not spec.username.smtp_username:
+        return "spec.username.smtpUsername: format SmtpUsername needs the username"
+    for field, text in (
+        ("secretLifetime", spec.rotation.secret_lifetime),
+        ("renewBefore", spec.rotation.renew_before),
+        ("gracePeriod", spec.rotation.grace_period),
+    ):
+        try:
+            parse_duration(text)
+        except ValueError as exc:
+            return f"spec.rotation.{field}: {exc}"
+    try:
+        render_template_data(spec.secret.template.data, PLACEHOLDERS)
+    except TemplateRenderError as exc:
+        return f"spec.{exc}"
+    return None
+
+
+def validate(raw: dict[str, Any], tenant_id: str) -> Spec:
+    """The typed spec, or a `Failure` (InvalidSpec, not retried until the spec changes)."""
+    try:
+        spec = Spec.parse(raw)
+    except ValidationError as exc:
+        raise _invalid(_schema_problems(exc)) from None
+    problem = _problems(spec, tenant_id)
+    if problem:
+        raise _invalid(problem)
+    return spec

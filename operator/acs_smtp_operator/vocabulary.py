@@ -1,0 +1,42 @@
+"""Every name the operator writes into Kubernetes: API group, kind, annotations, labels, the finalizer."""
+
+from __future__ import annotations
+
+__all__ = [
+    "API_VERSION",
+    "CLIENT_ID",
+    "FINALIZER",
+    "GROUP",
+    "KEY_ID",
+    "KIND",
+    "MANAGED_BY",
+    "NOT_AFTER",
+    "PLURAL",
+    "PREFIX",
+    "RESOURCE",
+    "RESTARTED_AT",
+    "ROTATE",
+    "VERSION",
+]
+
+PREFIX = "acssmtp.io"
+GROUP, VERSION, PLURAL, KIND = PREFIX, "v1alpha1", "acssmtpcredentials", "AcsSmtpCredential"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+# On the Secret: what it holds, so that it is the source of truth after a crash.
+KEY_ID = f"{PREFIX}/key-id"
+NOT_AFTER = f"{PREFIX}/not-after"
+CLIENT_ID = f"{PREFIX}/client-id"
+RESOURCE = f"{PREFIX}/communication-service"
+
+# On the credential: a new value asks for a rotation (`acs-smtp-operator rotate`).
+ROTATE = f"{PREFIX}/rotate"
+
+# On a restart target's pod template, as `kubectl rollout restart` does with its own key.
+RESTARTED_AT = f"{PREFIX}/restartedAt"
+
+# On every Secret the operator writes: what its Secret watch selects.
+MANAGED_BY = {"app.kubernetes.io/managed-by": "acs-smtp-operator"}
+
+# kopf's finalizer on the credential (kopf's progress and diff-base annotations use PREFIX too).
+FINALIZER = f"{PREFIX}/finalizer"

@@ -1,0 +1,176 @@
+"""The in-process layer: one pass called directly against the sandbox, run on the test's own event loop.
+
+No subprocess and no sleep: the sandbox's servers run in this process, the operator's pass is called as
+a function with a clock the test steps, and every Azure and Kubernetes call still goes through the real
+clients (azure-mgmt-*, msgraph-sdk, azure-identity, kubernetes) over https/http to the emulators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+from kubernetes import client, config
+
+from acs_smtp_operator.azure.clients import AzureClients, client_secret_credential
+from acs_smtp_operator.credential import Credential
+from acs_smtp_operator.kube.api import Kube
+from acs_smtp_operator.metrics import Metrics
+from acs_smtp_operator.ports import Ports
+from acs_smtp_operator.reconcile import Outcome, reconcile
+from acs_smtp_operator.sandbox import Sandbox, Seed, run_sandbox
+from acs_smtp_operator.sandbox.azure.context import Logged
+from acs_smtp_operator.settings import Settings
+from acs_smtp_operator.vocabulary import GROUP, PLURAL, VERSION
+
+ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
+
+
+async def off_loop(fn: Callable[..., T], *args: Any) -> T:
+    """A blocking Kubernetes client call, off the loop that serves the emulator."""
+    return await asyncio.to_thread(fn, *args)
+
+
+class Clock:
+    """The operator's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC).replace(microsecond=0)
+
+    def step(self, delta: timedelta) -> datetime:
+        self.now += delta
+        return self.now
+
+
+@dataclass
+class PassResult:
+    outcome: Outcome
+    events: list[tuple[str, str, str]]
+    calls: list[Logged]  # the Azure requests this pass made
+
+    def named(self, suffix: str) -> list[Logged]:
+        return [c for c in self.calls if c.path.endswith(suffix)]
+
+
+@dataclass
+class Bench:
+    """The sandbox, the operator's ports on it, and a stepped clock."""
+
+    sandbox: Sandbox
+    ports: Ports
+    clock: Clock
+    custom: client.CustomObjectsApi
+    core: client.CoreV1Api
+    namespaces: list[str] = field(default_factory=list)
+
+    def app(self, name: str) -> dict[str, Any]:
+        return next(a for a in self.sandbox.manifest["applications"] if a["name"] == name)
+
+    @property
+    def acs(self) -> dict[str, Any]:
+        return next(a for a in self.sandbox.manifest["communicationServices"] if a["linkedDomains"])
+
+    def keys(self, app: str) -> dict[str, str]:
+        """key id -> display name of the application's client secrets, as the emulated tenant holds them."""
+        found = self.sandbox.ctx.cloud.app_by_app_id(self.app(app)["clientId"])
+        assert found is not None
+        return {p.key_id: p.display_name for p in found.passwords}
+
+    async def apply(self, ns: str, name: str, app: str = "shop-mailer", **spec: Any) -> None:
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "AcsSmtpCredential",
+            "metadata": {"name": name, "namespace": ns},
+            "spec": {
+                "communicationService": {"resourceId": self.acs["resourceId"]},
+                "entraApplication": {"clientId": self.app(app)["clientId"]},
+                **spec,
+            },
+        }
+        current = await self.read(ns, name)
+        if current is None:
+            await off_loop(self.custom.create_namespaced_custom_object, GROUP, VERSION, ns, PLURAL, body)
+        else:
+            body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+            await off_loop(self.custom.replace_namespaced_custom_object, GROUP, VERSION, ns, PLURAL, name, body)
+
+    async def read(self, ns: str, name: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = await off_loop(
+                self.custom.get_namespaced_custom_object, GROUP, VERSION, ns, PLURAL, name
+            )
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return found
+
+    async def secret(self, ns: str, name: str) -> dict[str, Any] | None:
+        try:
+            found: dict[str, Any] = self.core.api_client.sanitize_for_serialization(
+                await off_loop(self.core.read_namespaced_secret, name, ns)
+            )
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return found
+
+    async def run(self, ns: str, name: str) -> PassResult:
+        """One pass over the credential as stored now, at the clock's time."""
+        stored = await self.read(ns, name)
+        assert stored is not None
+        events: list[tuple[str, str, str]] = []
+        before = len(self.sandbox.ctx.log)
+        outcome = await reconcile(self.ports, Credential.of(stored), self.clock.now, lambda *e: events.append(e))
+        return PassResult(outcome, events, list(self.sandbox.ctx.log[before:]))
+
+
+@pytest.fixture(scope="session")
+async def sandbox(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Sandbox]:
+    async with run_sandbox(tmp_path_factory.mktemp("inprocess"), Seed()) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+async def bench(sandbox: Sandbox) -> AsyncIterator[Bench]:
+    env = sandbox.env
+    settings = Settings(
+        arm_endpoint=env["ACSSMTP_ARM_ENDPOINT"],
+        graph_endpoint=env["ACSSMTP_GRAPH_ENDPOINT"],
+        authority_host=env["AZURE_AUTHORITY_HOST"],
+        ca_bundle=Path(env["ACSSMTP_CA_BUNDLE"]),
+        smtp_host=env["ACSSMTP_SMTP_HOST"],
+        smtp_port=int(env["ACSSMTP_SMTP_PORT"]),
+        verify_timeout=5,
+    )
+    tenant = env["AZURE_TENANT_ID"]
+    credential = client_secret_credential(settings, tenant, env["AZURE_CLIENT_ID"], env["AZURE_CLIENT_SECRET"])
+    azure = AzureClients(settings, credential)
+    api = config.new_client_from_config(config_file=env["KUBECONFIG"])  # type: ignore[no-untyped-call]
+    crd = yaml.safe_load((ROOT / "crds" / "acssmtp.io_acssmtpcredentials.yaml").read_text())
+    await off_loop(client.ApiextensionsV1Api(api).create_custom_resource_definition, crd)
+    ports = Ports(settings=settings, azure=azure, kube=Kube(api), tenant_id=tenant, metrics=Metrics())
+    try:
+        yield Bench(sandbox, ports, Clock(), client.CustomObjectsApi(api), client.CoreV1Api(api))
+    finally:
+        await azure.close()
+        await credential.close()
+        api.close()  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture
+async def ns(bench: Bench, request: pytest.FixtureRequest) -> str:
+    """A fresh namespace per test, and a clock set back to the present."""
+    name = f"p-{len(bench.namespaces)}-{request.node.name[:20].lower().replace('_', '-').strip('-')}"
+    await off_loop(bench.core.create_namespace, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    bench.namespaces.append(name)
+    bench.clock = Clock()
+    return name

@@ -1,0 +1,147 @@
+"""One pass, called directly against the sandbox with a stepped clock: what each situation makes it do."""
+
+from __future__ import annotations
+
+import base64
+from datetime import timedelta
+
+from acs_smtp_operator.azure import passwords
+from acs_smtp_operator.identity import key_marker
+from acs_smtp_operator.model import Reason
+from acs_smtp_operator.timestamps import parse_stamp
+from tests.inprocess.conftest import Bench, off_loop
+
+DAY = timedelta(days=1)
+
+
+def _condition(status: dict[str, object], type_: str) -> dict[str, str]:
+    conditions = status.get("conditions") or []
+    assert isinstance(conditions, list)
+    return next(c for c in conditions if c["type"] == type_)
+
+
+async def _ready(bench: Bench, ns: str, name: str) -> dict[str, object]:
+    stored = await bench.read(ns, name)
+    assert stored is not None
+    status: dict[str, object] = stored["status"]
+    return status
+
+
+async def test_a_first_pass_issues_a_verified_key_and_writes_the_secret(bench: Bench, ns: str) -> None:
+    await bench.apply(ns, "shop")
+    result = await bench.run(ns, "shop")
+    assert result.outcome.failure is None
+    assert len(result.named("/addPassword")) == 1
+    status = await _ready(bench, ns, "shop")
+    assert _condition(status, "Ready")["status"] == "True"
+    assert status["lastRotationReason"] == "SecretMissing"
+    secret = await bench.secret(ns, "shop-smtp")
+    assert secret is not None
+    key_id = secret["metadata"]["annotations"]["acssmtp.io/key-id"]
+    assert status["currentKeyId"] == key_id and key_id in bench.keys("shop-mailer")
+    assert base64.b64decode(secret["data"]["password"])
+    assert ("Normal", "SecretIssued") in [(t, r) for t, r, _ in result.events]
+
+
+async def test_a_second_pass_with_nothing_due_writes_nothing(bench: Bench, ns: str) -> None:
+    await bench.apply(ns, "steady")
+    await bench.run(ns, "steady")
+    again = await bench.run(ns, "steady")
+    assert not again.outcome.wrote_status and again.outcome.secret_version is None
+    assert [c.method for c in again.calls if c.method != "GET" and c.api != "entra"] == []
+
+
+async def test_once_renewal_is_due_a_new_key_replaces_the_old_which_enters_its_grace_period(
+    bench: Bench, ns: str
+) -> None:
+    await bench.apply(ns, "renew", rotation={"secretLifetime": "240h", "renewBefore": "48h", "gracePeriod": "1h"})
+    await bench.run(ns, "renew")
+    first = (await _ready(bench, ns, "renew"))["currentKeyId"]
+    bench.clock.step(9 * DAY)
+    result = await bench.run(ns, "renew")
+    assert len(result.named("/addPassword")) == 1 and not result.named("/removePassword")
+    status = await _ready(bench, ns, "renew")
+    assert status["lastRotationReason"] == "RenewalDue" and status["currentKeyId"] != first
+    retiring = status["retiringKeys"]
+    assert isinstance(retiring, list) and [r["keyId"] for r in retiring] == [first]
+    assert first in bench.keys("shop-mailer")
+
+
+async def test_after_the_grace_period_the_old_key_is_removed(bench: Bench, ns: str) -> None:
+    await bench.apply(ns, "grace", rotation={"secretLifetime": "240h", "renewBefore": "48h", "gracePeriod": "1h"})
+    await bench.run(ns, "grace")
+    first = (await _ready(bench, ns, "grace"))["currentKeyId"]
+    bench.clock.step(9 * DAY)
+    await bench.run(ns, "grace")
+    bench.clock.step(timedelta(minutes=59))
+    early = await bench.run(ns, "grace")
+    assert not early.named("/removePassword") and first in bench.keys("shop-mailer")
+    bench.clock.step(timedelta(minutes=1))
+    due = await bench.run(ns, "grace")
+    assert len(due.named("/removePassword")) == 1 and not due.named("/addPassword")
+    assert first not in bench.keys("shop-mailer")
+    assert "retiringKeys" not in await _ready(bench, ns, "grace")
+    assert ("Normal", "KeyRetired") in [(t, r) for t, r, _ in due.events]
+
+
+async def test_retargeting_another_application_issues_a_key_there(bench: Bench, ns: str) -> None:
+    await bench.apply(ns, "moved")
+    await bench.run(ns, "moved")
+    await bench.apply(ns, "moved", app="billing-mailer")
+    result = await bench.run(ns, "moved")
+    status = await _ready(bench, ns, "moved")
+    assert status["lastRotationReason"] == "ApplicationChanged"
+    assert status["currentKeyId"] in bench.keys("billing-mailer")
+    secret = await bench.secret(ns, "moved-smtp")
+    assert secret is not None
+    assert secret["metadata"]["annotations"]["acssmtp.io/client-id"] == bench.app("billing-mailer")["clientId"]
+    assert len(result.named("/addPassword")) == 1
+
+
+async def test_a_secret_of_that_name_that_is_not_ours_is_left_alone_with_no_key_added(bench: Bench, ns: str) -> None:
+    foreign = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "taken-smtp", "namespace": ns},
+        "stringData": {"password": "someone else's"},
+    }
+    await off_loop(bench.core.create_namespaced_secret, ns, foreign)
+    await bench.apply(ns, "taken")
+    result = await bench.run(ns, "taken")
+    assert not result.named("/addPassword")
+    status = await _ready(bench, ns, "taken")
+    ready = _condition(status, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", Reason.SECRET_CONFLICT)
+    secret = await bench.secret(ns, "taken-smtp")
+    assert secret is not None and base64.b64decode(secret["data"]["password"]) == b"someone else's"
+    assert "secretConflict" not in status
+
+
+async def test_a_template_that_cannot_render_is_refused_before_any_azure_call(bench: Bench, ns: str) -> None:
+    await bench.apply(ns, "badtpl", secret={"template": {"data": {"URL": "{{ nosuchvalue }}"}}})
+    result = await bench.run(ns, "badtpl")
+    assert result.calls == []
+    assert result.outcome.failure is not None and result.outcome.failure.reason == Reason.INVALID_SPEC
+    ready = _condition(await _ready(bench, ns, "badtpl"), "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+    assert "secret.template.data['URL']" in ready["message"]
+    assert await bench.secret(ns, "badtpl-smtp") is None
+
+
+async def test_a_key_of_ours_that_nothing_references_is_removed_once_settled(bench: Bench, ns: str) -> None:
+    """An interrupted pass (addPassword, then a crash) leaves a marked key behind: it is cleaned up."""
+    await bench.apply(ns, "crashed")
+    await bench.run(ns, "crashed")
+    stored = await bench.read(ns, "crashed")
+    assert stored is not None
+    marker = key_marker(ns, "crashed", stored["metadata"]["uid"])
+    graph, app = bench.ports.azure.graph, bench.app("shop-mailer")
+    orphan = await passwords.add_password(graph, app["objectId"], marker, bench.clock.now + 30 * DAY)
+    assert orphan.key_id in bench.keys("shop-mailer")
+    settling = await bench.run(ns, "crashed")
+    assert not settling.named("/removePassword")
+    check = parse_stamp((await _ready(bench, ns, "crashed"))["orphanCheckAt"])
+    assert check is not None
+    bench.clock.step(check - bench.clock.now)
+    settled = await bench.run(ns, "crashed")
+    assert len(settled.named("/removePassword")) == 1 and orphan.key_id not in bench.keys("shop-mailer")

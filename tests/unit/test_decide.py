@@ -1,0 +1,161 @@
+"""The pure decisions of one pass: the role, the assignment, the smtpUsername entry and the Secret."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from acs_smtp_operator.decide import Issue, Keep, SecretConflict, Target, decide, decide_role
+from acs_smtp_operator.failure import Failure
+from acs_smtp_operator.identity import role_definition_id, role_guid
+from acs_smtp_operator.model import DEFAULT_ACTIONS, Reason, Spec
+from acs_smtp_operator.observed import (
+    Application,
+    AssignmentView,
+    CredentialState,
+    KeyInfo,
+    Observed,
+    RolesSeen,
+    RoleView,
+    SecretView,
+    SmtpUsernameView,
+)
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+TENANT, SUB = "tenant-1", "11111111-2222-3333-4444-555555555555"
+RG = f"/subscriptions/{SUB}/resourceGroups/rg"
+ACS = f"{RG}/providers/Microsoft.Communication/communicationServices/shop"
+OURS = role_definition_id(SUB, role_guid(TENANT, "ACS SMTP Sender"))
+TARGET = Target("ns", "cr", "uid-1", TENANT)
+
+
+def spec(**over: Any) -> Spec:
+    return Spec.parse({"communicationService": {"resourceId": ACS}, "entraApplication": {"clientId": "app"}, **over})
+
+
+def role(
+    id_: str = OURS,
+    name: str = "ACS SMTP Sender",
+    actions: tuple[str, ...] = DEFAULT_ACTIONS,
+    scopes: tuple[str, ...] = (RG,),
+) -> RoleView:
+    return RoleView(id=id_, name=name, actions=actions, assignable_scopes=scopes)
+
+
+ROLE_CASES = [
+    ("a role equal to the spec is left alone", RolesSeen(ours=role()), OURS, True, None),
+    ("no role at all is created, assignable where the credential needs it", RolesSeen(), OURS, True, (RG,)),
+    ("our role with other actions is rewritten", RolesSeen(ours=role(actions=("A/b/read",))), OURS, True, (RG,)),
+    (
+        "our role assignable elsewhere grows this scope",
+        RolesSeen(ours=role(scopes=("/subscriptions/x/resourceGroups/other",))),
+        OURS,
+        True,
+        ("/subscriptions/x/resourceGroups/other", RG),
+    ),
+    (
+        "a hand-made role of the same name and actions is adopted, not owned",
+        RolesSeen(same_name=(role(id_="/hand/made"),)),
+        "/hand/made",
+        False,
+        None,
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "seen", "role_id", "owned", "scopes"), ROLE_CASES, ids=[c[0] for c in ROLE_CASES])
+def test_the_custom_role(case: str, seen: RolesSeen, role_id: str, owned: bool, scopes: tuple[str, ...] | None) -> None:
+    plan = decide_role(spec(), TENANT, seen)
+    assert (plan.role_id, plan.owned) == (role_id, owned)
+    assert (plan.write.assignable_scopes if plan.write else None) == scopes
+
+
+def test_a_same_name_role_with_other_actions_is_a_conflict_before_any_write() -> None:
+    with pytest.raises(Failure) as caught:
+        decide_role(spec(), TENANT, RolesSeen(same_name=(role(id_="/hand/made", actions=("X/y/write",)),)))
+    assert caught.value.reason == Reason.ROLE_NAME_CONFLICT and "/hand/made" in caught.value.message
+
+
+def test_a_named_existing_role_is_used_as_it_is_and_never_owned() -> None:
+    plan = decide_role(
+        spec(role={"existingRoleDefinitionId": "/builtin"}), TENANT, RolesSeen(existing=role(id_="/builtin"))
+    )
+    assert (plan.role_id, plan.owned, plan.write) == ("/builtin", False, None)
+
+
+def secret(owned: bool = True, key: str | None = "k1", client: str = "app", resource: str = ACS) -> SecretView:
+    state = CredentialState(
+        key_id=key,
+        not_after=NOW + timedelta(days=60),
+        client_id=client,
+        resource_id=resource,
+        username="u",
+        has_password=True,
+    )
+    return SecretView(owned=owned, state=state, raw={"data": {"password": "cA=="}})
+
+
+def observed(**over: Any) -> Observed:
+    base: dict[str, Any] = dict(
+        domains=("mail.example.com",),
+        application=Application("obj", "app", (KeyInfo("k1", "marker", NOW + timedelta(days=60)),)),
+        principal_id="sp",
+        roles=RolesSeen(ours=role()),
+        role_id=OURS,
+        assignment=AssignmentView(id="/assignment"),
+        smtp_username=None,
+        secret=secret(),
+        rollout_done=True,
+    )
+    return Observed(**{**base, **over})
+
+
+SECRET_CASES = [
+    ("a working Secret of ours is kept", observed(), Keep("k1", NOW + timedelta(days=60))),
+    ("no Secret means a first issue", observed(secret=None), Issue("SecretMissing")),  # type: ignore[arg-type]
+    (
+        "a Secret of that name that is not ours is a conflict, not an issue",
+        observed(secret=secret(owned=False)),
+        SecretConflict,
+    ),
+]
+
+
+@pytest.mark.parametrize(("case", "seen", "expected"), SECRET_CASES, ids=[c[0] for c in SECRET_CASES])
+def test_the_secret(case: str, seen: Observed, expected: object) -> None:
+    decided = decide(spec(), TARGET, seen, NOW).secret
+    if isinstance(expected, type):
+        assert isinstance(decided, expected)
+    else:
+        assert decided == expected
+
+
+def test_an_existing_assignment_is_not_created_again() -> None:
+    assert decide(spec(), TARGET, observed(), NOW).assignment.existing_id == "/assignment"
+    assert decide(spec(), TARGET, observed(assignment=None), NOW).assignment.existing_id is None
+
+
+def test_an_email_username_off_the_linked_domains_is_refused_before_any_write() -> None:
+    named = spec(username={"format": "SmtpUsername", "smtpUsername": "x@elsewhere.example"})
+    with pytest.raises(Failure) as caught:
+        decide(named, TARGET, observed(), NOW)
+    assert caught.value.reason == Reason.SMTP_USERNAME_INVALID and "x@elsewhere.example" in caught.value.message
+
+
+def test_an_smtp_username_entry_is_written_only_when_it_differs() -> None:
+    named = spec(username={"format": "SmtpUsername", "smtpUsername": "orders@mail.example.com"})
+    first = decide(named, TARGET, observed(), NOW).smtp_username
+    assert first is not None and first.username == "orders@mail.example.com"
+    same = SmtpUsernameView(username="orders@mail.example.com", entra_application_id="app", tenant_id=TENANT)
+    assert decide(named, TARGET, observed(smtp_username=same), NOW).smtp_username is None
+
+
+@pytest.mark.parametrize(
+    ("fmt", "username"),
+    [("Dot", f"shop.app.{TENANT}"), ("Pipe", f"shop|app|{TENANT}")],
+    ids=["the dot form joins resource, application and tenant", "the pipe form joins them with bars"],
+)
+def test_the_username(fmt: str, username: str) -> None:
+    assert decide(spec(username={"format": fmt}), TARGET, observed(), NOW).username == username

@@ -1,0 +1,89 @@
+"""Golden values: the names every live installation's Azure objects and Secrets already carry.
+
+Each value was computed by the operator as released before these names moved into `identity.py`;
+a change here orphans roles, assignments, client secrets and smtpUsernames in running clusters.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from acs_smtp_operator import vocabulary
+from acs_smtp_operator.identity import (
+    assignment_guid,
+    key_marker,
+    role_definition_id,
+    role_guid,
+    secret_name,
+    smtp_username_resource,
+)
+
+TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+SUBSCRIPTION = "11111111-2222-3333-4444-555555555555"
+ACS = (
+    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/mail"
+    "/providers/Microsoft.Communication/communicationServices/shop-acs"
+)
+ROLE_ID = (
+    f"/subscriptions/{SUBSCRIPTION}/providers/Microsoft.Authorization/roleDefinitions/"
+    "66c6db95-113e-56f4-aa22-f88a7f006d84"
+)
+
+
+def test_the_custom_role_id_depends_on_tenant_and_name_only_not_on_its_case() -> None:
+    assert role_guid(TENANT, "ACS SMTP Sender") == "66c6db95-113e-56f4-aa22-f88a7f006d84"
+    assert role_guid(TENANT, "acs smtp sender") == "66c6db95-113e-56f4-aa22-f88a7f006d84"
+
+
+def test_a_role_created_at_subscription_scope_has_the_arm_id_azure_gives_it() -> None:
+    assert role_definition_id(SUBSCRIPTION, role_guid(TENANT, "ACS SMTP Sender")) == ROLE_ID
+
+
+def test_the_role_assignment_id_depends_on_resource_role_and_principal() -> None:
+    principal = "9a3c1e2f-0000-4000-8000-00000000abcd"
+    assert assignment_guid(ACS, ROLE_ID, principal) == "8ff0a550-5137-5a8f-9f2d-747b1e8c5565"
+    assert assignment_guid(ACS.upper(), ROLE_ID.upper(), principal.upper()) == "8ff0a550-5137-5a8f-9f2d-747b1e8c5565"
+
+
+def test_client_secrets_are_marked_with_namespace_name_and_uid_prefix() -> None:
+    marker = key_marker("shop", "shop-mailer", "5d9e0a7c-1111-4222-8333-944444444444")
+    assert marker == "acs-smtp-operator shop/shop-mailer 5d9e0a7c"
+
+
+@pytest.mark.parametrize(
+    ("namespace", "name", "resource"),
+    [
+        ("shop", "shop-mailer", "acssmtp-shop-mailer-1ef61c6d8bb2"),
+        (
+            "billing",
+            "Weird_Name.with.dots-and-a-very-long-tail-that-goes-on-and-on",
+            "acssmtp-Weird-Name-with-dots-and-a-very-long-tai-77fd11a9c718",
+        ),
+    ],
+)
+def test_the_smtp_username_resource_name_is_fixed_per_credential(namespace: str, name: str, resource: str) -> None:
+    assert smtp_username_resource(namespace, name) == resource
+
+
+def test_the_secret_is_named_after_the_credential_unless_the_spec_names_it() -> None:
+    assert secret_name("shop-mailer", None) == "shop-mailer-smtp"
+    assert secret_name("shop-mailer", "mail") == "mail"
+
+
+def test_the_annotations_labels_and_finalizer_keep_their_names() -> None:
+    assert (vocabulary.GROUP, vocabulary.VERSION, vocabulary.KIND, vocabulary.PLURAL) == (
+        "acssmtp.io",
+        "v1alpha1",
+        "AcsSmtpCredential",
+        "acssmtpcredentials",
+    )
+    assert [vocabulary.KEY_ID, vocabulary.NOT_AFTER, vocabulary.CLIENT_ID, vocabulary.RESOURCE] == [
+        "acssmtp.io/key-id",
+        "acssmtp.io/not-after",
+        "acssmtp.io/client-id",
+        "acssmtp.io/communication-service",
+    ]
+    assert vocabulary.ROTATE == "acssmtp.io/rotate"
+    assert vocabulary.RESTARTED_AT == "acssmtp.io/restartedAt"
+    assert vocabulary.MANAGED_BY == {"app.kubernetes.io/managed-by": "acs-smtp-operator"}
+    assert vocabulary.FINALIZER == "acssmtp.io/finalizer"
