@@ -12,7 +12,7 @@ from typing import Any
 from acs_smtp_operator.azure import acs as acs_api
 from acs_smtp_operator.azure import passwords, roles, verify
 from acs_smtp_operator.decide import Issue, Keep, Plan, SecretConflict
-from acs_smtp_operator.failure import Failure, UntilSpecChanges
+from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.kube import workloads
 from acs_smtp_operator.kube_secret import Content, decode, same_secret
 from acs_smtp_operator.model import Reason, RotationReason, Spec
@@ -69,8 +69,12 @@ async def _write(
     """Write the Secret when anything in it differs from what it should hold; the version written, if any."""
     try:
         body = content.body(password, key_id, end)
-    except TemplateRenderError as exc:
-        raise Failure(Reason.INVALID_SPEC, f"spec.{exc}", retry=UntilSpecChanges()) from None
+    except TemplateRenderError as exc:  # it rendered over a placeholder: the real value broke it
+        raise Failure(
+            Reason.INVALID_SPEC,
+            f"spec.secret.template.data[{exc.key!r}] does not render with the client secret's value "
+            "(the detail is withheld: it could carry the value)",
+        ) from None
     if current is not None and same_secret(current, body):
         return None
     version = (current.get("metadata") or {}).get("resourceVersion") if current is not None else None
@@ -104,7 +108,10 @@ async def issue(
     app, namespace, name = observed.application, content.namespace, content.owner["name"]
     new = await passwords.add_password(ports.azure.graph, app.object_id, marker, now + spec.rotation.lifetime)
     secret = new.value.get_secret_value()
-    why = await _verified(ports, spec, app.client_id, content.username, secret)
+    try:
+        why = await _verified(ports, spec, app.client_id, content.username, secret)
+    except Exception as exc:  # the check itself broke (network, TLS): the key is unproven, take it back
+        why = f"the verification could not run ({type(exc).__name__})"
     if why is not None:
         await passwords.remove_password(ports.azure.graph, app.object_id, new.key_id)
         ports.metrics.rotation(namespace, name, reason, "verification_failed")
@@ -192,13 +199,18 @@ async def act(
     emit: Emit,
 ) -> None:
     """Role, assignment, smtpUsername, the Secret (keep or issue), then the old keys; a conflict stops early."""
+    done.acting = "role"
     await _role(ports, spec, plan, done, emit)
+    done.acting = "assignment"
     await _assignment(ports, spec, plan, done, emit)
+    done.acting = "smtpUsername"
     await _smtp_username(ports, spec, plan, emit)
     if isinstance(plan.secret, SecretConflict):
         return
+    done.acting = "secret"
     if isinstance(plan.secret, Issue):
         await issue(ports, spec, observed, content, marker, plan.secret.reason, now, done, emit)
     else:
         await _keep(ports, observed, content, plan.secret, done)
+    done.acting = "keys"
     await _keys(ports, spec, observed, content.namespace, before, marker, now, done, emit)

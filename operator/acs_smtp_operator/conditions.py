@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from acs_smtp_operator.failure import Failure
+from acs_smtp_operator.failure import Failure, UntilSpecChanges
 from acs_smtp_operator.model import ConditionType, Reason, Standing
 from acs_smtp_operator.status import Condition
 
@@ -62,7 +62,7 @@ Check = Callable[[PassResult], Answer | None]
 
 
 def _invalid(r: PassResult) -> Answer | None:
-    if r.failure is not None and r.failure.reason == Reason.INVALID_SPEC:
+    if r.failure is not None and isinstance(r.failure.retry, UntilSpecChanges):
         return False, Reason.INVALID_SPEC, r.failure.message
     return None
 
@@ -114,7 +114,7 @@ def _ready(r: PassResult) -> Answer | None:
 
 
 READINESS: tuple[Check, ...] = (
-    _invalid,  # bad input: nothing was attempted
+    _invalid,  # bad input (not retried until the spec changes): nothing was attempted
     _failed_before_first_secret,  # no Secret yet: the failure is why
     _expired,  # failing, and the Secret's client secret has expired
     _expiring,  # failing past renewalTime: still works, a human must act before it expires
@@ -138,7 +138,7 @@ def judge(result: PassResult) -> Verdict:
     failure = result.failure
     if failure is None:
         return Verdict(ready=ready, synced=(True, Reason.READY, "the last reconciliation succeeded"), warning=None)
-    synced = None if failure.reason == Reason.INVALID_SPEC else (False, failure.reason, failure.message)
+    synced = None if isinstance(failure.retry, UntilSpecChanges) else (False, failure.reason, failure.message)
     if ready[1]:
         return Verdict(ready=ready, synced=synced, warning=(ready[1], ready[2]))
     return Verdict(ready=None, synced=synced, warning=(failure.reason, failure.message))

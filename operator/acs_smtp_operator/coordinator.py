@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -41,6 +41,7 @@ class _Entry:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     failures: int = 0
     status: Status = field(default_factory=Status)  # as the last pass left it: the due times come from it
+    passed: bool = False  # a pass has finished: `status` is its own, not the stored one
     secret_version: str | None = None  # our own last write of the Secret, not an edit to heal
 
 
@@ -49,10 +50,12 @@ class Coordinator:
         self.ports, self.emit_for, self.clock = ports, emit_for, clock
         self._entries: dict[str, _Entry] = {}
 
-    def _entry(self, uid: str, status: dict[str, Any] | None = None) -> _Entry:
-        if uid not in self._entries:
-            self._entries[uid] = _Entry(status=Status.read(status))
-        return self._entries[uid]
+    def _entry(self, uid: str, status: Mapping[str, Any] | None = None) -> _Entry:
+        """The credential's entry; a new one, or one no pass has finished yet, takes `status` as stored."""
+        entry = self._entries.setdefault(uid, _Entry())
+        if status and not entry.passed:
+            entry.status = Status.read(dict(status))
+        return entry
 
     async def run(self, namespace: str, name: str, uid: str) -> Outcome | None:
         """One pass over a fresh read, under the credential's lock; None when it is gone or being deleted."""
@@ -64,11 +67,12 @@ class Coordinator:
                 fresh = await self.ports.kube.read_credential(namespace, name)
                 if fresh is None or fresh["metadata"].get("uid") != uid or fresh["metadata"].get("deletionTimestamp"):
                     return None  # gone, another object of the same name, or the finalizer's business now
+                self._entry(uid, fresh.get("status"))
                 outcome = await reconcile(self.ports, Credential.of(fresh), self.clock(), self.emit_for(fresh))
         finally:
             CURRENT.reset(token)
         entry.failures = entry.failures + 1 if outcome.failure else 0
-        entry.status = outcome.status
+        entry.status, entry.passed = outcome.status, True
         if outcome.secret_version:
             entry.secret_version = outcome.secret_version
         if outcome.wrote_status:
@@ -76,9 +80,12 @@ class Coordinator:
         return outcome
 
     async def schedule(
-        self, body: dict[str, Any], stopped: Callable[[], Awaitable[object]], is_stopped: Callable[[], bool]
+        self, body: Mapping[str, Any], stopped: Callable[[], Awaitable[object]], is_stopped: Callable[[], bool]
     ) -> None:
-        """Sleep until the credential is next due (renewal, a grace period's end, drift); no call in between."""
+        """Sleep until the credential is next due (renewal, a grace period's end, drift); no call in between.
+
+        `body` is kopf's live view of the object: its spec is read afresh at each wake-up.
+        """
         meta = body["metadata"]
         namespace, name, uid = str(meta["namespace"]), str(meta["name"]), str(meta["uid"])
         entry = self._entry(uid, body.get("status"))
@@ -115,10 +122,12 @@ class Coordinator:
         return entry is not None and resource_version is not None and entry.secret_version == resource_version
 
     async def finalize(self, body: dict[str, Any], assignment_shared: bool) -> None:
+        """Undo the credential in Azure, after any pass in flight (which could still add a key) has ended."""
         cr = Credential.of(body)
         token = CURRENT.set((cr.namespace, cr.name))
         try:
-            await finalize(self.ports, cr, assignment_shared, self.emit_for(body))
+            async with self._entry(cr.uid).lock:
+                await finalize(self.ports, cr, assignment_shared, self.emit_for(body))
         finally:
             CURRENT.reset(token)
         self.ports.metrics.forget(cr.namespace, cr.name)

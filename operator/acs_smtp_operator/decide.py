@@ -20,7 +20,15 @@ from acs_smtp_operator.identity import (
 from acs_smtp_operator.model import Reason, RotationReason, Spec
 from acs_smtp_operator.observed import Observed, RolesSeen, RoleView, SmtpUsernameView
 from acs_smtp_operator.plan import SecretFacts, needs_new_secret
-from acs_smtp_operator.smtp import compose_username, on_linked_domain
+from acs_smtp_operator.smtp import (
+    PLACEHOLDER_PASSWORD,
+    TemplateRenderError,
+    compose_username,
+    on_linked_domain,
+    render_template_data,
+    secret_data,
+    sender_address,
+)
 
 __all__ = [
     "AssignmentPlan",
@@ -46,6 +54,8 @@ class Target:
     name: str
     uid: str
     tenant_id: str
+    smtp_host: str
+    smtp_port: int
     rotate_requested: str | None = None  # its acssmtp.io/rotate annotation
     rotate_handled: str | None = None  # the value the last rotation answered (status)
 
@@ -222,6 +232,17 @@ def _secret(
     return Keep(key_id=key_id, not_after=facts.app_keys.get(key_id) or secret.state.not_after)
 
 
+def _check_template(spec: Spec, target: Target, username: str, domains: tuple[str, ...]) -> None:
+    """The template over this resource's real values (the password aside): it must render before any write."""
+    sender = sender_address(list(domains))
+    values = secret_data(username, PLACEHOLDER_PASSWORD, target.smtp_host, target.smtp_port, sender)
+    try:
+        render_template_data(spec.secret.template.data, values)
+    except TemplateRenderError as exc:
+        # Retried: a value such as `from` appears once the resource has a linked domain.
+        raise Failure(Reason.INVALID_SPEC, f"spec.{exc} with the values of {spec.communication_service.name}") from None
+
+
 def decide(spec: Spec, target: Target, observed: Observed, now: datetime) -> Plan:
     """The whole plan of one pass, or a `Failure` before anything is written."""
     acs, client_id = spec.communication_service, spec.entra_application.client_id
@@ -239,6 +260,7 @@ def decide(spec: Spec, target: Target, observed: Observed, now: datetime) -> Pla
         spec.username.format, acs.name, client_id, target.tenant_id, spec.username.smtp_username
     )
     name = secret_name(target.name, spec.secret.name)
+    _check_template(spec, target, username, observed.domains)
     return Plan(
         role=role,
         assignment=assignment,

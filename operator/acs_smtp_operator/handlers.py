@@ -62,7 +62,7 @@ def build_registry(ports: Ports) -> kopf.OperatorRegistry:
 
     @kopf.daemon(*RESOURCE, id="schedule", cancellation_timeout=2.0, registry=registry)
     async def scheduler(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) -> None:
-        await coordinator.schedule(dict(body), stopped.wait, lambda: bool(stopped))
+        await coordinator.schedule(body, stopped.wait, lambda: bool(stopped))
 
     @kopf.index(*RESOURCE, id="assignments", registry=registry)
     def assignments(body: kopf.Body, **_: Any) -> dict[str, str] | None:

@@ -76,6 +76,7 @@ class Reason(enum.StrEnum):
     EXPIRING = "ExpiringSoon"
     EXPIRED = "Expired"
     OBJECT_CHANGED = "ObjectChanged"
+    KUBERNETES_FORBIDDEN = "KubernetesForbidden"
     KUBERNETES_ERROR = "KubernetesError"
 
 

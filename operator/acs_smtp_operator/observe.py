@@ -5,12 +5,14 @@ from __future__ import annotations
 from acs_smtp_operator.azure import acs as acs_api
 from acs_smtp_operator.azure import passwords, roles
 from acs_smtp_operator.decide import expected_role_id
+from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.identity import assignment_guid, role_guid, secret_name, smtp_username_resource
 from acs_smtp_operator.kube import workloads
 from acs_smtp_operator.kube_secret import secret_view
 from acs_smtp_operator.model import RestartTarget, Spec
 from acs_smtp_operator.observed import Observed, RolesSeen
 from acs_smtp_operator.ports import Ports
+from acs_smtp_operator.report import Done
 
 __all__ = ["observe", "rollouts_done"]
 
@@ -37,11 +39,26 @@ async def rollouts_done(ports: Ports, namespace: str, targets: tuple[RestartTarg
     return True
 
 
-async def observe(ports: Ports, namespace: str, name: str, uid: str, spec: Spec, rollout_pending: bool) -> Observed:
+async def _rolled_out(ports: Ports, namespace: str, targets: tuple[RestartTarget, ...]) -> bool:
+    """A workload that cannot be read counts as still rolling out: the rollout timeout moves the key on."""
+    try:
+        return await rollouts_done(ports, namespace, targets)
+    except Failure:
+        return False
+
+
+async def observe(
+    ports: Ports, namespace: str, name: str, uid: str, spec: Spec, rollout_pending: bool, done: Done
+) -> Observed:
     """Read the ACS resource, the application and its service principal, the role and its assignment,
-    the smtpUsernames entry, the Secret, and the rollout when one is pending."""
+    the smtpUsernames entry, the Secret, and the rollout when one is pending.
+
+    The linked domains are noted in `done` as soon as they are read: a later read that fails does not
+    hide whether the resource can send.
+    """
     acs, client_id = spec.communication_service, spec.entra_application.client_id
     domains = await acs_api.linked_domains(ports.azure.communication(acs.subscription_id), acs)
+    done.domains = domains
     application = await passwords.find_application(ports.azure.graph, client_id)
     principal = await passwords.find_service_principal(ports.azure.graph, client_id)
     seen = await _roles(ports, spec)
@@ -57,7 +74,7 @@ async def observe(ports: Ports, namespace: str, name: str, uid: str, spec: Spec,
             ports.azure.communication(acs.subscription_id), acs, smtp_username_resource(namespace, name)
         )
     secret = await ports.kube.read_secret(namespace, secret_name(name, spec.secret.name))
-    done = not rollout_pending or await rollouts_done(ports, namespace, spec.restart_targets)
+    rolled_out = not rollout_pending or await _rolled_out(ports, namespace, spec.restart_targets)
     return Observed(
         domains=domains,
         application=application,
@@ -67,5 +84,5 @@ async def observe(ports: Ports, namespace: str, name: str, uid: str, spec: Spec,
         assignment=assignment,
         smtp_username=smtp_username,
         secret=secret_view(secret, uid),
-        rollout_done=done,
+        rollout_done=rolled_out,
     )

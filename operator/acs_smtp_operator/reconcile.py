@@ -39,9 +39,20 @@ async def _carry_out(
     ports: Ports, cr: Credential, spec: Spec, previous: Status, now: datetime, done: Done, emit: Emit
 ) -> None:
     ledger = ledger_of(previous)
-    done.observed = observed = await observe(ports, cr.namespace, cr.name, cr.uid, spec, ledger.pending is not None)
+    pending = ledger.pending is not None
+    done.observed = observed = await observe(ports, cr.namespace, cr.name, cr.uid, spec, pending, done)
     rotate = cr.annotations.get(ROTATE)
-    target = Target(cr.namespace, cr.name, cr.uid, ports.tenant_id, rotate, previous.rotate_request_handled)
+    settings = ports.settings
+    target = Target(
+        cr.namespace,
+        cr.name,
+        cr.uid,
+        ports.tenant_id,
+        settings.smtp_host,
+        settings.smtp_port,
+        rotate,
+        previous.rotate_request_handled,
+    )
     done.plan = plan = decide(spec, target, observed, now)
     content = Content(
         namespace=cr.namespace,
@@ -63,7 +74,7 @@ async def reconcile(ports: Ports, cr: Credential, now: datetime, emit: Emit) -> 
     failure: Failure | None = None
     spec: Spec | None = None
     try:
-        spec = validate(cr.spec, ports.tenant_id)
+        spec = validate(cr.spec, ports.tenant_id, ports.settings.smtp_host, ports.settings.smtp_port)
         await _carry_out(ports, cr, spec, previous, now, done, emit)
     except Failure as exc:
         if exc.reason == Reason.OBJECT_CHANGED:
@@ -73,9 +84,12 @@ async def reconcile(ports: Ports, cr: Credential, now: datetime, emit: Emit) -> 
     renew = spec.rotation.renew if spec is not None else None
     result = report(previous, cr.generation, now, acs_name, done, failure, renew, cr.annotations.get(ROTATE))
     patch = result.status.to_patch(cr.status)
-    if patch is not None:
-        await ports.kube.patch_status(cr.namespace, cr.name, patch)
     if result.warning is not None and (spec is not None or patch is not None):
         emit("Warning", *result.warning)  # bad input is told once, when it first lands in status
+    try:
+        if patch is not None:
+            await ports.kube.patch_status(cr.namespace, cr.name, patch)
+    except Failure as unwritten:  # what stands in status is what Kubernetes holds: nothing moved
+        return Outcome(previous, failure or unwritten, secret_version=done.secret_version)
     ports.metrics.credential(cr.namespace, cr.name, result.status)
     return Outcome(result.status, failure, wrote_status=patch is not None, secret_version=done.secret_version)

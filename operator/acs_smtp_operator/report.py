@@ -16,15 +16,26 @@ from acs_smtp_operator.timestamps import stamp
 
 __all__ = ["Done", "Report", "report"]
 
-_ROLE_FAILURES = (Reason.ROLE_NAME_CONFLICT, Reason.ROLE_NOT_FOUND, Reason.FORBIDDEN)
+_ROLE_FAILURES = (Reason.ROLE_NAME_CONFLICT, Reason.ROLE_NOT_FOUND)
+
+
+def _role_failed(failure: Failure | None, done: Done) -> bool:
+    """The role is what failed: a conflict, a role not found, or Azure refusing the role or assignment write."""
+    if failure is None:
+        return False
+    return failure.reason in _ROLE_FAILURES or (
+        failure.reason == Reason.FORBIDDEN and done.acting in ("role", "assignment")
+    )
 
 
 @dataclass
 class Done:
     """How far a pass got, filled step by step: what it observed, decided and carried out."""
 
+    domains: tuple[str, ...] | None = None  # the ACS resource's linked domains, once read
     observed: Observed | None = None
     plan: Plan | None = None
+    acting: str | None = None  # the step being carried out: role, assignment, smtpUsername, secret, keys
     role: tuple[str, bool] | None = None  # (role definition id, ours)
     assignment: tuple[str, bool] | None = None  # (role assignment id, ours)
     held: tuple[str, datetime | None] | None = None  # (key id, end) the Secret holds now
@@ -77,15 +88,10 @@ def report(
         nonlocal conditions
         conditions = set_condition(conditions, type_, ok, reason, message, now, generation)
 
-    observed, plan = done.observed, done.plan
-    if observed is not None:
-        if observed.domains:
-            put(
-                ConditionType.DOMAIN_LINKED,
-                True,
-                Reason.DOMAIN_LINKED,
-                f"linked domains: {', '.join(observed.domains)}",
-            )
+    observed, plan, domains = done.observed, done.plan, done.domains
+    if domains is not None:
+        if domains:
+            put(ConditionType.DOMAIN_LINKED, True, Reason.DOMAIN_LINKED, f"linked domains: {', '.join(domains)}")
         else:
             put(
                 ConditionType.DOMAIN_LINKED,
@@ -97,7 +103,7 @@ def report(
     if done.assignment is not None and done.role is not None and observed is not None:
         message = f"service principal {observed.principal_id} holds {done.role[0]} on {acs_name}"
         put(ConditionType.ROLE_READY, True, Reason.ROLE_READY, message)
-    if failure is not None and failure.reason in _ROLE_FAILURES:
+    if failure is not None and _role_failed(failure, done):
         put(ConditionType.ROLE_READY, False, failure.reason, failure.message)
     conflict = plan.secret.message if plan is not None and isinstance(plan.secret, SecretConflict) else None
     if conflict:
@@ -106,14 +112,15 @@ def report(
         put(
             ConditionType.SECRET_READY, True, Reason.SECRET_READY, f"Secret {plan.secret_name} holds key {done.held[0]}"
         )
-    standing = standing_after_failure(bool(status.current_key_id), status.not_after, status.renewal_time, now)
+    has_key = bool(status.current_key_id) or done.held is not None
+    standing = standing_after_failure(has_key, status.not_after, status.renewal_time, now)
     verdict = judge(
         PassResult(
             failure=failure,
             standing=standing if failure is not None else Standing.WORKING,
             not_after=stamp(status.not_after) if status.not_after else None,
             conflict=conflict,
-            domain_linked=bool(observed.domains) if observed is not None else None,
+            domain_linked=bool(domains) if domains is not None else None,
             acs_name=acs_name,
             secret_name=status.secret_name,
         )

@@ -9,6 +9,7 @@ from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 __all__ = [
+    "PLACEHOLDER_PASSWORD",
     "TemplateRenderError",
     "compose_username",
     "on_linked_domain",
@@ -18,8 +19,16 @@ __all__ = [
 ]
 
 
+# A client secret's shape (Entra's: 3 characters, `8Q~`, 34 more), to dry-run templates without a real one.
+PLACEHOLDER_PASSWORD = "Pla8Q~" + "x" * 34
+
+
 class TemplateRenderError(ValueError):
-    """A `secret.template.data` entry that cannot render (the message never carries values)."""
+    """A `secret.template.data` entry that cannot render; `key` names it."""
+
+    def __init__(self, key: str, detail: str) -> None:
+        super().__init__(f"secret.template.data[{key!r}] does not render: {detail}")
+        self.key = key
 
 
 def compose_username(
@@ -73,5 +82,7 @@ def render_template_data(templates: dict[str, str], values: dict[str, str]) -> d
         try:
             rendered[key] = _ENV.from_string(template).render(**values)
         except TemplateError as exc:
-            raise TemplateRenderError(f"secret.template.data[{key!r}] does not render: {exc.message}") from None
+            raise TemplateRenderError(key, str(exc.message)) from None
+        except Exception as exc:  # arithmetic, type and other errors of the template's own expressions
+            raise TemplateRenderError(key, type(exc).__name__) from None
     return rendered

@@ -9,20 +9,17 @@ from pydantic import ValidationError
 
 from acs_smtp_operator.failure import Failure, UntilSpecChanges
 from acs_smtp_operator.model import Reason, Spec, parse_duration
-from acs_smtp_operator.smtp import TemplateRenderError, render_template_data, secret_data
+from acs_smtp_operator.smtp import (
+    PLACEHOLDER_PASSWORD,
+    TemplateRenderError,
+    compose_username,
+    render_template_data,
+    secret_data,
+)
 
-__all__ = ["PLACEHOLDERS", "validate"]
+__all__ = ["validate"]
 
 _ACTION = re.compile(r"^[A-Za-z0-9.]+/([A-Za-z0-9.*]+/)*[A-Za-z0-9.*]+$")
-
-# What a template is dry-run over: the shape of real values, none of them real.
-PLACEHOLDERS = secret_data(
-    "placeholder-acs.00000000-0000-0000-0000-000000000000.00000000-0000-0000-0000-000000000000",
-    "placeholder~password.0123456789abcdefghijklmnopqrstuvw",
-    "smtp.example.invalid",
-    587,
-    "DoNotReply@example.invalid",
-)
 
 
 def _invalid(problem: str) -> Failure:
@@ -33,7 +30,7 @@ def _schema_problems(exc: ValidationError) -> str:
     return "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
 
 
-def _problems(spec: Spec, tenant_id: str) -> str | None:
+def _problems(spec: Spec, tenant_id: str, host: str, port: int) -> str | None:
     bad = [a for a in spec.role.actions if not _ACTION.match(a)]
     if bad:
         return f"spec.role.actions: {bad} are not Azure actions (Provider/resourceType/action)"
@@ -54,20 +51,30 @@ def _problems(spec: Spec, tenant_id: str) -> str | None:
             parse_duration(text)
         except ValueError as exc:
             return f"spec.rotation.{field}: {exc}"
+    # A dry run over the real values but the password (the sender is known only once the resource is read:
+    # a placeholder here, the real one when the plan is made).
+    username = compose_username(
+        spec.username.format,
+        spec.communication_service.name,
+        spec.entra_application.client_id,
+        tenant_id,
+        spec.username.smtp_username,
+    )
+    values = secret_data(username, PLACEHOLDER_PASSWORD, host, port, "DoNotReply@example.invalid")
     try:
-        render_template_data(spec.secret.template.data, PLACEHOLDERS)
+        render_template_data(spec.secret.template.data, values)
     except TemplateRenderError as exc:
         return f"spec.{exc}"
     return None
 
 
-def validate(raw: dict[str, Any], tenant_id: str) -> Spec:
+def validate(raw: dict[str, Any], tenant_id: str, host: str, port: int) -> Spec:
     """The typed spec, or a `Failure` (InvalidSpec, not retried until the spec changes)."""
     try:
         spec = Spec.parse(raw)
     except ValidationError as exc:
         raise _invalid(_schema_problems(exc)) from None
-    problem = _problems(spec, tenant_id)
+    problem = _problems(spec, tenant_id, host, port)
     if problem:
         raise _invalid(problem)
     return spec

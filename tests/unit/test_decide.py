@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from acs_smtp_operator.decide import Issue, Keep, SecretConflict, Target, decide, decide_role
-from acs_smtp_operator.failure import Failure
+from acs_smtp_operator.failure import Failure, UntilSpecChanges
 from acs_smtp_operator.identity import role_definition_id, role_guid
 from acs_smtp_operator.model import DEFAULT_ACTIONS, Reason, Spec
 from acs_smtp_operator.observed import (
@@ -28,7 +28,7 @@ TENANT, SUB = "tenant-1", "11111111-2222-3333-4444-555555555555"
 RG = f"/subscriptions/{SUB}/resourceGroups/rg"
 ACS = f"{RG}/providers/Microsoft.Communication/communicationServices/shop"
 OURS = role_definition_id(SUB, role_guid(TENANT, "ACS SMTP Sender"))
-TARGET = Target("ns", "cr", "uid-1", TENANT)
+TARGET = Target("ns", "cr", "uid-1", TENANT, "smtp.example.com", 587)
 
 
 def spec(**over: Any) -> Spec:
@@ -159,3 +159,12 @@ def test_an_smtp_username_entry_is_written_only_when_it_differs() -> None:
 )
 def test_the_username(fmt: str, username: str) -> None:
     assert decide(spec(username={"format": fmt}), TARGET, observed(), NOW).username == username
+
+
+def test_a_template_needing_a_sender_waits_for_a_linked_domain_before_any_write() -> None:
+    needs_sender = spec(secret={"template": {"data": {"FROM": "{{ from }}"}}})
+    with pytest.raises(Failure) as caught:
+        decide(needs_sender, TARGET, observed(domains=()), NOW)
+    assert caught.value.reason == Reason.INVALID_SPEC and "FROM" in caught.value.message
+    assert not isinstance(caught.value.retry, UntilSpecChanges)  # linking a domain fixes it: retried
+    assert decide(needs_sender, TARGET, observed(), NOW).secret_name == "cr-smtp"

@@ -37,6 +37,11 @@ REFUSED = [
         "spec.secret.template.data['URL']",
     ),
     (
+        "a template whose own arithmetic fails",
+        {"secret": {"template": {"data": {"N": "{{ (port|int) // 0 }}"}}}},
+        "spec.secret.template.data['N'] does not render: ZeroDivisionError",
+    ),
+    (
         "a template that does not parse",
         {"secret": {"template": {"data": {"URL": "{{ username "}}}},
         "spec.secret.template.data['URL']",
@@ -47,7 +52,7 @@ REFUSED = [
 @pytest.mark.parametrize(("case", "over", "field"), REFUSED, ids=[c[0] for c in REFUSED])
 def test_bad_input_is_refused_until_the_spec_changes(case: str, over: dict[str, Any], field: str) -> None:
     with pytest.raises(Exception) as caught:
-        validate(spec(**over), TENANT)
+        validate(spec(**over), TENANT, "smtp.example.com", 587)
     failure = caught.value
     assert getattr(failure, "reason", None) == Reason.INVALID_SPEC
     assert isinstance(getattr(failure, "retry", None), UntilSpecChanges)
@@ -77,4 +82,4 @@ ACCEPTED = [
 
 @pytest.mark.parametrize(("case", "over"), ACCEPTED, ids=[c[0] for c in ACCEPTED])
 def test_good_input_is_accepted(case: str, over: dict[str, Any]) -> None:
-    assert validate(spec(**over), TENANT).communication_service.name == "shop"
+    assert validate(spec(**over), TENANT, "smtp.example.com", 587).communication_service.name == "shop"

@@ -41,12 +41,13 @@ def _said(exc: ApiException) -> str:
     return str(message or exc.reason or exc.status)[:400]
 
 
-def _failure(exc: ApiException, what: str) -> Failure:
-    text = f"{what}: Kubernetes answered {exc.status}: {_said(exc)}"
+def _failure(exc: ApiException, what: str, quiet: bool) -> Failure:
+    said = exc.reason or exc.status if quiet else _said(exc)
+    text = f"{what}: Kubernetes answered {exc.status}: {said}"
     if exc.status == 409:
         return Failure(Reason.OBJECT_CHANGED, f"{what}: the object changed meanwhile", status=409, retry=After(1))
     if exc.status == 403:
-        return Failure(Reason.FORBIDDEN, text, status=403)
+        return Failure(Reason.KUBERNETES_FORBIDDEN, text, status=403)
     if exc.status == 429:
         seconds = (exc.headers or {}).get("Retry-After")
         later = After(float(seconds)) if seconds and str(seconds).isdigit() else Backoff()
@@ -63,14 +64,17 @@ class Kube:
         self.custom = client.CustomObjectsApi(api)
         self.apps = client.AppsV1Api(api)
 
-    async def call(self, what: str, fn: Callable[..., Any], *args: Any, absent: bool = False) -> Any:
-        """`fn(*args)` in a thread; with `absent`, a 404 returns None."""
+    async def call(
+        self, what: str, fn: Callable[..., Any], *args: Any, absent: bool = False, quiet: bool = False
+    ) -> Any:
+        """`fn(*args)` in a thread; with `absent`, a 404 returns None; with `quiet`, the server's own message
+        (an admission webhook may echo what it was sent) is left out of the failure."""
         try:
             return await asyncio.to_thread(fn, *args)
         except ApiException as exc:
             if absent and exc.status == 404:
                 return None
-            raise _failure(exc, what) from None
+            raise _failure(exc, what, quiet) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise Failure(
                 Reason.KUBERNETES_ERROR, f"{what}: the API server could not be reached ({type(exc).__name__})"
@@ -95,10 +99,10 @@ class Kube:
         name = body["metadata"]["name"]
         what = f"writing Secret {namespace}/{name}"
         if resource_version is None:
-            written = await self.call(what, self.core.create_namespaced_secret, namespace, body)
+            written = await self.call(what, self.core.create_namespaced_secret, namespace, body, quiet=True)
         else:
             body = {**body, "metadata": {**body["metadata"], "resourceVersion": resource_version}}
-            written = await self.call(what, self.core.replace_namespaced_secret, name, namespace, body)
+            written = await self.call(what, self.core.replace_namespaced_secret, name, namespace, body, quiet=True)
         return str(written.metadata.resource_version)
 
     async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:

@@ -1,0 +1,54 @@
+"""The status a pass leaves: what it records of what it did, and which conditions a failure moves."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from acs_smtp_operator.failure import Failure
+from acs_smtp_operator.model import ConditionType, Reason, RotationReason
+from acs_smtp_operator.report import Done, report
+from acs_smtp_operator.status import Status
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+RENEW = timedelta(days=30)
+
+
+def _ready_role(done: Done, failure: Failure | None) -> tuple[str | None, str | None]:
+    status = report(Status(), 1, NOW, "shop", done, failure, RENEW).status
+    ready, role = status.condition(ConditionType.READY), status.condition(ConditionType.ROLE_READY)
+    return (ready.status if ready else None), (role.status if role else None)
+
+
+def test_azure_refusing_the_role_assignment_marks_the_role_not_ready() -> None:
+    refused = Failure(Reason.FORBIDDEN, "roleAssignments/write denied")
+    assert _ready_role(Done(acting="assignment"), refused)[1] == "False"
+
+
+def test_a_refusal_elsewhere_does_not_blame_the_role() -> None:
+    graph = Failure(Reason.FORBIDDEN, "addPassword: Authorization_RequestDenied")
+    kube = Failure(Reason.KUBERNETES_FORBIDDEN, "writing Secret: Kubernetes answered 403")
+    assert _ready_role(Done(acting="secret"), graph)[1] is None
+    assert _ready_role(Done(acting="secret"), kube)[1] is None
+
+
+def test_a_pass_that_issued_the_first_secret_and_then_failed_still_reports_it_working() -> None:
+    done = Done(held=("k1", NOW + timedelta(days=90)), issued=RotationReason.SECRET_MISSING, acting="keys")
+    result = report(Status(), 1, NOW, "shop", done, Failure(Reason.AZURE_UNAVAILABLE, "503"), RENEW)
+    assert result.status.not_after == NOW + timedelta(days=90)
+    assert result.status.last_rotation_reason == "SecretMissing"
+    assert result.status.condition(ConditionType.READY) is None  # not "not ready": the Secret works
+    synced = result.status.condition(ConditionType.SYNCED)
+    assert synced is not None and synced.status == "False"
+
+
+def test_the_linked_domains_are_reported_even_when_a_later_read_fails() -> None:
+    result = report(Status(), 1, NOW, "shop", Done(domains=()), Failure(Reason.APPLICATION_NOT_FOUND, "x"), RENEW)
+    linked = result.status.condition(ConditionType.DOMAIN_LINKED)
+    assert linked is not None and (linked.status, linked.reason) == ("False", "NoLinkedDomain")
+
+
+def test_a_rotation_request_is_recorded_as_answered_only_when_a_secret_was_issued() -> None:
+    issued = Done(held=("k2", NOW + timedelta(days=90)), issued=RotationReason.MANUAL_ROTATION)
+    assert report(Status(), 1, NOW, "shop", issued, None, RENEW, "r1").status.rotate_request_handled == "r1"
+    kept = Done(held=("k1", NOW + timedelta(days=90)))
+    assert report(Status(), 1, NOW, "shop", kept, None, RENEW, "r1").status.rotate_request_handled is None
