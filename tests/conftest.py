@@ -185,7 +185,11 @@ def account_kubeconfig(admin_kubeconfig: Path | str, account: str, namespace: st
 
 
 def settings_for(cloud: Cloud) -> Settings:
-    env = cloud.env
+    return settings_of(cloud.env)
+
+
+def settings_of(env: dict[str, str], **more: Any) -> Settings:
+    """The operator's settings for a sandbox, from the environment its manifest gives."""
     return Settings(
         arm_endpoint=env["ACSSMTP_ARM_ENDPOINT"],
         graph_endpoint=env["ACSSMTP_GRAPH_ENDPOINT"],
@@ -193,6 +197,7 @@ def settings_for(cloud: Cloud) -> Settings:
         ca_bundle=Path(env["ACSSMTP_CA_BUNDLE"]),
         smtp_host=env["ACSSMTP_SMTP_HOST"],
         smtp_port=int(env["ACSSMTP_SMTP_PORT"]),
+        **more,
     )
 
 

@@ -6,6 +6,7 @@ is filled step by step so that a failure half-way still reports what stands (and
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,52 +24,64 @@ from acs_smtp_operator.report import Done
 from acs_smtp_operator.smtp import TemplateRenderError
 from acs_smtp_operator.timestamps import stamp
 
-__all__ = ["act", "issue"]
+__all__ = ["Job", "act", "issue"]
 
 
-async def _role(ports: Ports, spec: Spec, plan: Plan, done: Done, emit: Emit) -> None:
-    acs, write = spec.communication_service, plan.role.write
+@dataclass(frozen=True)
+class Job:
+    """What every step of one pass acts with: the ports, the spec, what was observed, the clock, the record."""
+
+    ports: Ports
+    spec: Spec
+    observed: Observed
+    content: Content  # what the Secret must hold, but for the password
+    marker: str  # the display name of this credential's client secrets
+    now: datetime
+    done: Done
+    emit: Emit
+
+
+async def _role(job: Job, plan: Plan) -> None:
+    acs, write = job.spec.communication_service, plan.role.write
     role_id = plan.role.role_id
     if write is not None:
-        client = ports.azure.authorization(acs.subscription_id)
+        client = job.ports.azure.authorization(acs.subscription_id)
         role_id = await roles.write_role(
             client, acs.subscription_scope, write.guid, write.name, write.actions, write.assignable_scopes
         )
-        emit("Normal", "RoleDefinitionWritten", f"role {write.name!r} assignable at {write.scope}")
-    done.role = (role_id, plan.role.owned)
+        job.emit("Normal", "RoleDefinitionWritten", f"role {write.name!r} assignable at {write.scope}")
+    job.done.role = (role_id, plan.role.owned)
 
 
-async def _assignment(ports: Ports, spec: Spec, plan: Plan, done: Done, emit: Emit) -> None:
-    acs, wanted = spec.communication_service, plan.assignment
+async def _assignment(job: Job, plan: Plan) -> None:
+    acs, wanted = job.spec.communication_service, plan.assignment
     if wanted.existing_id is not None:
-        done.assignment = (wanted.existing_id, True)
+        job.done.assignment = (wanted.existing_id, True)
         return
-    done.assignment = await roles.create_role_assignment(
-        ports.azure.authorization(acs.subscription_id),
+    job.done.assignment = made = await roles.create_role_assignment(
+        job.ports.azure.authorization(acs.subscription_id),
         acs.resource_id,
         wanted.guid,
         wanted.role_id,
         wanted.principal_id,
     )
-    if done.assignment[1]:
-        emit("Normal", "RoleAssigned", f"role assigned to service principal {wanted.principal_id} on {acs.name}")
+    if made[1]:
+        job.emit("Normal", "RoleAssigned", f"role assigned to service principal {wanted.principal_id} on {acs.name}")
 
 
-async def _smtp_username(ports: Ports, spec: Spec, plan: Plan, emit: Emit) -> None:
-    write, acs = plan.smtp_username, spec.communication_service
+async def _smtp_username(job: Job, plan: Plan) -> None:
+    write, acs = plan.smtp_username, job.spec.communication_service
     if write is None:
         return
-    client = ports.azure.communication(acs.subscription_id)
+    client = job.ports.azure.communication(acs.subscription_id)
     await acs_api.write_smtp_username(client, acs, write.resource_name, write.username, write.app_id, write.tenant_id)
-    emit("Normal", "SmtpUsernameWritten", f"smtpUsername {write.username!r} on {acs.name}")
+    job.emit("Normal", "SmtpUsernameWritten", f"smtpUsername {write.username!r} on {acs.name}")
 
 
-async def _write(
-    ports: Ports, content: Content, current: dict[str, Any] | None, password: str, key_id: str, end: datetime | None
-) -> str | None:
-    """Write the Secret when anything in it differs from what it should hold; the version written, if any."""
+async def _write(job: Job, current: dict[str, Any] | None, password: str, key_id: str, end: datetime | None) -> None:
+    """Write the Secret when anything in it differs from what it should hold; note the version written."""
     try:
-        body = content.body(password, key_id, end)
+        body = job.content.body(password, key_id, end)
     except TemplateRenderError as exc:  # it rendered over a placeholder: the real value broke it
         raise Failure(
             Reason.INVALID_SPEC,
@@ -76,42 +89,38 @@ async def _write(
             "(the detail is withheld: it could carry the value)",
         ) from None
     if current is not None and same_secret(current, body):
-        return None
+        return
     version = (current.get("metadata") or {}).get("resourceVersion") if current is not None else None
-    return await ports.kube.write_secret(content.namespace, body, str(version) if version else None)
+    job.done.secret_version = await job.ports.kube.write_secret(
+        job.content.namespace, body, str(version) if version else None
+    )
 
 
-async def _verified(ports: Ports, spec: Spec, client_id: str, username: str, secret: str) -> str | None:
+async def _verified(job: Job, secret: str) -> str | None:
     """None when the new client secret works (as `rotation.verify` asks), else why not."""
+    ports, client_id = job.ports, job.observed.application.client_id
     bound = timedelta(seconds=ports.settings.verify_timeout)
-    if spec.rotation.verify == "Token":
-        return await verify.verify_token(
-            ports.settings, ports.tenant_id, client_id, secret, bound, hook=ports.metrics.azure_call
-        )
-    if spec.rotation.verify == "Smtp":
-        return await verify.verify_smtp(ports.settings, username, secret, bound)
+    try:
+        if job.spec.rotation.verify == "Token":
+            return await verify.verify_token(
+                ports.settings, ports.tenant_id, client_id, secret, bound, hook=ports.metrics.azure_call
+            )
+        if job.spec.rotation.verify == "Smtp":
+            return await verify.verify_smtp(ports.settings, job.content.username, secret, bound)
+    except Exception as exc:  # the check itself broke (network, TLS): the key is unproven
+        return f"the verification could not run ({type(exc).__name__})"
     return None
 
 
-async def issue(
-    ports: Ports,
-    spec: Spec,
-    observed: Observed,
-    content: Content,
-    marker: str,
-    reason: RotationReason,
-    now: datetime,
-    done: Done,
-    emit: Emit,
-) -> None:
+async def issue(job: Job, reason: RotationReason) -> None:
     """Add a client secret, prove it works, then (and only then) put it in the Secret; else take it back."""
-    app, namespace, name = observed.application, content.namespace, content.owner["name"]
-    new = await passwords.add_password(ports.azure.graph, app.object_id, marker, now + spec.rotation.lifetime)
+    ports, app, content = job.ports, job.observed.application, job.content
+    namespace, name = content.namespace, str(content.owner["name"])
+    new = await passwords.add_password(
+        ports.azure.graph, app.object_id, job.marker, job.now + job.spec.rotation.lifetime
+    )
     secret = new.value.get_secret_value()
-    try:
-        why = await _verified(ports, spec, app.client_id, content.username, secret)
-    except Exception as exc:  # the check itself broke (network, TLS): the key is unproven, take it back
-        why = f"the verification could not run ({type(exc).__name__})"
+    why = await _verified(job, secret)
     if why is not None:
         await passwords.remove_password(ports.azure.graph, app.object_id, new.key_id)
         ports.metrics.rotation(namespace, name, reason, "verification_failed")
@@ -120,97 +129,77 @@ async def issue(
             Reason.VERIFICATION_FAILED,
             f"the new client secret did not work within {bound}: {why}; it was removed and the Secret left as it was",
         )
-    current = observed.secret.raw if observed.secret is not None else None
+    current = job.observed.secret.raw if job.observed.secret is not None else None
     try:
-        done.secret_version = await _write(ports, content, current, secret, new.key_id, new.end)
+        await _write(job, current, secret, new.key_id, new.end)
     except Exception:
         await passwords.remove_password(ports.azure.graph, app.object_id, new.key_id)
         raise
-    done.held, done.issued = (new.key_id, new.end), reason
+    job.done.held, job.done.issued = (new.key_id, new.end), reason
     ports.metrics.rotation(namespace, name, reason, "success")
-    emit("Normal", "SecretIssued", f"new client secret {new.key_id} in Secret {content.name} ({reason})")
+    job.emit("Normal", "SecretIssued", f"new client secret {new.key_id} in Secret {content.name} ({reason})")
 
 
-async def _keep(ports: Ports, observed: Observed, content: Content, keep: Keep, done: Done) -> None:
-    assert observed.secret is not None  # Keep is decided only for a Secret that holds a key
-    current = observed.secret.raw
-    done.secret_version = await _write(
-        ports, content, current, decode(current)["password"], keep.key_id, keep.not_after
-    )
-    done.held = (keep.key_id, keep.not_after)
+async def _keep(job: Job, keep: Keep) -> None:
+    assert job.observed.secret is not None  # Keep is decided only for a Secret that holds a key
+    current = job.observed.secret.raw
+    await _write(job, current, decode(current)["password"], keep.key_id, keep.not_after)
+    job.done.held = (keep.key_id, keep.not_after)
 
 
-async def _keys(
-    ports: Ports,
-    spec: Spec,
-    observed: Observed,
-    namespace: str,
-    before: Ledger,
-    marker: str,
-    now: datetime,
-    done: Done,
-    emit: Emit,
-) -> None:
+async def _keys(job: Job, before: Ledger) -> None:
     """Old keys: restart the workloads, wait for the rollout, keep them through the grace period, then remove."""
-    assert done.held is not None
-    settings = ports.settings
+    assert job.done.held is not None
+    ports, spec, namespace = job.ports, job.spec, job.content.namespace
     keys = plan_keys(
         before,
-        done.held[0],
-        observed.application,
-        marker,
-        now,
+        job.done.held[0],
+        job.observed.application,
+        job.marker,
+        job.now,
         spec.rotation.grace,
         bool(spec.restart_targets),
-        observed.rollout_done,
-        timedelta(seconds=settings.rollout_timeout),
-        timedelta(seconds=settings.orphan_settle),
+        job.observed.rollout_done,
+        timedelta(seconds=ports.settings.rollout_timeout),
+        timedelta(seconds=ports.settings.orphan_settle),
     )
     if keys.restart:
         for target in spec.restart_targets:
-            if await workloads.restart(ports.kube, target.kind, namespace, target.name, stamp(now)):
-                emit("Normal", "RolloutRestarted", f"{target.kind} {target.name} restarted to pick up the new secret")
+            if await workloads.restart(ports.kube, target.kind, namespace, target.name, stamp(job.now)):
+                job.emit(
+                    "Normal", "RolloutRestarted", f"{target.kind} {target.name} restarted to pick up the new secret"
+                )
             else:
-                emit("Warning", "RestartTargetMissing", f"{target.kind} {target.name} does not exist")
-    object_id = observed.application.object_id
+                job.emit("Warning", "RestartTargetMissing", f"{target.kind} {target.name} does not exist")
+    object_id = job.observed.application.object_id
     for key_id in keys.due:
         await passwords.remove_password(ports.azure.graph, object_id, key_id)
-        emit("Normal", "KeyRetired", f"old client secret {key_id} removed after its grace period")
+        job.emit("Normal", "KeyRetired", f"old client secret {key_id} removed after its grace period")
     for key_id in keys.loose:
         await passwords.remove_password(ports.azure.graph, object_id, key_id)
-        emit(
+        job.emit(
             "Normal",
             "OrphanKeyRemoved",
             f"client secret {key_id} of ours was referenced by nothing (an interrupted rotation) and was removed",
         )
-    done.keys = keys
+    job.done.keys = keys
 
 
-async def act(
-    ports: Ports,
-    spec: Spec,
-    plan: Plan,
-    observed: Observed,
-    content: Content,
-    before: Ledger,
-    marker: str,
-    now: datetime,
-    done: Done,
-    emit: Emit,
-) -> None:
+async def act(job: Job, plan: Plan, before: Ledger) -> None:
     """Role, assignment, smtpUsername, the Secret (keep or issue), then the old keys; a conflict stops early."""
+    done = job.done
     done.acting = "role"
-    await _role(ports, spec, plan, done, emit)
+    await _role(job, plan)
     done.acting = "assignment"
-    await _assignment(ports, spec, plan, done, emit)
+    await _assignment(job, plan)
     done.acting = "smtpUsername"
-    await _smtp_username(ports, spec, plan, emit)
+    await _smtp_username(job, plan)
     if isinstance(plan.secret, SecretConflict):
         return
     done.acting = "secret"
     if isinstance(plan.secret, Issue):
-        await issue(ports, spec, observed, content, marker, plan.secret.reason, now, done, emit)
+        await issue(job, plan.secret.reason)
     else:
-        await _keep(ports, observed, content, plan.secret, done)
+        await _keep(job, plan.secret)
     done.acting = "keys"
-    await _keys(ports, spec, observed, content.namespace, before, marker, now, done, emit)
+    await _keys(job, before)

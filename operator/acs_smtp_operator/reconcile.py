@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from acs_smtp_operator.act import act
+from acs_smtp_operator.act import Job, act
 from acs_smtp_operator.credential import Credential
 from acs_smtp_operator.decide import Target, decide
 from acs_smtp_operator.failure import Failure
@@ -62,11 +62,12 @@ async def _carry_out(
         client_id=spec.entra_application.client_id,
         resource_id=spec.communication_service.resource_id,
         username=plan.username,
-        host=ports.settings.smtp_host,
-        port=ports.settings.smtp_port,
+        host=settings.smtp_host,
+        port=settings.smtp_port,
         domains=observed.domains,
     )
-    await act(ports, spec, plan, observed, content, ledger, key_marker(cr.namespace, cr.name, cr.uid), now, done, emit)
+    marker = key_marker(cr.namespace, cr.name, cr.uid)
+    await act(Job(ports, spec, observed, content, marker, now, done, emit), plan, ledger)
 
 
 async def reconcile(ports: Ports, cr: Credential, now: datetime, emit: Emit) -> Outcome:

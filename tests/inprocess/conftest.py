@@ -26,8 +26,8 @@ from acs_smtp_operator.ports import Ports
 from acs_smtp_operator.reconcile import Outcome, reconcile
 from acs_smtp_operator.sandbox import Sandbox, Seed, run_sandbox
 from acs_smtp_operator.sandbox.azure.context import Logged
-from acs_smtp_operator.settings import Settings
 from acs_smtp_operator.vocabulary import GROUP, PLURAL, VERSION
+from tests.conftest import settings_of
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -142,15 +142,7 @@ async def sandbox(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[San
 @pytest.fixture(scope="session")
 async def bench(sandbox: Sandbox) -> AsyncIterator[Bench]:
     env = sandbox.env
-    settings = Settings(
-        arm_endpoint=env["ACSSMTP_ARM_ENDPOINT"],
-        graph_endpoint=env["ACSSMTP_GRAPH_ENDPOINT"],
-        authority_host=env["AZURE_AUTHORITY_HOST"],
-        ca_bundle=Path(env["ACSSMTP_CA_BUNDLE"]),
-        smtp_host=env["ACSSMTP_SMTP_HOST"],
-        smtp_port=int(env["ACSSMTP_SMTP_PORT"]),
-        verify_timeout=5,
-    )
+    settings = settings_of(env, verify_timeout=5)
     tenant = env["AZURE_TENANT_ID"]
     credential = client_secret_credential(settings, tenant, env["AZURE_CLIENT_ID"], env["AZURE_CLIENT_SECRET"])
     azure = AzureClients(settings, credential)
