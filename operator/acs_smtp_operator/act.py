@@ -112,6 +112,11 @@ async def _verified(job: Job, secret: str) -> str | None:
     return None
 
 
+def _refused(failure: Failure) -> bool:
+    """The write certainly did not happen: the API server said no, or nothing was sent."""
+    return failure.reason == Reason.INVALID_SPEC or (failure.status is not None and 400 <= failure.status < 500)
+
+
 async def issue(job: Job, reason: RotationReason) -> None:
     """Add a client secret, prove it works, then (and only then) put it in the Secret; else take it back."""
     ports, app, content = job.ports, job.observed.application, job.content
@@ -132,8 +137,11 @@ async def issue(job: Job, reason: RotationReason) -> None:
     current = job.observed.secret.raw if job.observed.secret is not None else None
     try:
         await _write(job, current, secret, new.key_id, new.end)
-    except Exception:
-        await passwords.remove_password(ports.azure.graph, app.object_id, new.key_id)
+    except Failure as exc:
+        if _refused(exc):  # certainly not written: take the key back now
+            await passwords.remove_password(ports.azure.graph, app.object_id, new.key_id)
+        # Otherwise (a timeout, a 5xx) the Secret may hold the new key: the next pass finds out, and the
+        # marked key is either adopted from the Secret or removed as an orphan once settled.
         raise
     job.done.held, job.done.issued = (new.key_id, new.end), reason
     ports.metrics.rotation(namespace, name, reason, "success")

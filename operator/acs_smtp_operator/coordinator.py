@@ -14,14 +14,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from acs_smtp_operator.credential import Credential
-from acs_smtp_operator.failure import Failure
+from acs_smtp_operator.failure import After, Failure, UntilSpecChanges
 from acs_smtp_operator.finalize import finalize
 from acs_smtp_operator.metrics import CURRENT
 from acs_smtp_operator.model import Spec
 from acs_smtp_operator.observe import rollouts_done
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.reconcile import Outcome, reconcile
-from acs_smtp_operator.schedule import wake
+from acs_smtp_operator.schedule import Streak, natural_due, wake
 from acs_smtp_operator.status import Status
 from acs_smtp_operator.waiting import first
 
@@ -39,7 +39,7 @@ def _utcnow() -> datetime:
 class _Entry:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
-    failures: int = 0
+    streak: Streak = field(default_factory=Streak)
     status: Status = field(default_factory=Status)  # as the last pass left it: the due times come from it
     passed: bool = False  # a pass has finished: `status` is its own, not the stored one
     secret_version: str | None = None  # our own last write of the Secret, not an edit to heal
@@ -57,27 +57,48 @@ class Coordinator:
             entry.status = Status.read(dict(status))
         return entry
 
-    async def run(self, namespace: str, name: str, uid: str) -> Outcome | None:
-        """One pass over a fresh read, under the credential's lock; None when it is gone or being deleted."""
+    async def run(self, namespace: str, name: str, uid: str, retried_by_kopf: bool = False) -> Outcome | None:
+        """One pass over a fresh read, under the credential's lock; None when it is gone or being deleted.
+
+        `retried_by_kopf`: a kopf change handler asks, and kopf retries it if it fails.
+        """
         entry = self._entry(uid)
         token = CURRENT.set((namespace, name))
         try:
             async with entry.lock:
                 # Read it again under the lock: the event that brought us here may predate the last pass's status.
                 fresh = await self.ports.kube.read_credential(namespace, name)
-                if fresh is None or fresh["metadata"].get("uid") != uid or fresh["metadata"].get("deletionTimestamp"):
-                    return None  # gone, another object of the same name, or the finalizer's business now
+                if fresh is None or fresh["metadata"].get("uid") != uid:
+                    self._entries.pop(uid, None)  # gone, or another object of the same name
+                    return None
+                if fresh["metadata"].get("deletionTimestamp"):
+                    return None  # the finalizer's business now
                 self._entry(uid, fresh.get("status"))
-                outcome = await reconcile(self.ports, Credential.of(fresh), self.clock(), self.emit_for(fresh))
+                now = self.clock()
+                outcome = await reconcile(self.ports, Credential.of(fresh), now, self.emit_for(fresh))
         finally:
             CURRENT.reset(token)
-        entry.failures = entry.failures + 1 if outcome.failure else 0
+        entry.streak = self._streak(entry.streak, outcome, now, retried_by_kopf)
         entry.status, entry.passed = outcome.status, True
         if outcome.secret_version:
             entry.secret_version = outcome.secret_version
         if outcome.wrote_status:
             entry.wake.set()  # its due times may have moved
         return outcome
+
+    def _streak(self, before: Streak, outcome: Outcome, now: datetime, retried_by_kopf: bool) -> Streak:
+        failure = outcome.failure
+        if failure is not None:
+            return Streak(
+                failures=before.failures + 1,
+                retry_after=failure.retry.seconds if isinstance(failure.retry, After) else None,
+                retried_by_kopf=retried_by_kopf or isinstance(failure.retry, UntilSpecChanges),
+            )
+        settings = self.ports.settings
+        due = natural_due(
+            outcome.status, now, timedelta(seconds=settings.drift_period), timedelta(seconds=settings.rollout_timeout)
+        )
+        return Streak(behind=before.behind + 1 if due <= now else 0)
 
     async def schedule(
         self, body: Mapping[str, Any], stopped: Callable[[], Awaitable[object]], is_stopped: Callable[[], bool]
@@ -94,7 +115,7 @@ class Coordinator:
         last = self.clock()
         while True:
             now = self.clock()
-            when = wake(entry.status, last, now, drift, entry.failures, rollout_timeout)
+            when = wake(entry.status, last, now, drift, rollout_timeout, entry.streak)
             entry.wake.clear()
             if await first(entry.wake.wait(), stopped(), within=max((when.look - now).total_seconds(), 0.0)):
                 if is_stopped():
@@ -103,7 +124,7 @@ class Coordinator:
             if when.rollout_check and not await self._rolled_out(namespace, body.get("spec")):
                 continue  # still rolling out: Kubernetes reads only, no Azure call
             last = self.clock()
-            with contextlib.suppress(Failure):  # the change handlers retry; the next due time stands
+            with contextlib.suppress(Failure):  # retried from here: the streak moves the next due time
                 await self.run(namespace, name, uid)
 
     async def _rolled_out(self, namespace: str, spec: dict[str, Any] | None) -> bool:

@@ -41,8 +41,9 @@ def build_registry(ports: Ports) -> kopf.OperatorRegistry:
     coordinator = Coordinator(ports, _emitter)
 
     async def run(meta: dict[str, Any], retry: int) -> Outcome | None:
+        """A pass for a change handler: kopf retries it after the delay a failure asks for."""
         try:
-            outcome = await coordinator.run(str(meta["namespace"]), str(meta["name"]), str(meta["uid"]))
+            outcome = await coordinator.run(str(meta["namespace"]), str(meta["name"]), str(meta["uid"]), True)
         except Failure as exc:
             raise kopf_error(exc, retry) from None
         if outcome is not None and outcome.failure is not None:
@@ -92,7 +93,7 @@ def build_registry(ports: Ports) -> kopf.OperatorRegistry:
             str(owner.get("uid")), meta.get("resourceVersion")
         ):
             return  # the write the last pass made itself
-        with contextlib.suppress(Failure):  # its own handlers retry
+        with contextlib.suppress(Failure):  # a failed pass is retried by the credential's scheduler
             await coordinator.run(str(meta.get("namespace")), str(owner.get("name")), str(owner.get("uid")))
 
     return registry

@@ -75,6 +75,7 @@ class Reason(enum.StrEnum):
     AZURE_ERROR = "AzureError"
     EXPIRING = "ExpiringSoon"
     EXPIRED = "Expired"
+    STATUS_UNREADABLE = "StatusUnreadable"
     OBJECT_CHANGED = "ObjectChanged"
     KUBERNETES_FORBIDDEN = "KubernetesForbidden"
     KUBERNETES_ERROR = "KubernetesError"

@@ -20,7 +20,7 @@ from acs_smtp_operator.observe import observe
 from acs_smtp_operator.plan import ledger_of
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.report import Done, report
-from acs_smtp_operator.status import Status
+from acs_smtp_operator.status import LEDGER, Status
 from acs_smtp_operator.validate import validate
 from acs_smtp_operator.vocabulary import ROTATE
 
@@ -71,7 +71,14 @@ async def _carry_out(
 
 
 async def reconcile(ports: Ports, cr: Credential, now: datetime, emit: Emit) -> Outcome:
-    previous, done = Status.read(cr.status), Done()
+    previous, unreadable = Status.parse(cr.status)
+    if set(unreadable) & set(LEDGER):  # nothing is written or removed: its keys could be taken for orphans
+        message = (
+            f"status fields {list(unreadable)} do not parse; fix or remove them (kubectl edit --subresource=status)"
+        )
+        emit("Warning", Reason.STATUS_UNREADABLE, message)
+        return Outcome(previous, Failure(Reason.STATUS_UNREADABLE, message))
+    done = Done()
     failure: Failure | None = None
     spec: Spec | None = None
     try:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from acs_smtp_operator.plan import ledger_of, next_wake
 from acs_smtp_operator.status import Status
 
-__all__ = ["MAX_BACKOFF", "MIN_INTERVAL", "ROLLOUT_POLL", "Wake", "backoff", "wake"]
+__all__ = ["MAX_BACKOFF", "MIN_INTERVAL", "ROLLOUT_POLL", "Streak", "Wake", "backoff", "natural_due", "wake"]
 
 MAX_BACKOFF = 600.0
 ROLLOUT_POLL = timedelta(seconds=2)
@@ -33,19 +33,37 @@ class Wake:
         return self.look < self.due
 
 
+@dataclass(frozen=True)
+class Streak:
+    """How the credential's last passes went, as far as the schedule cares."""
+
+    failures: int = 0  # failed passes in a row
+    retry_after: float | None = None  # the last failure's Retry-After
+    retried_by_kopf: bool = False  # kopf retries the last failed pass itself (a change handler's, or bad input)
+    behind: int = 0  # successful passes in a row that left a due time in the past (they could not act on it)
+
+
+def natural_due(status: Status, last_pass: datetime, drift: timedelta, rollout_timeout: timedelta) -> datetime:
+    """The earliest moment status names (renewal, a grace period's end, a rollout timeout, settling) or drift."""
+    return next_wake(status.renewal_time, ledger_of(status), last_pass + drift, status.orphan_check_at, rollout_timeout)
+
+
 def wake(
     status: Status,
     last_pass: datetime,
     now: datetime,
     drift: timedelta,
-    failures: int,
     rollout_timeout: timedelta,
+    streak: Streak = Streak(),
 ) -> Wake:
-    """When the scheduler wakes next, from what the last pass left in status."""
-    ledger = ledger_of(status)
-    due = next_wake(status.renewal_time, ledger, last_pass + drift, status.orphan_check_at, rollout_timeout)
-    if failures:  # failing: the change handlers retry with backoff; look again no sooner
-        due = max(due, now + timedelta(seconds=backoff(failures)))
+    """When the scheduler wakes next, from what the last pass left in status and how the last passes went."""
+    due = natural_due(status, last_pass, drift, rollout_timeout)
+    if streak.failures:
+        again = now + timedelta(seconds=backoff(streak.failures, streak.retry_after))
+        # kopf retries what its handlers started: look again no sooner. Nobody else retries the rest: here.
+        due = max(due, again) if streak.retried_by_kopf else again
+    elif streak.behind:  # e.g. a Secret conflict: what is due cannot be done; back off instead of spinning
+        due = max(due, now + timedelta(seconds=backoff(streak.behind)))
     due = max(due, last_pass + MIN_INTERVAL)  # never a tight loop, whatever status says
-    look = min(due, now + ROLLOUT_POLL) if ledger.pending else due
+    look = min(due, now + ROLLOUT_POLL) if status.pending_rollout is not None else due
     return Wake(due=due, look=look)

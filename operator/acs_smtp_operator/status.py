@@ -10,7 +10,11 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSeriali
 from acs_smtp_operator.model import ConditionType
 from acs_smtp_operator.timestamps import parse_stamp, stamp
 
-__all__ = ["Condition", "PendingRollout", "RetiringKey", "Stamp", "Status"]
+__all__ = ["LEDGER", "Condition", "PendingRollout", "RetiringKey", "Stamp", "Status"]
+
+# The status fields that say which of the application's keys this credential answers for: a pass that
+# cannot read them must not remove any key (it would take the ones they name for orphans).
+LEDGER = ("currentKeyId", "pendingRollout", "retiringKeys")
 
 
 def _moment(value: object) -> object:
@@ -72,9 +76,14 @@ class Status(_Shape):
     @classmethod
     def read(cls, raw: dict[str, Any] | None) -> Status:
         """Status as stored; a field that does not parse is treated as absent, never as a crash."""
+        return cls.parse(raw)[0]
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any] | None) -> tuple[Status, tuple[str, ...]]:
+        """Status as stored, and the names of the fields that did not parse (left out of it)."""
         raw = dict(raw or {})
         try:
-            return cls.model_validate(raw)
+            return cls.model_validate(raw), ()
         except ValueError:
             kept: dict[str, Any] = {}
             for key, value in raw.items():
@@ -83,7 +92,7 @@ class Status(_Shape):
                 except ValueError:
                     continue
                 kept[key] = value
-            return cls.model_validate(kept)
+            return cls.model_validate(kept), tuple(sorted(set(raw) - set(kept)))
 
     def to_json(self) -> dict[str, Any]:
         """The status object as Kubernetes stores it (camelCase, absent fields left out)."""

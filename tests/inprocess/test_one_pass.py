@@ -6,8 +6,10 @@ import base64
 from datetime import timedelta
 
 from acs_smtp_operator.azure import passwords
+from acs_smtp_operator.credential import Credential
 from acs_smtp_operator.identity import key_marker
 from acs_smtp_operator.model import Reason
+from acs_smtp_operator.reconcile import reconcile
 from acs_smtp_operator.timestamps import parse_stamp
 from tests.inprocess.conftest import Bench, off_loop
 
@@ -114,7 +116,6 @@ async def test_a_secret_of_that_name_that_is_not_ours_is_left_alone_with_no_key_
     assert (ready["status"], ready["reason"]) == ("False", Reason.SECRET_CONFLICT)
     secret = await bench.secret(ns, "taken-smtp")
     assert secret is not None and base64.b64decode(secret["data"]["password"]) == b"someone else's"
-    assert "secretConflict" not in status
 
 
 async def test_a_template_that_cannot_render_is_refused_before_any_azure_call(bench: Bench, ns: str) -> None:
@@ -145,3 +146,25 @@ async def test_a_key_of_ours_that_nothing_references_is_removed_once_settled(ben
     bench.clock.step(check - bench.clock.now)
     settled = await bench.run(ns, "crashed")
     assert len(settled.named("/removePassword")) == 1 and orphan.key_id not in bench.keys("shop-mailer")
+
+
+async def test_a_key_ledger_in_status_that_does_not_parse_stops_the_pass_before_any_write(
+    bench: Bench, ns: str
+) -> None:
+    """Unreadable bookkeeping (an old, unvalidated CRD) must not make the keys it names look like orphans."""
+    await bench.apply(ns, "garbled", rotation={"secretLifetime": "240h", "renewBefore": "48h", "gracePeriod": "1h"})
+    await bench.run(ns, "garbled")
+    first = (await _ready(bench, ns, "garbled"))["currentKeyId"]
+    bench.clock.step(9 * DAY)
+    await bench.run(ns, "garbled")  # rotated: `first` is now in retiringKeys
+    stored = await bench.read(ns, "garbled")
+    assert stored is not None
+    garbled = {**stored, "status": {**stored["status"], "retiringKeys": [{"keyId": first, "removeAfter": "soon"}]}}
+    events: list[tuple[str, str, str]] = []
+    before = len(bench.sandbox.ctx.log)
+    bench.clock.step(2 * DAY)
+    outcome = await reconcile(bench.ports, Credential.of(garbled), bench.clock.now, lambda *e: events.append(e))
+    assert outcome.failure is not None and outcome.failure.reason == Reason.STATUS_UNREADABLE
+    assert bench.sandbox.ctx.log[before:] == [] and first in bench.keys("shop-mailer")
+    assert events and events[0][:2] == ("Warning", "StatusUnreadable") and "retiringKeys" in events[0][2]
+    assert (await bench.read(ns, "garbled"))["status"] == stored["status"]  # type: ignore[index]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -37,3 +39,33 @@ def test_every_module_is_pure_or_named_as_what_pure_code_may_not_import() -> Non
     placed = set(pure["source_modules"]) | set(pure["forbidden_modules"])
     unplaced = _top_level_modules() - placed - {"acs_smtp_operator.clouds", "acs_smtp_operator.waiting"}
     assert unplaced == set(), "classify these modules in pyproject.toml's import-linter contracts"
+
+
+# What a pure module may import from outside the package: the standard library's pure parts, and the two
+# libraries for typed shapes and templates. Anything else (a socket, a subprocess, an HTTP client) is I/O.
+ALLOWED = {"__future__", "base64", "collections", "dataclasses", "datetime", "enum", "hashlib", "re", "typing"}
+ALLOWED |= {"urllib", "uuid", "pydantic", "jinja2"}
+
+
+def _imports(module: str) -> set[str]:
+    path = PACKAGE / (module.removeprefix("acs_smtp_operator.").replace(".", "/") + ".py")
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_pure_modules_import_only_pure_modules_and_an_allowed_few_outside() -> None:
+    pure = set(next(c for name, c in _contracts().items() if name.startswith("Pure decisions"))["source_modules"])
+    for module in sorted(pure):
+        for name in _imports(module):
+            top = name.split(".")[0]
+            if top == "acs_smtp_operator":
+                assert name in pure, f"{module} imports {name}, which is not a pure module"
+            else:
+                assert top in ALLOWED and top in sys.stdlib_module_names | {"pydantic", "jinja2"}, (
+                    f"{module} imports {name}: not among the pure modules' allowed imports"
+                )

@@ -10,56 +10,78 @@ import pytest
 from acs_smtp_operator.failure import After, Backoff, Failure, UntilSpecChanges
 from acs_smtp_operator.handlers import kopf_error
 from acs_smtp_operator.model import Reason
-from acs_smtp_operator.schedule import backoff, wake
+from acs_smtp_operator.schedule import Streak, backoff, wake
 from acs_smtp_operator.status import PendingRollout, RetiringKey, Status
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 DRIFT, TIMEOUT = timedelta(hours=1), timedelta(minutes=10)
 MINUTE = timedelta(minutes=1)
 
+SECONDS = timedelta(seconds=1)
 WAKES = [
-    ("a quiet credential wakes for the drift check", Status(), 0, NOW + DRIFT, NOW + DRIFT),
+    ("a quiet credential wakes for the drift check", Status(), Streak(), NOW + DRIFT, NOW + DRIFT),
     (
         "renewal before the drift check comes first",
         Status(renewalTime=NOW + 5 * MINUTE),
-        0,
+        Streak(),
         NOW + 5 * MINUTE,
         NOW + 5 * MINUTE,
     ),
     (
         "a key's grace period end comes first",
         Status(retiringKeys=(RetiringKey(keyId="k", removeAfter=NOW + 2 * MINUTE),)),
-        0,
+        Streak(),
         NOW + 2 * MINUTE,
         NOW + 2 * MINUTE,
     ),
     (
         "a pending rollout is looked at every two seconds until its timeout",
         Status(pendingRollout=PendingRollout(keyId="k", since=NOW)),
-        0,
+        Streak(),
         NOW + TIMEOUT,
-        NOW + timedelta(seconds=2),
+        NOW + 2 * SECONDS,
     ),
     (
-        "a failing credential waits out its backoff",
+        "a failure kopf retries is looked at again no sooner than its backoff",
         Status(renewalTime=NOW - MINUTE),
-        2,
-        NOW + timedelta(seconds=20),
-        NOW + timedelta(seconds=20),
+        Streak(failures=2, retried_by_kopf=True),
+        NOW + 20 * SECONDS,
+        NOW + 20 * SECONDS,
+    ),
+    (
+        "a failure nobody else retries is retried here after its backoff, not at the next drift check",
+        Status(),
+        Streak(failures=1),
+        NOW + 10 * SECONDS,
+        NOW + 10 * SECONDS,
+    ),
+    (
+        "a failure with Retry-After is retried when Azure said",
+        Status(),
+        Streak(failures=1, retry_after=300),
+        NOW + 300 * SECONDS,
+        NOW + 300 * SECONDS,
+    ),
+    (
+        "a due time passes that cannot be acted on (a Secret conflict) backs off instead of spinning",
+        Status(renewalTime=NOW - DRIFT),
+        Streak(behind=3),
+        NOW + 40 * SECONDS,
+        NOW + 40 * SECONDS,
     ),
     (
         "a due time in the past never makes a tight loop",
         Status(renewalTime=NOW - DRIFT),
-        0,
-        NOW + timedelta(seconds=1),
-        NOW + timedelta(seconds=1),
+        Streak(),
+        NOW + SECONDS,
+        NOW + SECONDS,
     ),
 ]
 
 
-@pytest.mark.parametrize(("case", "status", "failures", "due", "look"), WAKES, ids=[c[0] for c in WAKES])
-def test_when_the_scheduler_wakes(case: str, status: Status, failures: int, due: datetime, look: datetime) -> None:
-    when = wake(status, NOW, NOW, DRIFT, failures, TIMEOUT)
+@pytest.mark.parametrize(("case", "status", "streak", "due", "look"), WAKES, ids=[c[0] for c in WAKES])
+def test_when_the_scheduler_wakes(case: str, status: Status, streak: Streak, due: datetime, look: datetime) -> None:
+    when = wake(status, NOW, NOW, DRIFT, TIMEOUT, streak)
     assert (when.due, when.look) == (due, look)
     assert when.rollout_check == (look < due)
 

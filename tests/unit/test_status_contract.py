@@ -111,3 +111,8 @@ def test_times_are_written_in_whole_seconds_utc() -> None:
 def test_a_status_field_that_does_not_parse_is_dropped_not_fatal() -> None:
     status = Status.read({"notAfter": "not a time", "currentKeyId": "k1", "retiringKeys": "garbage"})
     assert status.not_after is None and status.current_key_id == "k1" and status.retiring_keys == ()
+
+
+def test_the_fields_that_do_not_parse_are_named() -> None:
+    status, unreadable = Status.parse({"currentKeyId": "k1", "pendingRollout": {"keyId": "k0", "since": "later"}})
+    assert unreadable == ("pendingRollout",) and status.current_key_id == "k1" and status.pending_rollout is None
