@@ -118,7 +118,9 @@ def _timeline(sandbox: Sandbox, events: list[dict[str, Any]], started: datetime)
 
 def start_operator(sandbox: Sandbox, namespace: str, log: Path, **extra_env: str) -> subprocess.Popen[bytes]:
     """`acs-smtp-operator run` against the sandbox, as its own process (the way it runs in a cluster)."""
-    env = {**os.environ, **sandbox.env, "ACSSMTP_VERIFY_TIMEOUT": "30", "ACSSMTP_HEALTH_PORT": "0", **extra_env}
+    # No metrics or probe ports: the demo must not fail because something on the machine holds 9090 or 8080.
+    quiet = {"ACSSMTP_HEALTH_PORT": "0", "ACSSMTP_METRICS_PORT": "0"}
+    env = {**os.environ, **sandbox.env, "ACSSMTP_VERIFY_TIMEOUT": "30", **quiet, **extra_env}
     with open(log, "wb") as sink:
         return subprocess.Popen(  # noqa: S603 - this interpreter running this package
             [sys.executable, "-m", "acs_smtp_operator", "run", "--namespace", namespace],
