@@ -11,7 +11,7 @@ from acs_smtp_operator.identity import key_marker
 from acs_smtp_operator.model import Reason
 from acs_smtp_operator.reconcile import reconcile
 from acs_smtp_operator.timestamps import parse_stamp
-from tests.inprocess.conftest import Bench, off_loop
+from tests.inprocess.conftest import Bench, PassResult, off_loop
 
 DAY = timedelta(days=1)
 
@@ -27,6 +27,18 @@ async def _ready(bench: Bench, ns: str, name: str) -> dict[str, object]:
     assert stored is not None
     status: dict[str, object] = stored["status"]
     return status
+
+
+SHORT = {"secretLifetime": "240h", "renewBefore": "48h", "gracePeriod": "1h"}
+
+
+async def _rotated_once(bench: Bench, ns: str, name: str) -> tuple[object, PassResult]:
+    """A credential with a 10-day key, provisioned and then renewed 9 days later: (the first key, the renewal)."""
+    await bench.apply(ns, name, rotation=SHORT)
+    await bench.run(ns, name)
+    first = (await _ready(bench, ns, name))["currentKeyId"]
+    bench.clock.step(9 * DAY)
+    return first, await bench.run(ns, name)
 
 
 async def test_a_first_pass_issues_a_verified_key_and_writes_the_secret(bench: Bench, ns: str) -> None:
@@ -56,11 +68,7 @@ async def test_a_second_pass_with_nothing_due_writes_nothing(bench: Bench, ns: s
 async def test_once_renewal_is_due_a_new_key_replaces_the_old_which_enters_its_grace_period(
     bench: Bench, ns: str
 ) -> None:
-    await bench.apply(ns, "renew", rotation={"secretLifetime": "240h", "renewBefore": "48h", "gracePeriod": "1h"})
-    await bench.run(ns, "renew")
-    first = (await _ready(bench, ns, "renew"))["currentKeyId"]
-    bench.clock.step(9 * DAY)
-    result = await bench.run(ns, "renew")
+    first, result = await _rotated_once(bench, ns, "renew")
     assert len(result.named("/addPassword")) == 1 and not result.named("/removePassword")
     status = await _ready(bench, ns, "renew")
     assert status["lastRotationReason"] == "RenewalDue" and status["currentKeyId"] != first
@@ -70,11 +78,7 @@ async def test_once_renewal_is_due_a_new_key_replaces_the_old_which_enters_its_g
 
 
 async def test_after_the_grace_period_the_old_key_is_removed(bench: Bench, ns: str) -> None:
-    await bench.apply(ns, "grace", rotation={"secretLifetime": "240h", "renewBefore": "48h", "gracePeriod": "1h"})
-    await bench.run(ns, "grace")
-    first = (await _ready(bench, ns, "grace"))["currentKeyId"]
-    bench.clock.step(9 * DAY)
-    await bench.run(ns, "grace")
+    first, _ = await _rotated_once(bench, ns, "grace")
     bench.clock.step(timedelta(minutes=59))
     early = await bench.run(ns, "grace")
     assert not early.named("/removePassword") and first in bench.keys("shop-mailer")
@@ -152,11 +156,7 @@ async def test_a_key_ledger_in_status_that_does_not_parse_stops_the_pass_before_
     bench: Bench, ns: str
 ) -> None:
     """Unreadable bookkeeping (an old, unvalidated CRD) must not make the keys it names look like orphans."""
-    await bench.apply(ns, "garbled", rotation={"secretLifetime": "240h", "renewBefore": "48h", "gracePeriod": "1h"})
-    await bench.run(ns, "garbled")
-    first = (await _ready(bench, ns, "garbled"))["currentKeyId"]
-    bench.clock.step(9 * DAY)
-    await bench.run(ns, "garbled")  # rotated: `first` is now in retiringKeys
+    first, _ = await _rotated_once(bench, ns, "garbled")  # `first` is now in retiringKeys
     stored = await bench.read(ns, "garbled")
     assert stored is not None
     garbled = {**stored, "status": {**stored["status"], "retiringKeys": [{"keyId": first, "removeAfter": "soon"}]}}
