@@ -76,6 +76,9 @@ class Coordinator:
                 self._entry(uid, fresh.get("status"))
                 now = self.clock()
                 outcome = await reconcile(self.ports, Credential.of(fresh), now, self.emit_for(fresh))
+        except Failure as exc:  # no pass (the API server unreachable, a write conflict): back off all the same
+            entry.streak = self._streak(entry.streak, Outcome(entry.status, exc), self.clock(), retried_by_kopf)
+            raise
         finally:
             CURRENT.reset(token)
         entry.streak = self._streak(entry.streak, outcome, now, retried_by_kopf)
