@@ -113,8 +113,13 @@ async def _verified(job: Job, secret: str) -> str | None:
 
 
 def _refused(failure: Failure) -> bool:
-    """The write certainly did not happen: the API server said no, or nothing was sent."""
-    return failure.reason == Reason.INVALID_SPEC or (failure.status is not None and 400 <= failure.status < 500)
+    """The write certainly did not happen: the API server said no, or nothing was sent.
+
+    Not a 409: the client resends a PUT whose answer was lost, and the resend of an applied write conflicts.
+    """
+    if failure.reason == Reason.INVALID_SPEC:
+        return True
+    return failure.status is not None and 400 <= failure.status < 500 and failure.status != 409
 
 
 async def issue(job: Job, reason: RotationReason) -> None:

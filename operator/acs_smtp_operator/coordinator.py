@@ -78,6 +78,8 @@ class Coordinator:
                 outcome = await reconcile(self.ports, Credential.of(fresh), now, self.emit_for(fresh))
         except Failure as exc:  # no pass (the API server unreachable, a write conflict): back off all the same
             entry.streak = self._streak(entry.streak, Outcome(entry.status, exc), self.clock(), retried_by_kopf)
+            if not retried_by_kopf:
+                entry.wake.set()  # the scheduler retries it: its due time moved
             raise
         finally:
             CURRENT.reset(token)
@@ -85,8 +87,8 @@ class Coordinator:
         entry.status, entry.passed = outcome.status, True
         if outcome.secret_version:
             entry.secret_version = outcome.secret_version
-        if outcome.wrote_status:
-            entry.wake.set()  # its due times may have moved
+        if outcome.wrote_status or (outcome.failure is not None and not retried_by_kopf):
+            entry.wake.set()  # its due times moved (or the scheduler is to retry this failure)
         return outcome
 
     def _streak(self, before: Streak, outcome: Outcome, now: datetime, retried_by_kopf: bool) -> Streak:
@@ -96,12 +98,13 @@ class Coordinator:
                 failures=before.failures + 1,
                 retry_after=failure.retry.seconds if isinstance(failure.retry, After) else None,
                 retried_by_kopf=retried_by_kopf or isinstance(failure.retry, UntilSpecChanges),
+                at=now,
             )
         settings = self.ports.settings
         due = natural_due(
             outcome.status, now, timedelta(seconds=settings.drift_period), timedelta(seconds=settings.rollout_timeout)
         )
-        return Streak(behind=before.behind + 1 if due <= now else 0)
+        return Streak(behind=before.behind + 1, at=now) if due <= now else Streak()
 
     async def schedule(
         self, body: Mapping[str, Any], stopped: Callable[[], Awaitable[object]], is_stopped: Callable[[], bool]

@@ -41,6 +41,13 @@ class Streak:
     retry_after: float | None = None  # the last failure's Retry-After
     retried_by_kopf: bool = False  # kopf retries the last failed pass itself (a change handler's, or bad input)
     behind: int = 0  # successful passes in a row that left a due time in the past (they could not act on it)
+    at: datetime | None = None  # when the last of those passes ended: the backoff counts from then
+
+
+def _retry_in(streak: Streak) -> timedelta:
+    """The scheduler's wait after the streak's last pass: 5 s doubling (as kopf's), at least any Retry-After."""
+    count = streak.failures or streak.behind
+    return timedelta(seconds=min(max(streak.retry_after or 0.0, backoff(count - 1)), MAX_BACKOFF))
 
 
 def natural_due(status: Status, last_pass: datetime, drift: timedelta, rollout_timeout: timedelta) -> datetime:
@@ -58,12 +65,14 @@ def wake(
 ) -> Wake:
     """When the scheduler wakes next, from what the last pass left in status and how the last passes went."""
     due = natural_due(status, last_pass, drift, rollout_timeout)
-    if streak.failures:
-        again = now + timedelta(seconds=backoff(streak.failures, streak.retry_after))
-        # kopf retries what its handlers started: look again no sooner. Nobody else retries the rest: here.
-        due = max(due, again) if streak.retried_by_kopf else again
-    elif streak.behind:  # e.g. a Secret conflict: what is due cannot be done; back off instead of spinning
-        due = max(due, now + timedelta(seconds=backoff(streak.behind)))
+    troubled = bool(streak.failures or streak.behind)
+    if troubled:
+        again = (streak.at or now) + _retry_in(streak)
+        # Nobody else retries a failure of a pass kopf did not start: here, when the backoff ends. Otherwise
+        # (kopf retries it, or what is due cannot be done, as in a Secret conflict): no sooner than that.
+        alone = streak.failures and not streak.retried_by_kopf
+        due = again if alone else max(due, again)
     due = max(due, last_pass + MIN_INTERVAL)  # never a tight loop, whatever status says
-    look = min(due, now + ROLLOUT_POLL) if status.pending_rollout is not None else due
+    # A pending rollout is watched every 2 s (Kubernetes reads), but not while passes fail: then it waits too.
+    look = min(due, now + ROLLOUT_POLL) if status.pending_rollout is not None and not troubled else due
     return Wake(due=due, look=look)

@@ -44,30 +44,37 @@ WAKES = [
     (
         "a failure kopf retries is looked at again no sooner than its backoff",
         Status(renewalTime=NOW - MINUTE),
-        Streak(failures=2, retried_by_kopf=True),
-        NOW + 20 * SECONDS,
-        NOW + 20 * SECONDS,
+        Streak(failures=2, retried_by_kopf=True, at=NOW),
+        NOW + 10 * SECONDS,
+        NOW + 10 * SECONDS,
     ),
     (
         "a failure nobody else retries is retried here after its backoff, not at the next drift check",
         Status(),
-        Streak(failures=1),
-        NOW + 10 * SECONDS,
-        NOW + 10 * SECONDS,
+        Streak(failures=1, at=NOW),
+        NOW + 5 * SECONDS,
+        NOW + 5 * SECONDS,
     ),
     (
         "a failure with Retry-After is retried when Azure said",
         Status(),
-        Streak(failures=1, retry_after=300),
+        Streak(failures=1, retry_after=300, at=NOW),
         NOW + 300 * SECONDS,
         NOW + 300 * SECONDS,
     ),
     (
         "a due time passes that cannot be acted on (a Secret conflict) backs off instead of spinning",
         Status(renewalTime=NOW - DRIFT),
-        Streak(behind=3),
-        NOW + 40 * SECONDS,
-        NOW + 40 * SECONDS,
+        Streak(behind=3, at=NOW),
+        NOW + 20 * SECONDS,
+        NOW + 20 * SECONDS,
+    ),
+    (
+        "a pending rollout is not polled while passes fail: the backoff holds",
+        Status(pendingRollout=PendingRollout(keyId="k", since=NOW - TIMEOUT)),
+        Streak(failures=1, retry_after=300, at=NOW),
+        NOW + 300 * SECONDS,
+        NOW + 300 * SECONDS,
     ),
     (
         "a due time in the past never makes a tight loop",
@@ -84,6 +91,12 @@ def test_when_the_scheduler_wakes(case: str, status: Status, streak: Streak, due
     when = wake(status, NOW, NOW, DRIFT, TIMEOUT, streak)
     assert (when.due, when.look) == (due, look)
     assert when.rollout_check == (look < due)
+
+
+def test_the_backoff_counts_from_the_failure_not_from_each_look_so_it_ends() -> None:
+    streak = Streak(failures=1, at=NOW)
+    later = wake(Status(), NOW, NOW + 4 * SECONDS, DRIFT, TIMEOUT, streak)
+    assert later.due == NOW + 5 * SECONDS
 
 
 def test_backoff_doubles_from_five_seconds_to_ten_minutes_and_obeys_retry_after() -> None:

@@ -34,7 +34,7 @@ def _streak(before: Streak, outcome: Outcome, retried_by_kopf: bool = False) -> 
 def test_failures_count_up_and_keep_the_retry_after_azure_sent() -> None:
     throttled = Outcome(Status(), Failure(Reason.THROTTLED, "429", retry=After(30)))
     after = _streak(Streak(failures=2), throttled)
-    assert (after.failures, after.retry_after, after.retried_by_kopf) == (3, 30, False)
+    assert (after.failures, after.retry_after, after.retried_by_kopf, after.at) == (3, 30, False, NOW)
 
 
 def test_bad_input_is_left_to_a_spec_change_as_if_kopf_retried_it() -> None:
@@ -44,7 +44,7 @@ def test_bad_input_is_left_to_a_spec_change_as_if_kopf_retried_it() -> None:
 
 def test_a_success_that_leaves_a_due_time_behind_counts_as_behind_and_a_clean_one_resets() -> None:
     stuck = Outcome(Status(renewalTime=NOW - timedelta(days=1)))
-    assert _streak(Streak(behind=1), stuck).behind == 2
+    assert _streak(Streak(behind=1), stuck) == Streak(behind=2, at=NOW)
     clean = Outcome(Status(renewalTime=NOW + timedelta(days=1)))
     assert _streak(Streak(failures=4, behind=2), clean) == Streak()
 
@@ -53,14 +53,14 @@ def test_a_success_that_leaves_a_due_time_behind_counts_as_behind_and_a_clean_on
     ("failure", "taken_back"),
     [
         (Failure(Reason.KUBERNETES_FORBIDDEN, "403", status=403), True),
-        (Failure(Reason.OBJECT_CHANGED, "409", status=409), True),
+        (Failure(Reason.OBJECT_CHANGED, "409", status=409), False),
         (Failure(Reason.INVALID_SPEC, "template"), True),
         (Failure(Reason.KUBERNETES_ERROR, "503", status=503), False),
         (Failure(Reason.KUBERNETES_ERROR, "unreachable"), False),
     ],
     ids=[
         "a refused write certainly did not happen",
-        "a conflicting write did not happen",
+        "a conflict may answer the resend of an applied write",
         "a template that broke on the value was never sent",
         "a 5xx may have been written",
         "an unreachable API server may have written it",
