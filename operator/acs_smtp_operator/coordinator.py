@@ -83,7 +83,8 @@ class Coordinator:
             raise
         finally:
             CURRENT.reset(token)
-        entry.streak = self._streak(entry.streak, outcome, now, retried_by_kopf)
+        # The streak's time is the pass's end: a backoff counted from its start could be over before it ended.
+        entry.streak = self._streak(entry.streak, outcome, self.clock(), retried_by_kopf)
         entry.status, entry.passed = outcome.status, True
         if outcome.secret_version:
             entry.secret_version = outcome.secret_version
