@@ -42,6 +42,7 @@ class _Entry:
     streak: Streak = field(default_factory=Streak)
     status: Status = field(default_factory=Status)  # as the last pass left it: the due times come from it
     passed: bool = False  # a pass has finished: `status` is its own, not the stored one
+    asked: bool = False  # an unanswered rotation request was seen: the scheduler runs a pass now
     secret_version: str | None = None  # our own last write of the Secret, not an edit to heal
 
 
@@ -122,7 +123,7 @@ class Coordinator:
         last = self.clock()
         while True:
             now = self.clock()
-            when = wake(entry.status, last, now, drift, rollout_timeout, entry.streak)
+            when = wake(entry.status, last, now, drift, rollout_timeout, entry.streak, entry.asked)
             entry.wake.clear()
             if await first(entry.wake.wait(), stopped(), within=max((when.look - now).total_seconds(), 0.0)):
                 if is_stopped():
@@ -130,7 +131,7 @@ class Coordinator:
                 continue  # woken: the status changed, due times are recomputed
             if when.rollout_check and not await self._rolled_out(namespace, body.get("spec")):
                 continue  # still rolling out: Kubernetes reads only, no Azure call
-            last = self.clock()
+            last, entry.asked = self.clock(), False
             with contextlib.suppress(Failure):  # retried from here: the streak moves the next due time
                 await self.run(namespace, name, uid)
 
@@ -143,6 +144,13 @@ class Coordinator:
             return await rollouts_done(self.ports, namespace, targets)
         except Failure:
             return False
+
+    def ask(self, uid: str) -> None:
+        """A rotation was requested and not yet answered: the credential's scheduler runs a pass now."""
+        entry = self._entry(uid)
+        if not entry.asked:
+            entry.asked = True
+            entry.wake.set()
 
     def own_write(self, owner_uid: str, resource_version: str | None) -> bool:
         """Is this Secret version the one the credential's last pass wrote itself?"""

@@ -56,10 +56,19 @@ def build_registry(ports: Ports) -> kopf.OperatorRegistry:
     async def reconcile_credential(meta: kopf.Meta, retry: int, **_: Any) -> None:
         await run(dict(meta), retry)
 
-    @kopf.on.field(*RESOURCE, field="metadata.annotations", id="rotate-request", registry=registry)
-    async def rotate_on_request(meta: kopf.Meta, retry: int, old: Any, new: Any, **_: Any) -> None:
-        if (old or {}).get(ROTATE) != (new or {}).get(ROTATE):
-            await run(dict(meta), retry)
+    @kopf.on.event(*RESOURCE, id="rotate-request", registry=registry)
+    async def rotate_on_request(event: kopf.RawEvent, **_: Any) -> None:
+        """An unanswered acssmtp.io/rotate value wakes the scheduler (which backs off while passes fail).
+
+        Raw events, not kopf's diff: kopf leaves annotations under its storage prefix (ours, acssmtp.io) out
+        of the diff, so a change of acssmtp.io/rotate never reaches an update or field handler.
+        """
+        obj: dict[str, Any] = dict(event.get("object") or {})
+        meta: dict[str, Any] = obj.get("metadata") or {}
+        requested = (meta.get("annotations") or {}).get(ROTATE)
+        handled = (obj.get("status") or {}).get("rotateRequestHandled")
+        if event.get("type") in ("ADDED", "MODIFIED") and requested and requested != handled:
+            coordinator.ask(str(meta.get("uid")))
 
     @kopf.daemon(*RESOURCE, id="schedule", cancellation_timeout=2.0, registry=registry)
     async def scheduler(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) -> None:

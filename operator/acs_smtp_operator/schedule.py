@@ -62,10 +62,16 @@ def wake(
     drift: timedelta,
     rollout_timeout: timedelta,
     streak: Streak = Streak(),
+    asked: bool = False,
 ) -> Wake:
-    """When the scheduler wakes next, from what the last pass left in status and how the last passes went."""
+    """When the scheduler wakes next, from what the last pass left in status and how the last passes went.
+
+    `asked`: a rotation was requested (acssmtp.io/rotate) and not yet answered: now, unless passes fail.
+    """
     due = natural_due(status, last_pass, drift, rollout_timeout)
     troubled = bool(streak.failures or streak.behind)
+    if asked and not troubled:
+        due = min(due, now)
     if troubled:
         again = (streak.at or now) + _retry_in(streak)
         # Nobody else retries a failure of a pass kopf did not start: here, when the backoff ends. Otherwise

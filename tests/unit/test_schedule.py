@@ -99,6 +99,12 @@ def test_the_backoff_counts_from_the_failure_not_from_each_look_so_it_ends() -> 
     assert later.due == NOW + 5 * SECONDS
 
 
+def test_an_unanswered_rotation_request_is_served_now_unless_passes_fail() -> None:
+    assert wake(Status(), NOW - DRIFT / 2, NOW, DRIFT, TIMEOUT, Streak(), asked=True).due == NOW
+    failing = wake(Status(), NOW, NOW, DRIFT, TIMEOUT, Streak(failures=1, at=NOW), asked=True)
+    assert failing.due == NOW + 5 * SECONDS
+
+
 def test_backoff_doubles_from_five_seconds_to_ten_minutes_and_obeys_retry_after() -> None:
     assert [backoff(n) for n in (0, 1, 2, 7, 20)] == [5.0, 10.0, 20.0, 600.0, 600.0]
     assert backoff(3, retry_after=30) == 30 and backoff(3, retry_after=9999) == 600
