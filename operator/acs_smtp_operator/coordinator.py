@@ -140,10 +140,7 @@ class Coordinator:
             targets = Spec.parse(spec or {}).restart_targets
         except ValueError:
             return True
-        try:
-            return await rollouts_done(self.ports, namespace, targets)
-        except Failure:
-            return False
+        return await rollouts_done(self.ports, namespace, targets)
 
     def ask(self, uid: str) -> None:
         """A rotation was requested and not yet answered: the credential's scheduler runs a pass now."""

@@ -32,19 +32,17 @@ async def _roles(ports: Ports, spec: Spec) -> RolesSeen:
 
 
 async def rollouts_done(ports: Ports, namespace: str, targets: tuple[RestartTarget, ...]) -> bool:
-    """Have the workloads restarted for the last rotation finished rolling out? (Kubernetes reads only.)"""
-    for target in targets:
-        if not await workloads.rollout_complete(ports.kube, target.kind, namespace, target.name):
-            return False
-    return True
+    """Have the workloads restarted for the last rotation finished rolling out? (Kubernetes reads only.)
 
-
-async def _rolled_out(ports: Ports, namespace: str, targets: tuple[RestartTarget, ...]) -> bool:
-    """A workload that cannot be read counts as still rolling out: the rollout timeout moves the key on."""
+    A workload that cannot be read counts as still rolling out: the rollout timeout moves the key on.
+    """
     try:
-        return await rollouts_done(ports, namespace, targets)
+        for target in targets:
+            if not await workloads.rollout_complete(ports.kube, target.kind, namespace, target.name):
+                return False
     except Failure:
         return False
+    return True
 
 
 async def observe(
@@ -74,7 +72,7 @@ async def observe(
             ports.azure.communication(acs.subscription_id), acs, smtp_username_resource(namespace, name)
         )
     secret = await ports.kube.read_secret(namespace, secret_name(name, spec.secret.name))
-    rolled_out = not rollout_pending or await _rolled_out(ports, namespace, spec.restart_targets)
+    rolled_out = not rollout_pending or await rollouts_done(ports, namespace, spec.restart_targets)
     return Observed(
         domains=domains,
         application=application,
