@@ -63,7 +63,7 @@ Check = Callable[[PassResult], Answer | None]
 
 def _invalid(r: PassResult) -> Answer | None:
     if r.failure is not None and isinstance(r.failure.retry, UntilSpecChanges):
-        return False, Reason.INVALID_SPEC, r.failure.message
+        return False, r.failure.reason, r.failure.message  # InvalidSpec, or NotPermitted by any policy
     return None
 
 

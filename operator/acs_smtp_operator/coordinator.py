@@ -17,18 +17,33 @@ from acs_smtp_operator.credential import Credential
 from acs_smtp_operator.failure import After, Failure, UntilSpecChanges
 from acs_smtp_operator.finalize import finalize
 from acs_smtp_operator.metrics import CURRENT
-from acs_smtp_operator.model import Spec
+from acs_smtp_operator.model import Reason, Spec
 from acs_smtp_operator.observe import rollouts_done
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.reconcile import Outcome, reconcile
 from acs_smtp_operator.schedule import Streak, natural_due, wake
 from acs_smtp_operator.status import Status
+from acs_smtp_operator.tenancy import Grant, Tenancy, permit
+from acs_smtp_operator.validate import validate
 from acs_smtp_operator.waiting import first
 
 __all__ = ["Coordinator"]
 
 Clock = Callable[[], datetime]
 EmitFor = Callable[[dict[str, Any]], Emit]  # the Event poster for a credential's object
+TenancySource = Callable[[], Tenancy]  # the policies and namespace labels, as the operator's indexes hold them
+Permission = Grant | str | None  # permitted by, refused because, or not decided (the spec is invalid)
+
+
+def permission(ports: Ports, namespace: str, spec: Mapping[str, Any] | None, tenancy: Tenancy) -> Permission:
+    """What the policies say of a credential's spec: pure, no call (as the pass's first steps decide it)."""
+    settings = ports.settings
+    try:
+        return permit(
+            validate(dict(spec or {}), ports.tenant_id, settings.smtp_host, settings.smtp_port), namespace, tenancy
+        )
+    except Failure as refused:
+        return refused.message if refused.reason == Reason.NOT_PERMITTED else None
 
 
 def _utcnow() -> datetime:
@@ -44,11 +59,15 @@ class _Entry:
     passed: bool = False  # a pass has finished: `status` is its own, not the stored one
     asked: bool = False  # an unanswered rotation request was seen: the scheduler runs a pass now
     secret_version: str | None = None  # our own last write of the Secret, not an edit to heal
+    namespace: str | None = None
+    body: Mapping[str, Any] | None = None  # kopf's live view of the object (its spec), while a scheduler runs
+    permission: Permission = None  # what the last pass was told by the policies
+    recheck: bool = False  # a policy or namespace change altered the permission: the scheduler runs a pass now
 
 
 class Coordinator:
-    def __init__(self, ports: Ports, emit_for: EmitFor, clock: Clock = _utcnow) -> None:
-        self.ports, self.emit_for, self.clock = ports, emit_for, clock
+    def __init__(self, ports: Ports, emit_for: EmitFor, tenancy: TenancySource, clock: Clock = _utcnow) -> None:
+        self.ports, self.emit_for, self.tenancy, self.clock = ports, emit_for, tenancy, clock
         self._entries: dict[str, _Entry] = {}
 
     def _entry(self, uid: str, status: Mapping[str, Any] | None = None) -> _Entry:
@@ -75,8 +94,10 @@ class Coordinator:
                 if fresh["metadata"].get("deletionTimestamp"):
                     return None  # the finalizer's business now
                 self._entry(uid, fresh.get("status"))
-                now = self.clock()
-                outcome = await reconcile(self.ports, Credential.of(fresh), now, self.emit_for(fresh))
+                now, tenancy = self.clock(), self.tenancy()
+                entry.namespace, entry.recheck = namespace, False
+                entry.permission = permission(self.ports, namespace, fresh.get("spec"), tenancy)
+                outcome = await reconcile(self.ports, Credential.of(fresh), now, self.emit_for(fresh), tenancy)
         except Failure as exc:  # no pass (the API server unreachable, a write conflict): back off all the same
             entry.streak = self._streak(entry.streak, Outcome(entry.status, exc), self.clock(), retried_by_kopf)
             if not retried_by_kopf:
@@ -118,12 +139,13 @@ class Coordinator:
         meta = body["metadata"]
         namespace, name, uid = str(meta["namespace"]), str(meta["name"]), str(meta["uid"])
         entry = self._entry(uid, body.get("status"))
+        entry.namespace, entry.body = namespace, body
         settings = self.ports.settings
         drift, rollout_timeout = timedelta(seconds=settings.drift_period), timedelta(seconds=settings.rollout_timeout)
         last = self.clock()
         while True:
             now = self.clock()
-            when = wake(entry.status, last, now, drift, rollout_timeout, entry.streak, entry.asked)
+            when = wake(entry.status, last, now, drift, rollout_timeout, entry.streak, entry.asked, entry.recheck)
             entry.wake.clear()
             if await first(entry.wake.wait(), stopped(), within=max((when.look - now).total_seconds(), 0.0)):
                 if is_stopped():
@@ -131,7 +153,7 @@ class Coordinator:
                 continue  # woken: the status changed, due times are recomputed
             if when.rollout_check and not await self._rolled_out(namespace, body.get("spec")):
                 continue  # still rolling out: Kubernetes reads only, no Azure call
-            last, entry.asked = self.clock(), False
+            last, entry.asked, entry.recheck = self.clock(), False, False
             with contextlib.suppress(Failure):  # retried from here: the streak moves the next due time
                 await self.run(namespace, name, uid)
 
@@ -148,6 +170,20 @@ class Coordinator:
         if not entry.asked:
             entry.asked = True
             entry.wake.set()
+
+    def tenancy_changed(self, namespaces: set[str] | None = None) -> None:
+        """A policy (None: any namespace) or a namespace's labels changed: a credential whose permission
+        differs now is passed at once; the others are left alone (no Azure read for an unrelated change)."""
+        tenancy = self.tenancy()
+        for entry in self._entries.values():
+            if entry.body is None or entry.namespace is None:
+                continue
+            if namespaces is not None and entry.namespace not in namespaces:
+                continue
+            now = permission(self.ports, entry.namespace, entry.body.get("spec"), tenancy)
+            if now != entry.permission and not entry.recheck:
+                entry.recheck = True
+                entry.wake.set()
 
     def own_write(self, owner_uid: str, resource_version: str | None) -> bool:
         """Is this Secret version the one the credential's last pass wrote itself?"""

@@ -17,7 +17,7 @@ from acs_smtp_operator.identity import (
     secret_name,
     smtp_username_resource,
 )
-from acs_smtp_operator.model import Reason, RotationReason, Spec
+from acs_smtp_operator.model import AcsRef, Reason, RoleSpec, RotationReason, Spec
 from acs_smtp_operator.observed import Observed, RolesSeen, RoleView, SmtpUsernameView
 from acs_smtp_operator.plan import SecretFacts, needs_new_secret
 from acs_smtp_operator.smtp import (
@@ -56,6 +56,7 @@ class Target:
     tenant_id: str
     smtp_host: str
     smtp_port: int
+    role: RoleSpec  # the role its policy chooses
     rotate_requested: str | None = None  # its acssmtp.io/rotate annotation
     rotate_handled: str | None = None  # the value the last rotation answered (status)
 
@@ -130,7 +131,7 @@ def _same_actions(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
     return sorted(x.lower() for x in a) == sorted(x.lower() for x in b)
 
 
-def expected_role_id(spec: Spec, tenant_id: str, roles: RolesSeen) -> str:
+def expected_role_id(role: RoleSpec, acs: AcsRef, tenant_id: str, roles: RolesSeen) -> str:
     """The role the assignment is for: the named one, ours, an adoptable same-name one, or ours to be."""
     if roles.existing is not None:
         return roles.existing.id
@@ -138,24 +139,22 @@ def expected_role_id(spec: Spec, tenant_id: str, roles: RolesSeen) -> str:
         return roles.ours.id
     if roles.same_name:
         return roles.same_name[0].id
-    acs = spec.communication_service
-    return role_definition_id(acs.subscription_id, role_guid(tenant_id, spec.role.custom_role_name))
+    return role_definition_id(acs.subscription_id, role_guid(tenant_id, role.custom_role_name))
 
 
 def _conflict(name: str, other: RoleView) -> Failure:
     return Failure(
         Reason.ROLE_NAME_CONFLICT,
         f"a role named {name!r} already exists ({other.id}) with other actions "
-        f"{sorted(other.actions)}; choose another spec.role.customRoleName "
-        "or set spec.role.existingRoleDefinitionId",
+        f"{sorted(other.actions)}; the policy must choose another role.customRoleName "
+        "or set role.existingRoleDefinitionId",
     )
 
 
-def decide_role(spec: Spec, tenant_id: str, roles: RolesSeen) -> RolePlan:
-    """Use the named role; else keep ours equal to the spec, adopt a same-name twin, or refuse a conflict."""
+def decide_role(role: RoleSpec, acs: AcsRef, tenant_id: str, roles: RolesSeen) -> RolePlan:
+    """Use the named role; else keep ours equal to the policy's, adopt a same-name twin, or refuse a conflict."""
     if roles.existing is not None:
         return RolePlan(role_id=roles.existing.id, owned=False, write=None)
-    role, acs = spec.role, spec.communication_service
     guid, scope = role_guid(tenant_id, role.custom_role_name), acs.scope(role.definition_scope)
     current = roles.ours
     if current is None and roles.same_name:
@@ -246,7 +245,7 @@ def _check_template(spec: Spec, target: Target, username: str, domains: tuple[st
 def decide(spec: Spec, target: Target, observed: Observed, now: datetime) -> Plan:
     """The whole plan of one pass, or a `Failure` before anything is written."""
     acs, client_id = spec.communication_service, spec.entra_application.client_id
-    role = decide_role(spec, target.tenant_id, observed.roles)
+    role = decide_role(target.role, acs, target.tenant_id, observed.roles)
     guid = assignment_guid(acs.resource_id, role.role_id, observed.principal_id)
     assignment = AssignmentPlan(
         guid=guid,

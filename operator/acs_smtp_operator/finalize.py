@@ -50,10 +50,10 @@ async def finalize(ports: Ports, cr: Credential, assignment_shared: bool, emit: 
             azure.authorization(acs.subscription_id), acs.resource_id, assignment.rsplit("/", 1)[-1]
         )
     role_id = status.role_definition_id or ""
-    if role_id and status.role_definition_owned and not spec.role.existing_role_definition_id:
+    if role_id and status.role_definition_owned:
         gone = await roles.delete_role_definition(
             azure.authorization(acs.subscription_id), acs.subscription_scope, role_id.rsplit("/", 1)[-1]
         )
         if gone:
-            emit("Normal", "RoleDefinitionDeleted", f"role {spec.role.custom_role_name!r} is no longer used")
+            emit("Normal", "RoleDefinitionDeleted", f"role {role_id} is no longer used")
     emit("Normal", "Deleted", "client secrets and the role assignment of this credential were removed")

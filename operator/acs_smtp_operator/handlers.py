@@ -9,10 +9,12 @@ import kopf
 
 from acs_smtp_operator.coordinator import Coordinator
 from acs_smtp_operator.failure import After, Failure, UntilSpecChanges
+from acs_smtp_operator.policy_report import PolicyReporter
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.reconcile import Outcome
 from acs_smtp_operator.schedule import MAX_BACKOFF, backoff
-from acs_smtp_operator.vocabulary import GROUP, KIND, MANAGED_BY, PLURAL, ROTATE, VERSION
+from acs_smtp_operator.tenancy import PolicyView, Tenancy, policy_view
+from acs_smtp_operator.vocabulary import GROUP, KIND, MANAGED_BY, PLURAL, POLICY_PLURAL, ROTATE, VERSION
 
 __all__ = ["build_registry", "kopf_error"]
 
@@ -35,10 +37,82 @@ def _emitter(body: dict[str, Any]) -> Emit:
     return emit
 
 
+class Indexes:
+    """kopf's indexes of the policies, the namespaces' labels and the credentials' policies, as handlers get them.
+
+    kopf starts no handler before every index holds its initial listing, so a pass never sees a partial
+    set of policies; each handler hands its indexes over before anything reads them.
+    """
+
+    def __init__(self) -> None:
+        self._policies: kopf.Index[str, PolicyView] | None = None
+        self._labels: kopf.Index[str, dict[str, str]] | None = None
+        self._usage: kopf.Index[str, str] | None = None
+
+    def capture(self, kwargs: dict[str, Any]) -> None:
+        self._policies, self._labels, self._usage = kwargs["policies"], kwargs["namespace_labels"], kwargs["usage"]
+
+    def tenancy(self) -> Tenancy:
+        if self._policies is None or self._labels is None:
+            return Tenancy()  # no handler ran yet: nothing is permitted
+        return Tenancy(
+            policies=tuple(view for store in self._policies.values() for view in store),
+            namespaces={name: next(iter(store), {}) for name, store in self._labels.items()},
+        )
+
+    def usage(self) -> dict[str, int]:
+        return {} if self._usage is None else {name: len(store) for name, store in self._usage.items()}
+
+
 def build_registry(ports: Ports) -> kopf.OperatorRegistry:
     """All handlers, bound to one coordinator; one registry per operator instance."""
     registry = kopf.OperatorRegistry()
-    coordinator = Coordinator(ports, _emitter)
+    indexes = Indexes()
+    coordinator = Coordinator(ports, _emitter, indexes.tenancy)
+    reporter = PolicyReporter(ports.kube, indexes.tenancy, indexes.usage)
+
+    @kopf.index(GROUP, VERSION, POLICY_PLURAL, id="policies", registry=registry)
+    def policies(body: kopf.Body, **_: Any) -> dict[str, PolicyView]:
+        return {str(body["metadata"]["name"]): policy_view(body)}
+
+    @kopf.index("", "v1", "namespaces", id="namespace_labels", registry=registry)
+    def namespace_labels(body: kopf.Body, **_: Any) -> dict[str, dict[str, str]]:
+        return {str(body["metadata"]["name"]): dict(body["metadata"].get("labels") or {})}
+
+    @kopf.index(*RESOURCE, id="usage", registry=registry)
+    def usage(body: kopf.Body, **_: Any) -> dict[str, str] | None:
+        policy = (body.get("status") or {}).get("policy")
+        return {str(policy): str(body["metadata"]["uid"])} if policy else None
+
+    seen: dict[tuple[str, str], object] = {}  # what permission depends on, per policy and namespace, as last seen
+
+    def moved(kind: str, event: kopf.RawEvent, now: object) -> bool:
+        """Did what permission depends on change? (Not a status write, ours included, nor a timestamp.)"""
+        name = str(((event.get("object") or {}).get("metadata") or {}).get("name"))
+        before = seen.pop((kind, name), None)
+        if event.get("type") != "DELETED":
+            seen[(kind, name)] = now
+        return event.get("type") == "DELETED" or before != now
+
+    @kopf.on.event(GROUP, VERSION, POLICY_PLURAL, id="policy-changed", registry=registry)
+    async def policy_changed(event: kopf.RawEvent, **kwargs: Any) -> None:
+        indexes.capture(kwargs)
+        view = policy_view(event.get("object") or {})
+        if moved("policy", event, (view.created, view.spec, view.problem, view.selection)):
+            coordinator.tenancy_changed()
+            reporter.changed()
+
+    @kopf.on.event("", "v1", "namespaces", id="namespace-changed", registry=registry)
+    async def namespace_changed(event: kopf.RawEvent, **kwargs: Any) -> None:
+        indexes.capture(kwargs)
+        meta = (event.get("object") or {}).get("metadata") or {}
+        if moved("namespace", event, dict(meta.get("labels") or {})):
+            coordinator.tenancy_changed({str(meta.get("name"))})
+            reporter.changed()
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop_reporting(**_: Any) -> None:
+        await reporter.stop()
 
     async def run(meta: dict[str, Any], retry: int) -> Outcome | None:
         """A pass for a change handler: kopf retries it after the delay a failure asks for."""
@@ -53,16 +127,19 @@ def build_registry(ports: Ports) -> kopf.OperatorRegistry:
     @kopf.on.resume(*RESOURCE, id="reconcile", registry=registry)
     @kopf.on.create(*RESOURCE, id="reconcile", registry=registry)
     @kopf.on.update(*RESOURCE, id="reconcile", registry=registry)
-    async def reconcile_credential(meta: kopf.Meta, retry: int, **_: Any) -> None:
+    async def reconcile_credential(meta: kopf.Meta, retry: int, **kwargs: Any) -> None:
+        indexes.capture(kwargs)
         await run(dict(meta), retry)
 
     @kopf.on.event(*RESOURCE, id="rotate-request", registry=registry)
-    async def rotate_on_request(event: kopf.RawEvent, **_: Any) -> None:
+    async def rotate_on_request(event: kopf.RawEvent, **kwargs: Any) -> None:
         """An unanswered acssmtp.io/rotate value wakes the scheduler (which backs off while passes fail).
 
         Raw events, not kopf's diff: kopf leaves annotations under its storage prefix (ours, acssmtp.io) out
         of the diff, so a change of acssmtp.io/rotate never reaches an update or field handler.
         """
+        indexes.capture(kwargs)
+        reporter.changed()  # the credentials a policy permits may have changed
         obj: dict[str, Any] = dict(event.get("object") or {})
         meta: dict[str, Any] = obj.get("metadata") or {}
         requested = (meta.get("annotations") or {}).get(ROTATE)
@@ -71,7 +148,8 @@ def build_registry(ports: Ports) -> kopf.OperatorRegistry:
             coordinator.ask(str(meta.get("uid")))
 
     @kopf.daemon(*RESOURCE, id="schedule", cancellation_timeout=2.0, registry=registry)
-    async def scheduler(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) -> None:
+    async def scheduler(body: kopf.Body, stopped: kopf.DaemonStopped, **kwargs: Any) -> None:
+        indexes.capture(kwargs)
         await coordinator.schedule(body, stopped.wait, lambda: bool(stopped))
 
     @kopf.index(*RESOURCE, id="assignments", registry=registry)
@@ -81,6 +159,7 @@ def build_registry(ports: Ports) -> kopf.OperatorRegistry:
 
     @kopf.on.delete(*RESOURCE, id="finalize", registry=registry)
     async def delete_credential(body: kopf.Body, retry: int, **kwargs: Any) -> None:
+        indexes.capture(kwargs)
         index: kopf.Index[str, str] = kwargs["assignments"]
         mine = str((body.get("status") or {}).get("roleAssignmentId") or "").lower()
         uid = str(body["metadata"]["uid"])
@@ -91,8 +170,9 @@ def build_registry(ports: Ports) -> kopf.OperatorRegistry:
             raise kopf_error(exc, retry) from None
 
     @kopf.on.event("", "v1", "secrets", labels=MANAGED_BY, id="owned-secret", registry=registry)
-    async def owned_secret_changed(event: kopf.RawEvent, **_: Any) -> None:
+    async def owned_secret_changed(event: kopf.RawEvent, **kwargs: Any) -> None:
         """A managed Secret deleted or edited out of band is healed at once, not at the next drift check."""
+        indexes.capture(kwargs)
         obj: dict[str, Any] = dict(event.get("object") or {})
         meta: dict[str, Any] = obj.get("metadata") or {}
         owner = next((o for o in meta.get("ownerReferences") or [] if o.get("kind") == KIND), None)

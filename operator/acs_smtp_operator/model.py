@@ -56,6 +56,7 @@ class Reason(enum.StrEnum):
     READY = "Ready"
     PROGRESSING = "Progressing"
     INVALID_SPEC = "InvalidSpec"
+    NOT_PERMITTED = "NotPermitted"
     ACS_NOT_FOUND = "CommunicationServiceNotFound"
     NO_LINKED_DOMAIN = "NoLinkedDomain"
     DOMAIN_LINKED = "DomainLinked"
@@ -167,6 +168,8 @@ class AppRef(_Model):
 
 
 class RoleSpec(_Model):
+    """The role a policy has the operator assign: its custom role (default) or an existing role definition."""
+
     custom_role_name: str = Field(default="ACS SMTP Sender", alias="customRoleName")
     actions: tuple[str, ...] = DEFAULT_ACTIONS
     definition_scope: Literal["Resource", "ResourceGroup", "Subscription"] = Field(
@@ -218,7 +221,6 @@ class RestartTarget(_Model):
 class Spec(_Model):
     communication_service: AcsRef = Field(alias="communicationService")
     entra_application: AppRef = Field(alias="entraApplication")
-    role: RoleSpec = Field(default_factory=RoleSpec)
     username: UsernameSpec = Field(default_factory=UsernameSpec)
     rotation: RotationSpec = Field(default_factory=RotationSpec)
     secret: SecretSpec = Field(default_factory=SecretSpec)

@@ -9,7 +9,7 @@ from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.identity import assignment_guid, role_guid, secret_name, smtp_username_resource
 from acs_smtp_operator.kube import workloads
 from acs_smtp_operator.kube_secret import secret_view
-from acs_smtp_operator.model import RestartTarget, Spec
+from acs_smtp_operator.model import AcsRef, RestartTarget, RoleSpec, Spec
 from acs_smtp_operator.observed import Observed, RolesSeen
 from acs_smtp_operator.ports import Ports
 from acs_smtp_operator.report import Done
@@ -17,8 +17,7 @@ from acs_smtp_operator.report import Done
 __all__ = ["observe", "rollouts_done"]
 
 
-async def _roles(ports: Ports, spec: Spec) -> RolesSeen:
-    acs, role = spec.communication_service, spec.role
+async def _roles(ports: Ports, acs: AcsRef, role: RoleSpec) -> RolesSeen:
     client = ports.azure.authorization(acs.subscription_id)
     if role.existing_role_definition_id:
         return RolesSeen(
@@ -46,7 +45,14 @@ async def rollouts_done(ports: Ports, namespace: str, targets: tuple[RestartTarg
 
 
 async def observe(
-    ports: Ports, namespace: str, name: str, uid: str, spec: Spec, rollout_pending: bool, done: Done
+    ports: Ports,
+    namespace: str,
+    name: str,
+    uid: str,
+    spec: Spec,
+    role: RoleSpec,
+    rollout_pending: bool,
+    done: Done,
 ) -> Observed:
     """Read the ACS resource, the application and its service principal, the role and its assignment,
     the smtpUsernames entry, the Secret, and the rollout when one is pending.
@@ -59,8 +65,8 @@ async def observe(
     done.domains = domains
     application = await passwords.find_application(ports.azure.graph, client_id)
     principal = await passwords.find_service_principal(ports.azure.graph, client_id)
-    seen = await _roles(ports, spec)
-    role_id = expected_role_id(spec, ports.tenant_id, seen)
+    seen = await _roles(ports, acs, role)
+    role_id = expected_role_id(role, acs, ports.tenant_id, seen)
     assignment = await roles.read_role_assignment(
         ports.azure.authorization(acs.subscription_id),
         acs.resource_id,

@@ -1,4 +1,4 @@
-"""One reconciliation of an AcsSmtpCredential: validate → observe → decide → act → status.
+"""One reconciliation of an AcsSmtpCredential: validate → permit → observe → decide → act → status.
 
 Level-triggered and idempotent: everything is recomputed from Azure and Kubernetes on each pass; a pass
 that finds nothing to change writes nothing, not even status.
@@ -21,6 +21,7 @@ from acs_smtp_operator.plan import ledger_of
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.report import Done, report
 from acs_smtp_operator.status import LEDGER, Status
+from acs_smtp_operator.tenancy import Grant, Tenancy, permit
 from acs_smtp_operator.validate import validate
 from acs_smtp_operator.vocabulary import ROTATE
 
@@ -36,11 +37,11 @@ class Outcome:
 
 
 async def _carry_out(
-    ports: Ports, cr: Credential, spec: Spec, previous: Status, now: datetime, done: Done, emit: Emit
+    ports: Ports, cr: Credential, spec: Spec, grant: Grant, previous: Status, now: datetime, done: Done, emit: Emit
 ) -> None:
     ledger = ledger_of(previous)
     pending = ledger.pending is not None
-    done.observed = observed = await observe(ports, cr.namespace, cr.name, cr.uid, spec, pending, done)
+    done.observed = observed = await observe(ports, cr.namespace, cr.name, cr.uid, spec, grant.role, pending, done)
     rotate = cr.annotations.get(ROTATE)
     settings = ports.settings
     target = Target(
@@ -50,6 +51,7 @@ async def _carry_out(
         ports.tenant_id,
         settings.smtp_host,
         settings.smtp_port,
+        grant.role,
         rotate,
         previous.rotate_request_handled,
     )
@@ -70,7 +72,8 @@ async def _carry_out(
     await act(Job(ports, spec, observed, content, marker, now, done, emit), plan, ledger)
 
 
-async def reconcile(ports: Ports, cr: Credential, now: datetime, emit: Emit) -> Outcome:
+async def reconcile(ports: Ports, cr: Credential, now: datetime, emit: Emit, tenancy: Tenancy) -> Outcome:
+    """One pass. `tenancy`: the policies and namespace labels that decide, before any Azure call, if it may act."""
     previous, unreadable = Status.parse(cr.status)
     if set(unreadable) & set(LEDGER):  # nothing is written or removed: its keys could be taken for orphans
         message = (
@@ -83,7 +86,9 @@ async def reconcile(ports: Ports, cr: Credential, now: datetime, emit: Emit) -> 
     spec: Spec | None = None
     try:
         spec = validate(cr.spec, ports.tenant_id, ports.settings.smtp_host, ports.settings.smtp_port)
-        await _carry_out(ports, cr, spec, previous, now, done, emit)
+        grant = permit(spec, cr.namespace, tenancy)
+        done.policy = grant.policy
+        await _carry_out(ports, cr, spec, grant, previous, now, done, emit)
     except Failure as exc:
         if exc.reason == Reason.OBJECT_CHANGED:
             raise  # someone wrote first: a fresh pass in a second, nothing to report

@@ -32,6 +32,7 @@ def _role_failed(failure: Failure | None, done: Done) -> bool:
 class Done:
     """How far a pass got, filled step by step: what it observed, decided and carried out."""
 
+    policy: str | None = None  # the AcsSmtpPolicy that permitted the pass
     domains: tuple[str, ...] | None = None  # the ACS resource's linked domains, once read
     observed: Observed | None = None
     plan: Plan | None = None
@@ -52,6 +53,8 @@ class Report:
 
 def _facts(status: Status, done: Done, renew: timedelta | None, rotate: str | None, now: datetime) -> Status:
     update: dict[str, object] = {}
+    if done.policy is not None:
+        update.update(policy=done.policy)
     if done.plan is not None:
         update.update(username=done.plan.username, secret_name=done.plan.secret_name)
     if done.role is not None:
@@ -82,6 +85,8 @@ def report(
 ) -> Report:
     """The new status and the Warning Event, if any. `renew` is the spec's renewBefore (None: bad spec)."""
     status = _facts(previous, done, renew, rotate, now)
+    if failure is not None and failure.reason == Reason.NOT_PERMITTED:
+        status = status.model_copy(update={"policy": None})  # no policy permits it any more
     conditions = status.conditions
 
     def put(type_: ConditionType, ok: bool | None, reason: str, message: str) -> None:

@@ -63,10 +63,13 @@ def wake(
     rollout_timeout: timedelta,
     streak: Streak = Streak(),
     asked: bool = False,
+    recheck: bool = False,
 ) -> Wake:
     """When the scheduler wakes next, from what the last pass left in status and how the last passes went.
 
     `asked`: a rotation was requested (acssmtp.io/rotate) and not yet answered: now, unless passes fail.
+    `recheck`: a policy or namespace change altered whether the credential is permitted: now, failing or not
+    (an administrator's change, not the tenant's, so no loop to guard against).
     """
     due = natural_due(status, last_pass, drift, rollout_timeout)
     troubled = bool(streak.failures or streak.behind)
@@ -78,6 +81,8 @@ def wake(
         # (kopf retries it, or what is due cannot be done, as in a Secret conflict): no sooner than that.
         alone = streak.failures and not streak.retried_by_kopf
         due = again if alone else max(due, again)
+    if recheck:
+        due = min(due, now)
     due = max(due, last_pass + MIN_INTERVAL)  # never a tight loop, whatever status says
     # A pending rollout is watched every 2 s (Kubernetes reads), but not while passes fail: then it waits too.
     look = min(due, now + ROLLOUT_POLL) if status.pending_rollout is not None and not troubled else due

@@ -72,6 +72,7 @@ class Status(_Shape):
     role_assignment_id: str | None = Field(default=None, alias="roleAssignmentId")
     role_assignment_owned: bool | None = Field(default=None, alias="roleAssignmentOwned")
     rotate_request_handled: str | None = Field(default=None, alias="rotateRequestHandled")
+    policy: str | None = None  # the AcsSmtpPolicy that permits the credential
 
     @classmethod
     def read(cls, raw: dict[str, Any] | None) -> Status:

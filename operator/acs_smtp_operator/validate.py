@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from pydantic import ValidationError
@@ -19,8 +18,6 @@ from acs_smtp_operator.smtp import (
 
 __all__ = ["validate"]
 
-_ACTION = re.compile(r"^[A-Za-z0-9.]+/([A-Za-z0-9.*]+/)*[A-Za-z0-9.*]+$")
-
 
 def _invalid(problem: str) -> Failure:
     return Failure(Reason.INVALID_SPEC, problem, retry=UntilSpecChanges())
@@ -31,9 +28,6 @@ def _schema_problems(exc: ValidationError) -> str:
 
 
 def _problems(spec: Spec, tenant_id: str, host: str, port: int) -> str | None:
-    bad = [a for a in spec.role.actions if not _ACTION.match(a)]
-    if bad:
-        return f"spec.role.actions: {bad} are not Azure actions (Provider/resourceType/action)"
     tenant = spec.entra_application.tenant_id
     if tenant and tenant.lower() != tenant_id.lower():
         return (

@@ -12,6 +12,8 @@ __all__ = [
     "MANAGED_BY",
     "NOT_AFTER",
     "PLURAL",
+    "POLICY_KIND",
+    "POLICY_PLURAL",
     "PREFIX",
     "RESOURCE",
     "RESTARTED_AT",
@@ -22,6 +24,8 @@ __all__ = [
 PREFIX = "acssmtp.io"
 GROUP, VERSION, PLURAL, KIND = PREFIX, "v1alpha1", "acssmtpcredentials", "AcsSmtpCredential"
 API_VERSION = f"{GROUP}/{VERSION}"
+# The administrator's cluster-scoped policy: which namespaces may use which application, resource and role.
+POLICY_PLURAL, POLICY_KIND = "acssmtppolicies", "AcsSmtpPolicy"
 
 # On the Secret: what it holds, so that it is the source of truth after a crash.
 KEY_ID = f"{PREFIX}/key-id"

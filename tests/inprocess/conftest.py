@@ -26,6 +26,7 @@ from acs_smtp_operator.ports import Ports
 from acs_smtp_operator.reconcile import Outcome, reconcile
 from acs_smtp_operator.sandbox import Sandbox, Seed, run_sandbox
 from acs_smtp_operator.sandbox.azure.context import Logged
+from acs_smtp_operator.tenancy import Tenancy, policy_view
 from acs_smtp_operator.vocabulary import GROUP, PLURAL, VERSION
 from tests.conftest import settings_of
 
@@ -69,6 +70,21 @@ class Bench:
     custom: client.CustomObjectsApi
     core: client.CoreV1Api
     namespaces: list[str] = field(default_factory=list)
+    tenancy: Tenancy = field(default_factory=Tenancy)  # what the policies say: every test starts with `open_policy`
+
+    def open_policy(self) -> Tenancy:
+        """One policy covering every namespace: every sandbox application and resource, open bounds."""
+        manifest = self.sandbox.manifest
+        body = {
+            "metadata": {"name": "everything", "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {
+                "namespaces": {"selector": {}},
+                "applications": [a["clientId"] for a in manifest["applications"]],
+                "communicationServices": [f"/subscriptions/{manifest['subscriptionId']}/*"],
+                "limits": {"maxSecretLifetime": "87600h", "minRotationInterval": "1s", "allowRetain": True},
+            },
+        }
+        return Tenancy((policy_view(body),), {ns: {} for ns in self.namespaces})
 
     def app(self, name: str) -> dict[str, Any]:
         return next(a for a in self.sandbox.manifest["applications"] if a["name"] == name)
@@ -129,7 +145,9 @@ class Bench:
         assert stored is not None
         events: list[tuple[str, str, str]] = []
         before = len(self.sandbox.ctx.log)
-        outcome = await reconcile(self.ports, Credential.of(stored), self.clock.now, lambda *e: events.append(e))
+        outcome = await reconcile(
+            self.ports, Credential.of(stored), self.clock.now, lambda *e: events.append(e), self.tenancy
+        )
         return PassResult(outcome, events, list(self.sandbox.ctx.log[before:]))
 
 
@@ -165,4 +183,5 @@ async def ns(bench: Bench, request: pytest.FixtureRequest) -> str:
     await off_loop(bench.core.create_namespace, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     bench.namespaces.append(name)
     bench.clock = Clock()
+    bench.tenancy = bench.open_policy()
     return name

@@ -10,6 +10,7 @@ from acs_smtp_operator.credential import Credential
 from acs_smtp_operator.identity import key_marker
 from acs_smtp_operator.model import Reason
 from acs_smtp_operator.reconcile import reconcile
+from acs_smtp_operator.tenancy import Tenancy, policy_view
 from acs_smtp_operator.timestamps import parse_stamp
 from tests.inprocess.conftest import Bench, PassResult, off_loop
 
@@ -163,8 +164,67 @@ async def test_a_key_ledger_in_status_that_does_not_parse_stops_the_pass_before_
     events: list[tuple[str, str, str]] = []
     before = len(bench.sandbox.ctx.log)
     bench.clock.step(2 * DAY)
-    outcome = await reconcile(bench.ports, Credential.of(garbled), bench.clock.now, lambda *e: events.append(e))
+    outcome = await reconcile(
+        bench.ports, Credential.of(garbled), bench.clock.now, lambda *e: events.append(e), bench.tenancy
+    )
     assert outcome.failure is not None and outcome.failure.reason == Reason.STATUS_UNREADABLE
     assert bench.sandbox.ctx.log[before:] == [] and first in bench.keys("shop-mailer")
     assert events and events[0][:2] == ("Warning", "StatusUnreadable") and "retiringKeys" in events[0][2]
     assert (await bench.read(ns, "garbled"))["status"] == stored["status"]  # type: ignore[index]
+
+
+async def test_a_credential_no_policy_covers_is_refused_before_any_azure_call(bench: Bench, ns: str) -> None:
+    bench.tenancy = Tenancy()
+    await bench.apply(ns, "uncovered")
+    result = await bench.run(ns, "uncovered")
+    assert result.calls == []  # not one request to ARM, Graph or Entra
+    status = await _ready(bench, ns, "uncovered")
+    ready = _condition(status, "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "NotPermitted")
+    assert f"no AcsSmtpPolicy covers namespace {ns}" in ready["message"]
+    assert await bench.secret(ns, "uncovered-smtp") is None and "policy" not in status
+
+
+async def test_withdrawing_the_policy_stops_every_azure_call_and_leaves_the_working_secret(
+    bench: Bench, ns: str
+) -> None:
+    """Already-issued keys are left to expire: the workload keeps sending until the administrator acts."""
+    first, _ = await _rotated_once(bench, ns, "withdrawn")  # an old key in its grace period, a new one in use
+    status = await _ready(bench, ns, "withdrawn")
+    assert status["policy"] == "everything"
+    secret = await bench.secret(ns, "withdrawn-smtp")
+    keys = bench.keys("shop-mailer")
+    bench.tenancy = Tenancy()
+    bench.clock.step(30 * DAY)  # the grace period is over and renewal is due: both would write to Azure
+    result = await bench.run(ns, "withdrawn")
+    assert result.calls == []
+    assert bench.keys("shop-mailer") == keys and first in keys  # nothing added, nothing removed
+    assert (await bench.secret(ns, "withdrawn-smtp"))["data"] == secret["data"]  # type: ignore[index]
+    status = await _ready(bench, ns, "withdrawn")
+    assert _condition(status, "Ready")["reason"] == "NotPermitted" and "policy" not in status
+    bench.tenancy = bench.open_policy()  # restored: the pass acts again (renewal was due)
+    result = await bench.run(ns, "withdrawn")
+    assert result.named("/addPassword") and (await _ready(bench, ns, "withdrawn"))["policy"] == "everything"
+
+
+async def test_the_policy_chooses_the_role_the_credential_is_assigned(bench: Bench, ns: str) -> None:
+    name = f"Policy role {ns}"
+    body = {
+        "metadata": {"name": "shop-role", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {
+            "namespaces": {"names": [ns]},
+            "applications": [bench.app("billing-mailer")["clientId"]],
+            "communicationServices": [bench.acs["resourceId"]],
+            "role": {"customRoleName": name, "definitionScope": "Resource"},
+        },
+    }
+    bench.tenancy = Tenancy((policy_view(body),), {ns: {}})
+    await bench.apply(ns, "assigned", app="billing-mailer")
+    await bench.run(ns, "assigned")
+    status = await _ready(bench, ns, "assigned")
+    assert _condition(status, "Ready")["status"] == "True" and status["policy"] == "shop-role"
+    subscription = bench.sandbox.manifest["subscriptionId"]
+    role = await bench.ports.azure.authorization(subscription).role_definitions.get_by_id(
+        str(status["roleDefinitionId"])
+    )
+    assert role.role_name == name and role.assignable_scopes == [bench.acs["resourceId"]]

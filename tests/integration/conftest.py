@@ -15,3 +15,4 @@ def ns(cloud: Cloud) -> Iterator[str]:
     name = namespace(cloud)
     yield name
     cloud.kubectl("delete", "acssmtp", "--all", "-n", name, "--wait=false", check=False)
+    cloud.kubectl("delete", "acssmtppolicy", name, "--wait=false", check=False)

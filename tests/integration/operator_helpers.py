@@ -27,10 +27,40 @@ def eventually(probe: Callable[[], T | None], timeout: float = 30, what: str = "
         time.sleep(0.2)
 
 
-def namespace(cloud: Cloud) -> str:
+# Bounds wide enough for every scenario: tests compress time to seconds and try every option.
+OPEN_LIMITS = {
+    "maxSecretLifetime": "87600h",
+    "minRotationInterval": "1s",
+    "maxGracePeriod": "8760h",
+    "allowRetain": True,
+}
+
+
+def namespace(cloud: Cloud, policy: bool = True) -> str:
+    """A fresh namespace and, unless told otherwise, a policy permitting it every sandbox application."""
     name = f"t-{uuid.uuid4().hex[:8]}"
     cloud.kubectl("apply", "-f", "-", stdin=f"apiVersion: v1\nkind: Namespace\nmetadata: {{name: {name}}}\n")
+    if policy:
+        permit(cloud, name, names=[name])
     return name
+
+
+def permit(cloud: Cloud, name: str, names: list[str] | None = None, **spec: Any) -> None:
+    """Apply the AcsSmtpPolicy `name` (as the cluster's administrator): by default every sandbox application
+    and resource, the default role and open bounds, for the namespaces `names`."""
+    body = {
+        "apiVersion": "acssmtp.io/v1alpha1",
+        "kind": "AcsSmtpPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "namespaces": {"names": names or []},
+            "applications": [a["clientId"] for a in cloud.manifest["applications"]],
+            "communicationServices": [f"/subscriptions/{cloud.manifest['subscriptionId']}/*"],
+            "limits": OPEN_LIMITS,
+            **spec,
+        },
+    }
+    cloud.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(body))
 
 
 def apply(cloud: Cloud, ns: str, name: str, app: str = "shop-mailer", acs: str | None = None, **spec: Any) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 from tests.conftest import Cloud
-from tests.integration.operator_helpers import apply, eventually, get, wait_ready
+from tests.integration.operator_helpers import apply, eventually, get, permit, wait_ready
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -19,14 +19,9 @@ def marked_keys(cloud: Cloud, app: str, ns: str, name: str) -> list[dict[str, An
 
 def provisioned(cloud: Cloud, ns: str, policy: str) -> tuple[str, dict[str, Any]]:
     name = f"gone-{policy.lower()}"
-    apply(
-        cloud,
-        ns,
-        name,
-        app="billing-mailer",
-        deletionPolicy=policy,
-        role={"customRoleName": f"Deletion test {uuid.uuid4().hex[:6]}", "definitionScope": "Resource"},
-    )
+    role = {"customRoleName": f"Deletion test {uuid.uuid4().hex[:6]}", "definitionScope": "Resource"}
+    permit(cloud, ns, names=[ns], role=role)
+    apply(cloud, ns, name, app="billing-mailer", deletionPolicy=policy)
     wait_ready(cloud, ns, name)
     status = (get(cloud, ns, "acssmtp", name) or {})["status"]
     assert marked_keys(cloud, "billing-mailer", ns, name)

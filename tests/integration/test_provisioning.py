@@ -16,6 +16,7 @@ from tests.integration.operator_helpers import (
     azure_writes,
     eventually,
     get,
+    permit,
     secret_data,
     wait_ready,
     wait_reason,
@@ -99,8 +100,9 @@ def test_reapplying_and_resyncing_make_no_azure_write(cloud: Cloud, ns: str) -> 
 
 def test_two_credentials_in_one_resource_group_share_one_role_definition(cloud: Cloud, ns: str) -> None:
     name = f"Shared sender {uuid.uuid4().hex[:6]}"
-    apply(cloud, ns, "first", role={"customRoleName": name})
-    apply(cloud, ns, "second", app="billing-mailer", role={"customRoleName": name})
+    permit(cloud, ns, names=[ns], role={"customRoleName": name})
+    apply(cloud, ns, "first")
+    apply(cloud, ns, "second", app="billing-mailer")
     first, second = wait_ready(cloud, ns, "first"), wait_ready(cloud, ns, "second")
     assert first and second
     ids = {(get(cloud, ns, "acssmtp", n) or {})["status"]["roleDefinitionId"] for n in ("first", "second")}

@@ -7,7 +7,7 @@ import uuid
 
 import pytest
 from tests.conftest import Cloud, Operator
-from tests.integration.operator_helpers import apply, azure_writes, eventually, wait_ready, wait_reason
+from tests.integration.operator_helpers import apply, azure_writes, eventually, permit, wait_ready, wait_reason
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -21,19 +21,14 @@ def events(cloud: Cloud, ns: str) -> list[dict[str, str]]:
 
 
 def test_bad_input_is_refused_with_invalid_spec_and_no_azure_write(cloud: Cloud, ns: str) -> None:
-    role = f"never created {uuid.uuid4().hex[:6]}"
-    apply(
-        cloud,
-        ns,
-        "bad",
-        app="restricted-mailer",
-        role={"customRoleName": role, "actions": ["not an action", "Microsoft.Communication/x/read"]},
-    )
+    other_tenant = str(uuid.uuid4())
+    apply(cloud, ns, "bad", app="restricted-mailer", entraApplication={
+        "clientId": cloud.app("restricted-mailer")["clientId"], "tenantId": other_tenant
+    })  # fmt: skip
     found = wait_reason(cloud, ns, "bad", "InvalidSpec")
-    assert "spec.role.actions" in found["message"] and "not an action" in found["message"]
+    assert "spec.entraApplication.tenantId" in found["message"] and other_tenant in found["message"]
     restricted = cloud.app("restricted-mailer")["objectId"]
     assert not [w for w in azure_writes(cloud) if restricted in w["path"]]
-    assert not [r for r in cloud.state()["roleDefinitions"] if r["properties"]["roleName"] == role]
     eventually(
         lambda: any(e["reason"] == "InvalidSpec" and e["type"] == "Warning" for e in events(cloud, ns)),
         10,
@@ -54,7 +49,9 @@ def test_azure_refusals_become_conditions(cloud: Cloud, ns: str, case: str, reas
     if case == "a missing ACS resource":
         apply(cloud, ns, "x", acs=cloud.acs["resourceId"].rsplit("/", 1)[0] + "/missing-acs")
     elif case == "an unknown application":
-        apply(cloud, ns, "x", app=str(uuid.uuid4()))
+        unknown = str(uuid.uuid4())
+        permit(cloud, ns, names=[ns], applications=[unknown])  # the policy permits it: Graph does not know it
+        apply(cloud, ns, "x", app=unknown)
     elif case == "an application the operator does not own":
         apply(cloud, ns, "x", app="not-owned-app")
     else:

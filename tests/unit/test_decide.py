@@ -10,7 +10,7 @@ import pytest
 from acs_smtp_operator.decide import Issue, Keep, SecretConflict, Target, decide, decide_role
 from acs_smtp_operator.failure import Failure, UntilSpecChanges
 from acs_smtp_operator.identity import role_definition_id, role_guid
-from acs_smtp_operator.model import DEFAULT_ACTIONS, Reason, Spec
+from acs_smtp_operator.model import DEFAULT_ACTIONS, Reason, RoleSpec, Spec
 from acs_smtp_operator.observed import (
     Application,
     AssignmentView,
@@ -28,7 +28,7 @@ TENANT, SUB = "tenant-1", "11111111-2222-3333-4444-555555555555"
 RG = f"/subscriptions/{SUB}/resourceGroups/rg"
 ACS = f"{RG}/providers/Microsoft.Communication/communicationServices/shop"
 OURS = role_definition_id(SUB, role_guid(TENANT, "ACS SMTP Sender"))
-TARGET = Target("ns", "cr", "uid-1", TENANT, "smtp.example.com", 587)
+TARGET = Target("ns", "cr", "uid-1", TENANT, "smtp.example.com", 587, RoleSpec())
 
 
 def spec(**over: Any) -> Spec:
@@ -67,21 +67,25 @@ ROLE_CASES = [
 
 @pytest.mark.parametrize(("case", "seen", "role_id", "owned", "scopes"), ROLE_CASES, ids=[c[0] for c in ROLE_CASES])
 def test_the_custom_role(case: str, seen: RolesSeen, role_id: str, owned: bool, scopes: tuple[str, ...] | None) -> None:
-    plan = decide_role(spec(), TENANT, seen)
+    plan = decide_role(RoleSpec(), spec().communication_service, TENANT, seen)
     assert (plan.role_id, plan.owned) == (role_id, owned)
     assert (plan.write.assignable_scopes if plan.write else None) == scopes
 
 
 def test_a_same_name_role_with_other_actions_is_a_conflict_before_any_write() -> None:
     with pytest.raises(Failure) as caught:
-        decide_role(spec(), TENANT, RolesSeen(same_name=(role(id_="/hand/made", actions=("X/y/write",)),)))
+        decide_role(
+            RoleSpec(),
+            spec().communication_service,
+            TENANT,
+            RolesSeen(same_name=(role(id_="/hand/made", actions=("X/y/write",)),)),
+        )
     assert caught.value.reason == Reason.ROLE_NAME_CONFLICT and "/hand/made" in caught.value.message
 
 
 def test_a_named_existing_role_is_used_as_it_is_and_never_owned() -> None:
-    plan = decide_role(
-        spec(role={"existingRoleDefinitionId": "/builtin"}), TENANT, RolesSeen(existing=role(id_="/builtin"))
-    )
+    chosen = RoleSpec(existingRoleDefinitionId="/builtin")
+    plan = decide_role(chosen, spec().communication_service, TENANT, RolesSeen(existing=role(id_="/builtin")))
     assert (plan.role_id, plan.owned, plan.write) == ("/builtin", False, None)
 
 

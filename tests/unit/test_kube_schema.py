@@ -96,7 +96,7 @@ def test_a_minimal_object_gets_every_default() -> None:
         "verify": "Token",
     }
     assert spec["username"] == {"format": "Dot"}
-    assert spec["role"]["definitionScope"] == "ResourceGroup"
+    assert "role" not in spec  # the role is the policy's choice
     assert spec["deletionPolicy"] == "Delete"
     assert check(SCHEMA, admitted(cr()), None) == []
 

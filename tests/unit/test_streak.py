@@ -16,6 +16,7 @@ from acs_smtp_operator.reconcile import Outcome
 from acs_smtp_operator.schedule import Streak
 from acs_smtp_operator.settings import Settings
 from acs_smtp_operator.status import Status
+from acs_smtp_operator.tenancy import Tenancy
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -27,7 +28,7 @@ class _Only:
 
 
 def _streak(before: Streak, outcome: Outcome, retried_by_kopf: bool = False) -> Streak:
-    coordinator = Coordinator(cast(Ports, _Only()), lambda body: lambda *event: None)
+    coordinator = Coordinator(cast(Ports, _Only()), lambda body: lambda *event: None, Tenancy)
     return coordinator._streak(before, outcome, NOW, retried_by_kopf)
 
 

@@ -88,8 +88,8 @@ async def write_role(
             raise Failure(
                 Reason.ROLE_NAME_CONFLICT,
                 f"a role named {name!r} already exists elsewhere in the tenant (role names are "
-                "tenant-wide); choose another spec.role.customRoleName or set "
-                "spec.role.existingRoleDefinitionId",
+                "tenant-wide); the policy must choose another role.customRoleName or set "
+                "role.existingRoleDefinitionId",
                 status=failure.status,
                 code=failure.code,
             ) from None

@@ -17,7 +17,7 @@ from kubernetes.client.exceptions import ApiException
 
 from acs_smtp_operator.failure import After, Backoff, Failure
 from acs_smtp_operator.model import Reason
-from acs_smtp_operator.vocabulary import GROUP, PLURAL, VERSION
+from acs_smtp_operator.vocabulary import GROUP, PLURAL, POLICY_PLURAL, VERSION
 
 __all__ = ["Kube", "new_api_client"]
 
@@ -116,6 +116,19 @@ class Kube:
             PLURAL,
             name,
             {"status": status},
+        )
+
+    async def patch_policy_status(self, name: str, status: dict[str, Any]) -> None:
+        """Merge an AcsSmtpPolicy's status (the operator writes only what it computes: acceptance and usage)."""
+        await self.call(
+            f"writing the status of AcsSmtpPolicy {name}",
+            self.custom.patch_cluster_custom_object_status,
+            GROUP,
+            VERSION,
+            POLICY_PLURAL,
+            name,
+            {"status": status},
+            absent=True,  # deleted meanwhile: nothing to report
         )
 
     async def read_credential(self, namespace: str, name: str) -> dict[str, Any] | None:
