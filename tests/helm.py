@@ -45,14 +45,22 @@ def render(values: dict[str, Any], name: str = RELEASE, namespace: str = NAMESPA
     return manifests
 
 
+TENANT_ROLES = ("acs-smtp-credential-editor", "acs-smtp-credential-viewer")  # what admins bind tenants to
+
+
 def of_kind(manifests: list[dict[str, Any]], *kinds: str) -> list[dict[str, Any]]:
     return [m for m in manifests if m["kind"] in kinds]
 
 
+def operator_rbac(manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The manifests without the tenants' ClusterRoles: what the operator itself is granted."""
+    return [m for m in manifests if m["metadata"]["name"] not in TENANT_ROLES]
+
+
 def rules_of(manifests: list[dict[str, Any]]) -> list[tuple[str, str, dict[str, Any]]]:
-    """(kind, namespace, rule) for every rule of every Role and ClusterRole."""
+    """(kind, namespace, rule) for every rule of every Role and ClusterRole the operator is granted."""
     return [
         (m["kind"], m["metadata"].get("namespace", ""), rule)
-        for m in of_kind(manifests, "Role", "ClusterRole")
+        for m in of_kind(operator_rbac(manifests), "Role", "ClusterRole")
         for rule in m.get("rules", [])
     ]

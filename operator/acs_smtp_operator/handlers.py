@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Collection
 from typing import Any, cast
 
 import kopf
@@ -64,12 +65,15 @@ class Indexes:
         return {} if self._usage is None else {name: len(store) for name, store in self._usage.items()}
 
 
-def build_registry(ports: Ports) -> kopf.OperatorRegistry:
-    """All handlers, bound to one coordinator; one registry per operator instance."""
+def build_registry(ports: Ports, watched: Collection[str] | None = None) -> kopf.OperatorRegistry:
+    """All handlers, bound to one coordinator; one registry per operator instance.
+
+    `watched`: the namespaces served (None: every namespace).
+    """
     registry = kopf.OperatorRegistry()
     indexes = Indexes()
     coordinator = Coordinator(ports, _emitter, indexes.tenancy)
-    reporter = PolicyReporter(ports.kube, indexes.tenancy, indexes.usage)
+    reporter = PolicyReporter(ports.kube, indexes.tenancy, indexes.usage, watched)
 
     @kopf.index(GROUP, VERSION, POLICY_PLURAL, id="policies", registry=registry)
     def policies(body: kopf.Body, **_: Any) -> dict[str, PolicyView]:

@@ -2,18 +2,21 @@
 
 One task writes it for every policy, woken by any change of a policy, a namespace or a credential, a
 moment after the last one (a burst is one round); it writes a policy's status only when it differs.
+
+An operator that watches a list of namespaces sees only their credentials: it reports on the policies that
+cover one of its namespaces, so that two installations with policies of their own never overwrite each other.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.kube.api import Kube
-from acs_smtp_operator.tenancy import Tenancy, conflicts, policy_status
+from acs_smtp_operator.tenancy import Tenancy, conflicts, covers, policy_status
 
 __all__ = ["PolicyReporter"]
 
@@ -23,8 +26,17 @@ Usage = Callable[[], Mapping[str, int]]  # policy name → credentials whose sta
 
 
 class PolicyReporter:
-    def __init__(self, kube: Kube, tenancy: Callable[[], Tenancy], usage: Usage, settle: float = 0.5) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        tenancy: Callable[[], Tenancy],
+        usage: Usage,
+        watched: Collection[str] | None = None,
+        settle: float = 0.5,
+    ) -> None:
+        """`watched`: the namespaces this operator serves (None: all of them)."""
         self.kube, self.tenancy, self.usage, self.settle = kube, tenancy, usage, settle
+        self.watched = None if watched is None else set(watched)
         self._dirty = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -55,6 +67,10 @@ class PolicyReporter:
         tenancy, usage = self.tenancy(), self.usage()
         refused = conflicts(tenancy.policies)
         for view in tenancy.policies:
+            if self.watched is not None and not any(
+                covers(view.selection, ns, tenancy.namespaces.get(ns)) for ns in self.watched
+            ):
+                continue  # another installation's policy
             wanted = policy_status(view, refused, tenancy.namespaces, usage.get(view.name, 0))
             if not _same(view.status, wanted):
                 await self.kube.patch_policy_status(view.name, wanted)

@@ -38,8 +38,9 @@ def _configure(settings: kopf.OperatorSettings) -> None:
     settings.posting.level = logging.INFO
     settings.watching.server_timeout = 300
     settings.networking.error_backoffs = [1, 2, 5, 10]
-    # Least privilege: no cluster-wide read of CRDs or namespaces. The resources found at startup (Helm installs
-    # the CRD first) and the namespaces named on the command line are served; a CRD added later needs a restart.
+    # Least privilege: no cluster-wide read of CRDs, no scan of namespaces. The resources found at startup (Helm
+    # installs the CRDs first) and the namespaces named on the command line are served; a CRD added later needs a
+    # restart. (Namespaces are watched, cluster-wide, only for their labels: policies select them by label.)
     settings.scanning.disabled = True
 
 
@@ -105,7 +106,7 @@ async def _operate(
     credential = operator_credential(settings, metrics.azure_call)
     azure = AzureClients(settings, credential, metrics.azure_call)
     ports = Ports(settings=settings, azure=azure, kube=Kube(api), tenant_id=settings.tenant_id, metrics=metrics)
-    registry = build_registry(ports)
+    registry = build_registry(ports, None if clusterwide else namespaces)
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:

@@ -19,6 +19,7 @@ from tests.helm import (
     VALUE_SETS,
     minimal,
     of_kind,
+    operator_rbac,
     render,
     render_files,
     rules_of,
@@ -92,12 +93,14 @@ def test_the_charts_crd_refuses_what_the_api_server_refuses() -> None:
 
 def test_all_namespaces_mode_is_one_cluster_role_and_no_namespaced_secret_access() -> None:
     manifests = render(minimal())
-    [cluster_role] = of_kind(manifests, "ClusterRole")
-    [binding] = of_kind(manifests, "ClusterRoleBinding")
-    assert binding["roleRef"]["name"] == cluster_role["metadata"]["name"]
-    assert binding["subjects"] == [
-        {"kind": "ServiceAccount", "name": "acs-smtp-operator", "namespace": "acs-smtp-system"}
-    ]
+    roles = {r["metadata"]["name"] for r in of_kind(operator_rbac(manifests), "ClusterRole")}
+    assert roles == {"acs-smtp-operator", "acs-smtp-operator-tenancy"}
+    bindings = of_kind(manifests, "ClusterRoleBinding")
+    assert {b["roleRef"]["name"] for b in bindings} == roles
+    for binding in bindings:
+        assert binding["subjects"] == [
+            {"kind": "ServiceAccount", "name": "acs-smtp-operator", "namespace": "acs-smtp-system"}
+        ]
     [lease_role] = of_kind(manifests, "Role")
     assert lease_role["metadata"]["namespace"] == "acs-smtp-system"
     assert {r for rule in lease_role["rules"] for r in rule["resources"]} == {"leases"}
@@ -106,7 +109,13 @@ def test_all_namespaces_mode_is_one_cluster_role_and_no_namespaced_secret_access
 
 def test_namespace_list_mode_has_nothing_cluster_wide() -> None:
     manifests = render(minimal(watchNamespaces=["shop", "billing"]))
-    assert of_kind(manifests, "ClusterRole", "ClusterRoleBinding") == []
+    # Cluster-wide, only what tenancy needs: policies and namespaces read, the policies' status written.
+    [tenancy] = of_kind(operator_rbac(manifests), "ClusterRole")
+    assert [(r["resources"], r["verbs"]) for r in tenancy["rules"]] == [
+        (["acssmtppolicies"], ["list", "watch"]),
+        (["acssmtppolicies/status"], ["patch"]),
+        (["namespaces"], ["list", "watch"]),
+    ]
     secret_rules = {(kind, ns) for kind, ns, rule in rules_of(manifests) if "secrets" in rule["resources"]}
     assert secret_rules == {("Role", "shop"), ("Role", "billing")}  # not the release namespace, not cluster-wide
     assert container(manifests)["args"] == ["--namespace=shop", "--namespace=billing"]
@@ -119,7 +128,12 @@ def test_namespace_list_mode_has_nothing_cluster_wide() -> None:
 
 
 def test_namespaced_roles_grant_exactly_what_the_cluster_role_grants() -> None:
-    cluster = [rule for kind, _, rule in rules_of(render(minimal())) if kind == "ClusterRole"]
+    cluster = [
+        rule
+        for role in of_kind(render(minimal()), "ClusterRole")
+        if role["metadata"]["name"] == "acs-smtp-operator"
+        for rule in role["rules"]
+    ]
     for ns in ("shop", "billing"):
         namespaced = [r for kind, n, r in rules_of(render(minimal(watchNamespaces=["shop", "billing"]))) if n == ns]
         assert namespaced == cluster
@@ -128,8 +142,8 @@ def test_namespaced_roles_grant_exactly_what_the_cluster_role_grants() -> None:
 @pytest.mark.parametrize("name", sorted(VALUE_SETS))
 def test_no_wildcards_and_no_rule_beyond_the_operators_needs(name: str) -> None:
     allowed = {
-        "acssmtp.io": {"acssmtpcredentials", "acssmtpcredentials/status"},
-        "": {"secrets", "events"},
+        "acssmtp.io": {"acssmtpcredentials", "acssmtpcredentials/status", "acssmtppolicies", "acssmtppolicies/status"},
+        "": {"secrets", "events", "namespaces"},
         "apps": {"deployments", "statefulsets", "daemonsets"},
         "coordination.k8s.io": {"leases"},
     }
@@ -140,6 +154,8 @@ def test_no_wildcards_and_no_rule_beyond_the_operators_needs(name: str) -> None:
         for group in rule["apiGroups"]:
             assert set(rule["resources"]) <= allowed[group], rule
         assert not {"delete", "deletecollection", "escalate", "bind", "impersonate"} & set(rule["verbs"]), rule
+        if {"acssmtppolicies", "namespaces"} & set(rule["resources"]):
+            assert set(rule["verbs"]) <= {"list", "watch"}, rule  # the operator never writes a policy's spec
         if "leases" in rule["resources"]:
             assert rule["verbs"] == ["create"] or rule.get("resourceNames") == ["acs-smtp-operator"], rule
 
@@ -291,3 +307,39 @@ def test_only_rbac_objects_are_cluster_scoped() -> None:
         for manifest in render(values_of(name)):
             if "namespace" not in manifest["metadata"]:
                 assert manifest["kind"] in RBAC_KINDS, manifest["kind"]
+
+
+def test_tenants_get_credentials_never_policies_through_aggregated_roles() -> None:
+    manifests = render(minimal())
+    roles = {r["metadata"]["name"]: r for r in of_kind(manifests, "ClusterRole")}
+    editor, viewer = roles["acs-smtp-credential-editor"], roles["acs-smtp-credential-viewer"]
+    for role in (editor, viewer):
+        assert [rule["resources"] for rule in role["rules"]] == [["acssmtpcredentials"]]  # not policies, not status
+    assert {"create", "update", "patch", "delete"} <= set(editor["rules"][0]["verbs"])
+    assert set(viewer["rules"][0]["verbs"]) == {"get", "list", "watch"}
+    labels = editor["metadata"]["labels"]
+    assert labels["rbac.authorization.k8s.io/aggregate-to-edit"] == "true"
+    assert labels["rbac.authorization.k8s.io/aggregate-to-admin"] == "true"
+    assert viewer["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-view"] == "true"
+    # Bound to nothing by the chart: the administrator decides who is a tenant where.
+    bound = {b["roleRef"]["name"] for b in of_kind(manifests, "ClusterRoleBinding", "RoleBinding")}
+    assert not bound & {"acs-smtp-credential-editor", "acs-smtp-credential-viewer"}
+    assert "acs-smtp-credential-editor" not in {
+        r["metadata"]["name"] for r in of_kind(render(minimal(tenantRoles={"create": False})), "ClusterRole")
+    }
+
+
+def test_policies_from_values_are_installed_and_checked_by_their_crd() -> None:
+    spec = {
+        "namespaces": {"names": ["shop"]},
+        "applications": [CLIENT],
+        "communicationServices": [f"/subscriptions/{TENANT}/resourceGroups/rg-mail/*"],
+    }
+    [policy] = of_kind(render(minimal(policies=[{"name": "shop", "spec": spec}])), "AcsSmtpPolicy")
+    assert policy["metadata"]["name"] == "shop" and policy["spec"] == spec
+    [crd] = yaml.safe_load_all((CHART / "crds" / "acssmtp.io_acssmtppolicies.yaml").read_text())
+    schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    assert check(schema, apply_defaults(schema, policy), None) == []
+    bare = {**policy, "spec": {**spec, "communicationServices": [f"/subscriptions/{TENANT}/resourceGroups/rg-mail"]}}
+    assert check(schema, apply_defaults(schema, bare), None)  # a bare prefix is not a pattern
+    assert of_kind(render(minimal()), "AcsSmtpPolicy") == []

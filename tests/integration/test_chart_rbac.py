@@ -2,8 +2,9 @@
 
 Each variant installs the chart's RBAC under a release name of its own (its own ServiceAccount, Roles and
 Lease) with one rule taken out, runs the operator with that ServiceAccount's token, and plays one scenario:
-provisioning (Secret, Ready, an Event) and a rotation that restarts a Deployment. With every rule the
-scenario passes; without any one of them it fails.
+a policy that selects the namespace by label, provisioning (Secret, Ready, an Event, the policy's count of
+credentials) and a rotation that restarts a Deployment. With every rule the scenario passes; without any
+one of them it fails.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import Any
 
 import pytest
 from tests.conftest import ROOT, Cloud, Operator, account_kubeconfig, install
-from tests.helm import NAMESPACE, RBAC_KINDS, minimal, of_kind, render
-from tests.integration.operator_helpers import apply, condition, eventually, get, namespace, secret_data
+from tests.helm import NAMESPACE, RBAC_KINDS, minimal, of_kind, operator_rbac, render
+from tests.integration.operator_helpers import apply, condition, eventually, get, namespace, permit, secret_data
 
 STEP = 12.0  # seconds each step of the scenario may take before it counts as failed
 
@@ -35,12 +36,14 @@ def real(request: pytest.FixtureRequest) -> Cloud:
 
 def rbac(release: str, watch: list[str]) -> list[dict[str, Any]]:
     values = minimal(watchNamespaces=watch) if watch else minimal()
-    return of_kind(render(values, name=release, namespace=NAMESPACE), *RBAC_KINDS)
+    return operator_rbac(of_kind(render(values, name=release, namespace=NAMESPACE), *RBAC_KINDS))
 
 
 def family(role: dict[str, Any]) -> str:
-    """`lease` for the leader-election Role, `watch` for the (Cluster)Role(s) on the watched namespaces."""
-    return "lease" if role["metadata"]["name"].endswith("-leader-election") else "watch"
+    """`lease` for the leader-election Role, `tenancy` for the cluster-wide policy and namespace reads, `watch`
+    for the (Cluster)Role(s) on the watched namespaces."""
+    name = role["metadata"]["name"]
+    return "lease" if name.endswith("-leader-election") else "tenancy" if name.endswith("-tenancy") else "watch"
 
 
 def rule_names(manifests: list[dict[str, Any]]) -> list[tuple[str, int]]:
@@ -89,6 +92,9 @@ spec:
     spec: {{containers: [{{name: app, image: mailer:1}}]}}
 """,
     )  # fmt: skip
+    # Selected by label: without the namespaces' labels the operator could not tell that the policy covers it.
+    cloud.kubectl("label", "namespace", ns, f"rbac-probe={ns}")
+    permit(cloud, ns, namespaces={"selector": {"matchLabels": {"rbac-probe": ns}}})
     # An application of its own: a variant that cannot finalize leaves its role assignment and keys behind.
     apply(cloud, ns, "mailer", app="probe-mailer", restartTargets=[{"kind": "Deployment", "name": "web"}])
 
@@ -105,6 +111,8 @@ spec:
         return "Ready"
     if not wait(lambda: "mailer" in _event_objects(cloud, ns)):
         return "an Event"
+    if not wait(lambda: ((get(cloud, "", "acssmtppolicy", ns) or {}).get("status") or {}).get("credentials") == 1):
+        return "the policy's status"
     key = status()["currentKeyId"]
     cloud.kubectl("annotate", "acssmtp", "mailer", "-n", ns, f"acssmtp.io/rotate={uuid.uuid4().hex}", "--overwrite")
     if not wait(lambda: status().get("currentKeyId") != key):
@@ -174,7 +182,7 @@ def test_namespace_list_mode_every_rule_is_needed(real: Cloud, tmp_path: Path) -
     assert results.pop("all rules") is None, "the chart's namespaced RBAC is not enough"
     surplus = [label for label, failed in results.items() if failed is None]
     assert surplus == [], f"the scenario passed without these rules: {surplus}"
-    assert len(results) == len(rules) == 7
+    assert len(results) == len(rules) == 10
 
 
 def test_all_namespaces_mode_every_rule_is_needed(real: Cloud, tmp_path: Path) -> None:
@@ -194,7 +202,7 @@ def test_all_namespaces_mode_every_rule_is_needed(real: Cloud, tmp_path: Path) -
     print("all-namespaces mode, the step each removal broke:", failures)  # shown with -s
     surplus = [label for label, failed in failures.items() if label != "all rules" and failed is None]
     assert surplus == [], f"the scenario passed without these rules: {surplus}"
-    assert len(failures) == 8
+    assert len(failures) == 11
 
 
 def test_a_variant_differs_from_the_charts_rbac_by_exactly_one_rule() -> None:

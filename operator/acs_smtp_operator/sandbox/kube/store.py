@@ -339,6 +339,9 @@ class Store:
         if rtype.key == NAMESPACES:
             obj.setdefault("spec", {"finalizers": ["kubernetes"]})
             obj.setdefault("status", {"phase": "Active"})
+            # The API server sets this label on every namespace and keeps it equal to the name (since 1.21).
+            meta = _meta(obj)
+            meta["labels"] = {**(meta.get("labels") or {}), "kubernetes.io/metadata.name": meta.get("name", "")}
         if rtype.key == CRD_RESOURCE:
             _validate_crd(obj)
         if rtype.schema is not None:
