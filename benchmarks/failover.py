@@ -25,7 +25,7 @@ import httpx
 import yaml
 
 from acs_smtp_operator.sandbox import Seed, run_sandbox
-from acs_smtp_operator.sandbox.demo import kubectl, start_operator
+from acs_smtp_operator.sandbox.demo import grant_everything, kubectl, start_operator
 from acs_smtp_operator.sandbox.runner import Sandbox
 from acs_smtp_operator.sandbox.seed import AppSeed
 
@@ -78,6 +78,7 @@ async def measure(rounds: int, lease: tuple[int, int, int]) -> None:
         async with run_sandbox(workdir, seed) as sandbox:
             config = sandbox.env["KUBECONFIG"]
             await kubectl(config, "apply", "-f", str(CRDS))
+            await grant_everything(sandbox, "default")  # an administrator's policy comes first
             env = {
                 "ACSSMTP_LEASE_DURATION": str(lease[0]),
                 "ACSSMTP_LEASE_RENEW_DEADLINE": str(lease[1]),

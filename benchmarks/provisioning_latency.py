@@ -23,7 +23,7 @@ import yaml
 from acs_smtp_operator.metrics import route
 from acs_smtp_operator.sandbox import Seed, run_sandbox
 from acs_smtp_operator.sandbox.azure.faults import FaultSpec
-from acs_smtp_operator.sandbox.demo import kubectl, start_operator
+from acs_smtp_operator.sandbox.demo import grant_everything, kubectl, start_operator
 from acs_smtp_operator.sandbox.seed import AppSeed
 
 CRDS = Path(__file__).resolve().parent.parent / "crds"
@@ -35,6 +35,7 @@ async def measure(count: int, latency_ms: int) -> None:
         async with run_sandbox(Path(directory), seed) as sandbox:
             config = sandbox.env["KUBECONFIG"]
             await kubectl(config, "apply", "-f", str(CRDS))
+            await grant_everything(sandbox, "default")  # an administrator's policy comes first
             operator = start_operator(sandbox, "default", Path(directory) / "operator.log")
             try:
                 await asyncio.sleep(3)  # the operator's start-up (imports, login, first list)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from acs_smtp_operator.metrics import route
 from acs_smtp_operator.sandbox import Seed, run_sandbox
-from acs_smtp_operator.sandbox.demo import kubectl, start_operator
+from acs_smtp_operator.sandbox.demo import grant_everything, kubectl, start_operator
 
 ROOT = Path(__file__).resolve().parent.parent
 CR = """
@@ -62,6 +62,7 @@ async def main(rotations: int) -> None:
         async with run_sandbox(Path(directory), Seed()) as sandbox:
             config, m = sandbox.env["KUBECONFIG"], sandbox.manifest
             await kubectl(config, "apply", "-f", str(ROOT / "crds"))
+            await grant_everything(sandbox, "default")  # an administrator's policy comes first
             for name, text in (
                 ("deployment", DEPLOYMENT),
                 (

@@ -74,13 +74,17 @@ def run(
 def demo(
     crds: Annotated[Path, typer.Option(help="the CRD folder to apply")] = Path("crds"),
     example: Annotated[Path, typer.Option(help="the AcsSmtpCredential to apply")] = Path("examples/shop-mailer.yaml"),
+    policy: Annotated[Path, typer.Option(help="the AcsSmtpPolicy applied first, as a cluster administrator")] = Path(
+        "examples/shop-policy.yaml"
+    ),
     timeout: Annotated[float, typer.Option(help="seconds to wait for Ready")] = 60.0,
 ) -> None:
-    """Show the operator's whole job on the local sandbox: CR in, working SMTP Secret out, a mail delivered."""
+    """Show the operator's whole job on the local sandbox: policy and CR in, working SMTP Secret out, a mail
+    delivered."""
     from acs_smtp_operator.sandbox.demo import DemoFailed, run_demo
 
     try:
-        asyncio.run(run_demo(crds, example, typer.echo, timeout))
+        asyncio.run(run_demo(crds, example, typer.echo, timeout, policy))
     except DemoFailed as exc:
         typer.echo(f"demo failed: {exc}", err=True)
         raise typer.Exit(1) from None

@@ -9,7 +9,7 @@ from acs_smtp_operator.azure import passwords, roles
 from acs_smtp_operator.credential import Credential
 from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.identity import key_marker, smtp_username_resource
-from acs_smtp_operator.model import Reason, Spec
+from acs_smtp_operator.model import ConditionType, Reason, Spec
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.status import Status
 
@@ -30,6 +30,25 @@ async def _client_secrets(ports: Ports, cr: Credential, client_id: str, emit: Em
             await passwords.remove_password(ports.azure.graph, app.object_id, key.key_id)
 
 
+def _never_acted(status: Status) -> bool:
+    """Refused from its first pass on (no policy permitted it, or bad input), so nothing exists in Azure.
+
+    No Azure call then, not even a read of an application it was refused. A pass cut short before it wrote
+    any status leaves no Ready condition: that one is cleaned up in full, as it may have added a key.
+    """
+    ready = status.condition(ConditionType.READY)
+    traces = (
+        status.current_key_id,
+        status.pending_rollout,
+        status.retiring_keys,
+        status.role_assignment_id,
+        status.role_definition_id,
+        status.policy,
+        status.last_rotation_time,
+    )
+    return ready is not None and ready.reason in (Reason.NOT_PERMITTED, Reason.INVALID_SPEC) and not any(traces)
+
+
 async def finalize(ports: Ports, cr: Credential, assignment_shared: bool, emit: Emit) -> None:
     """Remove this credential's client secrets, smtpUsernames entry, role assignment and (unused) role."""
     try:
@@ -40,6 +59,9 @@ async def finalize(ports: Ports, cr: Credential, assignment_shared: bool, emit: 
         emit("Normal", "Retained", "deletionPolicy Retain: Azure objects are left in place")
         return
     azure, acs, status = ports.azure, spec.communication_service, Status.read(cr.status)
+    if _never_acted(status):
+        emit("Normal", "Deleted", "nothing to remove: the credential was never permitted to act in Azure")
+        return
     await _client_secrets(ports, cr, spec.entra_application.client_id, emit)
     if spec.username.format == "SmtpUsername":
         resource = smtp_username_resource(cr.namespace, cr.name)

@@ -23,6 +23,8 @@ def test_the_demo_provisions_sends_and_narrates() -> None:
     assert "Sent through STARTTLS + AUTH LOGIN and delivered" in out
     assert "PUT    201" in out and "addPassword" in out, "the timeline shows the Azure writes"
     assert "SecretIssued" in out, "and the Kubernetes Events"
+    assert "A cluster administrator grants namespace default" in out, "the policy comes first"
+    assert out.rstrip().splitlines()[-2].split()[:4] == ["shop", "True", "default", "1"], "and counts the credential"
     assert "password=<" in out and "demo succeeded" in out
 
 

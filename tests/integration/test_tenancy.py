@@ -136,6 +136,9 @@ def test_a_tenant_gets_what_its_policy_permits_and_nothing_else_without_one_azur
     time.sleep(QUIET)  # drift passes (every 2 s here) of the refused credentials: still no call
     assert cloud.requests()[before:] == []
     assert all(get(cloud, ns, "secret", f"{n}-smtp") is None for n in ("billing-app", "other-resource"))
+    # Deleting a credential that never acted does not call Azure either (not even to read billing's application).
+    shop.kubectl("delete", "acssmtp", "billing-app", "other-resource", "-n", ns, "--timeout=30s")
+    assert cloud.requests()[before:] == []
     # What the policy permits works, and its status names the policy.
     shop.apply("mailer")
     wait_ready(cloud, ns, "mailer")

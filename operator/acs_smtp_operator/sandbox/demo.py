@@ -31,7 +31,7 @@ import yaml
 from acs_smtp_operator.sandbox.runner import Sandbox, run_sandbox
 from acs_smtp_operator.sandbox.seed import Seed
 
-__all__ = ["DemoFailed", "kubectl", "run_demo", "start_operator"]
+__all__ = ["DemoFailed", "grant_everything", "kubectl", "run_demo", "start_operator"]
 
 
 class DemoFailed(Exception):
@@ -130,7 +130,23 @@ def start_operator(sandbox: Sandbox, namespace: str, log: Path, **extra_env: str
         )
 
 
-async def run_demo(crds: Path, example: Path, out: Callable[[str], None], wait_seconds: float = 60.0) -> None:
+def _check_policy(policy: Path, sandbox: Sandbox, namespace: str) -> str:
+    doc = yaml.safe_load(policy.read_text())
+    spec = doc["spec"]
+    ids = {a["resourceId"] for a in sandbox.manifest["communicationServices"]}
+    apps = {a["clientId"] for a in sandbox.manifest["applications"]}
+    if not set(spec["communicationServices"]) & ids or not set(spec["applications"]) & apps:
+        raise DemoFailed(f"{policy} names no ACS resource or application the sandbox's seed has")
+    if namespace not in (spec["namespaces"].get("names") or []):
+        raise DemoFailed(f"{policy} does not name namespace {namespace}, where the example lives")
+    return str(doc["metadata"]["name"])
+
+
+async def run_demo(
+    crds: Path, example: Path, out: Callable[[str], None], wait_seconds: float = 60.0, policy: Path | None = None
+) -> None:
+    """`policy`: the AcsSmtpPolicy applied first (default: shop-policy.yaml next to the example)."""
+    policy = policy if policy is not None else example.with_name("shop-policy.yaml")
     with tempfile.TemporaryDirectory(prefix="acs-smtp-demo-") as directory:
         workdir = Path(directory)
         async with run_sandbox(workdir, Seed()) as sandbox:
@@ -140,18 +156,55 @@ async def run_demo(crds: Path, example: Path, out: Callable[[str], None], wait_s
                 f"SMTP {env['ACSSMTP_SMTP_HOST']}:{env['ACSSMTP_SMTP_PORT']}"
             )
             namespace, name = _check_example(example, sandbox)
+            policy_name = _check_policy(policy, sandbox, namespace)
             kubeconfig = sandbox.env["KUBECONFIG"]
             await kubectl(kubeconfig, "apply", "-f", str(crds))
             log = workdir / "operator.log"
             operator = start_operator(sandbox, namespace, log)
             try:
+                await _grant(kubeconfig, policy, policy_name, namespace, out, wait_seconds)
                 await _narrate(sandbox, kubeconfig, example, namespace, name, out, wait_seconds)
+                out((await kubectl(kubeconfig, "get", "acssmtppolicies")).rstrip())
             except DemoFailed:
                 out(f"--- operator log ({log}) ---\n" + log.read_text()[-4000:])
                 raise
             finally:
                 operator.send_signal(signal.SIGTERM)
                 await asyncio.to_thread(operator.wait, 20)
+
+
+async def grant_everything(sandbox: Sandbox, namespace: str) -> None:
+    """An AcsSmtpPolicy for benchmarks: `namespace` may use every seeded application and resource, with bounds
+    open enough for compressed time (second-long lifetimes, Retain)."""
+    policy = {
+        "apiVersion": "acssmtp.io/v1alpha1",
+        "kind": "AcsSmtpPolicy",
+        "metadata": {"name": f"everything-{namespace}"},
+        "spec": {
+            "namespaces": {"names": [namespace]},
+            "applications": [a["clientId"] for a in sandbox.manifest["applications"]],
+            "communicationServices": [f"/subscriptions/{sandbox.manifest['subscriptionId']}/*"],
+            "limits": {"maxSecretLifetime": "87600h", "minRotationInterval": "1s", "allowRetain": True},
+        },
+    }
+    path = Path(sandbox.env["KUBECONFIG"]).with_name(f"policy-{namespace}.json")
+    path.write_text(json.dumps(policy))
+    await kubectl(sandbox.env["KUBECONFIG"], "apply", "-f", str(path))
+
+
+async def _grant(
+    kubeconfig: str, policy: Path, name: str, namespace: str, out: Callable[[str], None], wait_seconds: float
+) -> None:
+    """The administrator's step: without a policy covering the namespace, every credential is refused."""
+    await kubectl(kubeconfig, "apply", "-f", str(policy))
+
+    def accepted() -> bool:
+        obj = json.loads(_run_kubectl(kubeconfig, "get", "acssmtppolicy", name, "-o", "json"))
+        return bool((obj.get("status") or {}).get("namespaces"))
+
+    await _wait(accepted, wait_seconds, f"policy {name} to report the namespaces it covers")
+    out(f"2. A cluster administrator grants namespace {namespace}: kubectl apply -f {policy}")
+    out((await kubectl(kubeconfig, "get", "acssmtppolicies")).rstrip())
 
 
 async def _narrate(
@@ -165,7 +218,7 @@ async def _narrate(
 ) -> None:
     started = datetime.now(UTC).replace(microsecond=0)
     await kubectl(kubeconfig, "apply", "-f", str(example))
-    out(f"2. kubectl apply -f {example}  (the operator runs as its own process)")
+    out(f"3. kubectl apply -f {example}  (the operator runs as its own process)")
 
     def ready() -> dict[str, Any] | None:
         obj = json.loads(_run_kubectl(kubeconfig, "get", "acssmtp", name, "-n", namespace, "-o", "json"))
@@ -176,14 +229,14 @@ async def _narrate(
     status = obj["status"]
     took = (datetime.now(UTC) - started).total_seconds()
     out(
-        f"3. Ready after {took:.1f}s: username {status['username']}, Secret {status['secretName']}, "
+        f"4. Ready after {took:.1f}s: username {status['username']}, Secret {status['secretName']}, "
         f"expires {status['notAfter']}, next rotation {status['renewalTime']}"
     )
     out((await kubectl(kubeconfig, "get", "acssmtp", "-n", namespace)).rstrip())
     secret = json.loads(await kubectl(kubeconfig, "get", "secret", status["secretName"], "-n", namespace, "-o", "json"))
     data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
     shown = ", ".join(f"{k}={'<' + str(len(v)) + ' chars>' if k == 'password' else v}" for k, v in sorted(data.items()))
-    out(f"4. The Secret a pod mounts: {shown}")
+    out(f"5. The Secret a pod mounts: {shown}")
     subject = f"Order shipped ({name})"
     await asyncio.to_thread(_send, data, sandbox.manifest["caBundle"], subject)
     mail = next((m for m in sandbox.ctx.messages if m["subject"] == subject), None)
@@ -191,10 +244,10 @@ async def _narrate(
         raise DemoFailed("the SMTP server accepted no mail")
     recipients = ", ".join(mail["rcptTos"])
     out(
-        f"5. Sent through STARTTLS + AUTH LOGIN and delivered: from {mail['mailFrom']} to {recipients}, "
+        f"6. Sent through STARTTLS + AUTH LOGIN and delivered: from {mail['mailFrom']} to {recipients}, "
         f"subject {mail['subject']!r}, authenticated as {mail['username']}"
     )
     events = json.loads(await kubectl(kubeconfig, "get", "events", "-n", namespace, "-o", "json"))["items"]
-    out("6. What the operator did:")
+    out("7. What the operator did:")
     for line in _timeline(sandbox, events, started):
         out(line)
