@@ -12,7 +12,7 @@ from datetime import datetime
 from acs_smtp_operator.act import Job, act
 from acs_smtp_operator.credential import Credential
 from acs_smtp_operator.decide import Target, decide
-from acs_smtp_operator.failure import Failure
+from acs_smtp_operator.failure import Failure, UntilSpecChanges
 from acs_smtp_operator.identity import key_marker
 from acs_smtp_operator.kube_secret import Content, owner_reference
 from acs_smtp_operator.model import Reason, Spec
@@ -97,8 +97,11 @@ async def reconcile(ports: Ports, cr: Credential, now: datetime, emit: Emit, ten
     renew = spec.rotation.renew if spec is not None else None
     result = report(previous, cr.generation, now, acs_name, done, failure, renew, cr.annotations.get(ROTATE))
     patch = result.status.to_patch(cr.status)
-    if result.warning is not None and (spec is not None or patch is not None):
-        emit("Warning", *result.warning)  # bad input is told once, when it first lands in status
+    # Bad input and a refusal by the policies are told once, when they first land in status: every later pass
+    # would say the same until the spec or a policy changes.
+    settled = failure is not None and isinstance(failure.retry, UntilSpecChanges)
+    if result.warning is not None and (not settled or patch is not None):
+        emit("Warning", *result.warning)
     try:
         if patch is not None:
             await ports.kube.patch_status(cr.namespace, cr.name, patch)

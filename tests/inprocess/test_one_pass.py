@@ -183,6 +183,9 @@ async def test_a_credential_no_policy_covers_is_refused_before_any_azure_call(be
     assert (ready["status"], ready["reason"]) == ("False", "NotPermitted")
     assert f"no AcsSmtpPolicy covers namespace {ns}" in ready["message"]
     assert await bench.secret(ns, "uncovered-smtp") is None and "policy" not in status
+    assert [e[:2] for e in result.events] == [("Warning", "NotPermitted")]
+    again = await bench.run(ns, "uncovered")  # a drift pass: nothing new to say, nothing called
+    assert again.calls == [] and again.events == [] and not again.outcome.wrote_status
 
 
 async def test_withdrawing_the_policy_stops_every_azure_call_and_leaves_the_working_secret(
