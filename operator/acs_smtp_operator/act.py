@@ -6,6 +6,7 @@ is filled step by step so that a failure half-way still reports what stands (and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ from acs_smtp_operator.plan import Ledger, plan_keys
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.report import Done
 from acs_smtp_operator.smtp import TemplateRenderError
+from acs_smtp_operator.status import ReplacedAssignment
 from acs_smtp_operator.timestamps import stamp
 
 __all__ = ["Job", "act", "issue"]
@@ -39,6 +41,8 @@ class Job:
     now: datetime
     done: Done
     emit: Emit
+    replaced: tuple[ReplacedAssignment, ...] = ()  # role assignments of ours the policy's role replaced
+    shared: Callable[[str], bool] = lambda _: False  # does another credential record this assignment as its own?
 
 
 async def _role(job: Job, plan: Plan) -> None:
@@ -67,6 +71,19 @@ async def _assignment(job: Job, plan: Plan) -> None:
     )
     if made[1]:
         job.emit("Normal", "RoleAssigned", f"role assigned to service principal {wanted.principal_id} on {acs.name}")
+
+
+async def _retire_assignments(job: Job) -> None:
+    """Remove the role assignments a new role replaced, once settled, unless another credential uses them."""
+    for old in job.replaced:
+        if old.remove_after > job.now:
+            continue
+        if not job.shared(old.id):
+            scope, _, guid = old.id.partition("/providers/Microsoft.Authorization/roleAssignments/")
+            subscription = scope.split("/")[2]
+            await roles.delete_role_assignment(job.ports.azure.authorization(subscription), scope, guid)
+            job.emit("Normal", "RoleAssignmentRemoved", f"role assignment {old.id} is no longer the policy's role")
+        job.done.removed_assignments += (old.id,)
 
 
 async def _smtp_username(job: Job, plan: Plan) -> None:
@@ -205,6 +222,7 @@ async def act(job: Job, plan: Plan, before: Ledger) -> None:
     await _role(job, plan)
     done.acting = "assignment"
     await _assignment(job, plan)
+    await _retire_assignments(job)
     done.acting = "smtpUsername"
     await _smtp_username(job, plan)
     if isinstance(plan.secret, SecretConflict):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,9 +30,12 @@ from acs_smtp_operator.waiting import first
 
 __all__ = ["Coordinator"]
 
+log = logging.getLogger(__name__)
+
 Clock = Callable[[], datetime]
 EmitFor = Callable[[dict[str, Any]], Emit]  # the Event poster for a credential's object
 TenancySource = Callable[[], Tenancy]  # the policies and namespace labels, as the operator's indexes hold them
+Shared = Callable[[str, str], bool]  # (role assignment id, uid): does another credential record it as its own?
 Permission = Grant | str | None  # permitted by, refused because, or not decided (the spec is invalid)
 
 
@@ -66,8 +70,15 @@ class _Entry:
 
 
 class Coordinator:
-    def __init__(self, ports: Ports, emit_for: EmitFor, tenancy: TenancySource, clock: Clock = _utcnow) -> None:
-        self.ports, self.emit_for, self.tenancy, self.clock = ports, emit_for, tenancy, clock
+    def __init__(
+        self,
+        ports: Ports,
+        emit_for: EmitFor,
+        tenancy: TenancySource,
+        clock: Clock = _utcnow,
+        shared: Shared = lambda assignment, uid: False,
+    ) -> None:
+        self.ports, self.emit_for, self.tenancy, self.clock, self.shared = ports, emit_for, tenancy, clock, shared
         self._entries: dict[str, _Entry] = {}
 
     def _entry(self, uid: str, status: Mapping[str, Any] | None = None) -> _Entry:
@@ -97,7 +108,14 @@ class Coordinator:
                 now, tenancy = self.clock(), self.tenancy()
                 entry.namespace, entry.recheck = namespace, False
                 entry.permission = permission(self.ports, namespace, fresh.get("spec"), tenancy)
-                outcome = await reconcile(self.ports, Credential.of(fresh), now, self.emit_for(fresh), tenancy)
+                outcome = await reconcile(
+                    self.ports,
+                    Credential.of(fresh),
+                    now,
+                    self.emit_for(fresh),
+                    tenancy,
+                    lambda assignment: self.shared(assignment, uid),
+                )
         except Failure as exc:  # no pass (the API server unreachable, a write conflict): back off all the same
             entry.streak = self._streak(entry.streak, Outcome(entry.status, exc), self.clock(), retried_by_kopf)
             if not retried_by_kopf:
@@ -180,7 +198,12 @@ class Coordinator:
                 continue
             if namespaces is not None and entry.namespace not in namespaces:
                 continue
-            now = permission(self.ports, entry.namespace, entry.body.get("spec"), tenancy)
+            try:
+                now = permission(self.ports, entry.namespace, entry.body.get("spec"), tenancy)
+            except Exception:  # one credential's surprise must not stop the others' re-check
+                log.exception("permission of a credential in %s could not be decided", entry.namespace)
+                now = None
+
             if now != entry.permission and not entry.recheck:
                 entry.recheck = True
                 entry.wake.set()
@@ -191,12 +214,28 @@ class Coordinator:
         return entry is not None and resource_version is not None and entry.secret_version == resource_version
 
     async def finalize(self, body: dict[str, Any], assignment_shared: bool) -> None:
-        """Undo the credential in Azure, after any pass in flight (which could still add a key) has ended."""
+        """Undo the credential in Azure, after any pass in flight (which could still add a key) has ended.
+
+        The object is read again once the lock is held: that pass may have recorded what it did in status.
+        """
         cr = Credential.of(body)
         token = CURRENT.set((cr.namespace, cr.name))
         try:
             async with self._entry(cr.uid).lock:
-                await finalize(self.ports, cr, assignment_shared, self.emit_for(body))
+                fresh = await self.ports.kube.read_credential(cr.namespace, cr.name)
+                if fresh is not None and fresh["metadata"].get("uid") == cr.uid:
+                    body, cr = fresh, Credential.of(fresh)
+                decided = permission(self.ports, cr.namespace, cr.spec, self.tenancy())
+                grant = decided if isinstance(decided, Grant) else None
+                uid = cr.uid
+                await finalize(
+                    self.ports,
+                    cr,
+                    assignment_shared,
+                    self.emit_for(body),
+                    grant,
+                    lambda assignment: self.shared(assignment, uid),
+                )
         finally:
             CURRENT.reset(token)
         self.ports.metrics.forget(cr.namespace, cr.name)

@@ -59,6 +59,7 @@ class Target:
     role: RoleSpec  # the role its policy chooses
     rotate_requested: str | None = None  # its acssmtp.io/rotate annotation
     rotate_handled: str | None = None  # the value the last rotation answered (status)
+    rotate_not_before: datetime | None = None  # a requested rotation waits until then (the policy's interval)
 
 
 @dataclass(frozen=True)
@@ -128,7 +129,7 @@ class Plan:
 
 
 def _same_actions(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    return sorted(x.lower() for x in a) == sorted(x.lower() for x in b)
+    return {x.lower() for x in a} == {x.lower() for x in b}
 
 
 def expected_role_id(role: RoleSpec, acs: AcsRef, tenant_id: str, roles: RolesSeen) -> str:
@@ -220,7 +221,10 @@ def _secret(
         want_resource_id=spec.communication_service.resource_id,
         want_username=username,
         renew_before=spec.rotation.renew,
-        rotate_requested=target.rotate_requested,
+        # A request within the policy's minRotationInterval of the last rotation waits (served by a later pass).
+        rotate_requested=None
+        if target.rotate_not_before is not None and now < target.rotate_not_before
+        else target.rotate_requested,
         rotate_handled=target.rotate_handled,
     )
     reason = needs_new_secret(facts, now)

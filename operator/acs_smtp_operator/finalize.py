@@ -1,6 +1,13 @@
-"""Finalization: undo what a credential did in Azure (deletionPolicy Delete); the Secret goes with its owner."""
+"""Finalization: undo what a credential did in Azure (deletionPolicy Delete); the Secret goes with its owner.
+
+What is removed is what status records the credential acted on (its application, its ACS resource), not what
+the spec says at deletion time: a tenant's last edit, refused by the policies, must not redirect the cleanup
+(or leave the real objects behind). Deletion is allowed whether or not a policy permits the credential now.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 from pydantic import ValidationError
 
@@ -9,9 +16,10 @@ from acs_smtp_operator.azure import passwords, roles
 from acs_smtp_operator.credential import Credential
 from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.identity import key_marker, smtp_username_resource
-from acs_smtp_operator.model import ConditionType, Reason, Spec
+from acs_smtp_operator.model import AcsRef, Reason, Spec
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.status import Status
+from acs_smtp_operator.tenancy import Grant
 
 __all__ = ["finalize"]
 
@@ -30,47 +38,70 @@ async def _client_secrets(ports: Ports, cr: Credential, client_id: str, emit: Em
             await passwords.remove_password(ports.azure.graph, app.object_id, key.key_id)
 
 
-def _never_acted(status: Status) -> bool:
-    """Refused from its first pass on (no policy permitted it, or bad input), so nothing exists in Azure.
-
-    No Azure call then, not even a read of an application it was refused. A pass cut short before it wrote
-    any status leaves no Ready condition: that one is cleaned up in full, as it may have added a key.
-    """
-    ready = status.condition(ConditionType.READY)
-    traces = (
-        status.current_key_id,
-        status.pending_rollout,
-        status.retiring_keys,
-        status.role_assignment_id,
-        status.role_definition_id,
-        status.policy,
-        status.last_rotation_time,
+def _acted(status: Status) -> bool:
+    """Does status record anything the credential did, or may have begun to do, in Azure?"""
+    return any(
+        (
+            status.client_id,
+            status.current_key_id,
+            status.pending_rollout,
+            status.retiring_keys,
+            status.role_assignment_id,
+            status.role_definition_id,
+            status.smtp_username_resource,
+            status.replaced_role_assignments,
+        )
     )
-    return ready is not None and ready.reason in (Reason.NOT_PERMITTED, Reason.INVALID_SPEC) and not any(traces)
 
 
-async def finalize(ports: Ports, cr: Credential, assignment_shared: bool, emit: Emit) -> None:
-    """Remove this credential's client secrets, smtpUsernames entry, role assignment and (unused) role."""
+async def finalize(
+    ports: Ports,
+    cr: Credential,
+    assignment_shared: bool,
+    emit: Emit,
+    grant: Grant | None,
+    shared: Callable[[str], bool] = lambda _: False,
+) -> None:
+    """Remove this credential's client secrets, smtpUsernames entry, role assignment and (unused) role.
+
+    `grant`: the policy that permits the credential now (None: none does). A credential that no policy
+    permits and that never acted is gone without an Azure call; `Retain` is honoured only when permitted.
+    """
     try:
         spec = Spec.parse(cr.spec)
     except ValidationError:
         return  # it never provisioned anything
+    status = Status.read(cr.status)
+    if grant is None and not _acted(status):
+        # No permitted pass ever got to act (one cut short before its status would have recorded it here).
+        emit("Normal", "Deleted", "nothing to remove: the credential never acted in Azure")
+        return
     if spec.deletion_policy == "Retain":
-        emit("Normal", "Retained", "deletionPolicy Retain: Azure objects are left in place")
-        return
-    azure, acs, status = ports.azure, spec.communication_service, Status.read(cr.status)
-    if _never_acted(status):
-        emit("Normal", "Deleted", "nothing to remove: the credential was never permitted to act in Azure")
-        return
-    await _client_secrets(ports, cr, spec.entra_application.client_id, emit)
-    if spec.username.format == "SmtpUsername":
-        resource = smtp_username_resource(cr.namespace, cr.name)
-        await acs_api.delete_smtp_username(azure.communication(acs.subscription_id), acs, resource)
+        if grant is not None:
+            emit("Normal", "Retained", "deletionPolicy Retain: Azure objects are left in place")
+            return
+        emit(
+            "Warning",
+            Reason.NOT_PERMITTED,
+            "deletionPolicy Retain is not permitted by any policy now: the credential's Azure objects are removed",
+        )
+    azure = ports.azure
+    acs = AcsRef(resourceId=status.communication_service_id or spec.communication_service.resource_id)
+    await _client_secrets(ports, cr, status.client_id or spec.entra_application.client_id, emit)
+    entry = status.smtp_username_resource
+    if entry is None and status.client_id is None and spec.username.format == "SmtpUsername":
+        entry = smtp_username_resource(cr.namespace, cr.name)  # status from before it recorded the entry
+    if entry:
+        await acs_api.delete_smtp_username(azure.communication(acs.subscription_id), acs, entry)
     assignment = status.role_assignment_id or ""
     if assignment and status.role_assignment_owned and not assignment_shared:
         await roles.delete_role_assignment(
             azure.authorization(acs.subscription_id), acs.resource_id, assignment.rsplit("/", 1)[-1]
         )
+    for old in status.replaced_role_assignments:  # a role the policy no longer chose, not yet removed
+        if not shared(old.id):
+            scope, _, guid = old.id.partition("/providers/Microsoft.Authorization/roleAssignments/")
+            await roles.delete_role_assignment(azure.authorization(scope.split("/")[2]), scope, guid)
     role_id = status.role_definition_id or ""
     if role_id and status.role_definition_owned:
         gone = await roles.delete_role_definition(

@@ -49,9 +49,11 @@ class Indexes:
         self._policies: kopf.Index[str, PolicyView] | None = None
         self._labels: kopf.Index[str, dict[str, str]] | None = None
         self._usage: kopf.Index[str, str] | None = None
+        self._assignments: kopf.Index[str, str] | None = None
 
     def capture(self, kwargs: dict[str, Any]) -> None:
         self._policies, self._labels, self._usage = kwargs["policies"], kwargs["namespace_labels"], kwargs["usage"]
+        self._assignments = kwargs["assignments"]
 
     def tenancy(self) -> Tenancy:
         if self._policies is None or self._labels is None:
@@ -60,6 +62,12 @@ class Indexes:
             policies=tuple(view for store in self._policies.values() for view in store),
             namespaces={name: next(iter(store), {}) for name, store in self._labels.items()},
         )
+
+    def shared(self, assignment: str, uid: str) -> bool:
+        """Does a credential other than `uid` record this role assignment as its own?"""
+        if self._assignments is None:
+            return True  # unknown: never remove it
+        return any(other != uid for other in self._assignments.get(assignment.lower(), []))
 
     def usage(self) -> dict[str, int]:
         return {} if self._usage is None else {name: len(store) for name, store in self._usage.items()}
@@ -72,7 +80,7 @@ def build_registry(ports: Ports, watched: Collection[str] | None = None) -> kopf
     """
     registry = kopf.OperatorRegistry()
     indexes = Indexes()
-    coordinator = Coordinator(ports, _emitter, indexes.tenancy)
+    coordinator = Coordinator(ports, _emitter, indexes.tenancy, shared=indexes.shared)
     reporter = PolicyReporter(ports.kube, indexes.tenancy, indexes.usage, watched)
 
     @kopf.index(GROUP, VERSION, POLICY_PLURAL, id="policies", registry=registry)

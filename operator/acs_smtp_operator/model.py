@@ -30,6 +30,7 @@ DEFAULT_ACTIONS = (
 
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+_LONGEST = timedelta(days=36500)  # a century: beyond it a duration is a typo (and near timedelta's own limit)
 _ACS_ID = re.compile(
     r"^/subscriptions/(?P<sub>[0-9a-fA-F-]{36})/resourceGroups/(?P<rg>[^/]+)"
     r"/providers/Microsoft\.Communication/communicationServices/(?P<name>[-\w]{1,63})$",
@@ -47,6 +48,8 @@ def parse_duration(text: str) -> timedelta:
         position = match.end()
     if position != len(text) or not text:
         raise ValueError(f"invalid duration {text!r}: use the Go form such as 2160h, 1h30m or 90s")
+    if seconds > _LONGEST.total_seconds():
+        raise ValueError(f"duration {text!r} is longer than {_LONGEST.days} days")
     return timedelta(seconds=seconds)
 
 

@@ -6,14 +6,15 @@ that finds nothing to change writes nothing, not even status.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from acs_smtp_operator.act import Job, act
 from acs_smtp_operator.credential import Credential
 from acs_smtp_operator.decide import Target, decide
 from acs_smtp_operator.failure import Failure, UntilSpecChanges
-from acs_smtp_operator.identity import key_marker
+from acs_smtp_operator.identity import key_marker, smtp_username_resource
 from acs_smtp_operator.kube_secret import Content, owner_reference
 from acs_smtp_operator.model import Reason, Spec
 from acs_smtp_operator.observe import observe
@@ -37,7 +38,15 @@ class Outcome:
 
 
 async def _carry_out(
-    ports: Ports, cr: Credential, spec: Spec, grant: Grant, previous: Status, now: datetime, done: Done, emit: Emit
+    ports: Ports,
+    cr: Credential,
+    spec: Spec,
+    grant: Grant,
+    previous: Status,
+    now: datetime,
+    done: Done,
+    emit: Emit,
+    shared: Callable[[str], bool],
 ) -> None:
     ledger = ledger_of(previous)
     pending = ledger.pending is not None
@@ -54,8 +63,13 @@ async def _carry_out(
         grant.role,
         rotate,
         previous.rotate_request_handled,
+        previous.last_rotation_time + grant.min_rotation_interval if previous.last_rotation_time else None,
     )
     done.plan = plan = decide(spec, target, observed, now)
+    # Recorded before any write, so that deletion cleans up after a pass cut short too.
+    done.acted_on = (spec.entra_application.client_id, spec.communication_service.resource_id)
+    if plan.smtp_username is not None or observed.smtp_username is not None:
+        done.smtp_username = smtp_username_resource(cr.namespace, cr.name)
     content = Content(
         namespace=cr.namespace,
         name=plan.secret_name,
@@ -69,11 +83,20 @@ async def _carry_out(
         domains=observed.domains,
     )
     marker = key_marker(cr.namespace, cr.name, cr.uid)
-    await act(Job(ports, spec, observed, content, marker, now, done, emit), plan, ledger)
+    job = Job(ports, spec, observed, content, marker, now, done, emit, previous.replaced_role_assignments, shared)
+    await act(job, plan, ledger)
 
 
-async def reconcile(ports: Ports, cr: Credential, now: datetime, emit: Emit, tenancy: Tenancy) -> Outcome:
-    """One pass. `tenancy`: the policies and namespace labels that decide, before any Azure call, if it may act."""
+async def reconcile(
+    ports: Ports,
+    cr: Credential,
+    now: datetime,
+    emit: Emit,
+    tenancy: Tenancy,
+    shared: Callable[[str], bool] = lambda _: False,
+) -> Outcome:
+    """One pass. `tenancy`: the policies and namespace labels that decide, before any Azure call, if it may act;
+    `shared`: does another credential record this role assignment as its own (then it is never removed)?"""
     previous, unreadable = Status.parse(cr.status)
     if set(unreadable) & set(LEDGER):  # nothing is written or removed: its keys could be taken for orphans
         message = (
@@ -88,14 +111,15 @@ async def reconcile(ports: Ports, cr: Credential, now: datetime, emit: Emit, ten
         spec = validate(cr.spec, ports.tenant_id, ports.settings.smtp_host, ports.settings.smtp_port)
         grant = permit(spec, cr.namespace, tenancy)
         done.policy = grant.policy
-        await _carry_out(ports, cr, spec, grant, previous, now, done, emit)
+        await _carry_out(ports, cr, spec, grant, previous, now, done, emit, shared)
     except Failure as exc:
         if exc.reason == Reason.OBJECT_CHANGED:
             raise  # someone wrote first: a fresh pass in a second, nothing to report
         failure = exc
     acs_name = spec.communication_service.name if spec is not None else ""
     renew = spec.rotation.renew if spec is not None else None
-    result = report(previous, cr.generation, now, acs_name, done, failure, renew, cr.annotations.get(ROTATE))
+    settle = timedelta(seconds=ports.settings.orphan_settle)
+    result = report(previous, cr.generation, now, acs_name, done, failure, renew, cr.annotations.get(ROTATE), settle)
     patch = result.status.to_patch(cr.status)
     # Bad input and a refusal by the policies are told once, when they first land in status: every later pass
     # would say the same until the spec or a policy changes.

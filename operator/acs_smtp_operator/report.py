@@ -11,7 +11,7 @@ from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.model import ConditionType, Reason, RotationReason, Standing
 from acs_smtp_operator.observed import Observed
 from acs_smtp_operator.plan import KeyPlan, standing_after_failure, with_ledger
-from acs_smtp_operator.status import Status
+from acs_smtp_operator.status import ReplacedAssignment, Status
 from acs_smtp_operator.timestamps import stamp
 
 __all__ = ["Done", "Report", "report"]
@@ -33,6 +33,9 @@ class Done:
     """How far a pass got, filled step by step: what it observed, decided and carried out."""
 
     policy: str | None = None  # the AcsSmtpPolicy that permitted the pass
+    acted_on: tuple[str, str] | None = None  # (client id, resource id) the pass may write for, once decided
+    smtp_username: str | None = None  # the smtpUsernames entry that stands (resource name)
+    removed_assignments: tuple[str, ...] = ()  # replaced role assignments this pass removed (or found shared)
     domains: tuple[str, ...] | None = None  # the ACS resource's linked domains, once read
     observed: Observed | None = None
     plan: Plan | None = None
@@ -51,10 +54,28 @@ class Report:
     warning: tuple[str, str] | None  # (reason, message) of the Warning Event this pass posts
 
 
-def _facts(status: Status, done: Done, renew: timedelta | None, rotate: str | None, now: datetime) -> Status:
-    update: dict[str, object] = {}
+def _replaced(previous: Status, done: Done, now: datetime, settle: timedelta) -> tuple[ReplacedAssignment, ...]:
+    """The role assignments of ours waiting to go: one the policy's new role just replaced joins them (it goes
+    once the new one has had `settle` to propagate); those this pass removed leave."""
+    new = done.assignment[0].lower() if done.assignment is not None else None
+    gone = {*done.removed_assignments, *([new] if new else [])}  # removed, or the role chosen again
+    waiting = [r for r in previous.replaced_role_assignments if r.id.lower() not in {g.lower() for g in gone}]
+    old, owned = previous.role_assignment_id, previous.role_assignment_owned
+    if new and old and owned and old.lower() != new and all(r.id.lower() != old.lower() for r in waiting):
+        waiting.append(ReplacedAssignment(id=old, removeAfter=now + settle))
+    return tuple(waiting)
+
+
+def _facts(
+    status: Status, done: Done, renew: timedelta | None, rotate: str | None, now: datetime, settle: timedelta
+) -> Status:
+    update: dict[str, object] = {"replaced_role_assignments": _replaced(status, done, now, settle)}
     if done.policy is not None:
         update.update(policy=done.policy)
+    if done.acted_on is not None:
+        update.update(client_id=done.acted_on[0], communication_service_id=done.acted_on[1])
+    if done.smtp_username is not None:
+        update.update(smtp_username_resource=done.smtp_username)
     if done.plan is not None:
         update.update(username=done.plan.username, secret_name=done.plan.secret_name)
     if done.role is not None:
@@ -82,9 +103,11 @@ def report(
     failure: Failure | None,
     renew: timedelta | None = None,
     rotate: str | None = None,
+    settle: timedelta = timedelta(minutes=2),
 ) -> Report:
-    """The new status and the Warning Event, if any. `renew` is the spec's renewBefore (None: bad spec)."""
-    status = _facts(previous, done, renew, rotate, now)
+    """The new status and the Warning Event, if any. `renew` is the spec's renewBefore (None: bad spec);
+    `settle`: how long a replaced role assignment stays after its successor was made."""
+    status = _facts(previous, done, renew, rotate, now, settle)
     if failure is not None and failure.reason == Reason.NOT_PERMITTED:
         status = status.model_copy(update={"policy": None})  # no policy permits it any more
     conditions = status.conditions

@@ -52,7 +52,9 @@ def _retry_in(streak: Streak) -> timedelta:
 
 def natural_due(status: Status, last_pass: datetime, drift: timedelta, rollout_timeout: timedelta) -> datetime:
     """The earliest moment status names (renewal, a grace period's end, a rollout timeout, settling) or drift."""
-    return next_wake(status.renewal_time, ledger_of(status), last_pass + drift, status.orphan_check_at, rollout_timeout)
+    settling = [status.orphan_check_at, *(r.remove_after for r in status.replaced_role_assignments)]
+    earliest = min((t for t in settling if t is not None), default=None)
+    return next_wake(status.renewal_time, ledger_of(status), last_pass + drift, earliest, rollout_timeout)
 
 
 def wake(

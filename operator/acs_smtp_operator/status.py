@@ -10,7 +10,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSeriali
 from acs_smtp_operator.model import ConditionType
 from acs_smtp_operator.timestamps import parse_stamp, stamp
 
-__all__ = ["LEDGER", "Condition", "PendingRollout", "RetiringKey", "Stamp", "Status"]
+__all__ = ["LEDGER", "Condition", "PendingRollout", "ReplacedAssignment", "RetiringKey", "Stamp", "Status"]
 
 # The status fields that say which of the application's keys this credential answers for: a pass that
 # cannot read them must not remove any key (it would take the ones they name for orphans).
@@ -52,6 +52,13 @@ class RetiringKey(_Shape):
     remove_after: Stamp = Field(alias="removeAfter")
 
 
+class ReplacedAssignment(_Shape):
+    """A role assignment of ours for a role the policy no longer chooses: removed once the new one has settled."""
+
+    id: str
+    remove_after: Stamp = Field(alias="removeAfter")
+
+
 class Status(_Shape):
     """Every field the operator writes; `docs/operator.md` and the CRD's status schema list the same."""
 
@@ -71,8 +78,13 @@ class Status(_Shape):
     role_definition_owned: bool | None = Field(default=None, alias="roleDefinitionOwned")
     role_assignment_id: str | None = Field(default=None, alias="roleAssignmentId")
     role_assignment_owned: bool | None = Field(default=None, alias="roleAssignmentOwned")
+    replaced_role_assignments: tuple[ReplacedAssignment, ...] = Field(default=(), alias="replacedRoleAssignments")
     rotate_request_handled: str | None = Field(default=None, alias="rotateRequestHandled")
     policy: str | None = None  # the AcsSmtpPolicy that permits the credential
+    # What the last permitted pass acted on: deletion cleans up these, whatever the spec says by then.
+    client_id: str | None = Field(default=None, alias="clientId")
+    communication_service_id: str | None = Field(default=None, alias="communicationServiceId")
+    smtp_username_resource: str | None = Field(default=None, alias="smtpUsernameResource")
 
     @classmethod
     def read(cls, raw: dict[str, Any] | None) -> Status:
@@ -98,7 +110,7 @@ class Status(_Shape):
     def to_json(self) -> dict[str, Any]:
         """The status object as Kubernetes stores it (camelCase, absent fields left out)."""
         dumped: dict[str, Any] = self.model_dump(mode="json", by_alias=True, exclude_none=True)
-        for empty in [key for key in ("conditions", "retiringKeys") if not dumped.get(key)]:
+        for empty in [key for key in ("conditions", "retiringKeys", "replacedRoleAssignments") if not dumped.get(key)]:
             del dumped[empty]
         return dumped
 

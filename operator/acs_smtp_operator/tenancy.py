@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from acs_smtp_operator.failure import Failure, UntilSpecChanges
 from acs_smtp_operator.model import Reason, RoleSpec, Spec, parse_duration
@@ -46,6 +46,12 @@ class Requirement(_Model):
     key: str
     operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
     values: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _values(self) -> Requirement:
+        if (self.operator in ("In", "NotIn")) != bool(self.values):
+            raise ValueError("In and NotIn need values; Exists and DoesNotExist take none")
+        return self
 
 
 class Selector(_Model):
@@ -156,6 +162,7 @@ class Grant:
 
     policy: str
     role: RoleSpec
+    min_rotation_interval: timedelta = timedelta(0)  # manual rotations too wait this long after the last one
 
 
 def covers(chosen: NamespaceSelection | None, namespace: str, labels: Mapping[str, str] | None) -> bool:
@@ -181,7 +188,7 @@ def resource_allowed(patterns: Iterable[str], resource_id: str) -> bool:
 
 
 def _same_actions(a: Iterable[str], b: Iterable[str]) -> bool:
-    return sorted(x.lower() for x in a) == sorted(x.lower() for x in b)
+    return {x.lower() for x in a} == {x.lower() for x in b}
 
 
 def conflicts(policies: Iterable[PolicyView]) -> dict[str, str]:
@@ -195,11 +202,15 @@ def conflicts(policies: Iterable[PolicyView]) -> dict[str, str]:
         key = role.custom_role_name.lower()
         earlier = first.setdefault(key, view)
         assert earlier.spec is not None
-        if earlier is not view and not _same_actions(earlier.spec.role.actions, role.actions):
+        first_role = earlier.spec.role
+        if earlier is view:
+            continue
+        # One role definition per name, whatever its case: another spelling would rename it on every pass.
+        if first_role.custom_role_name != role.custom_role_name or not _same_actions(first_role.actions, role.actions):
             refused[view.name] = (
-                f"custom role {role.custom_role_name!r} is already defined by policy {earlier.name!r} with actions "
-                f"{sorted(earlier.spec.role.actions)}; a role name has one set of actions: "
-                "use the same actions or another customRoleName"
+                f"custom role {role.custom_role_name!r} is already defined by policy {earlier.name!r} as "
+                f"{first_role.custom_role_name!r} with actions {sorted(first_role.actions)}; a role name has one "
+                "spelling and one set of actions: use the same, or another customRoleName"
             )
     return refused
 
@@ -287,7 +298,7 @@ def permit(spec: Spec, namespace: str, tenancy: Tenancy) -> Grant:
         why = _refusal(view, spec, conflicted)
         if why is None:
             assert view.spec is not None
-            return Grant(view.name, view.spec.role)
+            return Grant(view.name, view.spec.role, parse_duration(view.spec.limits.min_rotation_interval))
         refusals.append(f"policy {view.name!r}: {why}")
     raise Failure(
         Reason.NOT_PERMITTED,

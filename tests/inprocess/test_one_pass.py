@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from acs_smtp_operator.azure import passwords
 from acs_smtp_operator.credential import Credential
+from acs_smtp_operator.finalize import finalize
 from acs_smtp_operator.identity import key_marker
 from acs_smtp_operator.model import Reason
 from acs_smtp_operator.reconcile import reconcile
@@ -231,3 +232,78 @@ async def test_the_policy_chooses_the_role_the_credential_is_assigned(bench: Ben
         str(status["roleDefinitionId"])
     )
     assert role.role_name == name and role.assignable_scopes == [bench.acs["resourceId"]]
+
+
+def _policy_with_role(bench: Bench, ns: str, role: dict[str, object], **limits: object) -> Tenancy:
+    body = {
+        "metadata": {"name": "shop-role", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {
+            "namespaces": {"names": [ns]},
+            "applications": [bench.app("shop-mailer")["clientId"], bench.app("billing-mailer")["clientId"]],
+            "communicationServices": [bench.acs["resourceId"]],
+            "role": role,
+            "limits": {"minRotationInterval": "1s", **limits},
+        },
+    }
+    return Tenancy((policy_view(body),), {ns: {}})
+
+
+async def _assignment_exists(bench: Bench, assignment_id: str) -> bool:
+    subscription = bench.sandbox.manifest["subscriptionId"]
+    client = bench.ports.azure.authorization(subscription)
+    found = [a.id async for a in client.role_assignments.list_for_scope(bench.acs["resourceId"])]
+    return assignment_id.lower() in {str(a).lower() for a in found}
+
+
+async def test_when_the_policy_changes_the_role_the_old_assignment_goes_once_the_new_one_settled(
+    bench: Bench, ns: str
+) -> None:
+    bench.tenancy = _policy_with_role(bench, ns, {"customRoleName": f"Broad {ns}"})
+    await bench.apply(ns, "narrowed")
+    await bench.run(ns, "narrowed")
+    old = str((await _ready(bench, ns, "narrowed"))["roleAssignmentId"])
+    bench.tenancy = _policy_with_role(bench, ns, {"customRoleName": f"Narrow {ns}"})
+    await bench.run(ns, "narrowed")
+    status = await _ready(bench, ns, "narrowed")
+    assert status["roleAssignmentId"] != old and await _assignment_exists(bench, str(status["roleAssignmentId"]))
+    assert [r["id"] for r in status["replacedRoleAssignments"]] == [old]  # type: ignore[union-attr]
+    assert await _assignment_exists(bench, old)  # both, while the new one propagates
+    bench.clock.step(timedelta(seconds=bench.ports.settings.orphan_settle))
+    await bench.run(ns, "narrowed")
+    assert not await _assignment_exists(bench, old)
+    assert "replacedRoleAssignments" not in await _ready(bench, ns, "narrowed")
+
+
+async def test_deletion_cleans_up_what_was_provisioned_not_what_a_refused_edit_names(bench: Bench, ns: str) -> None:
+    bench.tenancy = _policy_with_role(bench, ns, {"customRoleName": f"Cleanup {ns}"})
+    await bench.apply(ns, "edited", deletionPolicy="Retain")
+    assert (await bench.run(ns, "edited")).outcome.failure is not None  # Retain is not allowed: refused
+    await bench.apply(ns, "edited")
+    await bench.run(ns, "edited")
+    status = await _ready(bench, ns, "edited")
+    assert status["clientId"] == bench.app("shop-mailer")["clientId"]
+    marker = key_marker(ns, "edited", str((await bench.read(ns, "edited"))["metadata"]["uid"]))  # type: ignore[index]
+    assert marker in bench.keys("shop-mailer").values()
+    # The tenant points it elsewhere and asks to retain: both refused, nothing called, and then deletes it.
+    await bench.apply(ns, "edited", app="restricted-mailer", deletionPolicy="Retain")
+    assert (await bench.run(ns, "edited")).calls == []
+    stored = await bench.read(ns, "edited")
+    assert stored is not None
+    events: list[tuple[str, str, str]] = []
+    before = len(bench.sandbox.ctx.log)
+    await finalize(bench.ports, Credential.of(stored), False, lambda *e: events.append(e), None)
+    assert marker not in bench.keys("shop-mailer").values()  # the provisioned application's key is gone
+    assert not await _assignment_exists(bench, str(status["roleAssignmentId"]))
+    calls = bench.sandbox.ctx.log[before:]
+    assert not [c for c in calls if bench.app("restricted-mailer")["clientId"] in c.path]
+    assert ("Warning", "NotPermitted") in [e[:2] for e in events]  # Retain was not honoured, and it says so
+
+
+async def test_deleting_a_credential_no_policy_ever_permitted_calls_nothing(bench: Bench, ns: str) -> None:
+    bench.tenancy = Tenancy()
+    await bench.apply(ns, "never", app="restricted-mailer", username={"format": "SmtpUsername", "smtpUsername": "x"})
+    stored = await bench.read(ns, "never")  # deleted before any pass (kopf's finalizer is on it already)
+    assert stored is not None
+    before = len(bench.sandbox.ctx.log)
+    await finalize(bench.ports, Credential.of(stored), False, lambda *e: None, None)
+    assert bench.sandbox.ctx.log[before:] == []

@@ -212,5 +212,5 @@ def test_a_variant_differs_from_the_charts_rbac_by_exactly_one_rule() -> None:
     count = sum(len(r["rules"]) for r in of_kind(base, "Role", "ClusterRole"))
     for rule in rule_names(base):
         trimmed = without(base, rule)
-        removed = 1 if rule[0] == "lease" else 2  # the rule is taken out of each watched namespace's Role
+        removed = 2 if rule[0] == "watch" else 1  # a watch rule is taken out of each watched namespace's Role
         assert sum(len(r["rules"]) for r in of_kind(trimmed, "Role", "ClusterRole")) == count - removed

@@ -10,7 +10,7 @@ import pytest
 from acs_smtp_operator.decide import Issue, Keep, SecretConflict, Target, decide, decide_role
 from acs_smtp_operator.failure import Failure, UntilSpecChanges
 from acs_smtp_operator.identity import role_definition_id, role_guid
-from acs_smtp_operator.model import DEFAULT_ACTIONS, Reason, RoleSpec, Spec
+from acs_smtp_operator.model import DEFAULT_ACTIONS, Reason, RoleSpec, RotationReason, Spec
 from acs_smtp_operator.observed import (
     Application,
     AssignmentView,
@@ -172,3 +172,11 @@ def test_a_template_needing_a_sender_waits_for_a_linked_domain_before_any_write(
     assert caught.value.reason == Reason.INVALID_SPEC and "FROM" in caught.value.message
     assert not isinstance(caught.value.retry, UntilSpecChanges)  # linking a domain fixes it: retried
     assert decide(needs_sender, TARGET, observed(), NOW).secret_name == "cr-smtp"
+
+
+def test_a_rotation_request_within_the_policys_interval_waits_and_is_served_after_it() -> None:
+    asked = Target(
+        "ns", "cr", "uid-1", TENANT, "smtp.example.com", 587, RoleSpec(), "now", None, NOW + timedelta(hours=1)
+    )
+    assert isinstance(decide(spec(), asked, observed(), NOW).secret, Keep)
+    assert decide(spec(), asked, observed(), NOW + timedelta(hours=1)).secret == Issue(RotationReason.MANUAL_ROTATION)

@@ -52,3 +52,24 @@ def test_a_rotation_request_is_recorded_as_answered_only_when_a_secret_was_issue
     assert report(Status(), 1, NOW, "shop", issued, None, RENEW, "r1").status.rotate_request_handled == "r1"
     kept = Done(held=("k1", NOW + timedelta(days=90)))
     assert report(Status(), 1, NOW, "shop", kept, None, RENEW, "r1").status.rotate_request_handled is None
+
+
+def test_a_role_assignment_the_policys_new_role_replaced_waits_to_settle_then_leaves_status() -> None:
+    settle = timedelta(minutes=2)
+    before = Status(roleAssignmentId="/x/roleAssignments/old", roleAssignmentOwned=True)
+    changed = report(
+        before, 1, NOW, "shop", Done(assignment=("/x/roleAssignments/new", True)), None, RENEW, None, settle
+    )
+    [waiting] = changed.status.replaced_role_assignments
+    assert (waiting.id, waiting.remove_after) == ("/x/roleAssignments/old", NOW + settle)
+    later = report(changed.status, 1, NOW + settle, "shop", Done(removed_assignments=(waiting.id,)), None, RENEW)
+    assert later.status.replaced_role_assignments == ()
+    back = report(changed.status, 1, NOW, "shop", Done(assignment=("/x/roleAssignments/OLD", True)), None, RENEW)
+    # The old role chosen again: the old assignment is kept, and the one made meanwhile goes in its turn.
+    assert [r.id for r in back.status.replaced_role_assignments] == ["/x/roleAssignments/new"]
+
+
+def test_an_assignment_that_was_not_ours_is_never_queued_for_removal() -> None:
+    before = Status(roleAssignmentId="/x/roleAssignments/theirs", roleAssignmentOwned=False)
+    changed = report(before, 1, NOW, "shop", Done(assignment=("/x/roleAssignments/new", True)), None, RENEW)
+    assert changed.status.replaced_role_assignments == ()

@@ -12,6 +12,7 @@ from acs_smtp_operator.model import Reason, Spec
 from acs_smtp_operator.schedule import Streak, wake
 from acs_smtp_operator.status import Status
 from acs_smtp_operator.tenancy import Tenancy, conflicts, permit, policy_status, policy_view, resource_allowed
+from acs_smtp_operator.validate import validate
 
 SUB = "11111111-2222-3333-4444-555555555555"
 RG = f"/subscriptions/{SUB}/resourceGroups/rg-shop"
@@ -271,3 +272,41 @@ def test_a_permission_change_wakes_the_scheduler_even_while_passes_fail() -> Non
     drift = timedelta(hours=1)
     assert wake(Status(), now - timedelta(seconds=5), now, drift, drift, failing).due > now + timedelta(seconds=30)
     assert wake(Status(), now - timedelta(seconds=5), now, drift, drift, failing, recheck=True).due == now
+
+
+def test_another_spelling_of_a_role_name_is_a_conflict_as_its_one_definition_would_be_renamed() -> None:
+    older = policy_view(policy("older", created="2026-01-01T00:00:00Z"))
+    newer = policy_view(policy("newer", created="2026-02-01T00:00:00Z", role={"customRoleName": "acs smtp sender"}))
+    assert set(conflicts([older, newer])) == {"newer"}
+
+
+def test_the_same_actions_listed_twice_are_the_same_actions() -> None:
+    actions = ["A/b/read", "A/b/read", "A/c/write"]
+    older = policy_view(policy("older", role={"actions": ["A/b/read", "A/c/write"]}))
+    newer = policy_view(policy("newer", created="2026-02-01T00:00:00Z", role={"actions": actions}))
+    assert conflicts([older, newer]) == {}
+
+
+def test_a_selector_requirement_must_be_well_formed_or_the_policy_permits_nothing() -> None:
+    loose = {"selector": {"matchExpressions": [{"key": "team", "operator": "NotIn"}]}}  # would match everything
+    view = policy_view(policy("loose", namespaces=loose))
+    assert view.spec is None and view.problem is not None and "need values" in view.problem
+    assert view.selection is None
+
+
+def test_an_absurd_duration_is_refused_not_a_crash() -> None:
+    view = policy_view(policy("huge", limits={"maxGracePeriod": "99999999999999h"}))
+    assert view.spec is None and view.problem is not None and "longer than" in view.problem
+    raw = {
+        "communicationService": {"resourceId": SHOP_ACS},
+        "entraApplication": {"clientId": SHOP_APP},
+        "rotation": {"gracePeriod": "99999999999999h"},
+    }
+    with pytest.raises(Failure) as caught:  # the pass validates the spec before it asks the policies
+        validate(raw, "tenant", "smtp.example.com", 587)
+    assert caught.value.reason == Reason.INVALID_SPEC and "longer than" in caught.value.message
+
+
+def test_the_grant_carries_the_policys_rotation_interval() -> None:
+    grant = permit(credential(), "shop", tenancy(policy("shop", limits={"minRotationInterval": "24h"})))
+    assert grant.min_rotation_interval == timedelta(hours=24)
