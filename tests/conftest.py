@@ -66,17 +66,25 @@ class Cloud:
         return dict(self.control.get("/state").json())
 
     def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [str(BIN / "kubectl"), *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, "KUBECONFIG": self.manifest["kubeconfig"]},
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
-        return result
+        """kubectl as the cluster's administrator."""
+        return kubectl_as(self.manifest["kubeconfig"], *args, stdin=stdin, check=check)
+
+
+def kubectl_as(
+    kubeconfig: str, *args: str, stdin: str | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    """kubectl with this kubeconfig; `check`: a failure raises, with kubectl's message."""
+    result = subprocess.run(
+        [str(BIN / "kubectl"), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "KUBECONFIG": kubeconfig},
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
+    return result
 
 
 def start_sandbox(directory: Path, *extra: str) -> tuple[subprocess.Popen[bytes], dict[str, Any]]:

@@ -8,7 +8,6 @@ its namespace, and RBAC is enforced.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 import uuid
@@ -19,7 +18,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tests.conftest import BIN, Cloud, account_kubeconfig
+from tests.conftest import Cloud, account_kubeconfig, kubectl_as
 from tests.integration.operator_helpers import (
     condition,
     eventually,
@@ -44,17 +43,7 @@ class Tenant:
     kubeconfig: str
 
     def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        result = subprocess.run(
-            [str(BIN / "kubectl"), *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            env={**os.environ, "KUBECONFIG": self.kubeconfig},
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed: {result.stderr}")
-        return result
+        return kubectl_as(self.kubeconfig, *args, stdin=stdin, check=check)
 
     def apply(self, name: str, app: str = "shop-mailer", acs: str | None = None, **spec: Any) -> None:
         body = {
