@@ -66,7 +66,7 @@ def test_applied_objects_get_schema_defaults_and_server_metadata(cloud: Cloud, c
 def test_printer_columns_are_served_as_a_table(cloud: Cloud, crd: None) -> None:
     cloud.kubectl("apply", "-f", "-", stdin=cr_yaml(cloud, "columns"))
     header = cloud.kubectl("get", "acssmtp", "columns").stdout.splitlines()[0].split()
-    assert header == ["NAME", "READY", "USERNAME", "SECRET", "EXPIRES", "NEXT", "ROTATION", "AGE"]
+    assert header == ["NAME", "READY", "POLICY", "USERNAME", "SECRET", "EXPIRES", "NEXT", "ROTATION", "AGE"]
 
 
 def test_annotate_label_and_patches_change_the_object_and_generation_tracks_spec(cloud: Cloud, crd: None) -> None:

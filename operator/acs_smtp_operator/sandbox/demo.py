@@ -164,7 +164,7 @@ async def run_demo(
             try:
                 await _grant(kubeconfig, policy, policy_name, namespace, out, wait_seconds)
                 await _narrate(sandbox, kubeconfig, example, namespace, name, out, wait_seconds)
-                out((await kubectl(kubeconfig, "get", "acssmtppolicies")).rstrip())
+                await _counted(kubeconfig, policy_name, out, wait_seconds)
             except DemoFailed:
                 out(f"--- operator log ({log}) ---\n" + log.read_text()[-4000:])
                 raise
@@ -204,6 +204,18 @@ async def _grant(
 
     await _wait(accepted, wait_seconds, f"policy {name} to report the namespaces it covers")
     out(f"2. A cluster administrator grants namespace {namespace}: kubectl apply -f {policy}")
+    out((await kubectl(kubeconfig, "get", "acssmtppolicies")).rstrip())
+
+
+async def _counted(kubeconfig: str, name: str, out: Callable[[str], None], wait_seconds: float) -> None:
+    """The policy, once it counts the credential it permits (its status follows within a second)."""
+
+    def counted() -> bool:
+        obj = json.loads(_run_kubectl(kubeconfig, "get", "acssmtppolicy", name, "-o", "json"))
+        return bool((obj.get("status") or {}).get("credentials"))
+
+    await _wait(counted, wait_seconds, f"policy {name} to count its credential")
+    out("8. The policy now counts the credential it permits:")
     out((await kubectl(kubeconfig, "get", "acssmtppolicies")).rstrip())
 
 
