@@ -16,7 +16,7 @@ from typing import Any
 
 from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.kube.api import Kube
-from acs_smtp_operator.tenancy import Tenancy, conflicts, covers, policy_status
+from acs_smtp_operator.tenancy import Tenancy, covers, policy_status
 
 __all__ = ["PolicyReporter"]
 
@@ -65,7 +65,7 @@ class PolicyReporter:
 
     async def write(self) -> None:
         tenancy, usage = self.tenancy(), self.usage()
-        refused = conflicts(tenancy.policies)
+        refused = tenancy.refused
         for view in tenancy.policies:
             if self.watched is not None and not any(
                 covers(view.selection, ns, tenancy.namespaces.get(ns)) for ns in self.watched

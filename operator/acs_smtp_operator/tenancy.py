@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from functools import cached_property
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -155,6 +156,11 @@ class Tenancy:
     policies: tuple[PolicyView, ...] = ()
     namespaces: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
+    @cached_property
+    def refused(self) -> dict[str, str]:
+        """The policies refused for a role conflict (computed once per snapshot, not once per credential)."""
+        return conflicts(self.policies)
+
 
 @dataclass(frozen=True)
 class Grant:
@@ -292,7 +298,7 @@ def permit(spec: Spec, namespace: str, tenancy: Tenancy) -> Grant:
             "(kubectl get acssmtppolicies)",
             retry=UntilSpecChanges(),
         )
-    conflicted = conflicts(tenancy.policies)
+    conflicted = tenancy.refused
     refusals: list[str] = []
     for view in covering:
         why = _refusal(view, spec, conflicted)
