@@ -15,6 +15,7 @@ from acs_smtp_operator.azure import acs as acs_api
 from acs_smtp_operator.azure import passwords, roles, verify
 from acs_smtp_operator.decide import Issue, Keep, Plan, SecretConflict
 from acs_smtp_operator.failure import Failure
+from acs_smtp_operator.identity import assignment_parts
 from acs_smtp_operator.kube import workloads
 from acs_smtp_operator.kube_secret import Content, decode, same_secret
 from acs_smtp_operator.model import Reason, RotationReason, Spec
@@ -74,14 +75,25 @@ async def _assignment(job: Job, plan: Plan) -> None:
 
 
 async def _retire_assignments(job: Job) -> None:
-    """Remove the role assignments a new role replaced, once settled, unless another credential uses them."""
+    """Remove the role assignments a new role replaced, once settled, unless another credential uses them.
+
+    Never the one this pass uses (the old role chosen again), and a removal that fails is told and retried
+    by a later pass: it must not stop the Secret's renewal.
+    """
+    current = job.done.assignment[0].lower() if job.done.assignment is not None else None
     for old in job.replaced:
+        if old.id.lower() == current:
+            continue  # in use again: `report` drops it from the list
         if old.remove_after > job.now:
             continue
         if not job.shared(old.id):
-            scope, _, guid = old.id.partition("/providers/Microsoft.Authorization/roleAssignments/")
-            subscription = scope.split("/")[2]
-            await roles.delete_role_assignment(job.ports.azure.authorization(subscription), scope, guid)
+            try:
+                subscription, scope, guid = assignment_parts(old.id)
+                await roles.delete_role_assignment(job.ports.azure.authorization(subscription), scope, guid)
+            except (Failure, ValueError) as exc:
+                why = exc.message if isinstance(exc, Failure) else str(exc)
+                job.emit("Warning", "RoleAssignmentNotRemoved", f"replaced role assignment {old.id}: {why}")
+                continue
             job.emit("Normal", "RoleAssignmentRemoved", f"role assignment {old.id} is no longer the policy's role")
         job.done.removed_assignments += (old.id,)
 

@@ -26,6 +26,7 @@ from acs_smtp_operator.schedule import Streak, natural_due, wake
 from acs_smtp_operator.status import Status
 from acs_smtp_operator.tenancy import Grant, Tenancy, permit
 from acs_smtp_operator.validate import validate
+from acs_smtp_operator.vocabulary import ROTATE
 from acs_smtp_operator.waiting import first
 
 __all__ = ["Coordinator"]
@@ -67,6 +68,25 @@ class _Entry:
     body: Mapping[str, Any] | None = None  # kopf's live view of the object (its spec), while a scheduler runs
     permission: Permission = None  # what the last pass was told by the policies
     recheck: bool = False  # a policy or namespace change altered the permission: the scheduler runs a pass now
+
+
+def _deferred_rotation(entry: _Entry, body: Mapping[str, Any]) -> datetime | None:
+    """When an unanswered rotation request may be served under the policy's minRotationInterval."""
+    requested = ((body.get("metadata") or {}).get("annotations") or {}).get(ROTATE)
+    last = entry.status.last_rotation_time
+    if not requested or requested == entry.status.rotate_request_handled or last is None:
+        return None
+    return last + entry.permission.min_rotation_interval if isinstance(entry.permission, Grant) else None
+
+
+def _as_recorded(cr: Credential) -> dict[str, Any]:
+    """The spec, with the application and resource status records the credential acted on."""
+    spec, status = dict(cr.spec), Status.read(cr.status)
+    if status.client_id:
+        spec["entraApplication"] = {**dict(spec.get("entraApplication") or {}), "clientId": status.client_id}
+    if status.communication_service_id:
+        spec["communicationService"] = {"resourceId": status.communication_service_id}
+    return spec
 
 
 class Coordinator:
@@ -163,7 +183,10 @@ class Coordinator:
         last = self.clock()
         while True:
             now = self.clock()
-            when = wake(entry.status, last, now, drift, rollout_timeout, entry.streak, entry.asked, entry.recheck)
+            deferred = _deferred_rotation(entry, body)
+            when = wake(
+                entry.status, last, now, drift, rollout_timeout, entry.streak, entry.asked, entry.recheck, deferred
+            )
             entry.wake.clear()
             if await first(entry.wake.wait(), stopped(), within=max((when.look - now).total_seconds(), 0.0)):
                 if is_stopped():
@@ -213,10 +236,11 @@ class Coordinator:
         entry = self._entries.get(owner_uid)
         return entry is not None and resource_version is not None and entry.secret_version == resource_version
 
-    async def finalize(self, body: dict[str, Any], assignment_shared: bool) -> None:
+    async def finalize(self, body: dict[str, Any]) -> None:
         """Undo the credential in Azure, after any pass in flight (which could still add a key) has ended.
 
         The object is read again once the lock is held: that pass may have recorded what it did in status.
+        Whether a policy permits it is asked of what status records it acted on, not of a later edit.
         """
         cr = Credential.of(body)
         token = CURRENT.set((cr.namespace, cr.name))
@@ -225,16 +249,11 @@ class Coordinator:
                 fresh = await self.ports.kube.read_credential(cr.namespace, cr.name)
                 if fresh is not None and fresh["metadata"].get("uid") == cr.uid:
                     body, cr = fresh, Credential.of(fresh)
-                decided = permission(self.ports, cr.namespace, cr.spec, self.tenancy())
+                decided = permission(self.ports, cr.namespace, _as_recorded(cr), self.tenancy())
                 grant = decided if isinstance(decided, Grant) else None
                 uid = cr.uid
                 await finalize(
-                    self.ports,
-                    cr,
-                    assignment_shared,
-                    self.emit_for(body),
-                    grant,
-                    lambda assignment: self.shared(assignment, uid),
+                    self.ports, cr, self.emit_for(body), grant, lambda assignment: self.shared(assignment, uid)
                 )
         finally:
             CURRENT.reset(token)

@@ -15,7 +15,7 @@ from acs_smtp_operator.azure import acs as acs_api
 from acs_smtp_operator.azure import passwords, roles
 from acs_smtp_operator.credential import Credential
 from acs_smtp_operator.failure import Failure
-from acs_smtp_operator.identity import key_marker, smtp_username_resource
+from acs_smtp_operator.identity import assignment_parts, key_marker, smtp_username_resource
 from acs_smtp_operator.model import AcsRef, Reason, Spec
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.status import Status
@@ -54,18 +54,29 @@ def _acted(status: Status) -> bool:
     )
 
 
+async def _remove_assignment(ports: Ports, assignment_id: str, emit: Emit) -> None:
+    """Delete a role assignment at the scope its own id names (the resource it was made on)."""
+    try:
+        subscription, scope, guid = assignment_parts(assignment_id)
+    except ValueError as exc:
+        emit("Warning", "RoleAssignmentNotRemoved", str(exc))
+        return
+    await roles.delete_role_assignment(ports.azure.authorization(subscription), scope, guid)
+
+
 async def finalize(
     ports: Ports,
     cr: Credential,
-    assignment_shared: bool,
     emit: Emit,
     grant: Grant | None,
-    shared: Callable[[str], bool] = lambda _: False,
+    shared: Callable[[str], bool] = lambda _: True,
 ) -> None:
-    """Remove this credential's client secrets, smtpUsernames entry, role assignment and (unused) role.
+    """Remove this credential's client secrets, smtpUsernames entry, role assignments and (unused) role.
 
-    `grant`: the policy that permits the credential now (None: none does). A credential that no policy
-    permits and that never acted is gone without an Azure call; `Retain` is honoured only when permitted.
+    `grant`: the policy that permits what status records the credential acted on (None: none does). A
+    credential that no policy permits and that never acted is gone without an Azure call; `Retain` is
+    honoured only when permitted, and never keeps a role assignment the policy's role replaced.
+    `shared`: does another credential record this role assignment as its own (then it stays)?
     """
     try:
         spec = Spec.parse(cr.spec)
@@ -76,6 +87,9 @@ async def finalize(
         # No permitted pass ever got to act (one cut short before its status would have recorded it here).
         emit("Normal", "Deleted", "nothing to remove: the credential never acted in Azure")
         return
+    for old in status.replaced_role_assignments:  # a role the policy no longer chose: gone whatever the policy
+        if not shared(old.id):
+            await _remove_assignment(ports, old.id, emit)
     if spec.deletion_policy == "Retain":
         if grant is not None:
             emit("Normal", "Retained", "deletionPolicy Retain: Azure objects are left in place")
@@ -85,23 +99,22 @@ async def finalize(
             Reason.NOT_PERMITTED,
             "deletionPolicy Retain is not permitted by any policy now: the credential's Azure objects are removed",
         )
+    recorded = status.client_id is not None
+    if not recorded and grant is None:
+        # Status from before targets were recorded, and the spec is not permitted: it may name anything.
+        emit("Warning", Reason.NOT_PERMITTED, "what the credential acted on is not recorded: nothing was removed")
+        return
     azure = ports.azure
     acs = AcsRef(resourceId=status.communication_service_id or spec.communication_service.resource_id)
     await _client_secrets(ports, cr, status.client_id or spec.entra_application.client_id, emit)
     entry = status.smtp_username_resource
-    if entry is None and status.client_id is None and spec.username.format == "SmtpUsername":
+    if entry is None and not recorded and spec.username.format == "SmtpUsername":
         entry = smtp_username_resource(cr.namespace, cr.name)  # status from before it recorded the entry
     if entry:
         await acs_api.delete_smtp_username(azure.communication(acs.subscription_id), acs, entry)
     assignment = status.role_assignment_id or ""
-    if assignment and status.role_assignment_owned and not assignment_shared:
-        await roles.delete_role_assignment(
-            azure.authorization(acs.subscription_id), acs.resource_id, assignment.rsplit("/", 1)[-1]
-        )
-    for old in status.replaced_role_assignments:  # a role the policy no longer chose, not yet removed
-        if not shared(old.id):
-            scope, _, guid = old.id.partition("/providers/Microsoft.Authorization/roleAssignments/")
-            await roles.delete_role_assignment(azure.authorization(scope.split("/")[2]), scope, guid)
+    if assignment and status.role_assignment_owned and not shared(assignment):
+        await _remove_assignment(ports, assignment, emit)
     role_id = status.role_definition_id or ""
     if role_id and status.role_definition_owned:
         gone = await roles.delete_role_definition(

@@ -172,12 +172,8 @@ def build_registry(ports: Ports, watched: Collection[str] | None = None) -> kopf
     @kopf.on.delete(*RESOURCE, id="finalize", registry=registry)
     async def delete_credential(body: kopf.Body, retry: int, **kwargs: Any) -> None:
         indexes.capture(kwargs)
-        index: kopf.Index[str, str] = kwargs["assignments"]
-        mine = str((body.get("status") or {}).get("roleAssignmentId") or "").lower()
-        uid = str(body["metadata"]["uid"])
-        shared = any(other != uid for other in index.get(mine, [])) if mine else False
         try:
-            await coordinator.finalize(dict(body), shared)
+            await coordinator.finalize(dict(body))
         except Failure as exc:
             raise kopf_error(exc, retry) from None
 

@@ -11,6 +11,7 @@ import uuid
 
 __all__ = [
     "assignment_guid",
+    "assignment_parts",
     "key_marker",
     "role_definition_id",
     "role_guid",
@@ -39,6 +40,16 @@ def role_definition_id(subscription_id: str, guid: str) -> str:
 def assignment_guid(acs_id: str, role_id: str, principal_id: str) -> str:
     """One assignment per ACS resource, role and service principal."""
     return str(uuid.uuid5(_NS, f"assignment|{acs_id.lower()}|{role_id.lower()}|{principal_id.lower()}"))
+
+
+def assignment_parts(assignment_id: str) -> tuple[str, str, str]:
+    """(subscription id, scope, guid) of a role assignment's ARM id; ValueError when it is not one."""
+    marker = "/providers/microsoft.authorization/roleassignments/"
+    at = assignment_id.lower().rfind(marker)
+    parts = assignment_id.split("/")
+    if at <= 0 or len(parts) < 3 or parts[1].lower() != "subscriptions":
+        raise ValueError(f"{assignment_id!r} is not the id of a role assignment")
+    return parts[2], assignment_id[:at], assignment_id[at + len(marker) :]
 
 
 def smtp_username_resource(namespace: str, name: str) -> str:

@@ -23,6 +23,7 @@ from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.report import Done, report
 from acs_smtp_operator.status import LEDGER, Status
 from acs_smtp_operator.tenancy import Grant, Tenancy, permit
+from acs_smtp_operator.timestamps import stamp
 from acs_smtp_operator.validate import validate
 from acs_smtp_operator.vocabulary import ROTATE
 
@@ -66,6 +67,13 @@ async def _carry_out(
         previous.last_rotation_time + grant.min_rotation_interval if previous.last_rotation_time else None,
     )
     done.plan = plan = decide(spec, target, observed, now)
+    waits = target.rotate_not_before
+    if rotate and rotate != target.rotate_handled and waits is not None and now < waits:
+        emit(
+            "Normal",
+            "RotationDeferred",
+            f"rotation request waits for the policy's minRotationInterval, until {stamp(waits)}",
+        )
     # Recorded before any write, so that deletion cleans up after a pass cut short too.
     done.acted_on = (spec.entra_application.client_id, spec.communication_service.resource_id)
     if plan.smtp_username is not None or observed.smtp_username is not None:

@@ -66,14 +66,19 @@ def wake(
     streak: Streak = Streak(),
     asked: bool = False,
     recheck: bool = False,
+    deferred: datetime | None = None,
 ) -> Wake:
     """When the scheduler wakes next, from what the last pass left in status and how the last passes went.
 
     `asked`: a rotation was requested (acssmtp.io/rotate) and not yet answered: now, unless passes fail.
     `recheck`: a policy or namespace change altered whether the credential is permitted: now, failing or not
     (an administrator's change, not the tenant's, so no loop to guard against).
+    `deferred`: when a rotation request the policy's minRotationInterval held back may be served (once: a
+    moment at or before the last pass is spent).
     """
     due = natural_due(status, last_pass, drift, rollout_timeout)
+    if deferred is not None and deferred > last_pass:
+        due = min(due, deferred)
     troubled = bool(streak.failures or streak.behind)
     if asked and not troubled:
         due = min(due, now)

@@ -12,9 +12,9 @@ from acs_smtp_operator.timestamps import parse_stamp, stamp
 
 __all__ = ["LEDGER", "Condition", "PendingRollout", "ReplacedAssignment", "RetiringKey", "Stamp", "Status"]
 
-# The status fields that say which of the application's keys this credential answers for: a pass that
+# The status fields that say which keys and role assignments this credential answers for: a pass that
 # cannot read them must not remove any key (it would take the ones they name for orphans).
-LEDGER = ("currentKeyId", "pendingRollout", "retiringKeys")
+LEDGER = ("currentKeyId", "pendingRollout", "retiringKeys", "replacedRoleAssignments")
 
 
 def _moment(value: object) -> object:

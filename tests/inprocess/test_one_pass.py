@@ -291,7 +291,7 @@ async def test_deletion_cleans_up_what_was_provisioned_not_what_a_refused_edit_n
     assert stored is not None
     events: list[tuple[str, str, str]] = []
     before = len(bench.sandbox.ctx.log)
-    await finalize(bench.ports, Credential.of(stored), False, lambda *e: events.append(e), None)
+    await finalize(bench.ports, Credential.of(stored), lambda *e: events.append(e), None, lambda _: False)
     assert marker not in bench.keys("shop-mailer").values()  # the provisioned application's key is gone
     assert not await _assignment_exists(bench, str(status["roleAssignmentId"]))
     calls = bench.sandbox.ctx.log[before:]
@@ -305,5 +305,22 @@ async def test_deleting_a_credential_no_policy_ever_permitted_calls_nothing(benc
     stored = await bench.read(ns, "never")  # deleted before any pass (kopf's finalizer is on it already)
     assert stored is not None
     before = len(bench.sandbox.ctx.log)
-    await finalize(bench.ports, Credential.of(stored), False, lambda *e: None, None)
+    await finalize(bench.ports, Credential.of(stored), lambda *e: None, None, lambda _: False)
     assert bench.sandbox.ctx.log[before:] == []
+
+
+async def test_a_role_chosen_again_keeps_its_assignment_even_when_its_removal_was_due(bench: Bench, ns: str) -> None:
+    first = _policy_with_role(bench, ns, {"customRoleName": f"First {ns}"})
+    bench.tenancy = first
+    await bench.apply(ns, "back")
+    await bench.run(ns, "back")
+    kept = str((await _ready(bench, ns, "back"))["roleAssignmentId"])
+    bench.tenancy = _policy_with_role(bench, ns, {"customRoleName": f"Second {ns}"})
+    await bench.run(ns, "back")
+    second = str((await _ready(bench, ns, "back"))["roleAssignmentId"])
+    bench.clock.step(timedelta(seconds=bench.ports.settings.orphan_settle + 1))  # `kept` is due, no pass ran
+    bench.tenancy = first
+    await bench.run(ns, "back")
+    status = await _ready(bench, ns, "back")
+    assert status["roleAssignmentId"] == kept and await _assignment_exists(bench, kept)
+    assert [r["id"] for r in status["replacedRoleAssignments"]] == [second]  # type: ignore[union-attr]

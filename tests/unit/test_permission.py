@@ -266,6 +266,13 @@ def test_explicit_patterns_only() -> None:
     assert not resource_allowed([f"{RG}/*"], BILLING_ACS)
 
 
+def test_a_rotation_request_held_back_by_the_interval_wakes_the_scheduler_once_it_may_be_served() -> None:
+    now = datetime(2026, 11, 29, tzinfo=UTC)
+    drift, later = timedelta(hours=1), now + timedelta(minutes=10)
+    assert wake(Status(), now, now, drift, drift, deferred=later).due == later
+    assert wake(Status(), later, later, drift, drift, deferred=later).due == later + drift  # spent: no loop
+
+
 def test_a_permission_change_wakes_the_scheduler_even_while_passes_fail() -> None:
     now = datetime(2026, 11, 29, tzinfo=UTC)
     failing = Streak(failures=3, retried_by_kopf=True, at=now)
