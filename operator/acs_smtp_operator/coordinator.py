@@ -20,6 +20,7 @@ from acs_smtp_operator.finalize import finalize
 from acs_smtp_operator.metrics import CURRENT
 from acs_smtp_operator.model import Reason, Spec
 from acs_smtp_operator.observe import rollouts_done
+from acs_smtp_operator.plan import held_back
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.reconcile import Outcome, reconcile
 from acs_smtp_operator.schedule import Streak, natural_due, wake
@@ -70,13 +71,15 @@ class _Entry:
     recheck: bool = False  # a policy or namespace change altered the permission: the scheduler runs a pass now
 
 
-def _deferred_rotation(entry: _Entry, body: Mapping[str, Any]) -> datetime | None:
-    """When an unanswered rotation request may be served under the policy's minRotationInterval."""
-    requested = ((body.get("metadata") or {}).get("annotations") or {}).get(ROTATE)
-    last = entry.status.last_rotation_time
-    if not requested or requested == entry.status.rotate_request_handled or last is None:
+def _deferred_rotation(entry: _Entry, body: Mapping[str, Any], now: datetime) -> datetime | None:
+    """When a rotation request the policy's minRotationInterval holds back may be served."""
+    if not isinstance(entry.permission, Grant):
         return None
-    return last + entry.permission.min_rotation_interval if isinstance(entry.permission, Grant) else None
+    requested = ((body.get("metadata") or {}).get("annotations") or {}).get(ROTATE)
+    status = entry.status
+    return held_back(
+        requested, status.rotate_request_handled, status.last_rotation_time, entry.permission.min_rotation_interval, now
+    )
 
 
 def _as_recorded(cr: Credential) -> dict[str, Any]:
@@ -96,7 +99,7 @@ class Coordinator:
         emit_for: EmitFor,
         tenancy: TenancySource,
         clock: Clock = _utcnow,
-        shared: Shared = lambda assignment, uid: False,
+        shared: Shared = lambda assignment, uid: True,  # unknown: shared, so never removed
     ) -> None:
         self.ports, self.emit_for, self.tenancy, self.clock, self.shared = ports, emit_for, tenancy, clock, shared
         self._entries: dict[str, _Entry] = {}
@@ -127,7 +130,6 @@ class Coordinator:
                 self._entry(uid, fresh.get("status"))
                 now, tenancy = self.clock(), self.tenancy()
                 entry.namespace, entry.recheck = namespace, False
-                entry.permission = permission(self.ports, namespace, fresh.get("spec"), tenancy)
                 outcome = await reconcile(
                     self.ports,
                     Credential.of(fresh),
@@ -145,7 +147,7 @@ class Coordinator:
             CURRENT.reset(token)
         # The streak's time is the pass's end: a backoff counted from its start could be over before it ended.
         entry.streak = self._streak(entry.streak, outcome, self.clock(), retried_by_kopf)
-        entry.status, entry.passed = outcome.status, True
+        entry.status, entry.passed, entry.permission = outcome.status, True, outcome.permission
         if outcome.secret_version:
             entry.secret_version = outcome.secret_version
         if outcome.wrote_status or (outcome.failure is not None and not retried_by_kopf):
@@ -183,7 +185,7 @@ class Coordinator:
         last = self.clock()
         while True:
             now = self.clock()
-            deferred = _deferred_rotation(entry, body)
+            deferred = _deferred_rotation(entry, body, now)
             when = wake(
                 entry.status, last, now, drift, rollout_timeout, entry.streak, entry.asked, entry.recheck, deferred
             )

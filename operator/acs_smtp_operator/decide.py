@@ -7,7 +7,7 @@ so before any Azure write.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.identity import (
@@ -17,9 +17,9 @@ from acs_smtp_operator.identity import (
     secret_name,
     smtp_username_resource,
 )
-from acs_smtp_operator.model import AcsRef, Reason, RoleSpec, RotationReason, Spec
+from acs_smtp_operator.model import AcsRef, Reason, RoleSpec, RotationReason, Spec, same_actions
 from acs_smtp_operator.observed import Observed, RolesSeen, RoleView, SmtpUsernameView
-from acs_smtp_operator.plan import SecretFacts, needs_new_secret
+from acs_smtp_operator.plan import SecretFacts, held_back, needs_new_secret
 from acs_smtp_operator.smtp import (
     PLACEHOLDER_PASSWORD,
     TemplateRenderError,
@@ -59,7 +59,8 @@ class Target:
     role: RoleSpec  # the role its policy chooses
     rotate_requested: str | None = None  # its acssmtp.io/rotate annotation
     rotate_handled: str | None = None  # the value the last rotation answered (status)
-    rotate_not_before: datetime | None = None  # a requested rotation waits until then (the policy's interval)
+    last_rotation: datetime | None = None  # status.lastRotationTime
+    min_rotation_interval: timedelta = timedelta(0)  # the policy's: a requested rotation waits this long after it
 
 
 @dataclass(frozen=True)
@@ -126,10 +127,7 @@ class Plan:
     smtp_username: SmtpUsernameWrite | None
     secret_name: str
     secret: Keep | Issue | SecretConflict
-
-
-def _same_actions(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    return {x.lower() for x in a} == {x.lower() for x in b}
+    rotation_waits: datetime | None = None  # a rotation request the policy's interval holds back until then
 
 
 def expected_role_id(role: RoleSpec, acs: AcsRef, tenant_id: str, roles: RolesSeen) -> str:
@@ -160,7 +158,7 @@ def decide_role(role: RoleSpec, acs: AcsRef, tenant_id: str, roles: RolesSeen) -
     current = roles.ours
     if current is None and roles.same_name:
         adopted = roles.same_name[0]
-        if not _same_actions(adopted.actions, role.actions):
+        if not same_actions(adopted.actions, role.actions):
             raise _conflict(role.custom_role_name, adopted)
         return RolePlan(role_id=adopted.id, owned=False, write=None)
     scopes = current.assignable_scopes if current is not None else ()
@@ -168,7 +166,7 @@ def decide_role(role: RoleSpec, acs: AcsRef, tenant_id: str, roles: RolesSeen) -
     if (
         current is not None
         and in_scope
-        and _same_actions(current.actions, role.actions)
+        and same_actions(current.actions, role.actions)
         and current.name == role.custom_role_name
     ):
         return RolePlan(role_id=current.id, owned=True, write=None)
@@ -205,6 +203,12 @@ def _smtp_username(spec: Spec, target: Target, username: str, observed: Observed
     )
 
 
+def _held(target: Target, now: datetime) -> datetime | None:
+    return held_back(
+        target.rotate_requested, target.rotate_handled, target.last_rotation, target.min_rotation_interval, now
+    )
+
+
 def _secret(
     spec: Spec, target: Target, username: str, name: str, observed: Observed, now: datetime
 ) -> Keep | Issue | SecretConflict:
@@ -221,11 +225,9 @@ def _secret(
         want_resource_id=spec.communication_service.resource_id,
         want_username=username,
         renew_before=spec.rotation.renew,
-        # A request within the policy's minRotationInterval of the last rotation waits (served by a later pass).
-        rotate_requested=None
-        if target.rotate_not_before is not None and now < target.rotate_not_before
-        else target.rotate_requested,
+        rotate_requested=target.rotate_requested,
         rotate_handled=target.rotate_handled,
+        rotate_held_until=_held(target, now),
     )
     reason = needs_new_secret(facts, now)
     if reason is not None:
@@ -271,4 +273,5 @@ def decide(spec: Spec, target: Target, observed: Observed, now: datetime) -> Pla
         smtp_username=_smtp_username(spec, target, username, observed),
         secret_name=name,
         secret=_secret(spec, target, username, name, observed, now),
+        rotation_waits=_held(target, now),
     )

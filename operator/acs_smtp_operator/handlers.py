@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Collection
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any, cast
 
 import kopf
@@ -38,6 +38,22 @@ def _emitter(body: dict[str, Any]) -> Emit:
     return emit
 
 
+class _Labels(Mapping[str, Mapping[str, str]]):
+    """The namespaces' labels, as a mapping over kopf's index (no copy)."""
+
+    def __init__(self, index: kopf.Index[str, dict[str, str]]) -> None:
+        self._index = index
+
+    def __getitem__(self, name: str) -> Mapping[str, str]:
+        return next(iter(self._index[name]), {})
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._index)
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+
 class Indexes:
     """kopf's indexes of the policies, the namespaces' labels and the credentials' policies, as handlers get them.
 
@@ -60,7 +76,7 @@ class Indexes:
             return Tenancy()  # no handler ran yet: nothing is permitted
         return Tenancy(
             policies=tuple(view for store in self._policies.values() for view in store),
-            namespaces={name: next(iter(store), {}) for name, store in self._labels.items()},
+            namespaces=_Labels(self._labels),  # read through: a pass looks up one namespace, not all
         )
 
     def shared(self, assignment: str, uid: str) -> bool:
@@ -96,14 +112,17 @@ def build_registry(ports: Ports, watched: Collection[str] | None = None) -> kopf
         policy = (body.get("status") or {}).get("policy")
         return {str(policy): str(body["metadata"]["uid"])} if policy else None
 
-    seen: dict[tuple[str, str], object] = {}  # what permission depends on, per policy and namespace, as last seen
+    seen: dict[tuple[str, str], object] = {}  # what tenancy depends on, per policy, namespace and credential
 
     def moved(kind: str, event: kopf.RawEvent, now: object) -> bool:
-        """Did what permission depends on change? (Not a status write, ours included, nor a timestamp.)"""
-        name = str(((event.get("object") or {}).get("metadata") or {}).get("name"))
-        before = seen.pop((kind, name), None)
+        """Did what tenancy depends on change? (Not another status write, ours included, nor a timestamp.)
+
+        Keyed by uid: names repeat across namespaces, and a re-created object is a new one.
+        """
+        key = (kind, str(((event.get("object") or {}).get("metadata") or {}).get("uid")))
+        before = seen.pop(key, None)
         if event.get("type") != "DELETED":
-            seen[(kind, name)] = now
+            seen[key] = now
         return event.get("type") == "DELETED" or before != now
 
     @kopf.on.event(GROUP, VERSION, POLICY_PLURAL, id="policy-changed", registry=registry)
@@ -151,8 +170,9 @@ def build_registry(ports: Ports, watched: Collection[str] | None = None) -> kopf
         of the diff, so a change of acssmtp.io/rotate never reaches an update or field handler.
         """
         indexes.capture(kwargs)
-        reporter.changed()  # the credentials a policy permits may have changed
         obj: dict[str, Any] = dict(event.get("object") or {})
+        if moved("credential", event, (obj.get("status") or {}).get("policy")):
+            reporter.changed()  # the count of a policy's credentials changed
         meta: dict[str, Any] = obj.get("metadata") or {}
         requested = (meta.get("annotations") or {}).get(ROTATE)
         handled = (obj.get("status") or {}).get("rotateRequestHandled")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import enum
 import re
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 __all__ = [
     "DEFAULT_ACTIONS",
@@ -21,6 +22,8 @@ __all__ = [
     "Spec",
     "Standing",
     "parse_duration",
+    "same_actions",
+    "schema_problems",
 ]
 
 DEFAULT_ACTIONS = (
@@ -36,6 +39,16 @@ _ACS_ID = re.compile(
     r"/providers/Microsoft\.Communication/communicationServices/(?P<name>[-\w]{1,63})$",
     re.IGNORECASE,
 )
+
+
+def same_actions(a: Iterable[str], b: Iterable[str]) -> bool:
+    """Two lists of Azure actions grant the same: case and order aside, duplicates aside."""
+    return {x.lower() for x in a} == {x.lower() for x in b}
+
+
+def schema_problems(exc: ValidationError) -> str:
+    """A spec's validation errors, each with the path of its field (`spec.rotation.secretLifetime: ...`)."""
+    return "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
 
 
 def parse_duration(text: str) -> timedelta:

@@ -21,6 +21,7 @@ __all__ = [
     "Ledger",
     "SecretFacts",
     "advance",
+    "held_back",
     "ledger_of",
     "needs_new_secret",
     "next_wake",
@@ -43,6 +44,18 @@ class SecretFacts:
     renew_before: timedelta
     rotate_requested: str | None = None  # the CR's acssmtp.io/rotate annotation
     rotate_handled: str | None = None  # the value the last rotation answered
+    rotate_held_until: datetime | None = None  # the policy's minRotationInterval holds the request back until then
+
+
+def held_back(
+    requested: str | None, handled: str | None, last_rotation: datetime | None, interval: timedelta, now: datetime
+) -> datetime | None:
+    """When an unanswered rotation request may be served, while the policy's minRotationInterval (counted from
+    the last rotation) holds it back now; None when nothing is asked or it may be served already."""
+    if not requested or requested == handled or last_rotation is None:
+        return None
+    until = last_rotation + interval
+    return until if now < until else None
 
 
 Check = Callable[[SecretFacts, datetime], RotationReason | None]
@@ -87,7 +100,8 @@ def _renewal_due(o: SecretFacts, now: datetime) -> RotationReason | None:
 
 def _manual(o: SecretFacts, now: datetime) -> RotationReason | None:
     requested = o.rotate_requested
-    return RotationReason.MANUAL_ROTATION if requested and requested != o.rotate_handled else None
+    asked = requested and requested != o.rotate_handled and o.rotate_held_until is None
+    return RotationReason.MANUAL_ROTATION if asked else None
 
 
 CHECKS: tuple[Check, ...] = (

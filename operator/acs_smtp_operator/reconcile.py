@@ -36,6 +36,9 @@ class Outcome:
     failure: Failure | None = None
     wrote_status: bool = False
     secret_version: str | None = None  # the resourceVersion of the Secret this pass wrote
+    permission: Grant | str | None = (
+        None  # what the policies said: permitted by, refused because, or (bad spec) nothing
+    )
 
 
 async def _carry_out(
@@ -64,16 +67,13 @@ async def _carry_out(
         grant.role,
         rotate,
         previous.rotate_request_handled,
-        previous.last_rotation_time + grant.min_rotation_interval if previous.last_rotation_time else None,
+        previous.last_rotation_time,
+        grant.min_rotation_interval,
     )
     done.plan = plan = decide(spec, target, observed, now)
-    waits = target.rotate_not_before
-    if rotate and rotate != target.rotate_handled and waits is not None and now < waits:
-        emit(
-            "Normal",
-            "RotationDeferred",
-            f"rotation request waits for the policy's minRotationInterval, until {stamp(waits)}",
-        )
+    if plan.rotation_waits is not None:
+        message = f"rotation request waits for the policy's minRotationInterval, until {stamp(plan.rotation_waits)}"
+        emit("Normal", "RotationDeferred", message)
     # Recorded before any write, so that deletion cleans up after a pass cut short too.
     done.acted_on = (spec.entra_application.client_id, spec.communication_service.resource_id)
     if plan.smtp_username is not None or observed.smtp_username is not None:
@@ -115,9 +115,14 @@ async def reconcile(
     done = Done()
     failure: Failure | None = None
     spec: Spec | None = None
+    said: Grant | str | None = None
     try:
         spec = validate(cr.spec, ports.tenant_id, ports.settings.smtp_host, ports.settings.smtp_port)
-        grant = permit(spec, cr.namespace, tenancy)
+        try:
+            said = grant = permit(spec, cr.namespace, tenancy)
+        except Failure as refused:
+            said = refused.message
+            raise
         done.policy = grant.policy
         await _carry_out(ports, cr, spec, grant, previous, now, done, emit, shared)
     except Failure as exc:
@@ -138,6 +143,8 @@ async def reconcile(
         if patch is not None:
             await ports.kube.patch_status(cr.namespace, cr.name, patch)
     except Failure as unwritten:  # what stands in status is what Kubernetes holds: nothing moved
-        return Outcome(previous, failure or unwritten, secret_version=done.secret_version)
+        return Outcome(previous, failure or unwritten, secret_version=done.secret_version, permission=said)
     ports.metrics.credential(cr.namespace, cr.name, result.status)
-    return Outcome(result.status, failure, wrote_status=patch is not None, secret_version=done.secret_version)
+    return Outcome(
+        result.status, failure, wrote_status=patch is not None, secret_version=done.secret_version, permission=said
+    )

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from acs_smtp_operator.failure import Failure, UntilSpecChanges
-from acs_smtp_operator.model import Reason, RoleSpec, Spec, parse_duration
+from acs_smtp_operator.model import Reason, RoleSpec, Spec, parse_duration, same_actions, schema_problems
 
 __all__ = [
     "Grant",
@@ -141,7 +141,7 @@ def policy_view(body: Mapping[str, Any]) -> PolicyView:
         spec = PolicySpec.model_validate(raw)
         return PolicyView(name, created, spec, selection=spec.namespaces, status=status)
     except ValidationError as exc:
-        problems = "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        problems = schema_problems(exc)
     try:
         selection: NamespaceSelection | None = NamespaceSelection.model_validate(raw.get("namespaces") or {})
     except ValidationError:
@@ -193,10 +193,6 @@ def resource_allowed(patterns: Iterable[str], resource_id: str) -> bool:
     return False
 
 
-def _same_actions(a: Iterable[str], b: Iterable[str]) -> bool:
-    return {x.lower() for x in a} == {x.lower() for x in b}
-
-
 def conflicts(policies: Iterable[PolicyView]) -> dict[str, str]:
     """Policies refused because an older one names the same custom role with other actions: name → why."""
     refused: dict[str, str] = {}
@@ -212,7 +208,7 @@ def conflicts(policies: Iterable[PolicyView]) -> dict[str, str]:
         if earlier is view:
             continue
         # One role definition per name, whatever its case: another spelling would rename it on every pass.
-        if first_role.custom_role_name != role.custom_role_name or not _same_actions(first_role.actions, role.actions):
+        if first_role.custom_role_name != role.custom_role_name or not same_actions(first_role.actions, role.actions):
             refused[view.name] = (
                 f"custom role {role.custom_role_name!r} is already defined by policy {earlier.name!r} as "
                 f"{first_role.custom_role_name!r} with actions {sorted(first_role.actions)}; a role name has one "

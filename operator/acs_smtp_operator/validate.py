@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from acs_smtp_operator.failure import Failure, UntilSpecChanges
-from acs_smtp_operator.model import Reason, Spec, parse_duration
+from acs_smtp_operator.model import Reason, Spec, parse_duration, schema_problems
 from acs_smtp_operator.smtp import (
     PLACEHOLDER_PASSWORD,
     TemplateRenderError,
@@ -21,10 +21,6 @@ __all__ = ["validate"]
 
 def _invalid(problem: str) -> Failure:
     return Failure(Reason.INVALID_SPEC, problem, retry=UntilSpecChanges())
-
-
-def _schema_problems(exc: ValidationError) -> str:
-    return "; ".join(f"spec.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
 
 
 def _problems(spec: Spec, tenant_id: str, host: str, port: int) -> str | None:
@@ -67,7 +63,7 @@ def validate(raw: dict[str, Any], tenant_id: str, host: str, port: int) -> Spec:
     try:
         spec = Spec.parse(raw)
     except ValidationError as exc:
-        raise _invalid(_schema_problems(exc)) from None
+        raise _invalid(schema_problems(exc)) from None
     problem = _problems(spec, tenant_id, host, port)
     if problem:
         raise _invalid(problem)

@@ -26,6 +26,7 @@ from acs_smtp_operator.ports import Ports
 from acs_smtp_operator.reconcile import Outcome, reconcile
 from acs_smtp_operator.sandbox import Sandbox, Seed, run_sandbox
 from acs_smtp_operator.sandbox.azure.context import Logged
+from acs_smtp_operator.sandbox.demo import open_policy
 from acs_smtp_operator.tenancy import Tenancy, policy_view
 from acs_smtp_operator.vocabulary import GROUP, PLURAL, VERSION
 from tests.conftest import settings_of
@@ -74,16 +75,8 @@ class Bench:
 
     def open_policy(self) -> Tenancy:
         """One policy covering every namespace: every sandbox application and resource, open bounds."""
-        manifest = self.sandbox.manifest
-        body = {
-            "metadata": {"name": "everything", "creationTimestamp": "2026-01-01T00:00:00Z"},
-            "spec": {
-                "namespaces": {"selector": {}},
-                "applications": [a["clientId"] for a in manifest["applications"]],
-                "communicationServices": [f"/subscriptions/{manifest['subscriptionId']}/*"],
-                "limits": {"maxSecretLifetime": "87600h", "minRotationInterval": "1s", "allowRetain": True},
-            },
-        }
+        body = open_policy(self.sandbox.manifest, "everything", {"selector": {}})
+        body["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
         return Tenancy((policy_view(body),), {ns: {} for ns in self.namespaces})
 
     def app(self, name: str) -> dict[str, Any]:

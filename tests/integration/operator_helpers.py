@@ -12,6 +12,8 @@ from typing import Any, TypeVar
 import yaml
 from tests.conftest import Cloud
 
+from acs_smtp_operator.sandbox.demo import open_policy
+
 T = TypeVar("T")
 WRITES = ("PUT", "POST", "PATCH", "DELETE")
 
@@ -27,15 +29,6 @@ def eventually(probe: Callable[[], T | None], timeout: float = 30, what: str = "
         time.sleep(0.2)
 
 
-# Bounds wide enough for every scenario: tests compress time to seconds and try every option.
-OPEN_LIMITS = {
-    "maxSecretLifetime": "87600h",
-    "minRotationInterval": "1s",
-    "maxGracePeriod": "8760h",
-    "allowRetain": True,
-}
-
-
 def namespace(cloud: Cloud, policy: bool = True) -> str:
     """A fresh namespace and, unless told otherwise, a policy permitting it every sandbox application."""
     name = f"t-{uuid.uuid4().hex[:8]}"
@@ -48,18 +41,7 @@ def namespace(cloud: Cloud, policy: bool = True) -> str:
 def permit(cloud: Cloud, name: str, names: list[str] | None = None, **spec: Any) -> None:
     """Apply the AcsSmtpPolicy `name` (as the cluster's administrator): by default every sandbox application
     and resource, the default role and open bounds, for the namespaces `names`."""
-    body = {
-        "apiVersion": "acssmtp.io/v1alpha1",
-        "kind": "AcsSmtpPolicy",
-        "metadata": {"name": name},
-        "spec": {
-            "namespaces": {"names": names or []},
-            "applications": [a["clientId"] for a in cloud.manifest["applications"]],
-            "communicationServices": [f"/subscriptions/{cloud.manifest['subscriptionId']}/*"],
-            "limits": OPEN_LIMITS,
-            **spec,
-        },
-    }
+    body = open_policy(cloud.manifest, name, {"names": names or []}, **spec)
     cloud.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(body))
 
 

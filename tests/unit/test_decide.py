@@ -175,8 +175,9 @@ def test_a_template_needing_a_sender_waits_for_a_linked_domain_before_any_write(
 
 
 def test_a_rotation_request_within_the_policys_interval_waits_and_is_served_after_it() -> None:
-    asked = Target(
-        "ns", "cr", "uid-1", TENANT, "smtp.example.com", 587, RoleSpec(), "now", None, NOW + timedelta(hours=1)
-    )
-    assert isinstance(decide(spec(), asked, observed(), NOW).secret, Keep)
-    assert decide(spec(), asked, observed(), NOW + timedelta(hours=1)).secret == Issue(RotationReason.MANUAL_ROTATION)
+    last, interval = NOW - timedelta(hours=23), timedelta(hours=24)
+    asked = Target("ns", "cr", "uid-1", TENANT, "smtp.example.com", 587, RoleSpec(), "now", None, last, interval)
+    held = decide(spec(), asked, observed(), NOW)
+    assert isinstance(held.secret, Keep) and held.rotation_waits == NOW + timedelta(hours=1)
+    served = decide(spec(), asked, observed(), NOW + timedelta(hours=1))
+    assert served.secret == Issue(RotationReason.MANUAL_ROTATION) and served.rotation_waits is None

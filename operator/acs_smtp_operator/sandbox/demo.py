@@ -31,7 +31,7 @@ import yaml
 from acs_smtp_operator.sandbox.runner import Sandbox, run_sandbox
 from acs_smtp_operator.sandbox.seed import Seed
 
-__all__ = ["DemoFailed", "grant_everything", "kubectl", "run_demo", "start_operator"]
+__all__ = ["DemoFailed", "grant_everything", "kubectl", "open_policy", "run_demo", "start_operator"]
 
 
 class DemoFailed(Exception):
@@ -173,20 +173,32 @@ async def run_demo(
                 await asyncio.to_thread(operator.wait, 20)
 
 
-async def grant_everything(sandbox: Sandbox, namespace: str) -> None:
-    """An AcsSmtpPolicy for benchmarks: `namespace` may use every seeded application and resource, with bounds
-    open enough for compressed time (second-long lifetimes, Retain)."""
-    policy = {
+def open_policy(manifest: dict[str, Any], name: str, covering: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    """An AcsSmtpPolicy for tests and benchmarks: the namespaces `covering` selects may use every seeded
+    application and resource (the role by default), with bounds open enough for compressed time (second-long
+    lifetimes, Retain)."""
+    return {
         "apiVersion": "acssmtp.io/v1alpha1",
         "kind": "AcsSmtpPolicy",
-        "metadata": {"name": f"everything-{namespace}"},
+        "metadata": {"name": name},
         "spec": {
-            "namespaces": {"names": [namespace]},
-            "applications": [a["clientId"] for a in sandbox.manifest["applications"]],
-            "communicationServices": [f"/subscriptions/{sandbox.manifest['subscriptionId']}/*"],
-            "limits": {"maxSecretLifetime": "87600h", "minRotationInterval": "1s", "allowRetain": True},
+            "namespaces": covering,
+            "applications": [a["clientId"] for a in manifest["applications"]],
+            "communicationServices": [f"/subscriptions/{manifest['subscriptionId']}/*"],
+            "limits": {
+                "maxSecretLifetime": "87600h",
+                "minRotationInterval": "1s",
+                "maxGracePeriod": "8760h",
+                "allowRetain": True,
+            },
+            **spec,
         },
     }
+
+
+async def grant_everything(sandbox: Sandbox, namespace: str) -> None:
+    """Apply `open_policy` for one namespace (benchmarks: an administrator's policy comes first)."""
+    policy = open_policy(sandbox.manifest, f"everything-{namespace}", {"names": [namespace]})
     path = Path(sandbox.env["KUBECONFIG"]).with_name(f"policy-{namespace}.json")
     path.write_text(json.dumps(policy))
     await kubectl(sandbox.env["KUBECONFIG"], "apply", "-f", str(path))
