@@ -274,10 +274,16 @@ def plan_keys(
     rollout_timeout: timedelta,
     settle: timedelta,
 ) -> KeyPlan:
-    """The ledger moved along, the restarts and removals that takes, and the orphans to clean up."""
+    """The ledger moved along, the restarts and removals that takes, and the orphans to clean up.
+
+    Only keys carrying this credential's marker are ever removed: the key id the ledger starts from comes
+    from the Secret, which the tenant can edit, and must not name another credential's key to retire.
+    """
     app_keys = application.key_ends()
-    after, due = advance(before, secret_key, app_keys, now, grace, has_restart_targets, rollout_done, rollout_timeout)
-    marked = {k.key_id: k.start for k in application.keys if k.display_name == marker and k.key_id not in due}
+    after, ended = advance(before, secret_key, app_keys, now, grace, has_restart_targets, rollout_done, rollout_timeout)
+    ours = {k.key_id for k in application.keys if k.display_name == marker}
+    due = [k for k in ended if k in ours]  # another's key leaves the ledger, never the application
+    marked = {k.key_id: k.start for k in application.keys if k.key_id in ours and k.key_id not in due}
     loose, settling = orphans(marked, after.referenced(), now, settle)
     return KeyPlan(
         ledger=after,

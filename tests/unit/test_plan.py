@@ -197,3 +197,23 @@ def test_a_new_rollout_restarts_the_workloads_once_and_leaves_foreign_keys_alone
     assert first.loose == ("stray",) and first.due == ()
     again = plan_keys(first.ledger, "new", app, "ours", NOW, GRACE, True, False, TIMEOUT, settle)
     assert not again.restart
+
+
+def test_a_key_the_secret_names_that_is_not_ours_leaves_the_ledger_but_is_never_removed() -> None:
+    """The tenant can edit its Secret's key-id: naming another credential's key must not get it retired."""
+    from acs_smtp_operator.observed import Application, KeyInfo
+    from acs_smtp_operator.plan import plan_keys
+
+    app = Application(
+        "obj",
+        "app",
+        (
+            KeyInfo("theirs", "acs-smtp-operator billing/mailer 1234", NOW + DAY, NOW - DAY),
+            KeyInfo("new", "ours", NOW + 60 * DAY, NOW - DAY),
+        ),
+    )
+    settle = timedelta(minutes=2)
+    retiring = Ledger(current="new", retiring=(("theirs", NOW - timedelta(seconds=1)),))
+    keys = plan_keys(retiring, "new", app, "ours", NOW, GRACE, False, True, TIMEOUT, settle)
+    assert keys.due == () and keys.loose == ()
+    assert "theirs" not in keys.ledger.referenced()
