@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from acs_smtp_operator.observed import CredentialState
+from acs_smtp_operator.observed import Application, CredentialState, KeyInfo
 from acs_smtp_operator.plan import (
     Ledger,
     SecretFacts,
@@ -14,6 +14,7 @@ from acs_smtp_operator.plan import (
     needs_new_secret,
     next_wake,
     orphans,
+    plan_keys,
     standing_after_failure,
 )
 
@@ -177,43 +178,29 @@ def test_a_retarget_is_reported_as_such_though_the_old_key_is_not_on_the_new_app
     assert needs_new_secret(state, NOW) == "ApplicationChanged"
 
 
-def test_a_new_rollout_restarts_the_workloads_once_and_leaves_foreign_keys_alone() -> None:
-    from acs_smtp_operator.observed import Application, KeyInfo
-    from acs_smtp_operator.plan import plan_keys
+SETTLE = timedelta(minutes=2)
 
-    app = Application(
-        "obj",
-        "app",
-        (
-            KeyInfo("old", "ours", NOW + DAY, NOW - DAY),
-            KeyInfo("new", "ours", NOW + 60 * DAY, NOW - DAY),
-            KeyInfo("stray", "ours", NOW + DAY, NOW - DAY),
-            KeyInfo("foreign", "someone else's", NOW + DAY, NOW - DAY),
-        ),
+
+def _app(*keys: tuple[str, str, timedelta]) -> Application:
+    """An application with keys (id, display name, lifetime left), all created a day ago."""
+    return Application("obj", "app", tuple(KeyInfo(k, name, NOW + left, NOW - DAY) for k, name, left in keys))
+
+
+def test_a_new_rollout_restarts_the_workloads_once_and_leaves_foreign_keys_alone() -> None:
+    app = _app(
+        ("old", "ours", DAY), ("new", "ours", 60 * DAY), ("stray", "ours", DAY), ("foreign", "someone else's", DAY)
     )
-    settle = timedelta(minutes=2)
-    first = plan_keys(Ledger(current="old"), "new", app, "ours", NOW, GRACE, True, True, TIMEOUT, settle)
+    first = plan_keys(Ledger(current="old"), "new", app, "ours", NOW, GRACE, True, True, TIMEOUT, SETTLE)
     assert first.restart and first.ledger.pending == ("old", NOW)
     assert first.loose == ("stray",) and first.due == ()
-    again = plan_keys(first.ledger, "new", app, "ours", NOW, GRACE, True, False, TIMEOUT, settle)
+    again = plan_keys(first.ledger, "new", app, "ours", NOW, GRACE, True, False, TIMEOUT, SETTLE)
     assert not again.restart
 
 
 def test_a_key_the_secret_names_that_is_not_ours_leaves_the_ledger_but_is_never_removed() -> None:
     """The tenant can edit its Secret's key-id: naming another credential's key must not get it retired."""
-    from acs_smtp_operator.observed import Application, KeyInfo
-    from acs_smtp_operator.plan import plan_keys
-
-    app = Application(
-        "obj",
-        "app",
-        (
-            KeyInfo("theirs", "acs-smtp-operator billing/mailer 1234", NOW + DAY, NOW - DAY),
-            KeyInfo("new", "ours", NOW + 60 * DAY, NOW - DAY),
-        ),
-    )
-    settle = timedelta(minutes=2)
+    app = _app(("theirs", "acs-smtp-operator billing/mailer 1234", DAY), ("new", "ours", 60 * DAY))
     retiring = Ledger(current="new", retiring=(("theirs", NOW - timedelta(seconds=1)),))
-    keys = plan_keys(retiring, "new", app, "ours", NOW, GRACE, False, True, TIMEOUT, settle)
+    keys = plan_keys(retiring, "new", app, "ours", NOW, GRACE, False, True, TIMEOUT, SETTLE)
     assert keys.due == () and keys.loose == ()
     assert "theirs" not in keys.ledger.referenced()
