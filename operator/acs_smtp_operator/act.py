@@ -51,9 +51,7 @@ async def _role(job: Job, plan: Plan) -> None:
     role_id = plan.role.role_id
     if write is not None:
         client = job.ports.azure.authorization(acs.subscription_id)
-        role_id = await roles.write_role(
-            client, acs.subscription_scope, write.guid, write.name, write.actions, write.assignable_scopes
-        )
+        role_id = await roles.write_role(client, write.guid, write.name, write.actions, write.assignable_scopes)
         job.emit("Normal", "RoleDefinitionWritten", f"role {write.name!r} assignable at {write.scope}")
     job.done.role = (role_id, plan.role.owned)
 
@@ -135,10 +133,26 @@ async def _verified(job: Job, secret: str) -> str | None:
                 ports.settings, ports.tenant_id, client_id, secret, bound, hook=ports.metrics.azure_call
             )
         if job.spec.rotation.verify == "Smtp":
-            return await verify.verify_smtp(ports.settings, job.content.username, secret, bound)
+            return await verify.verify_smtp(ports.settings, job.content.username, secret, job.content.sender, bound)
     except Exception as exc:  # the check itself broke (network, TLS): the key is unproven
         return f"the verification could not run ({type(exc).__name__})"
     return None
+
+
+async def _take_back(job: Job, key_id: str) -> str:
+    """Remove a key just added (Graph may not list it yet: its "not found" is retried a while); what became of it.
+
+    A key that cannot be removed now carries this credential's marker and no reference: the orphan cleanup
+    removes it once settled, so it is told, not raised over the failure that made it unwanted.
+    """
+    ports = job.ports
+    try:
+        await passwords.remove_password(
+            ports.azure.graph, job.observed.application.object_id, key_id, fresh_for=ports.settings.graph_lag
+        )
+    except Failure as exc:
+        return f"it could not be removed yet ({exc.message}) and goes as an orphan once settled"
+    return "it was removed"
 
 
 def _refused(failure: Failure) -> bool:
@@ -161,19 +175,19 @@ async def issue(job: Job, reason: RotationReason) -> None:
     secret = new.value.get_secret_value()
     why = await _verified(job, secret)
     if why is not None:
-        await passwords.remove_password(ports.azure.graph, app.object_id, new.key_id)
+        fate = await _take_back(job, new.key_id)
         ports.metrics.rotation(namespace, name, reason, "verification_failed")
         bound = timedelta(seconds=ports.settings.verify_timeout)
         raise Failure(
             Reason.VERIFICATION_FAILED,
-            f"the new client secret did not work within {bound}: {why}; it was removed and the Secret left as it was",
+            f"the new client secret did not work within {bound}: {why}; {fate}, and the Secret was left as it was",
         )
     current = job.observed.secret.raw if job.observed.secret is not None else None
     try:
         await _write(job, current, secret, new.key_id, new.end)
     except Failure as exc:
         if _refused(exc):  # certainly not written: take the key back now
-            await passwords.remove_password(ports.azure.graph, app.object_id, new.key_id)
+            await _take_back(job, new.key_id)
         # Otherwise (a timeout, a 5xx) the Secret may hold the new key: the next pass finds out, and the
         # marked key is either adopted from the Secret or removed as an orphan once settled.
         raise

@@ -52,7 +52,7 @@ class PassResult:
     standing: Standing  # what the Secret holds, judged as after a failure
     not_after: str | None  # the Secret's client secret's end, as status writes it
     conflict: str | None  # the Secret of that name is not ours: why nothing was written
-    domain_linked: bool | None  # None: not read (the pass failed first)
+    domain_linked: bool | None  # a linked domain can send; None: not read (the pass failed first)
     acs_name: str
     secret_name: str | None
 
@@ -104,7 +104,8 @@ def _no_domain(r: PassResult) -> Answer | None:
         return (
             False,
             Reason.NO_LINKED_DOMAIN,
-            "credentials are provisioned, but the ACS resource has no linked domain to send from",
+            "credentials are provisioned, but the ACS resource has no linked, verified domain to send from "
+            "(see the DomainLinked condition)",
         )
     return None
 

@@ -18,7 +18,7 @@ from acs_smtp_operator.identity import (
     smtp_username_resource,
 )
 from acs_smtp_operator.model import AcsRef, Reason, RoleSpec, RotationReason, Spec, same_actions
-from acs_smtp_operator.observed import Observed, RolesSeen, RoleView, SmtpUsernameView
+from acs_smtp_operator.observed import Observed, RolesSeen, RoleView, SenderDomain, SmtpUsernameView
 from acs_smtp_operator.plan import SecretFacts, held_back, needs_new_secret
 from acs_smtp_operator.smtp import (
     PLACEHOLDER_PASSWORD,
@@ -61,6 +61,8 @@ class Target:
     rotate_handled: str | None = None  # the value the last rotation answered (status)
     last_rotation: datetime | None = None  # status.lastRotationTime
     min_rotation_interval: timedelta = timedelta(0)  # the policy's: a requested rotation waits this long after it
+    issued_key: str | None = None  # status.currentKeyId: the key the last pass put in the Secret
+    graph_lag: timedelta = timedelta(0)  # how long Graph may not list a key just added
 
 
 @dataclass(frozen=True)
@@ -185,11 +187,12 @@ def _smtp_username(spec: Spec, target: Target, username: str, observed: Observed
     if spec.username.format != "SmtpUsername":
         return None
     acs = spec.communication_service
-    if not on_linked_domain(username, list(observed.domains)):
+    if not on_linked_domain(username, observed.domains):
+        senders = ", ".join(d.sender for d in observed.domains if d.sender)
         raise Failure(
             Reason.SMTP_USERNAME_INVALID,
-            f"spec.username.smtpUsername {username!r} is not on a domain linked to "
-            f"{acs.name} ({', '.join(observed.domains) or 'none linked'})",
+            f"spec.username.smtpUsername {username!r} is not on the sender domain of a domain linked to "
+            f"{acs.name} ({senders or 'none linked'})",
         )
     client_id = spec.entra_application.client_id
     wanted = SmtpUsernameView(username=username, entra_application_id=client_id, tenant_id=target.tenant_id)
@@ -201,6 +204,12 @@ def _smtp_username(spec: Spec, target: Target, username: str, observed: Observed
         app_id=client_id,
         tenant_id=target.tenant_id,
     )
+
+
+def _fresh(target: Target, now: datetime) -> str | None:
+    """The key this credential issued within Graph's lag: not listed yet is not 'removed out of band'."""
+    last = target.last_rotation
+    return target.issued_key if last is not None and now < last + target.graph_lag else None
 
 
 def _held(target: Target, now: datetime) -> datetime | None:
@@ -228,6 +237,7 @@ def _secret(
         rotate_requested=target.rotate_requested,
         rotate_handled=target.rotate_handled,
         rotate_held_until=_held(target, now),
+        fresh_key=_fresh(target, now),
     )
     reason = needs_new_secret(facts, now)
     if reason is not None:
@@ -237,9 +247,9 @@ def _secret(
     return Keep(key_id=key_id, not_after=facts.app_keys.get(key_id) or secret.state.not_after)
 
 
-def _check_template(spec: Spec, target: Target, username: str, domains: tuple[str, ...]) -> None:
+def _check_template(spec: Spec, target: Target, username: str, domains: tuple[SenderDomain, ...]) -> None:
     """The template over this resource's real values (the password aside): it must render before any write."""
-    sender = sender_address(list(domains))
+    sender = sender_address(domains)
     values = secret_data(username, PLACEHOLDER_PASSWORD, target.smtp_host, target.smtp_port, sender)
     try:
         render_template_data(spec.secret.template.data, values)

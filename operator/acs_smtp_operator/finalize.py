@@ -118,7 +118,7 @@ async def finalize(
     role_id = status.role_definition_id or ""
     if role_id and status.role_definition_owned:
         gone = await roles.delete_role_definition(
-            azure.authorization(acs.subscription_id), acs.subscription_scope, role_id.rsplit("/", 1)[-1]
+            azure.authorization(acs.subscription_id), acs.resource_id, role_id.rsplit("/", 1)[-1]
         )
         if gone:
             emit("Normal", "RoleDefinitionDeleted", f"role {role_id} is no longer used")

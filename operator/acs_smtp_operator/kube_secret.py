@@ -9,7 +9,7 @@ from typing import Any
 
 from acs_smtp_operator.model import SecretTemplate
 from acs_smtp_operator.observed import CredentialState, SecretView
-from acs_smtp_operator.smtp import render_template_data, secret_data, sender_address
+from acs_smtp_operator.smtp import render_template_data, secret_data
 from acs_smtp_operator.timestamps import parse_stamp, stamp
 from acs_smtp_operator.vocabulary import API_VERSION, CLIENT_ID, KEY_ID, KIND, MANAGED_BY, NOT_AFTER, RESOURCE
 
@@ -60,11 +60,11 @@ class Content:
     username: str
     host: str
     port: int
-    domains: tuple[str, ...]
+    sender: str | None  # the `from` address: DoNotReply@ a linked domain's sender domain
 
     def body(self, password: str, key_id: str, not_after: datetime | None) -> dict[str, Any]:
         """The Secret; raises `TemplateRenderError` when a template entry does not render."""
-        data = secret_data(self.username, password, self.host, self.port, sender_address(list(self.domains)))
+        data = secret_data(self.username, password, self.host, self.port, self.sender)
         data.update(render_template_data(self.template.data, data))
         annotations = {
             **self.template.annotations,

@@ -26,8 +26,11 @@ __all__ = [
     "schema_problems",
 ]
 
+# The custom role Microsoft's SMTP authentication page asks for today ("Set up SMTP authentication for sending
+# emails", MicrosoftDocs/azure-docs includes/smtp-authentication-customrole.md); older versions listed two actions.
 DEFAULT_ACTIONS = (
     "Microsoft.Communication/CommunicationServices/Read",
+    "Microsoft.Communication/CommunicationServices/Write",
     "Microsoft.Communication/EmailServices/write",
 )
 
@@ -76,6 +79,7 @@ class Reason(enum.StrEnum):
     ACS_NOT_FOUND = "CommunicationServiceNotFound"
     NO_LINKED_DOMAIN = "NoLinkedDomain"
     DOMAIN_LINKED = "DomainLinked"
+    DOMAIN_NOT_VERIFIED = "DomainNotVerified"
     APPLICATION_NOT_FOUND = "ApplicationNotFound"
     SERVICE_PRINCIPAL_NOT_FOUND = "ServicePrincipalNotFound"
     ROLE_NAME_CONFLICT = "RoleNameConflict"
@@ -84,6 +88,9 @@ class Reason(enum.StrEnum):
     FORBIDDEN = "Forbidden"
     THROTTLED = "Throttled"
     AZURE_UNAVAILABLE = "AzureUnavailable"
+    ENDPOINT_UNREACHABLE = "EndpointUnreachable"
+    OPERATOR_CREDENTIAL_EXPIRED = "OperatorCredentialExpired"
+    OPERATOR_CREDENTIAL_REFUSED = "OperatorCredentialRefused"
     POLICY_REFUSED = "CredentialPolicyRefused"
     SECRET_CONFLICT = "SecretConflict"
     SECRET_READY = "SecretReady"
@@ -104,6 +111,7 @@ class ConditionType(enum.StrEnum):
     READY = "Ready"
     SYNCED = "Synced"
     DOMAIN_LINKED = "DomainLinked"
+    DOMAIN_NOT_VERIFIED = "DomainNotVerified"
     ROLE_READY = "RoleReady"
     SECRET_READY = "SecretReady"
 
@@ -192,6 +200,13 @@ class RoleSpec(_Model):
         default="ResourceGroup", alias="definitionScope"
     )
     existing_role_definition_id: str | None = Field(default=None, alias="existingRoleDefinitionId")
+    # A built-in role by its name, e.g. "Communication and Email Service Owner" (looked up, never written).
+    built_in_role_name: str | None = Field(default=None, alias="builtInRoleName")
+
+    @property
+    def custom(self) -> bool:
+        """The operator defines (and owns) the role: neither an existing role nor a built-in one is named."""
+        return not (self.existing_role_definition_id or self.built_in_role_name)
 
 
 class UsernameSpec(_Model):

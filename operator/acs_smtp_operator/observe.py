@@ -18,15 +18,16 @@ __all__ = ["observe", "rollouts_done"]
 
 
 async def _roles(ports: Ports, acs: AcsRef, role: RoleSpec) -> RolesSeen:
-    client = ports.azure.authorization(acs.subscription_id)
+    """The policy's role as seen from the ACS resource: every read is made at its scope, so that read access
+    there (inherited from the role's definition scope) is all it takes."""
+    client, scope = ports.azure.authorization(acs.subscription_id), acs.resource_id
     if role.existing_role_definition_id:
-        return RolesSeen(
-            existing=await roles.existing_role(client, acs.subscription_scope, role.existing_role_definition_id)
-        )
-    ours = await roles.read_role(client, acs.subscription_scope, role_guid(ports.tenant_id, role.custom_role_name))
+        return RolesSeen(existing=await roles.existing_role(client, scope, role.existing_role_definition_id))
+    if role.built_in_role_name:
+        return RolesSeen(existing=await roles.built_in_role(client, scope, role.built_in_role_name))
+    ours = await roles.read_role(client, scope, role_guid(ports.tenant_id, role.custom_role_name))
     if ours is not None:
         return RolesSeen(ours=ours)
-    scope = acs.scope(role.definition_scope)
     return RolesSeen(same_name=await roles.roles_named(client, scope, role.custom_role_name))
 
 
@@ -61,7 +62,8 @@ async def observe(
     hide whether the resource can send.
     """
     acs, client_id = spec.communication_service, spec.entra_application.client_id
-    domains = await acs_api.linked_domains(ports.azure.communication(acs.subscription_id), acs)
+    ids = await acs_api.linked_domain_ids(ports.azure.communication(acs.subscription_id), acs)
+    domains = tuple([await acs_api.read_domain(ports.azure.communication, i) for i in ids])
     done.domains = domains
     application = await passwords.find_application(ports.azure.graph, client_id)
     principal = await passwords.find_service_principal(ports.azure.graph, client_id)

@@ -15,6 +15,7 @@ __all__ = [
     "RoleView",
     "RolesSeen",
     "SecretView",
+    "SenderDomain",
     "SmtpUsernameView",
 ]
 
@@ -47,13 +48,14 @@ class RoleView:
     name: str
     actions: tuple[str, ...]
     assignable_scopes: tuple[str, ...]
+    built_in: bool = False
 
 
 @dataclass(frozen=True)
 class RolesSeen:
     """The role the spec asks for, as found: one of the two halves is filled."""
 
-    existing: RoleView | None = None  # spec.role.existingRoleDefinitionId, read back
+    existing: RoleView | None = None  # the policy's existingRoleDefinitionId or builtInRoleName, read back
     ours: RoleView | None = None  # the custom role at its deterministic id, if it exists
     same_name: tuple[RoleView, ...] = ()  # other roles of the custom role's name (read only when ours is None)
 
@@ -97,10 +99,23 @@ class SecretView:
 
 
 @dataclass(frozen=True)
+class SenderDomain:
+    """A domain linked to the ACS resource, as its domain resource describes it."""
+
+    name: str  # the domain resource's name: `AzureManagedDomain`, or a custom domain's name
+    sender: str | None  # mailFromSenderDomain (else fromSenderDomain): the domain MAIL FROM must be on
+    unverified: tuple[tuple[str, str], ...] = ()  # (record, status) of the records sending needs, not Verified
+
+    @property
+    def can_send(self) -> bool:
+        return self.sender is not None and not self.unverified
+
+
+@dataclass(frozen=True)
 class Observed:
     """Everything one pass reads, read once, in one place (`observe.py`)."""
 
-    domains: tuple[str, ...]  # linked email domains of the ACS resource
+    domains: tuple[SenderDomain, ...]  # the domains linked to the ACS resource
     application: Application
     principal_id: str  # the application's service principal
     roles: RolesSeen

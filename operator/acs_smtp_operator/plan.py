@@ -45,6 +45,7 @@ class SecretFacts:
     rotate_requested: str | None = None  # the CR's acssmtp.io/rotate annotation
     rotate_handled: str | None = None  # the value the last rotation answered
     rotate_held_until: datetime | None = None  # the policy's minRotationInterval holds the request back until then
+    fresh_key: str | None = None  # issued moments ago: Graph may not list it yet (eventual consistency)
 
 
 def held_back(
@@ -72,7 +73,9 @@ def _incomplete(o: SecretFacts, now: datetime) -> RotationReason | None:
 
 def _key_removed(o: SecretFacts, now: datetime) -> RotationReason | None:
     s = o.secret
-    return RotationReason.KEY_NOT_ON_APPLICATION if s is not None and s.key_id not in o.app_keys else None
+    if s is None or s.key_id in o.app_keys or (s.key_id and s.key_id == o.fresh_key):
+        return None
+    return RotationReason.KEY_NOT_ON_APPLICATION
 
 
 def _target_changed(o: SecretFacts, now: datetime) -> RotationReason | None:

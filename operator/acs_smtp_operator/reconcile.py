@@ -21,6 +21,7 @@ from acs_smtp_operator.observe import observe
 from acs_smtp_operator.plan import ledger_of
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.report import Done, report
+from acs_smtp_operator.smtp import sender_address
 from acs_smtp_operator.status import LEDGER, Status
 from acs_smtp_operator.tenancy import Grant, Tenancy, permit
 from acs_smtp_operator.timestamps import stamp
@@ -69,6 +70,8 @@ async def _carry_out(
         previous.rotate_request_handled,
         previous.last_rotation_time,
         grant.min_rotation_interval,
+        previous.current_key_id,
+        timedelta(seconds=settings.graph_lag),
     )
     done.plan = plan = decide(spec, target, observed, now)
     if plan.rotation_waits is not None:
@@ -88,7 +91,7 @@ async def _carry_out(
         username=plan.username,
         host=settings.smtp_host,
         port=settings.smtp_port,
-        domains=observed.domains,
+        sender=sender_address(observed.domains),
     )
     marker = key_marker(cr.namespace, cr.name, cr.uid)
     job = Job(ports, spec, observed, content, marker, now, done, emit, previous.replaced_role_assignments, shared)

@@ -9,7 +9,7 @@ from acs_smtp_operator.conditions import PassResult, judge, set_condition
 from acs_smtp_operator.decide import Plan, SecretConflict
 from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.model import ConditionType, Reason, RotationReason, Standing
-from acs_smtp_operator.observed import Observed
+from acs_smtp_operator.observed import Observed, SenderDomain
 from acs_smtp_operator.plan import KeyPlan, standing_after_failure, with_ledger
 from acs_smtp_operator.status import ReplacedAssignment, Status
 from acs_smtp_operator.timestamps import stamp
@@ -36,7 +36,7 @@ class Done:
     acted_on: tuple[str, str] | None = None  # (client id, resource id) the pass may write for, once decided
     smtp_username: str | None = None  # the smtpUsernames entry that stands (resource name)
     removed_assignments: tuple[str, ...] = ()  # replaced role assignments this pass removed (or found shared)
-    domains: tuple[str, ...] | None = None  # the ACS resource's linked domains, once read
+    domains: tuple[SenderDomain, ...] | None = None  # the ACS resource's linked domains, once read
     observed: Observed | None = None
     plan: Plan | None = None
     acting: str | None = None  # the step being carried out: role, assignment, smtpUsername, secret, keys
@@ -52,6 +52,17 @@ class Done:
 class Report:
     status: Status
     warning: tuple[str, str] | None  # (reason, message) of the Warning Event this pass posts
+
+
+def _linked(domains: tuple[SenderDomain, ...]) -> str:
+    """Each linked domain, what it sends as, and which records still stand between it and sending."""
+    parts = []
+    for d in domains:
+        text = f"{d.name} sends as {d.sender}" if d.sender else f"{d.name} (no sender domain reported)"
+        if d.unverified:
+            text += " but is not verified (" + ", ".join(f"{r} {s}" for r, s in d.unverified) + ")"
+        parts.append(text)
+    return "linked domains: " + "; ".join(parts)
 
 
 def _replaced(previous: Status, done: Done, now: datetime, settle: timedelta) -> tuple[ReplacedAssignment, ...]:
@@ -118,8 +129,11 @@ def report(
 
     observed, plan, domains = done.observed, done.plan, done.domains
     if domains is not None:
-        if domains:
-            put(ConditionType.DOMAIN_LINKED, True, Reason.DOMAIN_LINKED, f"linked domains: {', '.join(domains)}")
+        if any(d.can_send for d in domains):
+            put(ConditionType.DOMAIN_LINKED, True, Reason.DOMAIN_LINKED, _linked(domains))
+        elif domains:
+            message = f"no domain linked to {acs_name} can send yet: {_linked(domains)}"
+            put(ConditionType.DOMAIN_LINKED, False, Reason.DOMAIN_NOT_VERIFIED, message)
         else:
             put(
                 ConditionType.DOMAIN_LINKED,
@@ -148,7 +162,7 @@ def report(
             standing=standing if failure is not None else Standing.WORKING,
             not_after=stamp(status.not_after) if status.not_after else None,
             conflict=conflict,
-            domain_linked=bool(domains) if domains is not None else None,
+            domain_linked=any(d.can_send for d in domains) if domains is not None else None,
             acs_name=acs_name,
             secret_name=status.secret_name,
         )

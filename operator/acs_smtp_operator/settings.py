@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     drift_period: float = Field(default=3600.0, gt=0, description="seconds between drift checks (reads only)")
     rollout_timeout: float = Field(default=600.0, ge=0, description="how long to wait for restarted workloads (s)")
     orphan_settle: float = Field(default=120.0, ge=0, description="age before an unreferenced key of ours goes (s)")
+    graph_lag: float = Field(
+        default=60.0,
+        ge=0,
+        description="how long Graph may not yet show a key just added (s): it is not taken for removed meanwhile, "
+        "and its removal is retried while Graph answers 'not found'",
+    )
     metrics_port: int = Field(default=9090, ge=0, le=65535, description="Prometheus metrics port (0: off)")
     health_port: int = Field(default=8080, ge=0, le=65535, description="/healthz and /readyz port (0: off)")
     log_format: LogFormat = LogFormat.TEXT

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import urllib.parse
+from collections.abc import Sequence
 from typing import Literal
 
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from acs_smtp_operator.observed import SenderDomain
 
 __all__ = [
     "PLACEHOLDER_PASSWORD",
@@ -47,16 +50,21 @@ def compose_username(
     return separator.join((acs_name, client_id, tenant_id))
 
 
-def on_linked_domain(username: str, domains: list[str]) -> bool:
-    """An email-form smtpUsername must be on a linked domain; free text needs none."""
+def on_linked_domain(username: str, domains: Sequence[SenderDomain]) -> bool:
+    """An email-form smtpUsername must be on a linked domain's sender domain; free text needs none."""
     if "@" not in username:
         return True
-    return username.rsplit("@", 1)[1].lower() in {d.lower() for d in domains}
+    return username.rsplit("@", 1)[1].lower() in {d.sender.lower() for d in domains if d.sender}
 
 
-def sender_address(domains: list[str]) -> str | None:
-    """ACS's default sender on the first linked domain."""
-    return f"DoNotReply@{domains[0]}" if domains else None
+def sender_address(domains: Sequence[SenderDomain]) -> str | None:
+    """ACS's default sender (`DoNotReply`) on the first linked domain that can send, else the first linked one.
+
+    The domain is the domain resource's `mailFromSenderDomain`, never its resource name: an Azure-managed
+    domain's resource is always `AzureManagedDomain` and sends as `<guid>.azurecomm.net`.
+    """
+    usable = [d for d in domains if d.can_send] or [d for d in domains if d.sender]
+    return f"DoNotReply@{usable[0].sender}" if usable else None
 
 
 def secret_data(username: str, password: str, host: str, port: int, sender: str | None) -> dict[str, str]:

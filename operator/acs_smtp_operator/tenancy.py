@@ -198,7 +198,7 @@ def conflicts(policies: Iterable[PolicyView]) -> dict[str, str]:
     refused: dict[str, str] = {}
     first: dict[str, PolicyView] = {}
     for view in sorted(policies, key=lambda p: (p.created, p.name)):
-        if view.spec is None or view.spec.role.existing_role_definition_id:
+        if view.spec is None or not view.spec.role.custom:
             continue
         role = view.spec.role
         key = role.custom_role_name.lower()

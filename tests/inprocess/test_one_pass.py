@@ -227,10 +227,7 @@ async def test_the_policy_chooses_the_role_the_credential_is_assigned(bench: Ben
     await bench.run(ns, "assigned")
     status = await _ready(bench, ns, "assigned")
     assert _condition(status, "Ready")["status"] == "True" and status["policy"] == "shop-role"
-    subscription = bench.sandbox.manifest["subscriptionId"]
-    role = await bench.ports.azure.authorization(subscription).role_definitions.get_by_id(
-        str(status["roleDefinitionId"])
-    )
+    role = bench.sandbox.ctx.cloud.role_definitions[str(status["roleDefinitionId"]).rsplit("/", 1)[-1]]
     assert role.role_name == name and role.assignable_scopes == [bench.acs["resourceId"]]
 
 

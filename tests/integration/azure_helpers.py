@@ -15,8 +15,9 @@ from msgraph.generated.applications.item.remove_password.remove_password_post_re
 from msgraph.generated.models.password_credential import PasswordCredential
 
 from acs_smtp_operator.azure.clients import AzureClients
+from acs_smtp_operator.model import DEFAULT_ACTIONS
 
-SEND_ACTIONS = ["Microsoft.Communication/CommunicationServices/Read", "Microsoft.Communication/EmailServices/write"]
+SEND_ACTIONS = list(DEFAULT_ACTIONS)
 
 
 def resource_group_of(resource_id: str) -> str:

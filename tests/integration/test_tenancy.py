@@ -29,6 +29,8 @@ from tests.integration.operator_helpers import (
     wait_reason,
 )
 
+from acs_smtp_operator.model import DEFAULT_ACTIONS
+
 pytestmark = pytest.mark.usefixtures("operator")
 
 QUIET = 3.0  # seconds without any Azure request that show the operator is not calling Azure
@@ -257,8 +259,7 @@ def test_two_policies_naming_one_role_with_other_actions_the_second_is_refused_a
             return ready if ready and ready["reason"] == "RoleConflict" else None
 
         assert first in eventually(refused, 10, "the second policy's RoleConflict")["message"]
-        expected = [sorted(["Microsoft.Communication/CommunicationServices/Read",
-                            "Microsoft.Communication/EmailServices/write"])]  # fmt: skip
+        expected = [sorted(DEFAULT_ACTIONS)]
         for _ in range(3):  # passes of both credentials (drift every 2 s): the role's actions stay the first's
             assert _role_actions(cloud, role) == expected
             time.sleep(2)

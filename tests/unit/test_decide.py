@@ -12,6 +12,7 @@ from acs_smtp_operator.failure import Failure, UntilSpecChanges
 from acs_smtp_operator.identity import role_definition_id, role_guid
 from acs_smtp_operator.model import DEFAULT_ACTIONS, Reason, RoleSpec, RotationReason, Spec
 from acs_smtp_operator.observed import (
+    SenderDomain,
     Application,
     AssignmentView,
     CredentialState,
@@ -103,7 +104,7 @@ def secret(owned: bool = True, key: str | None = "k1", client: str = "app", reso
 
 def observed(**over: Any) -> Observed:
     base: dict[str, Any] = dict(
-        domains=("mail.example.com",),
+        domains=(SenderDomain("mail.example.com", "mail.example.com"),),
         application=Application("obj", "app", (KeyInfo("k1", "marker", NOW + timedelta(days=60)),)),
         principal_id="sp",
         roles=RolesSeen(ours=role()),

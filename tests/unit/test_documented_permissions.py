@@ -6,7 +6,7 @@ import itertools
 import re
 from pathlib import Path
 
-from acs_smtp_operator.sandbox.seed import OPERATOR_ARM_ACTIONS, OPERATOR_GRAPH_PERMISSIONS
+from acs_smtp_operator.sandbox.seed import OPERATOR_ARM_ACTIONS, OPERATOR_ARM_GRANTS, OPERATOR_GRAPH_PERMISSIONS
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "install.md"
 
@@ -31,3 +31,20 @@ def test_the_documented_arm_actions_are_the_sandbox_identitys() -> None:
 
 def test_the_documented_graph_permission_is_the_sandbox_identitys() -> None:
     assert set(OPERATOR_GRAPH_PERMISSIONS) <= set(re.findall(r"`(Application\.[A-Za-z.]+)`", section()))
+
+
+# The table's scope column, as the sandbox's grants name the scopes.
+SCOPES = {
+    "each ACS resource": "communicationService",
+    "the email service of each linked domain": "emailService",
+    "the policy's `role.definitionScope` around each ACS resource (its resource group by default)": (
+        "roleDefinitionScope"
+    ),
+}
+
+
+def test_each_documented_action_is_granted_at_the_scope_the_table_names() -> None:
+    granted: dict[str, set[str]] = {}
+    for row in re.findall(r"^  \| ([^|]+) \| `(Microsoft\.[^`]+)` \|", section(), re.MULTILINE):
+        granted.setdefault(SCOPES[row[0].strip()], set()).update(expand(row[1]))
+    assert granted == {kind: set(actions) for kind, actions in OPERATOR_ARM_GRANTS.items()}

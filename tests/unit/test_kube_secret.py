@@ -22,7 +22,7 @@ def content(**template: dict[str, str]) -> Content:
         username="shop.app.tenant",
         host="smtp.azurecomm.net",
         port=587,
-        domains=("mail.example.com",),
+        sender="DoNotReply@mail.example.com",
     )
 
 

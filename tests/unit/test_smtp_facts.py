@@ -10,7 +10,13 @@ from acs_smtp_operator.smtp import (
     on_linked_domain,
     render_template_data,
     secret_data,
+    sender_address,
 )
+from acs_smtp_operator.observed import SenderDomain
+
+MANAGED = SenderDomain("AzureManagedDomain", "3f7c2c1e-8d5e-4d1b-a3a8-0c9f2b6e1d42.azurecomm.net")
+CUSTOM = SenderDomain("mail.shop.example.com", "mail.shop.example.com")
+UNVERIFIED = SenderDomain("pending.example.com", "pending.example.com", (("SPF", "VerificationFailed"),))
 
 APP, TENANT = "76d25cdf-e868-5455-9d98-19efb79681a0", "4abb8796-9bb8-51dc-85b5-1cf66481263e"
 
@@ -32,7 +38,32 @@ def test_usernames_in_each_format() -> None:
     ids=["a linked domain", "a linked domain in capitals", "another domain", "free text"],
 )
 def test_email_usernames_must_be_on_a_linked_domain(username: str, ok: bool) -> None:
-    assert on_linked_domain(username, ["mail.shop.example.com"]) is ok
+    assert on_linked_domain(username, [CUSTOM]) is ok
+
+
+def test_an_azure_managed_domain_is_known_by_its_sender_domain_never_its_resource_name() -> None:
+    assert on_linked_domain(f"mailer@{MANAGED.sender}", [MANAGED])
+    assert not on_linked_domain("mailer@AzureManagedDomain", [MANAGED])
+    assert sender_address([MANAGED, CUSTOM]) == f"DoNotReply@{MANAGED.sender}"
+
+
+@pytest.mark.parametrize(
+    ("domains", "sender"),
+    [
+        ((UNVERIFIED, CUSTOM), "DoNotReply@mail.shop.example.com"),
+        ((UNVERIFIED,), "DoNotReply@pending.example.com"),
+        ((SenderDomain("odd", None),), None),
+        ((), None),
+    ],
+    ids=[
+        "the first domain that can send, skipping an unverified one",
+        "an unverified domain when it is all there is (the condition says why mail fails)",
+        "no sender when the domain reports none",
+        "no sender without a linked domain",
+    ],
+)
+def test_the_sender_address(domains: tuple[SenderDomain, ...], sender: str | None) -> None:
+    assert sender_address(domains) == sender
 
 
 def test_a_url_key_percent_encodes_what_a_username_and_password_contain() -> None:

@@ -1,26 +1,74 @@
-"""ACS resource reads and its smtpUsernames child resource (ARM, azure-mgmt-communication)."""
+"""ACS resource reads, its linked email domains, and its smtpUsernames child resource (ARM,
+azure-mgmt-communication)."""
 
 from __future__ import annotations
 
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+import re
+from collections.abc import Callable
+
+from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.communication.aio import CommunicationServiceManagementClient
-from azure.mgmt.communication.models import SmtpUsernameProperties, SmtpUsernameResource
+from azure.mgmt.communication.models import DomainResource, SmtpUsernameProperties, SmtpUsernameResource
 
-from acs_smtp_operator.azure.errors import translate
+from acs_smtp_operator.azure.errors import AZURE_ERRORS, translate
+from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.model import AcsRef, Reason
-from acs_smtp_operator.observed import SmtpUsernameView
+from acs_smtp_operator.observed import SenderDomain, SmtpUsernameView
 
-__all__ = ["delete_smtp_username", "linked_domains", "read_smtp_username", "write_smtp_username"]
+__all__ = ["delete_smtp_username", "linked_domain_ids", "read_domain", "read_smtp_username", "write_smtp_username"]
+
+# A linked domain's id (the spec's examples spell the segments `EmailServices`/`Domains`, the docs lower case).
+_DOMAIN_ID = re.compile(
+    r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Communication"
+    r"/emailServices/(?P<service>[^/]+)/domains/(?P<name>[^/]+)$",
+    re.IGNORECASE,
+)
+# The records a domain needs verified to send (SDK `VerificationType`; DMARC is advised, not required).
+_SENDING_RECORDS = ("domain", "spf", "dkim", "dkim2")
 
 
-async def linked_domains(client: CommunicationServiceManagementClient, acs: AcsRef) -> tuple[str, ...]:
-    """The domain names linked to the ACS resource (empty when none is)."""
+async def linked_domain_ids(client: CommunicationServiceManagementClient, acs: AcsRef) -> tuple[str, ...]:
+    """The ids of the email domain resources linked to the ACS resource (empty when none is)."""
     try:
         found = await client.communication_services.get(acs.resource_group, acs.name)
-    except HttpResponseError as exc:
+    except AZURE_ERRORS as exc:
         raise translate(exc, f"reading {acs.resource_id}", Reason.ACS_NOT_FOUND) from None
     ids = (found.properties.linked_domains if found.properties else None) or []
-    return tuple(str(d).rstrip("/").rsplit("/", 1)[-1] for d in ids)
+    return tuple(str(d).rstrip("/") for d in ids)
+
+
+def _sender_domain(domain_id: str, found: DomainResource) -> SenderDomain:
+    props = found.properties
+    sender = (props.mail_from_sender_domain or props.from_sender_domain) if props else None
+    states = props.verification_states if props else None
+    unverified = []
+    for record in _SENDING_RECORDS:
+        state = getattr(states, record, None) if states is not None else None
+        status = str(getattr(state.status, "value", state.status)) if state is not None and state.status else None
+        if status is not None and status.lower() != "verified":
+            unverified.append((record.upper() if record != "domain" else "Domain", status))
+    return SenderDomain(
+        name=str(found.name or domain_id.rsplit("/", 1)[-1]), sender=sender, unverified=tuple(unverified)
+    )
+
+
+async def read_domain(
+    communication: Callable[[str], CommunicationServiceManagementClient], domain_id: str
+) -> SenderDomain:
+    """A linked domain as its resource describes it: what it sends as (`mailFromSenderDomain`), verified or not.
+
+    `communication` gives the client of a subscription: a linked domain may live in another one than the ACS
+    resource.
+    """
+    match = _DOMAIN_ID.match(domain_id)
+    if match is None:
+        raise Failure(Reason.AZURE_ERROR, f"linked domain id {domain_id!r} is not an email domain resource id")
+    client = communication(match.group("sub"))
+    try:
+        found = await client.domains.get(match.group("rg"), match.group("service"), match.group("name"))
+    except AZURE_ERRORS as exc:
+        raise translate(exc, f"reading linked domain {domain_id}") from None
+    return _sender_domain(domain_id, found)
 
 
 async def read_smtp_username(
@@ -30,7 +78,7 @@ async def read_smtp_username(
         current = await client.smtp_usernames.get(acs.resource_group, acs.name, resource_name)
     except ResourceNotFoundError:
         return None
-    except HttpResponseError as exc:
+    except AZURE_ERRORS as exc:
         raise translate(exc, f"reading smtpUsername {resource_name!r} of {acs.name}", Reason.ACS_NOT_FOUND) from None
     props = current.properties
     if props is None:
@@ -57,7 +105,7 @@ async def write_smtp_username(
                 properties=SmtpUsernameProperties(username=username, entra_application_id=app_id, tenant_id=tenant_id)
             ),
         )
-    except HttpResponseError as exc:
+    except AZURE_ERRORS as exc:
         raise translate(exc, f"writing smtpUsername {resource_name!r} of {acs.name}", Reason.ACS_NOT_FOUND) from None
 
 
@@ -66,5 +114,5 @@ async def delete_smtp_username(client: CommunicationServiceManagementClient, acs
         await client.smtp_usernames.delete(acs.resource_group, acs.name, resource_name)
     except ResourceNotFoundError:
         return
-    except HttpResponseError as exc:
+    except AZURE_ERRORS as exc:
         raise translate(exc, f"deleting smtpUsername {resource_name!r} of {acs.name}") from None

@@ -1,22 +1,55 @@
-"""Every Azure failure becomes a `Failure`: a reason a user can act on, and when to try again."""
+"""Every Azure failure becomes a `Failure`: a reason a user can act on, and when to try again.
+
+That includes the failures of the operator's own identity (its credential refused or expired at the token
+endpoint, or no token at all) and of the network (a refused connection, a reset, a TLS failure), which the
+SDKs raise as other exception types than the services' own error answers.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+import httpx
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from kiota_abstractions.api_error import APIError
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
 from acs_smtp_operator.failure import After, Backoff, Failure, Retry
 from acs_smtp_operator.model import Reason
 
-__all__ = ["translate"]
+__all__ = ["AZURE_ERRORS", "translate"]
+
+# What a call through azure-mgmt-*, azure-identity or msgraph-sdk can raise when Azure, the network or the
+# operator's own identity fails (a programming error is none of these and still surfaces as one).
+AZURE_ERRORS: tuple[type[BaseException], ...] = (AzureError, APIError, httpx.HTTPError, OSError)
 
 _POLICY_CODES = {
     "CredentialInvalidLifetimeAsPerAppPolicy",
     "CredentialTypeNotAllowedAsPerAppPolicy",
     "TooManyAppPasswords",
+}
+_AADSTS = re.compile(r"AADSTS(\d+)")
+
+# AADSTS codes of the operator's own sign-in, and what the platform team should do about each.
+_SIGN_IN = {
+    "7000222": "its client secret has expired: create a new one and update AZURE_CLIENT_SECRET",
+    "7000215": "its client secret is not valid: check AZURE_CLIENT_SECRET (the secret's value, not its id)",
+    "700016": "its application was not found in the tenant: check AZURE_CLIENT_ID and AZURE_TENANT_ID",
+    "7000229": "its application has no service principal in the tenant: create one (az ad sp create --id <app>)",
+    "90002": "the tenant was not found: check AZURE_TENANT_ID",
+    "70021": "no federated identity credential matches its token: check the application's federated credentials",
+    "700213": "no federated identity credential matches its token's subject: check the service account subject",
+    "700211": "no federated identity credential matches its token's issuer: check the cluster's OIDC issuer",
+    "700024": "its federated token is outside its valid time range: check the projected token's refresh",
+    "700027": "its client assertion's signature is not valid",
 }
 
 
@@ -37,24 +70,87 @@ def _later(headers: Mapping[str, Any] | None) -> Retry:
     return After(seconds) if seconds else Backoff()
 
 
+# DefaultAzureCredential reports why each credential failed as text only (no exception chain): these are the
+# transport's words for "no answer came back".
+_NETWORK_TEXT = re.compile(
+    r"cannot connect|connection (?:refused|reset|aborted|closed)|timed out|timeout|ssl|certificate verify"
+    r"|name or service not known|name resolution|server disconnected|network is unreachable",
+    re.IGNORECASE,
+)
+
+
+def _network(exc: BaseException) -> bool:
+    """A failure to reach the endpoint at all: no HTTP answer came back."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (ServiceRequestError, ServiceResponseError, httpx.TransportError, OSError)):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return bool(_NETWORK_TEXT.search(str(getattr(exc, "message", None) or exc)))
+
+
+def _sign_in(exc: ClientAuthenticationError, what: str) -> Failure:
+    """The operator's own identity got no token. Only the AADSTS code travels: never the SDK's whole text."""
+    found = _AADSTS.search(str(exc.message or exc))
+    code = found.group(1) if found else None
+    if code == "7000222":
+        return Failure(
+            Reason.OPERATOR_CREDENTIAL_EXPIRED,
+            f"{what}: the operator's own Azure identity could not sign in (AADSTS7000222): {_SIGN_IN[code]}",
+            code=f"AADSTS{code}",
+        )
+    if code is not None:
+        advice = _SIGN_IN.get(code, "see https://login.microsoftonline.com/error?code=" + code)
+        return Failure(
+            Reason.OPERATOR_CREDENTIAL_REFUSED,
+            f"{what}: Entra refused the operator's own Azure identity (AADSTS{code}): {advice}",
+            code=f"AADSTS{code}",
+        )
+    if _network(exc):
+        return Failure(
+            Reason.ENDPOINT_UNREACHABLE,
+            f"{what}: the Entra token endpoint could not be reached for the operator's identity "
+            f"({type(_root(exc)).__name__}); check the network path and AZURE_AUTHORITY_HOST",
+        )
+    return Failure(
+        Reason.OPERATOR_CREDENTIAL_REFUSED,
+        f"{what}: the operator's own Azure identity has no usable credential ({type(exc).__name__}); "
+        "configure AZURE_CLIENT_ID/AZURE_TENANT_ID with a secret, workload identity or a managed identity",
+    )
+
+
+def _root(exc: BaseException) -> BaseException:
+    while exc.__cause__ is not None:
+        exc = exc.__cause__
+    return exc
+
+
 def translate(exc: BaseException, what: str, not_found: Reason = Reason.AZURE_ERROR) -> Failure:
     """An SDK exception as a `Failure`; `what` names the call for the message."""
     if isinstance(exc, Failure):
         return exc
-    if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
-        return Failure(Reason.AZURE_UNAVAILABLE, f"{what}: Azure could not be reached ({type(exc).__name__})")
+    if isinstance(exc, ClientAuthenticationError) and (exc.response is None or _AADSTS.search(str(exc.message))):
+        return _sign_in(exc, what)  # raised by azure-identity: no token, so no request to the service
+    if isinstance(exc, (ServiceRequestError, ServiceResponseError, httpx.TransportError, OSError)):
+        return Failure(
+            Reason.ENDPOINT_UNREACHABLE,
+            f"{what}: the endpoint could not be reached ({type(_root(exc)).__name__}); check the network path "
+            "from the operator to Azure",
+        )
     status: int | None
     code: str | None
     headers: Mapping[str, Any] | None
     if isinstance(exc, ODataError):
         status, headers = exc.response_status_code, exc.response_headers
         code = exc.error.code if exc.error else None
-        detail = (exc.error.message if exc.error else None) or str(exc)
+        detail = (exc.error.message if exc.error else None) or "no detail"
     elif isinstance(exc, HttpResponseError):
         status = exc.status_code
         headers = getattr(exc.response, "headers", None)
         code = exc.error.code if exc.error else None
-        detail = (exc.error.message if exc.error else None) or exc.reason or str(exc)
+        detail = (exc.error.message if exc.error else None) or exc.reason or "no detail"
+    elif isinstance(exc, APIError):
+        status, headers, code, detail = exc.response_status_code, exc.response_headers, None, "no detail"
     else:
         return Failure(Reason.AZURE_ERROR, f"{what}: {type(exc).__name__}")
     text = f"{what}: {code or status}: {detail}"
@@ -62,8 +158,16 @@ def translate(exc: BaseException, what: str, not_found: Reason = Reason.AZURE_ER
         return Failure(Reason.THROTTLED, text, status=status, code=code, retry=_later(headers))
     if status is not None and status >= 500:
         return Failure(Reason.AZURE_UNAVAILABLE, text, status=status, code=code, retry=_later(headers))
+    if status == 401:
+        return Failure(
+            Reason.OPERATOR_CREDENTIAL_REFUSED,
+            f"{text} (the service refused the operator's token: check the operator identity's tenant and cloud)",
+            status=status,
+            code=code,
+        )
     if status == 403:
         reason = Reason.FORBIDDEN
+        text += " (grant the operator's identity what docs/install.md lists, at the scope named)"
     elif status == 404:
         reason = not_found
     elif code in _POLICY_CODES:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,7 +16,6 @@ from msgraph.generated.applications.item.remove_password.remove_password_post_re
 from msgraph.generated.applications_with_app_id.applications_with_app_id_request_builder import (
     ApplicationsWithAppIdRequestBuilder,
 )
-from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from msgraph.generated.models.password_credential import PasswordCredential
 from msgraph.generated.service_principals_with_app_id.service_principals_with_app_id_request_builder import (
     ServicePrincipalsWithAppIdRequestBuilder,
@@ -23,7 +23,7 @@ from msgraph.generated.service_principals_with_app_id.service_principals_with_ap
 from msgraph.graph_service_client import GraphServiceClient
 from pydantic import SecretStr
 
-from acs_smtp_operator.azure.errors import translate
+from acs_smtp_operator.azure.errors import AZURE_ERRORS, translate
 from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.model import Reason
 from acs_smtp_operator.observed import Application, KeyInfo
@@ -59,7 +59,7 @@ def _principal_by_app_id(graph: GraphServiceClient, client_id: str) -> ServicePr
 async def find_application(graph: GraphServiceClient, client_id: str) -> Application:
     try:
         app = await _by_app_id(graph, client_id).get()
-    except ODataError as exc:
+    except AZURE_ERRORS as exc:
         raise translate(exc, f"reading application {client_id}", Reason.APPLICATION_NOT_FOUND) from None
     if app is None or app.id is None:
         raise Failure(Reason.APPLICATION_NOT_FOUND, f"application {client_id} was not found")
@@ -74,7 +74,7 @@ async def find_application(graph: GraphServiceClient, client_id: str) -> Applica
 async def find_service_principal(graph: GraphServiceClient, client_id: str) -> str:
     try:
         sp = await _principal_by_app_id(graph, client_id).get()
-    except ODataError as exc:
+    except AZURE_ERRORS as exc:
         raise translate(
             exc, f"reading the service principal of {client_id}", Reason.SERVICE_PRINCIPAL_NOT_FOUND
         ) from None
@@ -92,7 +92,7 @@ async def add_password(graph: GraphServiceClient, object_id: str, display_name: 
     )
     try:
         made = await graph.applications.by_application_id(object_id).add_password.post(body)
-    except ODataError as exc:
+    except AZURE_ERRORS as exc:
         raise translate(
             exc, f"adding a client secret to application object {object_id}", Reason.APPLICATION_NOT_FOUND
         ) from None
@@ -103,16 +103,38 @@ async def add_password(graph: GraphServiceClient, object_id: str, display_name: 
     )
 
 
-async def remove_password(graph: GraphServiceClient, object_id: str, key_id: str) -> None:
-    """Remove a client secret; one that is already gone counts as removed."""
-    try:
-        await graph.applications.by_application_id(object_id).remove_password.post(
-            RemovePasswordPostRequestBody(key_id=uuid.UUID(key_id))
-        )
-    except ODataError as exc:
-        failure = translate(exc, f"removing client secret {key_id}")
-        if failure.status == 400 and "No password credential found" in failure.message:
+def _not_found(failure: Failure) -> bool:
+    return failure.status == 404 or (failure.status == 400 and "No password credential found" in failure.message)
+
+
+async def remove_password(graph: GraphServiceClient, object_id: str, key_id: str, fresh_for: float = 0.0) -> None:
+    """Remove a client secret; one that is already gone counts as removed.
+
+    Unless it was added moments ago (`fresh_for` > 0): Graph is eventually consistent, and a replica that has
+    not seen the add yet answers "not found" while the key exists. Its removal is then tried again for up to
+    `fresh_for` seconds, and a key still "not found" after that is reported, not counted as removed.
+    """
+    loop = asyncio.get_running_loop()
+    deadline, pause = loop.time() + fresh_for, 0.5
+    while True:
+        try:
+            await graph.applications.by_application_id(object_id).remove_password.post(
+                RemovePasswordPostRequestBody(key_id=uuid.UUID(key_id))
+            )
             return
-        if failure.status == 404:
+        except AZURE_ERRORS as exc:
+            failure = translate(exc, f"removing client secret {key_id}")
+        if not _not_found(failure):
+            raise failure from None
+        if fresh_for <= 0:
             return
-        raise failure from None
+        if loop.time() + pause > deadline:
+            raise Failure(
+                Reason.AZURE_ERROR,
+                f"removing client secret {key_id}: Graph still answers 'not found' {fresh_for:.0f} s after adding "
+                "it; it is removed as an orphan of ours once Graph lists it",
+                status=failure.status,
+                code=failure.code,
+            )
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 5.0)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import re
 
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.authorization.aio import AuthorizationManagementClient
 from azure.mgmt.authorization.v2022_04_01.models import Permission, RoleAssignmentCreateParameters, RoleDefinition
 
-from acs_smtp_operator.azure.errors import translate
+from acs_smtp_operator.azure.errors import AZURE_ERRORS, translate
 from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.model import Reason
 from acs_smtp_operator.observed import AssignmentView, RoleView
 
 __all__ = [
+    "built_in_role",
     "create_role_assignment",
     "delete_role_assignment",
     "delete_role_definition",
@@ -31,6 +32,7 @@ def _view(role: RoleDefinition) -> RoleView:
         name=str(role.role_name or ""),
         actions=tuple(a for p in role.permissions or [] for a in p.actions or []),
         assignable_scopes=tuple(role.assignable_scopes or []),
+        built_in=str(role.role_type or "").lower() == "builtinrole",
     )
 
 
@@ -38,9 +40,21 @@ async def existing_role(client: AuthorizationManagementClient, scope: str, role_
     """A role the user named, read back to check that it exists."""
     try:
         role = await client.role_definitions.get(scope, role_id.rstrip("/").rsplit("/", 1)[-1])
-    except HttpResponseError as exc:
+    except AZURE_ERRORS as exc:
         raise translate(exc, f"reading role definition {role_id}", Reason.ROLE_NOT_FOUND) from None
     return _view(role)
+
+
+async def built_in_role(client: AuthorizationManagementClient, scope: str, name: str) -> RoleView:
+    """The built-in role called `name` (e.g. "Communication and Email Service Owner"), looked up at `scope`."""
+    found = [r for r in await roles_named(client, scope, name) if r.built_in]
+    if not found:
+        raise Failure(
+            Reason.ROLE_NOT_FOUND,
+            f"no built-in role is named {name!r}; the policy's role.builtInRoleName must be a built-in role's "
+            "exact name, such as 'Communication and Email Service Owner'",
+        )
+    return found[0]
 
 
 async def read_role(client: AuthorizationManagementClient, scope: str, guid: str) -> RoleView | None:
@@ -48,7 +62,7 @@ async def read_role(client: AuthorizationManagementClient, scope: str, guid: str
         return _view(await client.role_definitions.get(scope, guid))
     except ResourceNotFoundError:
         return None
-    except HttpResponseError as exc:
+    except AZURE_ERRORS as exc:
         raise translate(exc, f"reading role definition {guid}") from None
 
 
@@ -57,44 +71,56 @@ async def roles_named(client: AuthorizationManagementClient, scope: str, name: s
     quoted = name.replace("'", "''")
     try:
         return tuple([_view(r) async for r in client.role_definitions.list(scope, filter=f"roleName eq '{quoted}'")])
-    except HttpResponseError as exc:
+    except AZURE_ERRORS as exc:
         raise translate(exc, f"listing role definitions named {name!r}") from None
 
 
 async def write_role(
     client: AuthorizationManagementClient,
-    subscription_scope: str,
     guid: str,
     name: str,
     actions: tuple[str, ...],
     assignable_scopes: tuple[str, ...],
 ) -> str:
-    """Create or update the custom role; its id."""
-    try:
-        role = await client.role_definitions.create_or_update(
-            subscription_scope,
-            guid,
-            RoleDefinition(
-                role_name=name,
-                role_type="CustomRole",
-                description="Send mail through Azure Communication Services over SMTP (managed by acs-smtp-operator)",
-                permissions=[Permission(actions=list(actions), not_actions=[])],
-                assignable_scopes=list(assignable_scopes),
-            ),
-        )
-    except HttpResponseError as exc:
-        failure = translate(exc, f"writing role definition {name!r}")
-        if failure.code == "RoleDefinitionWithSameNameExists":
-            raise Failure(
-                Reason.ROLE_NAME_CONFLICT,
-                f"a role named {name!r} already exists elsewhere in the tenant (role names are "
-                "tenant-wide); the policy must choose another role.customRoleName or set "
-                "role.existingRoleDefinitionId",
-                status=failure.status,
-                code=failure.code,
-            ) from None
-        raise failure from None
-    return str(role.id)
+    """Create or update the custom role at the first of its assignable scopes; its id.
+
+    A role definition is one object for the whole tenant: a credential in another subscription may not see
+    where else it is assignable, and writing only its own scope would drop those. ARM refuses to drop a scope
+    that holds assignments (`RoleScopeBeingRemovedContainsAssignments`, naming it): that scope is kept and the
+    write made again.
+    """
+    scopes = list(assignable_scopes)
+    for _ in range(_KEEP_SCOPES):
+        try:
+            role = await client.role_definitions.create_or_update(scopes[0], guid, _definition(name, actions, scopes))
+        except AZURE_ERRORS as exc:
+            failure = translate(exc, f"writing role definition {name!r}")
+            kept = _DROPPED.search(failure.message) if failure.code == _SCOPE_IN_USE else None
+            if kept is not None and kept.group(1).lower() not in {s.lower() for s in scopes}:
+                scopes.append(kept.group(1))
+                continue
+            if failure.code == "RoleDefinitionWithSameNameExists":
+                raise Failure(
+                    Reason.ROLE_NAME_CONFLICT,
+                    f"a role named {name!r} already exists elsewhere in the tenant (role names are "
+                    "tenant-wide); the policy must choose another role.customRoleName or set "
+                    "role.existingRoleDefinitionId",
+                    status=failure.status,
+                    code=failure.code,
+                ) from None
+            raise failure from None
+        return str(role.id)
+    raise Failure(Reason.AZURE_ERROR, f"writing role definition {name!r}: its assignable scopes kept changing")
+
+
+def _definition(name: str, actions: tuple[str, ...], scopes: list[str]) -> RoleDefinition:
+    return RoleDefinition(
+        role_name=name,
+        role_type="CustomRole",
+        description="Send mail through Azure Communication Services over SMTP (managed by acs-smtp-operator)",
+        permissions=[Permission(actions=list(actions), not_actions=[])],
+        assignable_scopes=scopes,
+    )
 
 
 async def read_role_assignment(client: AuthorizationManagementClient, scope: str, guid: str) -> AssignmentView | None:
@@ -102,11 +128,14 @@ async def read_role_assignment(client: AuthorizationManagementClient, scope: str
         found = await client.role_assignments.get(scope, guid)
     except ResourceNotFoundError:
         return None
-    except HttpResponseError as exc:
+    except AZURE_ERRORS as exc:
         raise translate(exc, f"reading role assignment {guid}") from None
     return AssignmentView(id=str(found.id))
 
 
+_KEEP_SCOPES = 5  # scopes in use elsewhere that one write may learn of
+_SCOPE_IN_USE = "RoleScopeBeingRemovedContainsAssignments"
+_DROPPED = re.compile(r"under scope '([^']+)' which is being removed")
 _EXISTING = re.compile(r"existing role assignment is ([0-9a-fA-F]{32})")
 
 
@@ -125,7 +154,7 @@ async def create_role_assignment(
                 role_definition_id=role_id, principal_id=principal_id, principal_type="ServicePrincipal"
             ),
         )
-    except HttpResponseError as exc:
+    except AZURE_ERRORS as exc:
         failure = translate(exc, f"assigning {role_id} to {principal_id} at {scope}")
         if failure.code == "RoleAssignmentExists":
             found = _EXISTING.search(failure.message)
@@ -140,7 +169,7 @@ async def delete_role_assignment(client: AuthorizationManagementClient, scope: s
         await client.role_assignments.delete(scope, guid)
     except ResourceNotFoundError:
         return
-    except HttpResponseError as exc:
+    except AZURE_ERRORS as exc:
         raise translate(exc, f"deleting role assignment {guid}") from None
 
 
@@ -150,7 +179,7 @@ async def delete_role_definition(client: AuthorizationManagementClient, scope: s
         await client.role_definitions.delete(scope, guid)
     except ResourceNotFoundError:
         return True
-    except HttpResponseError as exc:
+    except AZURE_ERRORS as exc:
         failure = translate(exc, f"deleting role definition {guid}")
         if failure.code == "RoleDefinitionHasAssignments":
             return False

@@ -7,7 +7,7 @@ import ssl
 from datetime import timedelta
 
 import aiosmtplib
-from azure.core.exceptions import ClientAuthenticationError
+from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
 
 from acs_smtp_operator.azure.clients import ResponseHook, client_secret_credential
 from acs_smtp_operator.settings import Settings
@@ -46,6 +46,8 @@ async def verify_token(
             text = str(exc)
             code = text.split("AADSTS", 1)[1].split(":", 1)[0] if "AADSTS" in text else "unknown"
             return f"Entra refused the new secret (AADSTS{code})"
+        except (ServiceRequestError, ServiceResponseError, OSError) as exc:
+            return f"the Entra token endpoint could not be reached ({type(exc).__name__})"
         finally:
             await credential.close()
 
@@ -53,9 +55,13 @@ async def verify_token(
 
 
 async def verify_smtp(
-    settings: Settings, username: str, secret: str, bound: timedelta, interval: float = 1.0
+    settings: Settings, username: str, secret: str, sender: str | None, bound: timedelta, interval: float = 1.0
 ) -> str | None:
-    """None once AUTH LOGIN with the new secret succeeds at the configured SMTP endpoint."""
+    """None once the new secret does what a pod will do, short of sending: STARTTLS, AUTH LOGIN, then
+    `MAIL FROM:<sender>` accepted (the role and the sender domain are judged there too), then RSET and QUIT.
+
+    Without a sender (no linked domain yet) only the login is proven.
+    """
     context: ssl.SSLContext = settings.ssl_context()
 
     async def attempt() -> str | None:
@@ -65,6 +71,12 @@ async def verify_smtp(
         try:
             await client.connect()
             await client.login(username, secret)
+            if sender is not None:
+                try:
+                    await client.mail(sender)
+                except aiosmtplib.SMTPResponseException as exc:
+                    return f"SMTP refused MAIL FROM:<{sender}>: {exc.code} {exc.message}"
+                await client.rset()
             return None
         except aiosmtplib.SMTPAuthenticationError as exc:
             return f"SMTP login refused: {exc.code} {exc.message}"

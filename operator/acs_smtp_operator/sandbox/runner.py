@@ -60,9 +60,17 @@ def _manifest(workdir: Path, ca: Path, cloud: Cloud, base: str, kubeconfig: Path
         "caBundle": str(ca),
         "tenantId": cloud.tenant_id,
         "subscriptionId": cloud.subscription_id,
+        "subscriptions": sorted(cloud.subscriptions, key=lambda s: (s != cloud.subscription_id, s)),
         "communicationServices": [
-            {"resourceId": acs.id, "name": acs.name, "linkedDomains": acs.domain_names}
+            {
+                "resourceId": acs.id,
+                "name": acs.name,
+                "linkedDomains": [d.name for d in domains],
+                "senderDomains": [d.sender_domain for d in domains],
+                "verifiedSenderDomains": [d.sender_domain for d in domains if d.can_send],
+            }
             for acs in cloud.communication_services.values()
+            for domains in [cloud.sender_domains(acs)]
         ],
         "applications": [
             {

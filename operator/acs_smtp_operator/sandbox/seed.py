@@ -13,10 +13,13 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
+    "AZURE_MANAGED_DOMAIN",
     "OPERATOR_ARM_ACTIONS",
+    "OPERATOR_ARM_GRANTS",
     "OPERATOR_GRAPH_PERMISSIONS",
     "AppSeed",
     "CommunicationServiceSeed",
+    "DomainSeed",
     "Seed",
     "derive_guid",
     "load_seed",
@@ -24,21 +27,30 @@ __all__ = [
 
 _NAMESPACE = uuid.UUID("6f1c3b1e-5a0e-4d5b-9a43-0c0ffee0ac50")
 
-# What the operator's own identity may do in ARM: exactly what it needs, no more.
-OPERATOR_ARM_ACTIONS: tuple[str, ...] = (
-    "Microsoft.Communication/CommunicationServices/read",
-    "Microsoft.Communication/CommunicationServices/SmtpUsernames/read",
-    "Microsoft.Communication/CommunicationServices/SmtpUsernames/write",
-    "Microsoft.Communication/CommunicationServices/SmtpUsernames/delete",
-    "Microsoft.Authorization/roleDefinitions/read",
-    "Microsoft.Authorization/roleDefinitions/write",
-    "Microsoft.Authorization/roleDefinitions/delete",
-    "Microsoft.Authorization/roleAssignments/read",
-    "Microsoft.Authorization/roleAssignments/write",
-    "Microsoft.Authorization/roleAssignments/delete",
-)
+# What the operator's own identity may do in ARM, and where: exactly what docs/install.md asks for, at the scopes
+# it names, and no more. Keys: the scope each group is granted at.
+OPERATOR_ARM_GRANTS: dict[str, tuple[str, ...]] = {
+    "communicationService": (  # each ACS resource
+        "Microsoft.Communication/CommunicationServices/read",
+        "Microsoft.Communication/CommunicationServices/SmtpUsernames/read",
+        "Microsoft.Communication/CommunicationServices/SmtpUsernames/write",
+        "Microsoft.Communication/CommunicationServices/SmtpUsernames/delete",
+        "Microsoft.Authorization/roleAssignments/read",
+        "Microsoft.Authorization/roleAssignments/write",
+        "Microsoft.Authorization/roleAssignments/delete",
+    ),
+    "emailService": ("Microsoft.Communication/EmailServices/Domains/read",),  # each linked domain's email service
+    "roleDefinitionScope": (  # the policy's role.definitionScope around each ACS resource (resource group)
+        "Microsoft.Authorization/roleDefinitions/read",
+        "Microsoft.Authorization/roleDefinitions/write",
+        "Microsoft.Authorization/roleDefinitions/delete",
+    ),
+}
+OPERATOR_ARM_ACTIONS: tuple[str, ...] = tuple(a for group in OPERATOR_ARM_GRANTS.values() for a in group)
 # ...and in Microsoft Graph: manage only the applications it owns.
 OPERATOR_GRAPH_PERMISSIONS: tuple[str, ...] = ("Application.ReadWrite.OwnedBy",)
+# The name Azure gives every Azure-managed domain resource.
+AZURE_MANAGED_DOMAIN = "AzureManagedDomain"
 
 
 def derive_guid(*parts: str) -> str:
@@ -50,11 +62,23 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+class DomainSeed(_Strict):
+    """A linked domain: `AzureManagedDomain` (sends as `<guid>.azurecomm.net`) or a custom domain's name."""
+
+    name: str = Field(min_length=1, max_length=253)
+    verified: bool = True  # a custom domain whose DNS records are not (or no longer) verified cannot send
+
+
 class CommunicationServiceSeed(_Strict):
     name: str = Field(pattern=r"^[-\w]+$", min_length=1, max_length=63)
     resource_group: str = Field(alias="resourceGroup", default="rg-mail")
-    linked_domains: list[str] = Field(alias="linkedDomains", default_factory=list)
+    linked_domains: list[str | DomainSeed] = Field(alias="linkedDomains", default_factory=list)
     email_service: str = Field(alias="emailService", default="email-sandbox")
+    subscription: str | None = None  # a subscription's name (default: the first)
+
+    @property
+    def domains(self) -> list[DomainSeed]:
+        return [d if isinstance(d, DomainSeed) else DomainSeed(name=d) for d in self.linked_domains]
 
 
 class AppSeed(_Strict):
@@ -70,12 +94,20 @@ class AppSeed(_Strict):
 class Seed(_Strict):
     tenant: str = "sandbox-tenant"
     subscription: str = "sandbox-subscription"
+    subscriptions: list[str] = Field(default_factory=list)  # further subscriptions of the tenant (names)
     resource_groups: list[str] = Field(alias="resourceGroups", default_factory=lambda: ["rg-mail"])
     communication_services: list[CommunicationServiceSeed] = Field(
         alias="communicationServices",
         default_factory=lambda: [
-            CommunicationServiceSeed(name="shop-mailer-acs", linkedDomains=["mail.shop.example.com"]),
+            CommunicationServiceSeed(
+                name="shop-mailer-acs", linkedDomains=[AZURE_MANAGED_DOMAIN, "mail.shop.example.com"]
+            ),
             CommunicationServiceSeed(name="no-domain-acs", linkedDomains=[]),
+            CommunicationServiceSeed(
+                name="unverified-acs",
+                linkedDomains=[DomainSeed(name="pending.shop.example.com", verified=False)],
+                emailService="email-pending",
+            ),
         ],
     )
     applications: list[AppSeed] = Field(
@@ -96,6 +128,13 @@ class Seed(_Strict):
     @property
     def subscription_id(self) -> str:
         return derive_guid("subscription", self.subscription)
+
+    def subscription_of(self, acs: CommunicationServiceSeed) -> str:
+        """The id of the subscription an ACS resource lives in."""
+        name = acs.subscription or self.subscription
+        if name != self.subscription and name not in self.subscriptions:
+            raise ValueError(f"{acs.name}: subscription {name!r} is not in the seed")
+        return derive_guid("subscription", name)
 
 
 def load_seed(path: Path | None) -> Seed:

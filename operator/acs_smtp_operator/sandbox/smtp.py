@@ -4,7 +4,9 @@ STARTTLS is required, AUTH LOGIN is the only mechanism offered, the username
 names an ACS resource, an Entra application and a tenant (dot, pipe or an
 smtpUsernames entry), the password must be a current client secret of that
 application, and its service principal must hold a role on the ACS resource
-that allows sending. The sender must be on one of the resource's linked domains.
+with the actions ACS checks (the three Microsoft documents today, or the older
+two with `smtpRoleActions: Legacy`). The sender must be on the sender domain
+(`mailFromSenderDomain`) of a linked domain whose records are verified.
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ from typing import Any
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from acs_smtp_operator.sandbox.azure.context import Context
-from acs_smtp_operator.sandbox.azure.state import SMTP_SEND_ACTIONS, CommunicationService
+from acs_smtp_operator.sandbox.azure.state import CommunicationService
 
 __all__ = ["AUTH_FAILED", "AcsSmtpHandler", "start_smtp"]
 
 AUTH_FAILED = "535 5.7.3 Authentication unsuccessful"
 SENDER_REFUSED = "550 5.7.1 Sender address is not on a domain linked to the resource"
+SENDER_UNVERIFIED = "550 5.7.1 Sender domain is not verified"
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ class AcsSmtpHandler:
         if tenant_id.lower() != cloud.tenant_id or cloud.check_secret(app_id, password, now) is not None:
             return refused
         sp = cloud.sp_by_app_id(app_id)
-        if sp is None or not all(cloud.is_authorized(sp.object_id, a, acs.id, now) for a in SMTP_SEND_ACTIONS):
+        if sp is None or not cloud.can_send(sp.object_id, acs, now):
             return refused
         return AuthResult(success=True, auth_data=_Login(acs=acs, app_id=app_id, username=username))
 
@@ -66,8 +69,13 @@ class AcsSmtpHandler:
     ) -> str:
         login = session.auth_data
         domain = address.rsplit("@", 1)[-1].lower()
-        if not isinstance(login, _Login) or domain not in {d.lower() for d in login.acs.domain_names}:
+        if not isinstance(login, _Login):
             return SENDER_REFUSED
+        senders = [d for d in self._ctx.cloud.sender_domains(login.acs) if d.sender_domain.lower() == domain]
+        if not senders:
+            return SENDER_REFUSED
+        if not any(d.can_send for d in senders):
+            return SENDER_UNVERIFIED
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 OK"

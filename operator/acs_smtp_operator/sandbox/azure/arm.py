@@ -24,6 +24,10 @@ _ACS = (
     r"(?P<acs>/subscriptions/[^/]+/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Communication"
     r"/communicationServices/(?P<name>[^/]+))"
 )
+_DOMAIN = (
+    r"(?P<domain>/subscriptions/[^/]+/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Communication"
+    r"/emailServices/(?P<service>[^/]+)/domains/(?P<name>[^/]+))"
+)
 _AUTHZ = "/providers/Microsoft.Authorization"
 _API_VERSIONS = {
     "communication": {"2025-09-01", "2025-05-01", "2023-04-01"},
@@ -57,12 +61,15 @@ def routes(ctx: Context) -> list[web.RouteDef]:
                 "invalid. If access was recently granted, please refresh your credentials.",
             )
 
-    def acs_or_404(match: re.Match[str]) -> Any:
-        sub = match.group("acs").split("/")[2]
-        if sub.lower() != cloud.subscription_id:
+    def group_or_404(path: str, rg: str) -> None:
+        sub = path.split("/")[2]
+        if sub.lower() not in cloud.subscriptions:
             raise ArmError(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
-        if match.group("rg").lower() not in cloud.resource_groups:
-            raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{match.group('rg')}' could not be found.")
+        if (sub.lower(), rg.lower()) not in cloud.resource_groups:
+            raise ArmError(404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found.")
+
+    def acs_or_404(match: re.Match[str]) -> Any:
+        group_or_404(match.group("acs"), match.group("rg"))
         acs = cloud.acs(match.group("acs"))
         if acs is None:
             raise ArmError(
@@ -79,6 +86,20 @@ def routes(ctx: Context) -> list[web.RouteDef]:
     async def get_acs(request: web.Request, claims: Claims, m: re.Match[str]) -> web.Response:
         authorize(claims, "Microsoft.Communication/CommunicationServices/read", m.group("acs"))
         return web.json_response(acs_or_404(m).to_arm())
+
+    async def get_domain(request: web.Request, claims: Claims, m: re.Match[str]) -> web.Response:
+        group_or_404(m.group("domain"), m.group("rg"))
+        authorize(claims, "Microsoft.Communication/EmailServices/Domains/read", m.group("domain"))
+        domain = cloud.domain(m.group("domain"))
+        if domain is None:
+            raise ArmError(
+                404,
+                "ResourceNotFound",
+                f"The Resource 'Microsoft.Communication/EmailServices/{m.group('service')}/Domains/"
+                f"{m.group('name')}' under resource group '{m.group('rg')}' was not found. For more details "
+                "please go to https://aka.ms/ARMResourceNotFoundFix",
+            )
+        return web.json_response(domain.to_arm())
 
     async def smtp_username(request: web.Request, claims: Claims, m: re.Match[str]) -> web.Response:
         acs = acs_or_404(m)
@@ -103,7 +124,8 @@ def routes(ctx: Context) -> list[web.RouteDef]:
                 400, "InvalidRequestContent", f"The request content is invalid: missing required properties {missing}."
             )
         username = str(props["username"])
-        if "@" in username and username.rsplit("@", 1)[1].lower() not in {d.lower() for d in acs.domain_names}:
+        senders = {d.sender_domain.lower() for d in cloud.sender_domains(acs)}
+        if "@" in username and username.rsplit("@", 1)[1].lower() not in senders:
             raise ArmError(
                 400, "InvalidSmtpUsername", f"The username '{username}' is not on a domain linked to '{acs.name}'."
             )
@@ -134,17 +156,18 @@ def routes(ctx: Context) -> list[web.RouteDef]:
     async def role_definition(request: web.Request, claims: Claims, m: re.Match[str]) -> web.Response:
         scope, guid = m.group("scope"), m.group("guid").lower()
         check_scope(scope)
+        role = cloud.role_definitions.get(guid)
+        if role is not None and not role.visible_at(scope):
+            role = None
         if request.method == "GET":
             authorize(claims, "Microsoft.Authorization/roleDefinitions/read", scope)
-            role = cloud.role_definitions.get(guid)
             if role is None:
                 raise ArmError(
                     404, "RoleDefinitionDoesNotExist", f"The specified role definition with ID '{guid}' does not exist."
                 )
-            return web.json_response(role.to_arm())
+            return web.json_response(role.to_arm(_subscription(scope)))
         if request.method == "DELETE":
             authorize(claims, "Microsoft.Authorization/roleDefinitions/delete", scope)
-            role = cloud.role_definitions.get(guid)
             if role is None:
                 return web.Response(status=204)
             if any(a.role_definition_id.lower().endswith(guid) for a in cloud.role_assignments.values()):
@@ -154,7 +177,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
                     "There are existing role assignments referencing role (code: RoleDefinitionHasAssignments).",
                 )
             del cloud.role_definitions[guid]
-            return web.json_response(role.to_arm())
+            return web.json_response(role.to_arm(_subscription(scope)))
         return await put_role_definition(request, claims, scope, guid)
 
     async def put_role_definition(request: web.Request, claims: Claims, scope: str, guid: str) -> web.Response:
@@ -185,12 +208,26 @@ def routes(ctx: Context) -> list[web.RouteDef]:
                 "RoleDefinitionWithSameNameExists",
                 "A custom role with the same name already exists in this directory. Use a different name.",
             )
+        for dropped in existing.assignable_scopes if existing is not None else []:
+            if any(scope_contains(dropped, s) for s in scopes):
+                continue
+            if any(
+                a.role_definition_id.lower().endswith(guid) and scope_contains(dropped, a.scope)
+                for a in cloud.role_assignments.values()
+            ):
+                raise ArmError(
+                    400,
+                    "RoleScopeBeingRemovedContainsAssignments",
+                    f"Role assignments found under scope '{dropped}' which is being removed. Removing this scope "
+                    "from the role will orphan these assignments. Delete these assignments before removing the "
+                    "scope.",
+                )
         permissions = props.get("permissions") or [{}]
         actions = [str(a) for p in permissions for a in p.get("actions") or []]
         not_actions = [str(a) for p in permissions for a in p.get("notActions") or []]
         role = RoleDefinition(
             guid=guid,
-            id=f"{cloud.subscription_scope}{_AUTHZ}/roleDefinitions/{guid}",
+            id=f"/subscriptions/{_subscription(scope) or cloud.subscription_id}{_AUTHZ}/roleDefinitions/{guid}",
             role_name=role_name,
             description=str(props.get("description") or ""),
             role_type="CustomRole",
@@ -201,7 +238,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
             updated=now,
         )
         cloud.role_definitions[guid] = role
-        return web.json_response(role.to_arm(), status=201)
+        return web.json_response(role.to_arm(_subscription(scope)), status=201)
 
     async def list_role_definitions(request: web.Request, claims: Claims, m: re.Match[str]) -> web.Response:
         scope = m.group("scope")
@@ -217,7 +254,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
             and (name is None or r.role_name.lower() == name.group(1).lower())
             and (kind is None or r.role_type.lower() == kind.group(1).lower())
         ]
-        return web.json_response({"value": [r.to_arm() for r in found]})
+        return web.json_response({"value": [r.to_arm(_subscription(scope)) for r in found]})
 
     # -- Microsoft.Authorization/roleAssignments -------------------------------------------------
 
@@ -250,15 +287,16 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         principal = str(props.get("principalId") or "").lower()
         principal_type = props.get("principalType")
         role = cloud.role_definitions.get(role_id.rstrip("/").rsplit("/", 1)[-1].lower())
-        if role is None or not role_id.lower().startswith(cloud.subscription_scope.lower()):
+        owner = _subscription(role_id)
+        if role is None or (owner is not None and owner not in cloud.subscriptions):
             raise ArmError(
                 400, "RoleDefinitionDoesNotExist", f"The specified role definition with ID '{role_id}' does not exist."
             )
         if not any(s == "/" or scope_contains(s, scope) for s in role.assignable_scopes):
             raise ArmError(
                 400,
-                "InvalidRoleAssignmentScope",
-                f"The role definition '{role.guid}' is not assignable at scope '{scope}'.",
+                "RoleAssignmentScopeNotAssignableToRoleDefinition",
+                f"The role {role.role_name} is not available for assignment at the requested scope.",
             )
         replicating = (
             cloud.knobs.principal_replication_until is not None
@@ -283,7 +321,10 @@ def routes(ctx: Context) -> list[web.RouteDef]:
                 f"different from specified PrincipalType '{principal_type}'.",
             )
         if existing is not None:
-            same = existing.role_definition_id.lower() == role.id.lower() and existing.principal_id == principal
+            same = (
+                existing.role_definition_id.lower() == role.id_in(_subscription(scope)).lower()
+                and existing.principal_id == principal
+            )
             if not same:
                 raise ArmError(
                     400,
@@ -297,7 +338,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
                 for a in cloud.role_assignments.values()
                 if a.scope.lower() == scope.lower()
                 and a.principal_id == principal
-                and a.role_definition_id.lower() == role.id.lower()
+                and a.role_definition_id.lower() == role.id_in(_subscription(scope)).lower()
             ),
             None,
         )
@@ -315,7 +356,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         assignment = RoleAssignment(
             guid=guid,
             scope=scope,
-            role_definition_id=role.id,
+            role_definition_id=role.id_in(_subscription(scope)),  # ARM stores it in the assignment's subscription
             principal_id=principal,
             principal_type=str(principal_type) if principal_type else None,
             created=now,
@@ -348,6 +389,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
 
     table: list[tuple[set[str], re.Pattern[str], str, Handler]] = [
         ({"GET"}, re.compile(rf"^{_ACS}$", re.I), "communication", get_acs),
+        ({"GET"}, re.compile(rf"^{_DOMAIN}$", re.I), "communication", get_domain),
         ({"GET"}, re.compile(rf"^{_ACS}/smtpUsernames$", re.I), "communication", list_smtp_usernames),
         (
             {"GET", "PUT", "DELETE"},
@@ -417,6 +459,12 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         return arm_error(404, "InvalidResourceType", f"The resource type could not be found for '{path}'.")
 
     return [web.route("*", "/subscriptions/{tail:.*}", dispatch)]
+
+
+def _subscription(path: str) -> str | None:
+    """The subscription id a scope or resource id lies in (None: the tenant root)."""
+    parts = path.strip("/").split("/")
+    return parts[1].lower() if len(parts) >= 2 and parts[0].lower() == "subscriptions" else None
 
 
 async def _json(request: web.Request) -> dict[str, Any]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from acs_smtp_operator.sandbox.azure.context import Context
 from acs_smtp_operator.sandbox.azure.faults import FaultSpec
+from acs_smtp_operator.sandbox.seed import OPERATOR_ARM_ACTIONS, OPERATOR_ARM_GRANTS
 
 __all__ = ["CONTROL_PREFIX", "KnobsSpec", "routes"]
 
@@ -26,6 +27,18 @@ class KnobsSpec(BaseModel):
     assignment_propagation_seconds: float | None = Field(default=None, alias="assignmentPropagationSeconds", ge=0)
     role_assignment_limit: int | None = Field(default=None, alias="roleAssignmentLimit", ge=0)
     rollout_seconds: float | None = Field(default=None, alias="rolloutSeconds", ge=0)
+    graph_lag_seconds: float | None = Field(default=None, alias="graphLagSeconds", ge=0)
+    smtp_role_actions: Literal["Current", "Legacy"] | None = Field(default=None, alias="smtpRoleActions")
+
+
+class OperatorSpec(BaseModel):
+    """What `POST {control}/operator` accepts: break (or mend) the operator's own identity."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    secret_expired: bool | None = Field(default=None, alias="secretExpired")
+    revoke: list[str] = Field(default_factory=list, description="ARM actions taken from its documented grants")
+    restore: bool = Field(default=False, description="give back every documented ARM action")
 
 
 def _bad_request(exc: Exception) -> web.Response:
@@ -68,6 +81,10 @@ def routes(ctx: Context) -> list[web.RouteDef]:
                 knobs.role_assignment_limit = spec.role_assignment_limit
             if spec.rollout_seconds is not None:
                 knobs.rollout_seconds = spec.rollout_seconds
+            if spec.graph_lag_seconds is not None:
+                knobs.graph_lag_seconds = spec.graph_lag_seconds
+            if spec.smtp_role_actions is not None:
+                knobs.smtp_role_actions = spec.smtp_role_actions
         until = knobs.principal_replication_until
         return web.json_response(
             {
@@ -76,7 +93,34 @@ def routes(ctx: Context) -> list[web.RouteDef]:
                 "principalReplicationUntil": until.isoformat() if until else None,
                 "roleAssignmentLimit": knobs.role_assignment_limit,
                 "rolloutSeconds": knobs.rollout_seconds,
+                "graphLagSeconds": knobs.graph_lag_seconds,
+                "smtpRoleActions": knobs.smtp_role_actions,
             }
+        )
+
+    async def operator(request: web.Request) -> web.Response:
+        cloud = ctx.cloud
+        try:
+            spec = OperatorSpec.model_validate(await request.json())
+        except (ValueError, ValidationError) as exc:
+            return _bad_request(exc)
+        app = cloud.app_by_app_id(cloud.operator_app_id)
+        assert app is not None
+        if spec.secret_expired is not None:
+            for password in app.live:
+                password.end = (
+                    ctx.now() - timedelta(seconds=1) if spec.secret_expired else ctx.now() + timedelta(days=730)
+                )
+        unknown = [a for a in spec.revoke if a not in OPERATOR_ARM_ACTIONS]
+        if unknown:
+            return _bad_request(ValueError(f"not a documented operator action: {unknown}"))
+        for kind, actions in OPERATOR_ARM_GRANTS.items():
+            role = cloud.operator_role(kind)
+            if spec.restore:
+                role.actions = list(actions)
+            role.actions = [a for a in role.actions if a not in spec.revoke]
+        return web.json_response(
+            {"actions": sorted(a for kind in OPERATOR_ARM_GRANTS for a in cloud.operator_role(kind).actions)}
         )
 
     async def reset(request: web.Request) -> web.Response:
@@ -93,6 +137,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         body: dict[str, Any] = {
             "applications": [a.to_graph() for a in cloud.applications.values()],
             "roleDefinitions": [r.to_arm() for r in cloud.role_definitions.values() if r.role_type == "CustomRole"],
+            "domains": [d.to_arm() for d in cloud.domains.values()],
             "roleAssignments": [a.to_arm() for a in cloud.role_assignments.values()],
             "smtpUsernames": [u.to_arm() for u in cloud.smtp_usernames.values()],
         }
@@ -108,4 +153,5 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         web.post(f"{p}/reset", reset),
         web.get(f"{p}/messages", messages),
         web.get(f"{p}/state", state),
+        web.post(f"{p}/operator", operator),
     ]

@@ -29,6 +29,12 @@ _DESCRIPTIONS = {
         "'{tenant}'. This can happen if the application has not been installed by the administrator "
         "of the tenant or consented to by any user in the tenant.",
     ),
+    "7000229": (
+        "invalid_client",
+        401,
+        "The client application {app} is missing service principal in the tenant {tenant}. See instructions "
+        "here: https://go.microsoft.com/fwlink/?linkid=2225119",
+    ),
     "90002": ("invalid_request", 400, "Tenant '{tenant}' not found."),
     "500011": ("invalid_resource", 400, "The resource principal named {scope} was not found in the tenant."),
     "900144": ("invalid_request", 400, "The request body must contain the following parameter: '{missing}'."),
@@ -103,7 +109,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
             return _aadsts(refusal, now, app=app_id, tenant=tenant)
         sp = cloud.sp_by_app_id(app_id)
         if sp is None:
-            return _aadsts("700016", now, app=app_id, tenant=tenant)
+            return _aadsts("7000229", now, app=app_id, tenant=cloud.tenant_id)
         claims = Claims(
             object_id=sp.object_id,
             app_id=app_id,

@@ -21,6 +21,7 @@ class FaultSpec(BaseModel):
     retry_after: int | None = Field(default=None, alias="retryAfter", ge=0)
     latency_ms: int = Field(default=0, alias="latencyMs", ge=0, le=600_000)
     times: int | None = Field(default=None, ge=1, description="apply this many times (default: always)")
+    drop: bool = Field(default=False, description="close the connection without an answer (a network failure)")
 
 
 @dataclass

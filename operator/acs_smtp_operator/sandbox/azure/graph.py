@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
@@ -64,6 +64,10 @@ def routes(ctx: Context) -> list[web.RouteDef]:
     cloud = ctx.cloud
     Handler = Callable[[web.Request, Claims, re.Match[str]], Awaitable[web.Response]]
 
+    def lagging() -> tuple[datetime, timedelta]:
+        """A read's view: now, through a replica the lag knob behind."""
+        return ctx.now(), timedelta(seconds=cloud.knobs.graph_lag_seconds)
+
     def find_app(match: re.Match[str]) -> Application:
         oid, appid = match.group("oid"), match.group("appid")
         app = cloud.applications.get(oid.lower()) if oid else cloud.app_by_app_id(appid or "")
@@ -88,7 +92,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         app = find_app(match)
         require(claims, app, write=False)
         return web.json_response(
-            {"@odata.context": f"{ctx.base_url}/v1.0/$metadata#applications/$entity", **app.to_graph()}
+            {"@odata.context": f"{ctx.base_url}/v1.0/$metadata#applications/$entity", **app.to_graph(*lagging())}
         )
 
     async def list_apps(request: web.Request, claims: Claims, match: re.Match[str]) -> web.Response:
@@ -101,7 +105,10 @@ def routes(ctx: Context) -> list[web.RouteDef]:
             and (set(claims.roles) & (_READ_ALL | _WRITE_ALL) or claims.object_id in a.owners)
         ]
         return web.json_response(
-            {"@odata.context": f"{ctx.base_url}/v1.0/$metadata#applications", "value": [a.to_graph() for a in visible]}
+            {
+                "@odata.context": f"{ctx.base_url}/v1.0/$metadata#applications",
+                "value": [a.to_graph(*lagging()) for a in visible],
+            }
         )
 
     async def get_sp(request: web.Request, claims: Claims, match: re.Match[str]) -> web.Response:
@@ -158,7 +165,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
                 "CredentialInvalidLifetimeAsPerAppPolicy",
                 "Credential lifetime exceeds the max value allowed as per assigned policy.",
             )
-        if app.personal_accounts and len(app.passwords) >= 2:
+        if app.personal_accounts and len(app.live) >= 2:
             raise GraphError(
                 400, "TooManyAppPasswords", "The application allows personal accounts and may hold at most 2 passwords."
             )
@@ -175,10 +182,8 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         app = find_app(match)
         require(claims, app, write=True)
         key_id = str((await _json(request)).get("keyId") or "")
-        kept = [p for p in app.passwords if p.key_id.lower() != key_id.lower()]
-        if len(kept) == len(app.passwords):
+        if not cloud.remove_password(app, key_id, ctx.now()):
             raise GraphError(400, "Request_BadRequest", f"No password credential found with keyId {key_id}.")
-        app.passwords = kept
         return web.Response(status=204)
 
     table: list[tuple[str, re.Pattern[str], Handler]] = [

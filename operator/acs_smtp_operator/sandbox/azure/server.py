@@ -65,6 +65,13 @@ def build_app(ctx: Context) -> web.Application:
         latency = sum(f.latency_ms for f in faults)
         if latency:
             await asyncio.sleep(latency / 1000)
+        if any(f.drop for f in faults):
+            ctx.log.append(
+                Logged(api=api, method=request.method, path=request.path, status=0, time=ctx.now().isoformat())
+            )
+            if request.transport is not None:
+                request.transport.abort()  # no answer at all: the client sees the connection reset
+            raise ConnectionResetError("sandbox fault: connection dropped")
         failing = next((f for f in faults if f.status is not None), None)
         response: web.StreamResponse
         if failing is not None and failing.status is not None:

@@ -14,14 +14,23 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from acs_smtp_operator.sandbox.seed import OPERATOR_ARM_ACTIONS, OPERATOR_GRAPH_PERMISSIONS, Seed, derive_guid
+from acs_smtp_operator.sandbox.seed import (
+    AZURE_MANAGED_DOMAIN,
+    OPERATOR_ARM_GRANTS,
+    OPERATOR_GRAPH_PERMISSIONS,
+    Seed,
+    derive_guid,
+)
 
 __all__ = [
     "BUILTIN_ROLES",
+    "LEGACY_SMTP_SEND_ACTIONS",
+    "SENDING_RECORDS",
     "SMTP_SEND_ACTIONS",
     "Application",
     "Cloud",
     "CommunicationService",
+    "Domain",
     "Knobs",
     "PasswordCredential",
     "RoleAssignment",
@@ -32,20 +41,45 @@ __all__ = [
     "scope_contains",
 ]
 
-# What a service principal must be granted on an ACS resource to send mail over SMTP.
+# What a service principal must be granted on an ACS resource to send mail over SMTP: Microsoft's SMTP
+# authentication page as it reads today (three actions), and as it read before (two; `smtpRoleActions: Legacy`).
 SMTP_SEND_ACTIONS: tuple[str, ...] = (
+    "Microsoft.Communication/CommunicationServices/Read",
+    "Microsoft.Communication/CommunicationServices/Write",
+    "Microsoft.Communication/EmailServices/write",
+)
+LEGACY_SMTP_SEND_ACTIONS: tuple[str, ...] = (
     "Microsoft.Communication/CommunicationServices/Read",
     "Microsoft.Communication/EmailServices/write",
 )
+# The records whose verification a custom domain needs before mail is sent from it (DMARC is advised, not needed).
+SENDING_RECORDS: tuple[str, ...] = ("Domain", "SPF", "DKIM", "DKIM2")
 
 # Built-in roles by GUID (the real, well-known ids).
 BUILTIN_ROLES: dict[str, tuple[str, list[str]]] = {
     "8e3af657-a8ff-443c-a75c-2fe8c4bcb635": ("Owner", ["*"]),
     "b24988ac-6180-42a0-ab88-20f7382dd24c": ("Contributor", ["*"]),
     "acdd72a7-3385-48ef-bd42-f606fba81ae7": ("Reader", ["*/read"]),
+    # Its actions as the role lists them (azure-rbac-catalog.org; Microsoft documents the role by name only).
     "09976791-48a7-449e-bb21-39d1a415f350": (
         "Communication and Email Service Owner",
-        ["Microsoft.Communication/*"],
+        [
+            "Microsoft.Communication/CheckNameAvailability/action",
+            "Microsoft.Communication/Locations/OperationStatuses/read",
+            "Microsoft.Communication/Locations/OperationStatuses/write",
+            "Microsoft.Communication/Operations/read",
+            "Microsoft.Communication/CommunicationServices/read",
+            "Microsoft.Communication/CommunicationServices/write",
+            "Microsoft.Communication/CommunicationServices/delete",
+            "Microsoft.Communication/CommunicationServices/ListKeys/action",
+            "Microsoft.Communication/CommunicationServices/RegenerateKey/action",
+            "Microsoft.Communication/EmailServices/read",
+            "Microsoft.Communication/EmailServices/write",
+            "Microsoft.Communication/EmailServices/delete",
+            "Microsoft.Communication/EmailServices/Domains/read",
+            "Microsoft.Communication/EmailServices/Domains/write",
+            "Microsoft.Communication/EmailServices/Domains/delete",
+        ],
     ),
 }
 
@@ -70,6 +104,10 @@ class Knobs:
     assignment_propagation_seconds: float = 0.0  # a new role assignment takes effect this late
     role_assignment_limit: int = 4000
     rollout_seconds: float = 1.0  # Kubernetes: how long a restarted workload takes to roll out
+    # Graph reads lag writes this long: a new client secret is not listed (nor removable) yet, a removed one
+    # still is (Microsoft Entra is eventually consistent).
+    graph_lag_seconds: float = 2.0
+    smtp_role_actions: str = "Current"  # Current: the three documented actions; Legacy: the older two
 
 
 @dataclass
@@ -81,6 +119,13 @@ class PasswordCredential:
     start: datetime
     end: datetime
     created: datetime
+    removed: datetime | None = None  # removed, but still listed by lagging reads until then + the lag
+
+    def listed(self, now: datetime, lag: timedelta) -> bool:
+        """Does a Graph read at `now` (replicas `lag` behind) still or already show this key?"""
+        if self.created + lag > now:
+            return False
+        return self.removed is None or self.removed + lag > now
 
     def to_graph(self) -> dict[str, object]:
         return {
@@ -105,13 +150,20 @@ class Application:
     passwords_allowed: bool = True
     passwords: list[PasswordCredential] = field(default_factory=list)
 
-    def to_graph(self) -> dict[str, object]:
+    @property
+    def live(self) -> list[PasswordCredential]:
+        """The client secrets that exist (whatever a lagging read shows)."""
+        return [p for p in self.passwords if p.removed is None]
+
+    def to_graph(self, now: datetime | None = None, lag: timedelta = timedelta(0)) -> dict[str, object]:
+        """As Graph shows it: at `now`, through a replica `lag` behind; without `now`, the truth."""
+        shown = self.live if now is None else [p for p in self.passwords if p.listed(now, lag)]
         return {
             "id": self.object_id,
             "appId": self.app_id,
             "displayName": self.display_name,
             "signInAudience": "AzureADandPersonalMicrosoftAccount" if self.personal_accounts else "AzureADMyOrg",
-            "passwordCredentials": [p.to_graph() for p in self.passwords],
+            "passwordCredentials": [p.to_graph() for p in shown],
         }
 
 
@@ -152,9 +204,18 @@ class RoleDefinition:
 
         return match(self.actions) and not match(self.not_actions)
 
-    def to_arm(self) -> dict[str, object]:
+    def id_in(self, subscription: str | None) -> str:
+        """Its id as read through a scope of `subscription` (None: the tenant root)."""
+        prefix = f"/subscriptions/{subscription}" if subscription else ""
+        return f"{prefix}/providers/Microsoft.Authorization/roleDefinitions/{self.guid}"
+
+    def visible_at(self, scope: str) -> bool:
+        """Can it be read at `scope`: assignable there or above it, or (a GET) somewhere beneath it."""
+        return any(s == "/" or scope_contains(s, scope) or scope_contains(scope, s) for s in self.assignable_scopes)
+
+    def to_arm(self, subscription: str | None = None) -> dict[str, object]:
         return {
-            "id": self.id,
+            "id": self.id_in(subscription) if subscription else self.id,
             "name": self.guid,
             "type": "Microsoft.Authorization/roleDefinitions",
             "properties": {
@@ -205,6 +266,52 @@ class RoleAssignment:
 
 
 @dataclass
+class Domain:
+    """An Email Communication Services domain (`Microsoft.Communication/emailServices/domains`).
+
+    As Azure names it: an Azure-managed domain's resource is always `AzureManagedDomain` and sends as
+    `<guid>.azurecomm.net`; a custom domain's resource is named after the domain it sends as.
+    """
+
+    id: str
+    name: str
+    managed: bool  # AzureManaged, else CustomerManaged
+    sender_domain: str  # fromSenderDomain and mailFromSenderDomain
+    states: dict[str, str]  # verification status by record: Domain, SPF, DKIM, DKIM2, DMARC
+
+    @property
+    def can_send(self) -> bool:
+        return all(self.states.get(r) == "Verified" for r in SENDING_RECORDS)
+
+    def to_arm(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "type": "Microsoft.Communication/EmailServices/Domains",
+            "location": "Global",
+            "properties": {
+                "provisioningState": "Succeeded",
+                "dataLocation": "United States",
+                "fromSenderDomain": self.sender_domain,
+                "mailFromSenderDomain": self.sender_domain,
+                "domainManagement": "AzureManaged" if self.managed else "CustomerManaged",
+                "verificationStates": {k: {"status": v, "errorCode": ""} for k, v in self.states.items()},
+                "verificationRecords": {}
+                if self.managed
+                else {
+                    "Domain": {
+                        "type": "TXT",
+                        "name": self.name,
+                        "value": f"ms-domain-verification={self.name}",
+                        "ttl": 3600,
+                    },
+                },
+                "userEngagementTracking": "Disabled",
+            },
+        }
+
+
+@dataclass
 class CommunicationService:
     id: str
     name: str
@@ -227,10 +334,6 @@ class CommunicationService:
                 "version": "0.2.0",
             },
         }
-
-    @property
-    def domain_names(self) -> list[str]:
-        return [d.rsplit("/", 1)[-1] for d in self.linked_domains]
 
 
 @dataclass
@@ -260,31 +363,35 @@ def _iso(moment: datetime) -> str:
 
 @dataclass
 class Cloud:
-    """One tenant with one subscription: everything the emulators answer from."""
+    """One tenant with its subscriptions: everything the emulators answer from."""
 
     tenant_id: str
-    subscription_id: str
-    resource_groups: set[str]
+    subscription_id: str  # the first subscription
+    resource_groups: set[tuple[str, str]]  # (subscription id, resource group), lower case
     operator_app_id: str
     operator_secret: str
+    subscriptions: set[str] = field(default_factory=set)  # every subscription id, lower case
     knobs: Knobs = field(default_factory=Knobs)
     applications: dict[str, Application] = field(default_factory=dict)  # by object id
     service_principals: dict[str, ServicePrincipal] = field(default_factory=dict)  # by object id
     role_definitions: dict[str, RoleDefinition] = field(default_factory=dict)  # by guid
     role_assignments: dict[str, RoleAssignment] = field(default_factory=dict)  # by guid
     communication_services: dict[str, CommunicationService] = field(default_factory=dict)  # by lower id
+    domains: dict[str, Domain] = field(default_factory=dict)  # by lower id
     smtp_usernames: dict[tuple[str, str], SmtpUsername] = field(default_factory=dict)  # (lower acs id, name)
 
     # -- building -------------------------------------------------------------------------------
 
     @classmethod
     def from_seed(cls, seed: Seed, now: datetime) -> Cloud:
+        first = seed.subscription_id
         cloud = cls(
             tenant_id=seed.tenant_id,
-            subscription_id=seed.subscription_id,
-            resource_groups={rg.lower() for rg in seed.resource_groups},
+            subscription_id=first,
+            resource_groups={(first, rg.lower()) for rg in seed.resource_groups},
             operator_app_id=derive_guid("app", "acs-smtp-operator"),
             operator_secret=secrets.token_urlsafe(30),
+            subscriptions={first, *(derive_guid("subscription", n) for n in seed.subscriptions)},
         )
         for guid, (name, actions) in BUILTIN_ROLES.items():
             cloud.role_definitions[guid] = RoleDefinition(
@@ -310,42 +417,40 @@ class Cloud:
             now + timedelta(days=730),
             seeded,
         )
-        op_role = derive_guid("role", "acs-smtp-operator")
-        cloud.role_definitions[op_role] = RoleDefinition(
-            guid=op_role,
-            id=f"{cloud.subscription_scope}/providers/Microsoft.Authorization/roleDefinitions/{op_role}",
-            role_name="ACS SMTP Operator (sandbox identity)",
-            description="What the acs-smtp-operator identity needs, and nothing more",
-            role_type="CustomRole",
-            actions=list(OPERATOR_ARM_ACTIONS),
-            not_actions=[],
-            assignable_scopes=[cloud.subscription_scope],
-            created=now,
-            updated=now,
-        )
-        op_assignment = derive_guid("assignment", "acs-smtp-operator")
-        cloud.role_assignments[op_assignment] = RoleAssignment(
-            guid=op_assignment,
-            scope=cloud.subscription_scope,
-            role_definition_id=cloud.role_definitions[op_role].id,
-            principal_id=operator_sp.object_id,
-            principal_type="ServicePrincipal",
-            created=now - timedelta(days=1),
-        )
+        grants: dict[str, set[str]] = {kind: set() for kind in OPERATOR_ARM_GRANTS}
         for acs in seed.communication_services:
-            cloud.resource_groups.add(acs.resource_group.lower())
-            acs_id = (
-                f"{cloud.subscription_scope}/resourceGroups/{acs.resource_group}"
-                f"/providers/Microsoft.Communication/communicationServices/{acs.name}"
-            )
-            domains = [
-                f"{cloud.subscription_scope}/resourceGroups/{acs.resource_group}/providers"
-                f"/Microsoft.Communication/emailServices/{acs.email_service}/domains/{d}"
-                for d in acs.linked_domains
-            ]
+            sub = seed.subscription_of(acs)
+            cloud.resource_groups.add((sub, acs.resource_group.lower()))
+            group = f"/subscriptions/{sub}/resourceGroups/{acs.resource_group}"
+            acs_id = f"{group}/providers/Microsoft.Communication/communicationServices/{acs.name}"
+            service = f"{group}/providers/Microsoft.Communication/emailServices/{acs.email_service}"
+            linked = []
+            for domain in acs.domains:
+                managed = domain.name == AZURE_MANAGED_DOMAIN
+                sender = f"{derive_guid('azure-managed-domain', service)}.azurecomm.net" if managed else domain.name
+                status = "Verified" if domain.verified else "VerificationFailed"
+                states = {r: status for r in ("Domain", "SPF", "DKIM", "DKIM2")}
+                if not managed:
+                    states["DMARC"] = "NotStarted"
+                found = Domain(
+                    id=f"{service}/domains/{domain.name}",
+                    name=domain.name,
+                    managed=managed,
+                    sender_domain=sender,
+                    states=states,
+                )
+                cloud.domains.setdefault(found.id.lower(), found)
+                linked.append(found.id)
             cloud.communication_services[acs_id.lower()] = CommunicationService(
-                id=acs_id, name=acs.name, linked_domains=domains, immutable_id=derive_guid("acs", acs.name)
+                id=acs_id, name=acs.name, linked_domains=linked, immutable_id=derive_guid("acs", acs.name)
             )
+            grants["communicationService"].add(acs_id)
+            grants["roleDefinitionScope"].add(group)
+            if linked:
+                grants["emailService"].add(service)
+        for kind, scopes in grants.items():
+            for scope in sorted(scopes, key=str.lower):
+                cloud.grant_operator(kind, scope, operator_sp.object_id, now - timedelta(days=1))
         for app in seed.applications:
             owners = {operator_sp.object_id} if app.owned_by_operator else set()
             sp = cloud._add_app(app.name, owners=owners, now=now, with_sp=app.with_service_principal)
@@ -355,6 +460,39 @@ class Cloud:
             if app.max_password_lifetime_seconds is not None:
                 created.max_password_lifetime = timedelta(seconds=app.max_password_lifetime_seconds)
         return cloud
+
+    def grant_operator(self, kind: str, scope: str, principal_id: str, created: datetime) -> None:
+        """One of the operator identity's documented grants: a custom role of those actions, assigned at `scope`."""
+        guid = derive_guid("operator-role", kind)
+        sub = scope.split("/")[2].lower()
+        role = self.role_definitions.get(guid)
+        if role is None:
+            role = self.role_definitions[guid] = RoleDefinition(
+                guid=guid,
+                id=f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
+                role_name=f"ACS SMTP Operator: {kind} (sandbox identity)",
+                description="What the acs-smtp-operator identity needs there, and nothing more",
+                role_type="CustomRole",
+                actions=list(OPERATOR_ARM_GRANTS[kind]),
+                not_actions=[],
+                assignable_scopes=[],
+                created=created,
+                updated=created,
+            )
+        if scope not in role.assignable_scopes:
+            role.assignable_scopes.append(scope)
+        assignment = derive_guid("operator-assignment", kind, scope.lower())
+        self.role_assignments[assignment] = RoleAssignment(
+            guid=assignment,
+            scope=scope,
+            role_definition_id=f"/subscriptions/{sub}/providers/Microsoft.Authorization/roleDefinitions/{guid}",
+            principal_id=principal_id,
+            principal_type="ServicePrincipal",
+            created=created,
+        )
+
+    def operator_role(self, kind: str) -> RoleDefinition:
+        return self.role_definitions[derive_guid("operator-role", kind)]
 
     def _add_app(self, name: str, owners: set[str], now: datetime, with_sp: bool = True) -> ServicePrincipal:
         app = Application(
@@ -394,16 +532,28 @@ class Cloud:
     def acs(self, resource_id: str) -> CommunicationService | None:
         return self.communication_services.get(resource_id.rstrip("/").lower())
 
+    def domain(self, resource_id: str) -> Domain | None:
+        return self.domains.get(resource_id.rstrip("/").lower())
+
+    def sender_domains(self, acs: CommunicationService) -> list[Domain]:
+        """The domains linked to the resource, in order."""
+        return [d for d in (self.domain(i) for i in acs.linked_domains) if d is not None]
+
     def scope_exists(self, scope: str) -> bool:
-        """Whether an ARM scope names a subscription, resource group or ACS resource that exists."""
+        """Whether an ARM scope names a subscription, resource group, ACS resource, email service or domain."""
         parts = scope.strip("/").split("/")
-        if len(parts) < 2 or parts[0].lower() != "subscriptions" or parts[1].lower() != self.subscription_id:
+        if len(parts) < 2 or parts[0].lower() != "subscriptions" or parts[1].lower() not in self.subscriptions:
             return False
         if len(parts) == 2:
             return True
-        if len(parts) == 4 and parts[2].lower() == "resourcegroups":
-            return parts[3].lower() in self.resource_groups
-        return self.acs(scope) is not None
+        if len(parts) >= 4 and parts[2].lower() == "resourcegroups":
+            if (parts[1].lower(), parts[3].lower()) not in self.resource_groups:
+                return False
+            if len(parts) == 4:
+                return True
+        if self.acs(scope) is not None or self.domain(scope) is not None:
+            return True
+        return any(d.lower().startswith(scope.rstrip("/").lower() + "/domains/") for d in self.domains)
 
     # -- rules ----------------------------------------------------------------------------------
 
@@ -420,6 +570,21 @@ class Cloud:
                 return True
         return False
 
+    def can_send(self, principal_id: str, acs: CommunicationService, now: datetime) -> bool:
+        """Does the principal hold, on the resource, every action ACS checks at SMTP login?"""
+        wanted = LEGACY_SMTP_SEND_ACTIONS if self.knobs.smtp_role_actions == "Legacy" else SMTP_SEND_ACTIONS
+        return all(self.is_authorized(principal_id, a, acs.id, now) for a in wanted)
+
+    def remove_password(self, app: Application, key_id: str, now: datetime) -> bool:
+        """Remove a client secret as a replica `lag` behind sees it: False when it sees no such key."""
+        lag = timedelta(seconds=self.knobs.graph_lag_seconds)
+        found = next((p for p in app.live if p.key_id.lower() == key_id.lower() and p.listed(now, lag)), None)
+        if found is None:
+            return False
+        found.removed = now
+        app.passwords = [p for p in app.passwords if p.removed is None or p.removed + lag > now]
+        return True
+
     def check_secret(self, app_id: str, secret: str, now: datetime) -> str | None:
         """None if `secret` is a current client secret of the application, else the AADSTS code."""
         app = self.app_by_app_id(app_id)
@@ -427,7 +592,7 @@ class Cloud:
             return "700016"
         digest = hash_secret(secret)
         propagation = timedelta(seconds=self.knobs.secret_propagation_seconds)
-        for password in app.passwords:
+        for password in app.live:
             if not secrets.compare_digest(password.secret_hash, digest):
                 continue
             if password.end <= now:
