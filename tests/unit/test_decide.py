@@ -12,7 +12,6 @@ from acs_smtp_operator.failure import Failure, UntilSpecChanges
 from acs_smtp_operator.identity import role_definition_id, role_guid
 from acs_smtp_operator.model import DEFAULT_ACTIONS, Reason, RoleSpec, RotationReason, Spec
 from acs_smtp_operator.observed import (
-    SenderDomain,
     Application,
     AssignmentView,
     CredentialState,
@@ -21,6 +20,7 @@ from acs_smtp_operator.observed import (
     RolesSeen,
     RoleView,
     SecretView,
+    SenderDomain,
     SmtpUsernameView,
 )
 

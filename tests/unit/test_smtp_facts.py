@@ -4,6 +4,7 @@ import urllib.parse
 
 import pytest
 
+from acs_smtp_operator.observed import SenderDomain
 from acs_smtp_operator.smtp import (
     TemplateRenderError,
     compose_username,
@@ -12,7 +13,6 @@ from acs_smtp_operator.smtp import (
     secret_data,
     sender_address,
 )
-from acs_smtp_operator.observed import SenderDomain
 
 MANAGED = SenderDomain("AzureManagedDomain", "3f7c2c1e-8d5e-4d1b-a3a8-0c9f2b6e1d42.azurecomm.net")
 CUSTOM = SenderDomain("mail.shop.example.com", "mail.shop.example.com")
