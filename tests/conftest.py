@@ -245,6 +245,7 @@ class Operator:
             **cloud.env,
             "ACSSMTP_DRIFT_PERIOD": "2",
             "ACSSMTP_VERIFY_TIMEOUT": "10",
+            "ACSSMTP_GRAPH_LAG": "5",  # the sandbox's Graph lags 2 s: a key issued 5 s ago is not taken for removed
             "ACSSMTP_METRICS_PORT": str(self.metrics_port),
             "ACSSMTP_HEALTH_PORT": str(self.port),
             # A stable name, as a pod's: a restarted process takes its own Lease back at once.

@@ -7,7 +7,9 @@ the spec says at deletion time: a tenant's last edit, refused by the policies, m
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
@@ -24,18 +26,36 @@ from acs_smtp_operator.tenancy import Grant
 __all__ = ["finalize"]
 
 
-async def _client_secrets(ports: Ports, cr: Credential, client_id: str, emit: Emit) -> None:
-    try:
-        app = await passwords.find_application(ports.azure.graph, client_id)
-    except Failure as exc:
-        if exc.reason not in (Reason.APPLICATION_NOT_FOUND, Reason.FORBIDDEN):
-            raise
-        emit("Warning", str(exc.reason), f"client secrets could not be cleaned up: {exc.message}")
-        return
+async def _client_secrets(ports: Ports, cr: Credential, client_id: str, status: Status, emit: Emit) -> None:
+    """Remove every key carrying this credential's marker, including one issued moments ago.
+
+    Graph is eventually consistent: the key the last rotation issued may not be listed yet. While it is within
+    `graph_lag` of its issue and missing, the application is read again (a key is removed by its marker only,
+    never by the id alone: the Secret, which the tenant can edit, may have put that id in status).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ports.settings.graph_lag
+    issued = status.last_rotation_time
+    fresh = (
+        status.current_key_id
+        if issued and datetime.now(UTC) - issued < timedelta(seconds=ports.settings.graph_lag)
+        else None
+    )
     marker = key_marker(cr.namespace, cr.name, cr.uid)
-    for key in app.keys:
-        if key.display_name == marker:
-            await passwords.remove_password(ports.azure.graph, app.object_id, key.key_id)
+    while True:
+        try:
+            app = await passwords.find_application(ports.azure.graph, client_id)
+        except Failure as exc:
+            if exc.reason not in (Reason.APPLICATION_NOT_FOUND, Reason.FORBIDDEN):
+                raise
+            emit("Warning", str(exc.reason), f"client secrets could not be cleaned up: {exc.message}")
+            return
+        for key in app.keys:
+            if key.display_name == marker:
+                await passwords.remove_password(ports.azure.graph, app.object_id, key.key_id)
+        if fresh is None or fresh in {k.key_id for k in app.keys} or loop.time() >= deadline:
+            return
+        await asyncio.sleep(1.0)  # the newest key is not listed yet: read again
 
 
 def _acted(status: Status) -> bool:
@@ -106,7 +126,7 @@ async def finalize(
         return
     azure = ports.azure
     acs = AcsRef(resourceId=status.communication_service_id or spec.communication_service.resource_id)
-    await _client_secrets(ports, cr, status.client_id or spec.entra_application.client_id, emit)
+    await _client_secrets(ports, cr, status.client_id or spec.entra_application.client_id, status, emit)
     entry = status.smtp_username_resource
     if entry is None and not recorded and spec.username.format == "SmtpUsername":
         entry = smtp_username_resource(cr.namespace, cr.name)  # status from before it recorded the entry

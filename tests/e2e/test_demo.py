@@ -21,6 +21,10 @@ def test_the_demo_provisions_sends_and_narrates() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "Sent through STARTTLS + AUTH LOGIN and delivered" in out
+    sender = next(line for line in out.splitlines() if "AzureManagedDomain sends as " in line)
+    managed = sender.split("AzureManagedDomain sends as ", 1)[1].split(";")[0].strip()
+    assert managed.endswith(".azurecomm.net"), "an Azure-managed domain sends as <guid>.azurecomm.net"
+    assert f"from DoNotReply@{managed} to" in out, "and the mail went from its real sender address"
     assert "PUT    201" in out and "addPassword" in out, "the timeline shows the Azure writes"
     assert "SecretIssued" in out, "and the Kubernetes Events"
     assert "A cluster administrator grants namespace default" in out, "the policy comes first"

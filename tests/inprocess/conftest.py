@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -90,15 +91,19 @@ class Bench:
         """key id -> display name of the application's client secrets, as the emulated tenant holds them."""
         found = self.sandbox.ctx.cloud.app_by_app_id(self.app(app)["clientId"])
         assert found is not None
-        return {p.key_id: p.display_name for p in found.passwords}
+        return {p.key_id: p.display_name for p in found.live}
 
-    async def apply(self, ns: str, name: str, app: str = "shop-mailer", **spec: Any) -> None:
+    def acs_named(self, name: str) -> dict[str, Any]:
+        return next(a for a in self.sandbox.manifest["communicationServices"] if a["name"] == name)
+
+    async def apply(self, ns: str, name: str, app: str = "shop-mailer", acs: str | None = None, **spec: Any) -> None:
+        resource = self.acs_named(acs) if acs else self.acs
         body = {
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": "AcsSmtpCredential",
             "metadata": {"name": name, "namespace": ns},
             "spec": {
-                "communicationService": {"resourceId": self.acs["resourceId"]},
+                "communicationService": {"resourceId": resource["resourceId"]},
                 "entraApplication": {"clientId": self.app(app)["clientId"]},
                 **spec,
             },
@@ -132,14 +137,14 @@ class Bench:
             raise
         return found
 
-    async def run(self, ns: str, name: str) -> PassResult:
-        """One pass over the credential as stored now, at the clock's time."""
+    async def run(self, ns: str, name: str, ports: Ports | None = None) -> PassResult:
+        """One pass over the credential as stored now, at the clock's time (through other ports if given)."""
         stored = await self.read(ns, name)
         assert stored is not None
         events: list[tuple[str, str, str]] = []
         before = len(self.sandbox.ctx.log)
         outcome = await reconcile(
-            self.ports, Credential.of(stored), self.clock.now, lambda *e: events.append(e), self.tenancy
+            ports or self.ports, Credential.of(stored), self.clock.now, lambda *e: events.append(e), self.tenancy
         )
         return PassResult(outcome, events, list(self.sandbox.ctx.log[before:]))
 
@@ -153,23 +158,38 @@ async def sandbox(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[San
         yield running
 
 
-@pytest.fixture(scope="session")
-async def bench(sandbox: Sandbox) -> AsyncIterator[Bench]:
+@asynccontextmanager
+async def bench_on(sandbox: Sandbox) -> AsyncIterator[Bench]:
+    """A bench over a running sandbox: the operator's ports as the operator identity, the CRD installed."""
+    api = config.new_client_from_config(config_file=sandbox.env["KUBECONFIG"])  # type: ignore[no-untyped-call]
+    crd = yaml.safe_load((ROOT / "crds" / "acssmtp.io_acssmtpcredentials.yaml").read_text())
+    await off_loop(client.ApiextensionsV1Api(api).create_custom_resource_definition, crd)
+    try:
+        async with operator_ports(sandbox, api) as ports:
+            yield Bench(sandbox, ports, Clock(), client.CustomObjectsApi(api), client.CoreV1Api(api))
+    finally:
+        api.close()  # type: ignore[no-untyped-call]
+
+
+@asynccontextmanager
+async def operator_ports(sandbox: Sandbox, api: client.ApiClient, **more: Any) -> AsyncIterator[Ports]:
+    """The operator's ports with a credential of their own (so no token cached by another's)."""
     env = sandbox.env
-    settings = settings_of(env, verify_timeout=5)
+    settings = settings_of(env, **{"verify_timeout": 5, "graph_lag": 10, **more})
     tenant = env["AZURE_TENANT_ID"]
     credential = client_secret_credential(settings, tenant, env["AZURE_CLIENT_ID"], env["AZURE_CLIENT_SECRET"])
     azure = AzureClients(settings, credential)
-    api = config.new_client_from_config(config_file=env["KUBECONFIG"])  # type: ignore[no-untyped-call]
-    crd = yaml.safe_load((ROOT / "crds" / "acssmtp.io_acssmtpcredentials.yaml").read_text())
-    await off_loop(client.ApiextensionsV1Api(api).create_custom_resource_definition, crd)
-    ports = Ports(settings=settings, azure=azure, kube=Kube(api), tenant_id=tenant, metrics=Metrics())
     try:
-        yield Bench(sandbox, ports, Clock(), client.CustomObjectsApi(api), client.CoreV1Api(api))
+        yield Ports(settings=settings, azure=azure, kube=Kube(api), tenant_id=tenant, metrics=Metrics())
     finally:
         await azure.close()
         await credential.close()
-        api.close()  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture(scope="session")
+async def bench(sandbox: Sandbox) -> AsyncIterator[Bench]:
+    async with bench_on(sandbox) as made:
+        yield made
 
 
 @pytest.fixture

@@ -39,18 +39,36 @@ async def test_the_acs_resource_lists_its_linked_domains(cloud: Cloud, azure: Az
     assert not empty.properties.linked_domains
 
 
-async def test_a_missing_acs_resource_is_resource_not_found(cloud: Cloud, azure: AzureClients) -> None:
+async def test_a_missing_acs_resource_the_identity_holds_nothing_on_is_forbidden(
+    cloud: Cloud, azure: AzureClients
+) -> None:
+    """ARM authorises before it looks: a least-privilege identity learns nothing of resources it holds no role on."""
     rg, _ = split(cloud.acs["resourceId"])
-    with pytest.raises(ResourceNotFoundError) as info:
+    with pytest.raises(HttpResponseError) as info:
         await azure.communication(cloud.manifest["subscriptionId"]).communication_services.get(rg, "nope")
+    assert info.value.status_code == 403 and info.value.error.code == "AuthorizationFailed"
+    assert "or the scope is invalid" in str(info.value.error.message)
+
+
+async def test_a_missing_domain_where_the_identity_may_read_is_resource_not_found(
+    cloud: Cloud, azure: AzureClients
+) -> None:
+    rg, _ = split(cloud.acs["resourceId"])
+    domains = azure.communication(cloud.manifest["subscriptionId"]).domains
+    with pytest.raises(ResourceNotFoundError) as info:
+        await domains.get(rg, "email-sandbox", "nope.example.com")
     assert info.value.error.code == "ResourceNotFound"
+    managed = await domains.get(rg, "email-sandbox", "AzureManagedDomain")
+    assert managed.properties is not None and managed.properties.domain_management == "AzureManaged"
+    assert managed.properties.mail_from_sender_domain in cloud.acs["senderDomains"]
+    assert str(managed.properties.mail_from_sender_domain).endswith(".azurecomm.net")
 
 
 async def test_smtp_usernames_are_created_updated_listed_and_deleted(cloud: Cloud, azure: AzureClients) -> None:
     rg, name = split(cloud.acs["resourceId"])
     ops = azure.communication(cloud.manifest["subscriptionId"]).smtp_usernames
     app = cloud.app("shop-mailer")["clientId"]
-    email = f"mailer@{cloud.acs['linkedDomains'][0]}"
+    email = f"mailer@{cloud.acs['senderDomains'][0]}"
     created = await ops.create_or_update(
         rg,
         name,
@@ -100,9 +118,7 @@ async def test_role_names_are_unique_in_the_tenant(cloud: Cloud, azure: AzureCli
     assert again.id == first.id, "an update of the same id is accepted (201)"
     with pytest.raises(HttpResponseError) as info:
         await azure.authorization(cloud.manifest["subscriptionId"]).role_definitions.create_or_update(
-            f"/subscriptions/{cloud.manifest['subscriptionId']}",
-            str(uuid.uuid4()),
-            role(name.upper(), f"/subscriptions/{cloud.manifest['subscriptionId']}"),
+            cloud.acs["resourceId"], str(uuid.uuid4()), role(name.upper(), cloud.acs["resourceId"])
         )
     assert info.value.status_code == 409 and info.value.error.code == "RoleDefinitionWithSameNameExists"
     listed = [

@@ -10,6 +10,7 @@ import pytest
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError
 from azure.identity import ClientSecretCredential as SyncClientSecretCredential
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
+from msgraph.generated.models.password_credential import PasswordCredential
 from tests.conftest import Cloud, settings_for
 from tests.integration.azure_helpers import add_password, remove_password
 
@@ -54,10 +55,18 @@ async def test_a_secret_is_returned_once_works_and_stops_working_when_removed(
         azure, app["objectId"], "acs-smtp-operator test", end=datetime.now(UTC) + timedelta(days=1)
     )
     assert created.secret_text and created.hint == created.secret_text[:3]
-    listed = await azure.graph.applications.by_application_id(app["objectId"]).get()
-    assert listed is not None and listed.password_credentials
-    ours = [p for p in listed.password_credentials if p.key_id == created.key_id]
-    assert ours and ours[0].secret_text is None, "the value is never shown again"
+
+    async def ours() -> list[PasswordCredential]:
+        listed = await azure.graph.applications.by_application_id(app["objectId"]).get()
+        assert listed is not None
+        return [p for p in listed.password_credentials or [] if p.key_id == created.key_id]
+
+    assert await ours() == [], "Graph is eventually consistent: a read at once does not list the new key yet"
+    for _ in range(50):
+        if found := await ours():
+            break
+        await asyncio.sleep(0.2)
+    assert found and found[0].secret_text is None, "listed once replicated; the value is never shown again"
     assert await token_refusal(cloud, app["clientId"], created.secret_text) is None
     assert created.key_id is not None
     await remove_password(azure, app["objectId"], created.key_id)

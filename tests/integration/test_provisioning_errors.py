@@ -39,7 +39,8 @@ def test_bad_input_is_refused_with_invalid_spec_and_no_azure_write(cloud: Cloud,
 @pytest.mark.parametrize(
     ("case", "reason", "needle"),
     [
-        ("a missing ACS resource", "CommunicationServiceNotFound", "ResourceNotFound"),
+        # ARM authorises before it looks: the operator's least privilege holds nothing on a missing resource.
+        ("a missing ACS resource", "Forbidden", "a resource that does not exist"),
         ("an unknown application", "ApplicationNotFound", "Request_ResourceNotFound"),
         ("an application the operator does not own", "Forbidden", "Authorization_RequestDenied"),
         ("a lifetime the app's policy refuses", "CredentialPolicyRefused", "max value allowed as per assigned policy"),

@@ -194,7 +194,7 @@ def test_a_secret_that_never_verifies_is_removed_and_the_secret_left_working(clo
     try:
         cloud.kubectl("annotate", "acssmtp", "neverworks", "-n", ns, "acssmtp.io/rotate=doomed", "--overwrite")
         synced = wait_reason(cloud, ns, "neverworks", "VerificationFailed", type_="Synced", timeout=40)
-        assert "was removed and the Secret left as it was" in synced["message"]
+        assert "it was removed, and the Secret was left as it was" in synced["message"]
         ready = (get(cloud, ns, "acssmtp", "neverworks") or {})["status"]
         assert next(c for c in ready["conditions"] if c["type"] == "Ready")["status"] == "True"
         assert ready["currentKeyId"] == before
@@ -261,7 +261,8 @@ def test_steady_state_makes_only_drift_reads_and_due_rotations(cloud: Cloud, ns:
     removes = [w for w in ours if w["path"].endswith("/removePassword")]
     assert rotations(cloud, ns, "steady") != start
     assert 2 <= len(adds) <= 4, ours
-    assert len(ours) == len(adds) + len(removes) and len(removes) <= len(adds), "no write but the rotations"
+    # A key issued before the window may be retired within it: one removal more than additions at most.
+    assert len(ours) == len(adds) + len(removes) and len(removes) <= len(adds) + 1, "no write but the rotations"
     reads = [
         r
         for r in cloud.requests()

@@ -42,7 +42,7 @@ def dot(cloud: Cloud, app: str) -> str:
 
 
 def sender(cloud: Cloud) -> str:
-    return f"DoNotReply@{cloud.acs['linkedDomains'][0]}"
+    return f"DoNotReply@{cloud.acs['senderDomains'][0]}"
 
 
 async def granted_secret(cloud: Cloud, azure: AzureClients, app: str = "shop-mailer") -> str:
@@ -70,7 +70,7 @@ async def test_the_pipe_form_and_an_smtp_username_resource_log_in_too(
     secret = await granted_secret(cloud, azure)
     app = cloud.app("shop-mailer")["clientId"]
     pipe = f"{cloud.acs['name']}|{app}|{cloud.manifest['tenantId']}"
-    email = f"mailer-{uuid.uuid4().hex[:6]}@{cloud.acs['linkedDomains'][0]}"
+    email = f"mailer-{uuid.uuid4().hex[:6]}@{cloud.acs['senderDomains'][0]}"
     parts = cloud.acs["resourceId"].split("/")
     await azure.communication(cloud.manifest["subscriptionId"]).smtp_usernames.create_or_update(
         parts[4],

@@ -32,7 +32,16 @@ async def linked_domain_ids(client: CommunicationServiceManagementClient, acs: A
     try:
         found = await client.communication_services.get(acs.resource_group, acs.name)
     except AZURE_ERRORS as exc:
-        raise translate(exc, f"reading {acs.resource_id}", Reason.ACS_NOT_FOUND) from None
+        failure = translate(exc, f"reading {acs.resource_id}", Reason.ACS_NOT_FOUND)
+        if failure.reason == Reason.FORBIDDEN:  # ARM authorises before it looks up
+            failure = Failure(
+                Reason.FORBIDDEN,
+                f"{failure.message}; ARM gives the same answer for a resource that does not exist (or lies where "
+                "the identity holds no role): check spec.communicationService.resourceId",
+                status=failure.status,
+                code=failure.code,
+            )
+        raise failure from None
     ids = (found.properties.linked_domains if found.properties else None) or []
     return tuple(str(d).rstrip("/") for d in ids)
 

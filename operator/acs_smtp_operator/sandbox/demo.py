@@ -184,7 +184,9 @@ def open_policy(manifest: dict[str, Any], name: str, covering: dict[str, Any], *
         "spec": {
             "namespaces": covering,
             "applications": [a["clientId"] for a in manifest["applications"]],
-            "communicationServices": [f"/subscriptions/{manifest['subscriptionId']}/*"],
+            "communicationServices": [
+                f"/subscriptions/{s}/*" for s in manifest.get("subscriptions") or [manifest["subscriptionId"]]
+            ],
             "limits": {
                 "maxSecretLifetime": "87600h",
                 "minRotationInterval": "1s",
@@ -257,6 +259,9 @@ async def _narrate(
         f"expires {status['notAfter']}, next rotation {status['renewalTime']}"
     )
     out((await kubectl(kubeconfig, "get", "acssmtp", "-n", namespace)).rstrip())
+    linked = next((c for c in status.get("conditions", []) if c["type"] == "DomainLinked"), None)
+    if linked is not None:  # the sender comes from the domain resources, never from their names
+        out(f"   DomainLinked: {linked['message']}")
     secret = json.loads(await kubectl(kubeconfig, "get", "secret", status["secretName"], "-n", namespace, "-o", "json"))
     data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
     shown = ", ".join(f"{k}={'<' + str(len(v)) + ' chars>' if k == 'password' else v}" for k, v in sorted(data.items()))

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from acs_smtp_operator.sandbox.azure.context import Context
 from acs_smtp_operator.sandbox.azure.faults import FaultSpec
-from acs_smtp_operator.sandbox.seed import OPERATOR_ARM_ACTIONS, OPERATOR_ARM_GRANTS
+from acs_smtp_operator.sandbox.seed import OPERATOR_ARM_ACTIONS, OPERATOR_ARM_GRANTS, OPERATOR_GRAPH_PERMISSIONS
 
 __all__ = ["CONTROL_PREFIX", "KnobsSpec", "routes"]
 
@@ -37,8 +37,10 @@ class OperatorSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     secret_expired: bool | None = Field(default=None, alias="secretExpired")
-    revoke: list[str] = Field(default_factory=list, description="ARM actions taken from its documented grants")
-    restore: bool = Field(default=False, description="give back every documented ARM action")
+    revoke: list[str] = Field(
+        default_factory=list, description="ARM actions or Graph permissions taken from its documented grants"
+    )
+    restore: bool = Field(default=False, description="give back every documented ARM action and Graph permission")
 
 
 def _bad_request(exc: Exception) -> web.Response:
@@ -111,9 +113,14 @@ def routes(ctx: Context) -> list[web.RouteDef]:
                 password.end = (
                     ctx.now() - timedelta(seconds=1) if spec.secret_expired else ctx.now() + timedelta(days=730)
                 )
-        unknown = [a for a in spec.revoke if a not in OPERATOR_ARM_ACTIONS]
+        unknown = [a for a in spec.revoke if a not in OPERATOR_ARM_ACTIONS + OPERATOR_GRAPH_PERMISSIONS]
         if unknown:
-            return _bad_request(ValueError(f"not a documented operator action: {unknown}"))
+            return _bad_request(ValueError(f"not a documented operator permission: {unknown}"))
+        principal = cloud.sp_by_app_id(cloud.operator_app_id)
+        assert principal is not None
+        if spec.restore:  # application permissions reach the operator in its next token's roles claim
+            principal.graph_permissions.update(OPERATOR_GRAPH_PERMISSIONS)
+        principal.graph_permissions.difference_update(spec.revoke)
         for kind, actions in OPERATOR_ARM_GRANTS.items():
             role = cloud.operator_role(kind)
             if spec.restore:

@@ -71,7 +71,7 @@ def build_app(ctx: Context) -> web.Application:
             )
             if request.transport is not None:
                 request.transport.abort()  # no answer at all: the client sees the connection reset
-            raise ConnectionResetError("sandbox fault: connection dropped")
+            return web.Response(status=599)  # written to nowhere: the connection is gone
         failing = next((f for f in faults if f.status is not None), None)
         response: web.StreamResponse
         if failing is not None and failing.status is not None:
