@@ -135,7 +135,7 @@ async def read_role_assignment(client: AuthorizationManagementClient, scope: str
 
 _KEEP_SCOPES = 5  # scopes in use elsewhere that one write may learn of
 _SCOPE_IN_USE = "RoleScopeBeingRemovedContainsAssignments"
-_DROPPED = re.compile(r"under scope '([^']+)' which is being removed")
+_DROPPED = re.compile(r"under scope '(/subscriptions/[0-9a-fA-F-]{36}(?:/[^'/]+)*)' which is being removed")
 _EXISTING = re.compile(r"existing role assignment is ([0-9a-fA-F]{32})")
 
 
