@@ -48,10 +48,10 @@ class Job:
 
 async def _role(job: Job, plan: Plan) -> None:
     acs, write = job.spec.communication_service, plan.role.write
-    role_id = plan.role.role_id
+    role_id = plan.role.role_id  # as this resource's subscription spells it (a write may answer through another's)
     if write is not None:
         client = job.ports.azure.authorization(acs.subscription_id)
-        role_id = await roles.write_role(client, write.guid, write.name, write.actions, write.assignable_scopes)
+        await roles.write_role(client, write.guid, write.name, write.actions, write.assignable_scopes)
         job.emit("Normal", "RoleDefinitionWritten", f"role {write.name!r} assignable at {write.scope}")
     job.done.role = (role_id, plan.role.owned)
 
@@ -203,7 +203,7 @@ async def _keep(job: Job, keep: Keep) -> None:
     job.done.held = (keep.key_id, keep.not_after)
 
 
-async def _keys(job: Job, before: Ledger) -> None:
+async def _keys(job: Job, before: Ledger, unlisted: str | None) -> None:
     """Old keys: restart the workloads, wait for the rollout, keep them through the grace period, then remove."""
     assert job.done.held is not None
     ports, spec, namespace = job.ports, job.spec, job.content.namespace
@@ -218,6 +218,7 @@ async def _keys(job: Job, before: Ledger) -> None:
         job.observed.rollout_done,
         timedelta(seconds=ports.settings.rollout_timeout),
         timedelta(seconds=ports.settings.orphan_settle),
+        unlisted,
     )
     if keys.restart:
         for target in spec.restart_targets:
@@ -259,4 +260,4 @@ async def act(job: Job, plan: Plan, before: Ledger) -> None:
     else:
         await _keep(job, plan.secret)
     done.acting = "keys"
-    await _keys(job, before)
+    await _keys(job, before, plan.unlisted)

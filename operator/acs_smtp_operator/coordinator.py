@@ -165,7 +165,11 @@ class Coordinator:
             )
         settings = self.ports.settings
         due = natural_due(
-            outcome.status, now, timedelta(seconds=settings.drift_period), timedelta(seconds=settings.rollout_timeout)
+            outcome.status,
+            now,
+            timedelta(seconds=settings.drift_period),
+            timedelta(seconds=settings.rollout_timeout),
+            timedelta(seconds=settings.graph_lag),
         )
         return Streak(behind=before.behind + 1, at=now) if due <= now else Streak()
 
@@ -187,7 +191,16 @@ class Coordinator:
             now = self.clock()
             deferred = _deferred_rotation(entry, body, now)
             when = wake(
-                entry.status, last, now, drift, rollout_timeout, entry.streak, entry.asked, entry.recheck, deferred
+                entry.status,
+                last,
+                now,
+                drift,
+                rollout_timeout,
+                entry.streak,
+                entry.asked,
+                entry.recheck,
+                deferred,
+                timedelta(seconds=settings.graph_lag),
             )
             entry.wake.clear()
             if await first(entry.wake.wait(), stopped(), within=max((when.look - now).total_seconds(), 0.0)):

@@ -130,6 +130,7 @@ class Plan:
     secret_name: str
     secret: Keep | Issue | SecretConflict
     rotation_waits: datetime | None = None  # a rotation request the policy's interval holds back until then
+    unlisted: str | None = None  # the key the last pass issued, which Graph may not list yet
 
 
 def expected_role_id(role: RoleSpec, acs: AcsRef, tenant_id: str, roles: RolesSeen) -> str:
@@ -258,6 +259,20 @@ def _check_template(spec: Spec, target: Target, username: str, domains: tuple[Se
         raise Failure(Reason.INVALID_SPEC, f"spec.{exc} with the values of {spec.communication_service.name}") from None
 
 
+def _check_sender(spec: Spec, domains: tuple[SenderDomain, ...]) -> None:
+    """`verify: Smtp` proves MAIL FROM: with linked domains none of which can send yet, no key could pass, so
+    none is added (retried: verifying the domain fixes it)."""
+    if spec.rotation.verify == "Smtp" and domains and not any(d.can_send for d in domains):
+        unverified = "; ".join(
+            f"{d.name} ({', '.join(f'{r} {s}' for r, s in d.unverified) or 'no sender domain'})" for d in domains
+        )
+        raise Failure(
+            Reason.DOMAIN_NOT_VERIFIED,
+            f"no domain linked to {spec.communication_service.name} can send yet, so rotation.verify Smtp cannot "
+            f"pass and no client secret is added: {unverified}",
+        )
+
+
 def decide(spec: Spec, target: Target, observed: Observed, now: datetime) -> Plan:
     """The whole plan of one pass, or a `Failure` before anything is written."""
     acs, client_id = spec.communication_service, spec.entra_application.client_id
@@ -276,12 +291,16 @@ def decide(spec: Spec, target: Target, observed: Observed, now: datetime) -> Pla
     )
     name = secret_name(target.name, spec.secret.name)
     _check_template(spec, target, username, observed.domains)
+    secret = _secret(spec, target, username, name, observed, now)
+    if isinstance(secret, Issue):
+        _check_sender(spec, observed.domains)
     return Plan(
         role=role,
         assignment=assignment,
         username=username,
         smtp_username=_smtp_username(spec, target, username, observed),
         secret_name=name,
-        secret=_secret(spec, target, username, name, observed, now),
+        secret=secret,
         rotation_waits=_held(target, now),
+        unlisted=_fresh(target, now),
     )

@@ -7,7 +7,6 @@ the spec says at deletion time: a tenant's last edit, refused by the policies, m
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -27,35 +26,33 @@ __all__ = ["finalize"]
 
 
 async def _client_secrets(ports: Ports, cr: Credential, client_id: str, status: Status, emit: Emit) -> None:
-    """Remove every key carrying this credential's marker, including one issued moments ago.
+    """Remove every key carrying this credential's marker, and the one the last rotation issued moments ago.
 
-    Graph is eventually consistent: the key the last rotation issued may not be listed yet. While it is within
-    `graph_lag` of its issue and missing, the application is read again (a key is removed by its marker only,
-    never by the id alone: the Secret, which the tenant can edit, may have put that id in status).
+    Graph is eventually consistent: that newest key may not be listed yet, so its marker cannot be seen. It is
+    removed by its id, its "not found" retried through `graph_lag`, unless Graph lists that id under another
+    name (status may hold an id the tenant put in the Secret: another credential's key is never removed).
     """
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + ports.settings.graph_lag
-    issued = status.last_rotation_time
-    fresh = (
-        status.current_key_id
-        if issued and datetime.now(UTC) - issued < timedelta(seconds=ports.settings.graph_lag)
-        else None
-    )
+    try:
+        app = await passwords.find_application(ports.azure.graph, client_id)
+    except Failure as exc:
+        if exc.reason not in (Reason.APPLICATION_NOT_FOUND, Reason.FORBIDDEN):
+            raise
+        emit("Warning", str(exc.reason), f"client secrets could not be cleaned up: {exc.message}")
+        return
     marker = key_marker(cr.namespace, cr.name, cr.uid)
-    while True:
-        try:
-            app = await passwords.find_application(ports.azure.graph, client_id)
-        except Failure as exc:
-            if exc.reason not in (Reason.APPLICATION_NOT_FOUND, Reason.FORBIDDEN):
-                raise
-            emit("Warning", str(exc.reason), f"client secrets could not be cleaned up: {exc.message}")
-            return
-        for key in app.keys:
-            if key.display_name == marker:
-                await passwords.remove_password(ports.azure.graph, app.object_id, key.key_id)
-        if fresh is None or fresh in {k.key_id for k in app.keys} or loop.time() >= deadline:
-            return
-        await asyncio.sleep(1.0)  # the newest key is not listed yet: read again
+    for key in app.keys:
+        if key.display_name == marker:
+            await passwords.remove_password(ports.azure.graph, app.object_id, key.key_id)
+    lag, issued = ports.settings.graph_lag, status.last_rotation_time
+    fresh = status.current_key_id if issued and datetime.now(UTC) - issued < timedelta(seconds=lag) else None
+    if fresh is None or any(k.key_id == fresh for k in app.keys):
+        return  # listed: removed above if it is ours, left alone if it is another's
+    try:
+        await passwords.remove_password(ports.azure.graph, app.object_id, fresh, fresh_for=lag)
+    except Failure as exc:
+        if exc.reason != Reason.AZURE_ERROR or exc.status not in (400, 404):
+            raise
+        # Still "not found" after Graph's lag: it is gone (an earlier attempt of this deletion removed it).
 
 
 def _acted(status: Status) -> bool:

@@ -111,7 +111,6 @@ class ConditionType(enum.StrEnum):
     READY = "Ready"
     SYNCED = "Synced"
     DOMAIN_LINKED = "DomainLinked"
-    DOMAIN_NOT_VERIFIED = "DomainNotVerified"
     ROLE_READY = "RoleReady"
     SECRET_READY = "SecretReady"
 

@@ -276,13 +276,19 @@ def plan_keys(
     rollout_done: bool,
     rollout_timeout: timedelta,
     settle: timedelta,
+    unlisted: str | None = None,
 ) -> KeyPlan:
     """The ledger moved along, the restarts and removals that takes, and the orphans to clean up.
+
+    `unlisted`: a key issued moments ago that Graph may not list yet; it counts as on the application (a
+    second rotation inside Graph's lag must still take it through rollout and grace, not forget it).
 
     Only keys carrying this credential's marker are ever removed: the key id the ledger starts from comes
     from the Secret, which the tenant can edit, and must not name another credential's key to retire.
     """
     app_keys = application.key_ends()
+    if unlisted is not None:
+        app_keys.setdefault(unlisted, None)
     after, ended = advance(before, secret_key, app_keys, now, grace, has_restart_targets, rollout_done, rollout_timeout)
     ours = {k.key_id for k in application.keys if k.display_name == marker}
     due = [k for k in ended if k in ours]  # another's key leaves the ledger, never the application

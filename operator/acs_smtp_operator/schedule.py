@@ -50,9 +50,17 @@ def _retry_in(streak: Streak) -> timedelta:
     return timedelta(seconds=min(max(streak.retry_after or 0.0, backoff(count - 1)), MAX_BACKOFF))
 
 
-def natural_due(status: Status, last_pass: datetime, drift: timedelta, rollout_timeout: timedelta) -> datetime:
-    """The earliest moment status names (renewal, a grace period's end, a rollout timeout, settling) or drift."""
+def natural_due(
+    status: Status, last_pass: datetime, drift: timedelta, rollout_timeout: timedelta, lag: timedelta = timedelta(0)
+) -> datetime:
+    """The earliest moment status names (renewal, a grace period's end, a rollout timeout, settling) or drift.
+
+    `lag`: Graph's; once a new key has had it, one pass confirms the key is listed (a key removed out of band
+    meanwhile was tolerated as not listed yet: it is caught then, not at the next drift check).
+    """
     settling = [status.orphan_check_at, *(r.remove_after for r in status.replaced_role_assignments)]
+    if lag and status.last_rotation_time is not None and status.last_rotation_time + lag > last_pass:
+        settling.append(status.last_rotation_time + lag)
     earliest = min((t for t in settling if t is not None), default=None)
     return next_wake(status.renewal_time, ledger_of(status), last_pass + drift, earliest, rollout_timeout)
 
@@ -67,6 +75,7 @@ def wake(
     asked: bool = False,
     recheck: bool = False,
     deferred: datetime | None = None,
+    lag: timedelta = timedelta(0),
 ) -> Wake:
     """When the scheduler wakes next, from what the last pass left in status and how the last passes went.
 
@@ -75,8 +84,9 @@ def wake(
     (an administrator's change, not the tenant's, so no loop to guard against).
     `deferred`: when a rotation request the policy's minRotationInterval held back may be served (once: a
     moment at or before the last pass is spent).
+    `lag`: Graph's (see `natural_due`).
     """
-    due = natural_due(status, last_pass, drift, rollout_timeout)
+    due = natural_due(status, last_pass, drift, rollout_timeout, lag)
     if deferred is not None and deferred > last_pass:
         due = min(due, deferred)
     troubled = bool(streak.failures or streak.behind)

@@ -72,6 +72,15 @@ class Settings(BaseSettings):
     lease_retry_period: int = Field(default=2, ge=1, description="seconds between Lease attempts")
 
     @model_validator(mode="after")
+    def _lag_within_settling(self) -> Self:
+        if self.graph_lag > self.orphan_settle:
+            raise ValueError(
+                f"ACSSMTP_GRAPH_LAG ({self.graph_lag:g} s) must not exceed ACSSMTP_ORPHAN_SETTLE "
+                f"({self.orphan_settle:g} s): an orphan key could then be removed before Graph lists it"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _fill_from_cloud(self) -> Self:
         preset = endpoints(self.cloud)
         for name in ("arm_endpoint", "graph_endpoint", "authority_host", "arm_audience", "graph_audience"):

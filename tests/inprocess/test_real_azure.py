@@ -18,6 +18,7 @@ import aiosmtplib
 import httpx
 import pytest
 
+from acs_smtp_operator.azure import verify
 from acs_smtp_operator.credential import Credential
 from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.finalize import finalize
@@ -127,20 +128,29 @@ async def test_an_email_smtp_username_is_judged_by_the_sender_domain_not_the_res
     assert [c for c in result.calls if c.method != "GET"] == [], "refused before any Azure write"
 
 
-async def test_an_unverified_domain_is_reported_and_verify_smtp_takes_back_a_key_it_cannot_send_with(
-    bench: Bench, ns: str
-) -> None:
+async def test_with_no_linked_domain_that_can_send_verify_smtp_adds_no_key_and_says_why(bench: Bench, ns: str) -> None:
     keys = bench.keys("shop-mailer")
     await bench.apply(ns, "pending", acs="unverified-acs", rotation={"verify": "Smtp"})
     result = await bench.run(ns, "pending")
     failure = result.outcome.failure
-    assert failure is not None and failure.reason == Reason.VERIFICATION_FAILED
-    assert "MAIL FROM:<DoNotReply@pending.shop.example.com>" in failure.message and "550" in failure.message
-    assert bench.keys("shop-mailer") == keys, "the unproven key was removed"
-    assert await bench.secret(ns, "pending-smtp") is None
+    assert failure is not None and failure.reason == Reason.DOMAIN_NOT_VERIFIED
+    assert "pending.shop.example.com (Domain VerificationFailed" in failure.message
+    assert result.named("/addPassword") == [] and bench.keys("shop-mailer") == keys, "no key could pass: none added"
     linked = _condition(await _status(bench, ns, "pending"), "DomainLinked")
     assert (linked["status"], linked["reason"]) == ("False", "DomainNotVerified")
     assert "SPF VerificationFailed" in linked["message"]
+
+
+async def test_a_sender_refused_at_mail_from_fails_the_smtp_check(bench: Bench, ns: str) -> None:
+    """What `verify: Smtp` proves past the login: a working secret, a sender the resource may not send as."""
+    await bench.apply(ns, "token-checked", acs="unverified-acs")  # verify Token: issued, DomainLinked says why
+    assert (await bench.run(ns, "token-checked")).outcome.failure is None
+    data = await _data(bench, ns, "token-checked-smtp")
+    assert data["from"] == "DoNotReply@pending.shop.example.com"
+    settings, bound = bench.ports.settings, timedelta(seconds=0)
+    refused = await verify.verify_smtp(settings, data["username"], data["password"], data["from"], bound)
+    assert refused is not None and refused.startswith(f"SMTP refused MAIL FROM:<{data['from']}>: 550")
+    assert await verify.verify_smtp(settings, data["username"], data["password"], None, bound) is None, "login works"
 
 
 async def test_verify_smtp_proves_mail_from_without_sending(bench: Bench, ns: str) -> None:
@@ -222,38 +232,45 @@ def _listed(bench: Bench, app: str) -> set[str]:
     return {p.key_id for p in found.passwords if p.listed(ctx.now(), lag)}
 
 
+def _unprovable(bench: Bench, ns: str) -> dict[str, Any]:
+    """A credential whose new keys fail `verify: Smtp` at once: its role lacks what ACS checks at login."""
+    two = ["Microsoft.Communication/CommunicationServices/Read", "Microsoft.Communication/EmailServices/write"]
+    bench.tenancy = _role_policy(bench, ns, {"customRoleName": f"Unprovable {ns}", "actions": two})
+    return {"app": "restricted-mailer", "rotation": {"verify": "Smtp", "secretLifetime": "240h", "renewBefore": "48h"}}
+
+
 async def test_a_removal_graph_answers_not_found_right_after_the_add_is_retried_until_it_lands(
     bench: Bench, ns: str, lag: None
 ) -> None:
-    keys = bench.keys("shop-mailer")
-    await bench.apply(ns, "unproven", acs="unverified-acs", rotation={"verify": "Smtp"})
+    keys = bench.keys("restricted-mailer")
+    await bench.apply(ns, "unproven", **_unprovable(bench, ns))
     async with _ports(bench, verify_timeout=0) as ports:  # the check fails at once, well inside the lag
         result = await bench.run(ns, "unproven", ports)
     assert result.outcome.failure is not None and result.outcome.failure.reason == Reason.VERIFICATION_FAILED
     removals = [c.status for c in result.named("/removePassword")]
     assert removals[0] == 400 and removals[-1] == 204, removals
     assert "it was removed" in result.outcome.failure.message
-    assert bench.keys("shop-mailer") == keys
+    assert bench.keys("restricted-mailer") == keys
 
 
 async def test_a_removal_still_not_found_after_the_bound_is_reported_and_left_to_the_orphan_cleanup(
     bench: Bench, ns: str, lag: None
 ) -> None:
-    keys = bench.keys("shop-mailer")
-    await bench.apply(ns, "orphaned", acs="unverified-acs", rotation={"verify": "Smtp"})
+    keys = bench.keys("restricted-mailer")
+    await bench.apply(ns, "orphaned", **_unprovable(bench, ns))
     async with _ports(bench, verify_timeout=0, graph_lag=1) as ports:  # gives up before Graph catches up
         result = await bench.run(ns, "orphaned", ports)
     failure = result.outcome.failure
     assert failure is not None and failure.reason == Reason.VERIFICATION_FAILED
     assert "goes as an orphan once settled" in failure.message
-    left = set(bench.keys("shop-mailer")) - set(keys)
+    left = set(bench.keys("restricted-mailer")) - set(keys)
     assert len(left) == 1, "not counted as removed: the key is still there"
     bench.clock.step(timedelta(hours=1))  # past the orphans' settling window
     await asyncio.sleep(3)  # and Graph lists it now
-    await bench.apply(ns, "orphaned", acs="shop-mailer-acs", rotation={"verify": "Token"})
+    bench.tenancy = bench.open_policy()  # the default role: the next key passes
     cleanup = await bench.run(ns, "orphaned")
-    assert cleanup.outcome.failure is None
-    assert not left & set(bench.keys("shop-mailer")), "the orphan cleanup removed it"
+    assert cleanup.outcome.failure is None, cleanup.outcome.failure
+    assert not left & set(bench.keys("restricted-mailer")), "the orphan cleanup removed it"
 
 
 # -- 4. the operator's own identity and the network -------------------------------------------------------

@@ -31,6 +31,7 @@ def operator(cloud: Cloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         tmp_path_factory.mktemp("rotation"),
         ACSSMTP_DRIFT_PERIOD="5",
         ACSSMTP_ORPHAN_SETTLE="3",
+        ACSSMTP_GRAPH_LAG="3",  # within the settling window (the sandbox's Graph lags 2 s)
         ACSSMTP_ROLLOUT_TIMEOUT="10",
         ACSSMTP_VERIFY_TIMEOUT="6",
     )

@@ -72,6 +72,16 @@ CASES = [
         None,
     ),
     ("a username change alone keeps the password", observed(want_username="other"), None),
+    (
+        "a key issued moments ago that Graph does not list yet is not taken for removed",
+        observed(keys={}, fresh_key="k1"),
+        None,
+    ),
+    (
+        "a key missing from Graph that was not just issued was removed out of band",
+        observed(keys={}, fresh_key="k0"),
+        "KeyNotOnApplication",
+    ),
 ]
 
 
@@ -204,3 +214,12 @@ def test_a_key_the_secret_names_that_is_not_ours_leaves_the_ledger_but_is_never_
     keys = plan_keys(retiring, "new", app, "ours", NOW, GRACE, False, True, TIMEOUT, SETTLE)
     assert keys.due == () and keys.loose == ()
     assert "theirs" not in keys.ledger.referenced()
+
+
+def test_a_second_rotation_inside_graphs_lag_takes_the_unlisted_key_through_its_grace_period() -> None:
+    """Graph does not list key `b` yet (issued moments ago); `c` replaces it: `b` must retire, not be forgotten."""
+    app = _app(("c", "ours", 60 * DAY))
+    keys = plan_keys(Ledger(current="b"), "c", app, "ours", NOW, GRACE, False, True, TIMEOUT, SETTLE, unlisted="b")
+    assert keys.ledger.retiring == (("b", NOW + GRACE),) and keys.due == ()
+    forgotten = plan_keys(Ledger(current="b"), "c", app, "ours", NOW, GRACE, False, True, TIMEOUT, SETTLE)
+    assert forgotten.ledger.retiring == (), "without it, the key would leave the ledger"

@@ -123,3 +123,12 @@ def test_bad_input_is_a_permanent_error_for_kopf() -> None:
 def test_other_failures_are_retried_after_a_delay(retry: After | Backoff, attempt: int, delay: float) -> None:
     error = kopf_error(Failure(Reason.THROTTLED, "x", retry=retry), attempt)
     assert isinstance(error, kopf.TemporaryError) and error.delay == delay
+
+
+def test_a_new_key_is_confirmed_once_graphs_lag_has_passed_then_drift_rules_again() -> None:
+    """A key Graph did not list yet was tolerated: one pass once the lag is over catches a removal meanwhile."""
+    rotated = Status(lastRotationTime=NOW)
+    lag = 60 * SECONDS
+    assert wake(rotated, NOW, NOW, DRIFT, TIMEOUT, lag=lag).due == NOW + lag
+    assert wake(rotated, NOW + lag, NOW + lag, DRIFT, TIMEOUT, lag=lag).due == NOW + lag + DRIFT
+    assert wake(rotated, NOW, NOW, DRIFT, TIMEOUT).due == NOW + DRIFT, "without a lag, nothing extra"

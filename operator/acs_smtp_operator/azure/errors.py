@@ -8,6 +8,8 @@ SDKs raise as other exception types than the services' own error answers.
 from __future__ import annotations
 
 import re
+import socket
+import ssl
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,9 +29,21 @@ from acs_smtp_operator.model import Reason
 
 __all__ = ["AZURE_ERRORS", "translate"]
 
+# No answer came back: the connection failed, was reset or timed out, the name did not resolve, TLS failed.
+_UNREACHABLE: tuple[type[BaseException], ...] = (
+    ServiceRequestError,
+    ServiceResponseError,
+    httpx.TransportError,
+    ConnectionError,
+    TimeoutError,
+    socket.gaierror,
+    ssl.SSLError,
+)
+# A file the operator's identity reads could not be (workload identity's token file, the CA bundle).
+_LOCAL_FILE: tuple[type[BaseException], ...] = (FileNotFoundError, PermissionError, IsADirectoryError)
 # What a call through azure-mgmt-*, azure-identity or msgraph-sdk can raise when Azure, the network or the
 # operator's own identity fails (a programming error is none of these and still surfaces as one).
-AZURE_ERRORS: tuple[type[BaseException], ...] = (AzureError, APIError, httpx.HTTPError, OSError)
+AZURE_ERRORS: tuple[type[BaseException], ...] = (AzureError, APIError, httpx.HTTPError, *_UNREACHABLE, *_LOCAL_FILE)
 
 _POLICY_CODES = {
     "CredentialInvalidLifetimeAsPerAppPolicy",
@@ -83,7 +97,7 @@ def _network(exc: BaseException) -> bool:
     """A failure to reach the endpoint at all: no HTTP answer came back."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, (ServiceRequestError, ServiceResponseError, httpx.TransportError, OSError)):
+        if isinstance(seen, _UNREACHABLE):
             return True
         seen = seen.__cause__ or seen.__context__
     return bool(_NETWORK_TEXT.search(str(getattr(exc, "message", None) or exc)))
@@ -131,7 +145,13 @@ def translate(exc: BaseException, what: str, not_found: Reason = Reason.AZURE_ER
         return exc
     if isinstance(exc, ClientAuthenticationError) and (exc.response is None or _AADSTS.search(str(exc.message))):
         return _sign_in(exc, what)  # raised by azure-identity: no token, so no request to the service
-    if isinstance(exc, (ServiceRequestError, ServiceResponseError, httpx.TransportError, OSError)):
+    if isinstance(exc, _LOCAL_FILE):
+        return Failure(
+            Reason.OPERATOR_CREDENTIAL_REFUSED,
+            f"{what}: a file the operator's identity needs could not be read ({type(exc).__name__}); check "
+            "AZURE_FEDERATED_TOKEN_FILE (workload identity) and ACSSMTP_CA_BUNDLE",
+        )
+    if isinstance(exc, _UNREACHABLE):
         return Failure(
             Reason.ENDPOINT_UNREACHABLE,
             f"{what}: the endpoint could not be reached ({type(_root(exc)).__name__}); check the network path "

@@ -95,7 +95,7 @@ async def write_role(
             role = await client.role_definitions.create_or_update(scopes[0], guid, _definition(name, actions, scopes))
         except AZURE_ERRORS as exc:
             failure = translate(exc, f"writing role definition {name!r}")
-            kept = _DROPPED.search(failure.message) if failure.code == _SCOPE_IN_USE else None
+            kept = _dropped(exc) if failure.code == _SCOPE_IN_USE else None
             if kept is not None and kept.group(1).lower() not in {s.lower() for s in scopes}:
                 scopes.append(kept.group(1))
                 continue
@@ -135,7 +135,16 @@ async def read_role_assignment(client: AuthorizationManagementClient, scope: str
 
 _KEEP_SCOPES = 5  # scopes in use elsewhere that one write may learn of
 _SCOPE_IN_USE = "RoleScopeBeingRemovedContainsAssignments"
-_DROPPED = re.compile(r"under scope '(/subscriptions/[0-9a-fA-F-]{36}(?:/[^'/]+)*)' which is being removed")
+_DROPPED = re.compile(r"^Role assignments found under scope '(/subscriptions/[0-9a-fA-F-]{36}(?:/[^'/]+)*)' which")
+
+
+def _dropped(exc: BaseException) -> re.Match[str] | None:
+    """The scope ARM refuses to drop, read from ARM's own message only (never from text we composed, which
+    carries the policy's role name), and only when it is an ARM scope."""
+    error = getattr(exc, "error", None)
+    return _DROPPED.match(str(getattr(error, "message", "") or ""))
+
+
 _EXISTING = re.compile(r"existing role assignment is ([0-9a-fA-F]{32})")
 
 

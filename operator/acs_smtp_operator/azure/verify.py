@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import re
 import ssl
 from datetime import timedelta
 
@@ -13,6 +15,8 @@ from acs_smtp_operator.azure.clients import ResponseHook, client_secret_credenti
 from acs_smtp_operator.settings import Settings
 
 __all__ = ["verify_smtp", "verify_token"]
+
+_AADSTS = re.compile(r"AADSTS(\d+)")
 
 
 async def _retry(attempt: object, bound: timedelta, interval: float) -> str | None:
@@ -43,9 +47,8 @@ async def verify_token(
             await credential.get_token(settings.communication_audience)
             return None
         except ClientAuthenticationError as exc:
-            text = str(exc)
-            code = text.split("AADSTS", 1)[1].split(":", 1)[0] if "AADSTS" in text else "unknown"
-            return f"Entra refused the new secret (AADSTS{code})"
+            found = _AADSTS.search(str(exc.message or ""))
+            return f"Entra refused the new secret (AADSTS{found.group(1) if found else ' code unknown'})"
         except (ServiceRequestError, ServiceResponseError, OSError) as exc:
             return f"the Entra token endpoint could not be reached ({type(exc).__name__})"
         finally:
@@ -76,7 +79,8 @@ async def verify_smtp(
                     await client.mail(sender)
                 except aiosmtplib.SMTPResponseException as exc:
                     return f"SMTP refused MAIL FROM:<{sender}>: {exc.code} {exc.message}"
-                await client.rset()
+                with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                    await client.rset()  # MAIL FROM was accepted: the proof stands whatever RSET answers
             return None
         except aiosmtplib.SMTPAuthenticationError as exc:
             return f"SMTP login refused: {exc.code} {exc.message}"
@@ -84,6 +88,7 @@ async def verify_smtp(
             return f"SMTP endpoint {settings.smtp_host}:{settings.smtp_port} failed: {type(exc).__name__}"
         finally:
             if client.is_connected:
-                await client.quit()
+                with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                    await client.quit()
 
     return await _retry(attempt, bound, interval)

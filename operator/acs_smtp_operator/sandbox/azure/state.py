@@ -13,6 +13,7 @@ import secrets
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from acs_smtp_operator.sandbox.seed import (
     AZURE_MANAGED_DOMAIN,
@@ -107,7 +108,7 @@ class Knobs:
     # Graph reads lag writes this long: a new client secret is not listed (nor removable) yet, a removed one
     # still is (Microsoft Entra is eventually consistent).
     graph_lag_seconds: float = 2.0
-    smtp_role_actions: str = "Current"  # Current: the three documented actions; Legacy: the older two
+    smtp_role_actions: Literal["Current", "Legacy"] = "Current"  # the three documented actions, or the older two
 
 
 @dataclass
