@@ -28,7 +28,7 @@ from acs_smtp_operator.sandbox import Sandbox, Seed, run_sandbox
 from acs_smtp_operator.sandbox.demo import open_policy
 from acs_smtp_operator.sandbox.seed import AZURE_MANAGED_DOMAIN, CommunicationServiceSeed
 from acs_smtp_operator.tenancy import Tenancy, policy_view
-from tests.inprocess.conftest import Bench, bench_on, off_loop, operator_ports
+from tests.inprocess.conftest import Bench, PassResult, bench_on, off_loop, operator_ports
 
 OWNER_ROLE = "09976791-48a7-449e-bb21-39d1a415f350"  # Communication and Email Service Owner
 
@@ -74,6 +74,19 @@ async def _ports(bench: Bench, **settings: Any) -> AsyncIterator[Ports]:
     """Ports with a fresh operator credential (no token cached), and settings of their own."""
     async with operator_ports(bench.sandbox, bench.ports.kube.api, **settings) as ports:
         yield ports
+
+
+async def _with_operator(
+    bench: Bench, ns: str, name: str, broken: dict[str, Any], mended: dict[str, Any]
+) -> PassResult:
+    """One pass while the operator's own identity is broken as `broken` says (a fresh credential, no cached
+    token), mended afterwards whatever happens."""
+    await _control(bench, "operator", broken)
+    try:
+        async with _ports(bench) as ports:
+            return await bench.run(ns, name, ports)
+    finally:
+        await _control(bench, "operator", mended)
 
 
 @pytest.fixture
@@ -278,12 +291,7 @@ async def test_a_removal_still_not_found_after_the_bound_is_reported_and_left_to
 
 async def test_the_operators_expired_secret_is_named_and_nothing_is_written(bench: Bench, ns: str) -> None:
     await bench.apply(ns, "expired")
-    await _control(bench, "operator", {"secretExpired": True})
-    try:
-        async with _ports(bench) as ports:
-            result = await bench.run(ns, "expired", ports)
-    finally:
-        await _control(bench, "operator", {"secretExpired": False})
+    result = await _with_operator(bench, ns, "expired", {"secretExpired": True}, {"secretExpired": False})
     failure = result.outcome.failure
     assert failure is not None and failure.reason == Reason.OPERATOR_CREDENTIAL_EXPIRED
     assert "AADSTS7000222" in failure.message and "AZURE_CLIENT_SECRET" in failure.message
@@ -374,12 +382,8 @@ async def test_without_each_documented_arm_permission_the_pass_stops_there_forbi
 
 async def test_without_the_graph_permission_the_application_cannot_be_read(bench: Bench, ns: str) -> None:
     await bench.apply(ns, "graphless")
-    await _control(bench, "operator", {"revoke": ["Application.ReadWrite.OwnedBy"]})
-    try:
-        async with _ports(bench) as ports:  # a new token: application permissions travel in it
-            result = await bench.run(ns, "graphless", ports)
-    finally:
-        await _control(bench, "operator", {"restore": True})
+    revoke = {"revoke": ["Application.ReadWrite.OwnedBy"]}  # application permissions travel in the next token
+    result = await _with_operator(bench, ns, "graphless", revoke, {"restore": True})
     failure = result.outcome.failure
     assert failure is not None and failure.reason == Reason.FORBIDDEN
     assert "reading application" in failure.message and "Authorization_RequestDenied" in failure.message

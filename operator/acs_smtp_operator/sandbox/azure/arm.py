@@ -72,13 +72,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         group_or_404(match.group("acs"), match.group("rg"))
         acs = cloud.acs(match.group("acs"))
         if acs is None:
-            raise ArmError(
-                404,
-                "ResourceNotFound",
-                f"The Resource 'Microsoft.Communication/communicationServices/{match.group('name')}' "
-                f"under resource group '{match.group('rg')}' was not found. For more details please "
-                "go to https://aka.ms/ARMResourceNotFoundFix",
-            )
+            raise _not_found(f"communicationServices/{match.group('name')}", match.group("rg"))
         return acs
 
     # -- Microsoft.Communication ---------------------------------------------------------------
@@ -92,13 +86,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         authorize(claims, "Microsoft.Communication/EmailServices/Domains/read", m.group("domain"))
         domain = cloud.domain(m.group("domain"))
         if domain is None:
-            raise ArmError(
-                404,
-                "ResourceNotFound",
-                f"The Resource 'Microsoft.Communication/EmailServices/{m.group('service')}/Domains/"
-                f"{m.group('name')}' under resource group '{m.group('rg')}' was not found. For more details "
-                "please go to https://aka.ms/ARMResourceNotFoundFix",
-            )
+            raise _not_found(f"EmailServices/{m.group('service')}/Domains/{m.group('name')}", m.group("rg"))
         return web.json_response(domain.to_arm())
 
     async def smtp_username(request: web.Request, claims: Claims, m: re.Match[str]) -> web.Response:
@@ -459,6 +447,16 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         return arm_error(404, "InvalidResourceType", f"The resource type could not be found for '{path}'.")
 
     return [web.route("*", "/subscriptions/{tail:.*}", dispatch)]
+
+
+def _not_found(resource: str, group: str) -> ArmError:
+    """ARM's 404 for a resource of Microsoft.Communication that does not exist in an existing resource group."""
+    return ArmError(
+        404,
+        "ResourceNotFound",
+        f"The Resource 'Microsoft.Communication/{resource}' under resource group '{group}' was not found. For "
+        "more details please go to https://aka.ms/ARMResourceNotFoundFix",
+    )
 
 
 def _subscription(path: str) -> str | None:
