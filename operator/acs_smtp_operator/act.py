@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from acs_smtp_operator.azure import acs as acs_api
@@ -20,7 +20,7 @@ from acs_smtp_operator.kube import workloads
 from acs_smtp_operator.kube_secret import Content, decode, same_secret
 from acs_smtp_operator.model import Reason, RotationReason, Spec
 from acs_smtp_operator.observed import Observed
-from acs_smtp_operator.plan import Ledger, plan_keys
+from acs_smtp_operator.plan import Ledger, plan_keys, whole_second_after
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.report import Done
 from acs_smtp_operator.smtp import TemplateRenderError
@@ -172,6 +172,7 @@ async def issue(job: Job, reason: RotationReason) -> None:
     new = await passwords.add_password(
         ports.azure.graph, app.object_id, job.marker, job.now + job.spec.rotation.lifetime
     )
+    job.done.added = (new.key_id, whole_second_after(max(job.now, datetime.now(UTC))))
     secret = new.value.get_secret_value()
     why = await _verified(job, secret)
     if why is not None:
@@ -203,7 +204,7 @@ async def _keep(job: Job, keep: Keep) -> None:
     job.done.held = (keep.key_id, keep.not_after)
 
 
-async def _keys(job: Job, before: Ledger, unlisted: str | None) -> None:
+async def _keys(job: Job, before: Ledger) -> None:
     """Old keys: restart the workloads, wait for the rollout, keep them through the grace period, then remove."""
     assert job.done.held is not None
     ports, spec, namespace = job.ports, job.spec, job.content.namespace
@@ -218,7 +219,6 @@ async def _keys(job: Job, before: Ledger, unlisted: str | None) -> None:
         job.observed.rollout_done,
         timedelta(seconds=ports.settings.rollout_timeout),
         timedelta(seconds=ports.settings.orphan_settle),
-        unlisted,
     )
     if keys.restart:
         for target in spec.restart_targets:
@@ -260,4 +260,4 @@ async def act(job: Job, plan: Plan, before: Ledger) -> None:
     else:
         await _keep(job, plan.secret)
     done.acting = "keys"
-    await _keys(job, before, plan.unlisted)
+    await _keys(job, before)

@@ -101,8 +101,27 @@ class Coordinator:
         clock: Clock = _utcnow,
         shared: Shared = lambda assignment, uid: True,  # unknown: shared, so never removed
     ) -> None:
-        self.ports, self.emit_for, self.tenancy, self.clock, self.shared = ports, emit_for, tenancy, clock, shared
+        self.ports, self.emit_for, self.tenancy, self.clock, self._indexed = ports, emit_for, tenancy, clock, shared
         self._entries: dict[str, _Entry] = {}
+        # One lock per (application, ACS resource): credentials naming the same pair share one role assignment
+        # (its id derives from them), so a deletion that may remove it waits for a pass that may adopt it.
+        self._targets: dict[tuple[str, str], asyncio.Lock] = {}
+
+    def _target(self, body: Mapping[str, Any]) -> asyncio.Lock:
+        status, spec = body.get("status") or {}, body.get("spec") or {}
+        client = status.get("clientId") or (spec.get("entraApplication") or {}).get("clientId") or ""
+        resource = status.get("communicationServiceId") or (spec.get("communicationService") or {}).get("resourceId")
+        return self._targets.setdefault((str(client).lower(), str(resource or "").lower()), asyncio.Lock())
+
+    def shared(self, assignment: str, uid: str) -> bool:
+        """Does another credential record this role assignment as its own? Asked of kopf's index, and of the
+        statuses passes here have just written (the index learns them a watch event later)."""
+        wanted = assignment.lower()
+        recorded = any(
+            other != uid and (entry.status.role_assignment_id or "").lower() == wanted
+            for other, entry in self._entries.items()
+        )
+        return recorded or self._indexed(assignment, uid)
 
     def _entry(self, uid: str, status: Mapping[str, Any] | None = None) -> _Entry:
         """The credential's entry; a new one, or one no pass has finished yet, takes `status` as stored."""
@@ -128,16 +147,18 @@ class Coordinator:
                 if fresh["metadata"].get("deletionTimestamp"):
                     return None  # the finalizer's business now
                 self._entry(uid, fresh.get("status"))
-                now, tenancy = self.clock(), self.tenancy()
                 entry.namespace, entry.recheck = namespace, False
-                outcome = await reconcile(
-                    self.ports,
-                    Credential.of(fresh),
-                    now,
-                    self.emit_for(fresh),
-                    tenancy,
-                    lambda assignment: self.shared(assignment, uid),
-                )
+                async with self._target(fresh):
+                    now, tenancy = self.clock(), self.tenancy()
+                    outcome = await reconcile(
+                        self.ports,
+                        Credential.of(fresh),
+                        now,
+                        self.emit_for(fresh),
+                        tenancy,
+                        lambda assignment: self.shared(assignment, uid),
+                    )
+                    entry.status = outcome.status  # before the target is free: a deletion asks `shared` of it
         except Failure as exc:  # no pass (the API server unreachable, a write conflict): back off all the same
             entry.streak = self._streak(entry.streak, Outcome(entry.status, exc), self.clock(), retried_by_kopf)
             if not retried_by_kopf:
@@ -267,9 +288,10 @@ class Coordinator:
                 decided = permission(self.ports, cr.namespace, _as_recorded(cr), self.tenancy())
                 grant = decided if isinstance(decided, Grant) else None
                 uid = cr.uid
-                await finalize(
-                    self.ports, cr, self.emit_for(body), grant, lambda assignment: self.shared(assignment, uid)
-                )
+                async with self._target(body):
+                    await finalize(
+                        self.ports, cr, self.emit_for(body), grant, lambda assignment: self.shared(assignment, uid)
+                    )
         finally:
             CURRENT.reset(token)
         self.ports.metrics.forget(cr.namespace, cr.name)

@@ -61,7 +61,8 @@ class Target:
     rotate_handled: str | None = None  # the value the last rotation answered (status)
     last_rotation: datetime | None = None  # status.lastRotationTime
     min_rotation_interval: timedelta = timedelta(0)  # the policy's: a requested rotation waits this long after it
-    issued_key: str | None = None  # status.currentKeyId: the key the last pass put in the Secret
+    issued_key: str | None = None  # status.issuedKeyId: the last key added
+    issued_at: datetime | None = None  # status.issuedAt: when
     graph_lag: timedelta = timedelta(0)  # how long Graph may not list a key just added
 
 
@@ -130,7 +131,6 @@ class Plan:
     secret_name: str
     secret: Keep | Issue | SecretConflict
     rotation_waits: datetime | None = None  # a rotation request the policy's interval holds back until then
-    unlisted: str | None = None  # the key the last pass issued, which Graph may not list yet
 
 
 def expected_role_id(role: RoleSpec, acs: AcsRef, tenant_id: str, roles: RolesSeen) -> str:
@@ -208,9 +208,9 @@ def _smtp_username(spec: Spec, target: Target, username: str, observed: Observed
 
 
 def _fresh(target: Target, now: datetime) -> str | None:
-    """The key this credential issued within Graph's lag: not listed yet is not 'removed out of band'."""
-    last = target.last_rotation
-    return target.issued_key if last is not None and now < last + target.graph_lag else None
+    """The key this credential added within Graph's lag: not listed yet is not 'removed out of band'."""
+    at = target.issued_at
+    return target.issued_key if at is not None and now < at + target.graph_lag else None
 
 
 def _held(target: Target, now: datetime) -> datetime | None:
@@ -291,6 +291,7 @@ def decide(spec: Spec, target: Target, observed: Observed, now: datetime) -> Pla
     )
     name = secret_name(target.name, spec.secret.name)
     _check_template(spec, target, username, observed.domains)
+    smtp_username = _smtp_username(spec, target, username, observed)  # the tenant's own input is judged first
     secret = _secret(spec, target, username, name, observed, now)
     if isinstance(secret, Issue):
         _check_sender(spec, observed.domains)
@@ -298,9 +299,8 @@ def decide(spec: Spec, target: Target, observed: Observed, now: datetime) -> Pla
         role=role,
         assignment=assignment,
         username=username,
-        smtp_username=_smtp_username(spec, target, username, observed),
+        smtp_username=smtp_username,
         secret_name=name,
         secret=secret,
         rotation_waits=_held(target, now),
-        unlisted=_fresh(target, now),
     )

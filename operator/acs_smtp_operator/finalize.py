@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from acs_smtp_operator.azure import acs as acs_api
 from acs_smtp_operator.azure import passwords, roles
 from acs_smtp_operator.credential import Credential
-from acs_smtp_operator.failure import Failure
+from acs_smtp_operator.failure import After, Failure
 from acs_smtp_operator.identity import assignment_parts, key_marker, smtp_username_resource
 from acs_smtp_operator.model import AcsRef, Reason, Spec
 from acs_smtp_operator.ports import Emit, Ports
@@ -26,11 +26,12 @@ __all__ = ["finalize"]
 
 
 async def _client_secrets(ports: Ports, cr: Credential, client_id: str, status: Status, emit: Emit) -> None:
-    """Remove every key carrying this credential's marker, and the one the last rotation issued moments ago.
+    """Remove every key carrying this credential's marker, the newest one included.
 
-    Graph is eventually consistent: that newest key may not be listed yet, so its marker cannot be seen. It is
-    removed by its id, its "not found" retried through `graph_lag`, unless Graph lists that id under another
-    name (status may hold an id the tenant put in the Secret: another credential's key is never removed).
+    Graph is eventually consistent: the key added last (`status.issuedKeyId`) may not be listed yet, and a key
+    is removed by its marker only (never by an id status holds: it may come from the Secret, which the tenant
+    can edit). So until `ACSSMTP_GRAPH_LAG` after it was added, deletion removes what is listed and is retried
+    when the lag is over, rather than leave that key behind.
     """
     try:
         app = await passwords.find_application(ports.azure.graph, client_id)
@@ -43,16 +44,16 @@ async def _client_secrets(ports: Ports, cr: Credential, client_id: str, status: 
     for key in app.keys:
         if key.display_name == marker:
             await passwords.remove_password(ports.azure.graph, app.object_id, key.key_id)
-    lag, issued = ports.settings.graph_lag, status.last_rotation_time
-    fresh = status.current_key_id if issued and datetime.now(UTC) - issued < timedelta(seconds=lag) else None
-    if fresh is None or any(k.key_id == fresh for k in app.keys):
-        return  # listed: removed above if it is ours, left alone if it is another's
-    try:
-        await passwords.remove_password(ports.azure.graph, app.object_id, fresh, fresh_for=lag)
-    except Failure as exc:
-        if exc.reason != Reason.AZURE_ERROR or exc.status not in (400, 404):
-            raise
-        # Still "not found" after Graph's lag: it is gone (an earlier attempt of this deletion removed it).
+    lag = ports.settings.graph_lag
+    settled = status.issued_at + timedelta(seconds=lag) if status.issued_at and lag > 0 else None
+    wait = (settled - datetime.now(UTC)).total_seconds() if settled else 0.0
+    if wait > 0 and not any(k.key_id == status.issued_key_id for k in app.keys):
+        raise Failure(
+            Reason.PROGRESSING,
+            f"client secret {status.issued_key_id} was added moments ago and Graph does not list it yet: "
+            f"deletion is retried in {wait:.0f} s so that it is removed too",
+            retry=After(wait),
+        )
 
 
 def _acted(status: Status) -> bool:

@@ -28,6 +28,7 @@ __all__ = [
     "orphans",
     "plan_keys",
     "standing_after_failure",
+    "whole_second_after",
     "with_ledger",
 ]
 
@@ -183,26 +184,27 @@ def with_ledger(status: Status, ledger: Ledger, settling: datetime | None) -> St
 def advance(
     ledger: Ledger,
     secret_key: str,
-    app_keys: dict[str, datetime | None],
     now: datetime,
     grace: timedelta,
     has_restart_targets: bool,
     rollout_done: bool,
     rollout_timeout: timedelta,
 ) -> tuple[Ledger, list[str]]:
-    """Move keys along current -> (rollout) -> grace -> removed; return the new ledger and keys to remove now.
+    """Move keys along current -> (rollout) -> grace -> due; return the new ledger and the keys due now.
 
-    A key the Secret no longer holds is never removed before the workloads restarted (or the rollout
-    timed out) and its grace period passed; a key already gone from the application is forgotten.
+    A key the Secret no longer holds is never due before the workloads restarted (or the rollout timed out)
+    and its grace period passed. Whether Graph lists it is not asked here: a key it does not list may be one
+    added moments ago (Graph is eventually consistent) as well as one removed out of band, and either way the
+    workloads must move off it. `plan_keys` removes a due key only if it is listed as ours.
     """
-    retiring = [(k, t) for k, t in ledger.retiring if k in app_keys and k != secret_key]
-    pending = ledger.pending if ledger.pending and ledger.pending[0] in app_keys else None
+    retiring = [(k, t) for k, t in ledger.retiring if k != secret_key]
+    pending = ledger.pending
     if pending is not None and (rollout_done or now >= pending[1] + rollout_timeout):
         retiring.append((pending[0], now + grace))  # the workloads have moved: the grace period starts now
         pending = None
     replaced = ledger.current if ledger.current and ledger.current != secret_key else None
     known = {k for k, _ in retiring} | ({pending[0]} if pending else set())
-    if replaced and replaced in app_keys and replaced not in known:
+    if replaced and replaced not in known:
         if has_restart_targets:
             if pending is not None:  # a second rotation before the first rollout finished
                 retiring.append((pending[0], now + grace))
@@ -228,10 +230,10 @@ def orphans(
     }
     due = [k for k, start in loose.items() if start + settle <= now]
     later = [start + settle for k, start in loose.items() if k not in due]
-    return due, _whole_second_after(min(later)) if later else None
+    return due, whole_second_after(min(later)) if later else None
 
 
-def _whole_second_after(moment: datetime) -> datetime:
+def whole_second_after(moment: datetime) -> datetime:
     """Status keeps whole seconds: a due time is rounded up, so that waking at it finds it due."""
     return moment if not moment.microsecond else moment.replace(microsecond=0) + timedelta(seconds=1)
 
@@ -276,20 +278,13 @@ def plan_keys(
     rollout_done: bool,
     rollout_timeout: timedelta,
     settle: timedelta,
-    unlisted: str | None = None,
 ) -> KeyPlan:
     """The ledger moved along, the restarts and removals that takes, and the orphans to clean up.
-
-    `unlisted`: a key issued moments ago that Graph may not list yet; it counts as on the application (a
-    second rotation inside Graph's lag must still take it through rollout and grace, not forget it).
 
     Only keys carrying this credential's marker are ever removed: the key id the ledger starts from comes
     from the Secret, which the tenant can edit, and must not name another credential's key to retire.
     """
-    app_keys = application.key_ends()
-    if unlisted is not None:
-        app_keys.setdefault(unlisted, None)
-    after, ended = advance(before, secret_key, app_keys, now, grace, has_restart_targets, rollout_done, rollout_timeout)
+    after, ended = advance(before, secret_key, now, grace, has_restart_targets, rollout_done, rollout_timeout)
     ours = {k.key_id for k in application.keys if k.display_name == marker}
     due = [k for k in ended if k in ours]  # another's key leaves the ledger, never the application
     marked = {k.key_id: k.start for k in application.keys if k.key_id in ours and k.key_id not in due}

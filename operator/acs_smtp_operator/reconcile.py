@@ -70,7 +70,8 @@ async def _carry_out(
         previous.rotate_request_handled,
         previous.last_rotation_time,
         grant.min_rotation_interval,
-        previous.current_key_id,
+        previous.issued_key_id,
+        previous.issued_at,
         timedelta(seconds=settings.graph_lag),
     )
     done.plan = plan = decide(spec, target, observed, now)

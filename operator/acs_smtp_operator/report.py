@@ -44,6 +44,7 @@ class Done:
     assignment: tuple[str, bool] | None = None  # (role assignment id, ours)
     held: tuple[str, datetime | None] | None = None  # (key id, end) the Secret holds now
     issued: RotationReason | None = None  # a new client secret went into the Secret, and why
+    added: tuple[str, datetime] | None = None  # (key id, when) addPassword answered, whatever happened next
     keys: KeyPlan | None = None
     secret_version: str | None = None  # the resourceVersion of the Secret this pass wrote
 
@@ -95,6 +96,8 @@ def _facts(
         update.update(role_assignment_id=done.assignment[0], role_assignment_owned=done.assignment[1])
     if done.held is not None and done.held[1] is not None and renew is not None:
         update.update(not_after=done.held[1], renewal_time=done.held[1] - renew)
+    if done.added is not None:
+        update.update(issued_key_id=done.added[0], issued_at=done.added[1])
     if done.issued is not None:
         update.update(last_rotation_time=now, last_rotation_reason=str(done.issued))
         if rotate:

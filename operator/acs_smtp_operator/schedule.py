@@ -59,8 +59,8 @@ def natural_due(
     meanwhile was tolerated as not listed yet: it is caught then, not at the next drift check).
     """
     settling = [status.orphan_check_at, *(r.remove_after for r in status.replaced_role_assignments)]
-    if lag and status.last_rotation_time is not None and status.last_rotation_time + lag > last_pass:
-        settling.append(status.last_rotation_time + lag)
+    if lag and status.issued_at is not None and status.issued_at + lag > last_pass:
+        settling.append(status.issued_at + lag)
     earliest = min((t for t in settling if t is not None), default=None)
     return next_wake(status.renewal_time, ledger_of(status), last_pass + drift, earliest, rollout_timeout)
 

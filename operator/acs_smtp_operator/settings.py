@@ -76,7 +76,8 @@ class Settings(BaseSettings):
         if self.graph_lag > self.orphan_settle:
             raise ValueError(
                 f"ACSSMTP_GRAPH_LAG ({self.graph_lag:g} s) must not exceed ACSSMTP_ORPHAN_SETTLE "
-                f"({self.orphan_settle:g} s): an orphan key could then be removed before Graph lists it"
+                f"({self.orphan_settle:g} s): a key a pass added and could not take back (Graph answered 'not "
+                "found' throughout the lag) is an orphan once settled, and must be listed by then to be removed"
             )
         return self
 

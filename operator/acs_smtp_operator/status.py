@@ -71,6 +71,9 @@ class Status(_Shape):
     renewal_time: Stamp | None = Field(default=None, alias="renewalTime")
     last_rotation_time: Stamp | None = Field(default=None, alias="lastRotationTime")
     last_rotation_reason: str | None = Field(default=None, alias="lastRotationReason")
+    # The last key added (addPassword answered), and when: Graph may not list it for a while.
+    issued_key_id: str | None = Field(default=None, alias="issuedKeyId")
+    issued_at: Stamp | None = Field(default=None, alias="issuedAt")
     pending_rollout: PendingRollout | None = Field(default=None, alias="pendingRollout")
     retiring_keys: tuple[RetiringKey, ...] = Field(default=(), alias="retiringKeys")
     orphan_check_at: Stamp | None = Field(default=None, alias="orphanCheckAt")

@@ -52,6 +52,15 @@ def _entra(code: str, text: str) -> ClientAuthenticationError:
             "no usable credential",
         ),
         (
+            ClientAuthenticationError(
+                message="DefaultAzureCredential failed to retrieve a token from the included credentials.\n"
+                "\tWorkloadIdentityCredential: [Errno 2] No such file or directory: '/var/run/secrets/token'"
+            ),
+            Reason.OPERATOR_CREDENTIAL_REFUSED,
+            "AZURE_FEDERATED_TOKEN_FILE",
+        ),
+        (FileNotFoundError(2, "No such file or directory"), Reason.OPERATOR_CREDENTIAL_REFUSED, "ACSSMTP_CA_BUNDLE"),
+        (
             ServiceRequestError("Cannot connect to host management.azure.com:443"),
             Reason.ENDPOINT_UNREACHABLE,
             "reached",
@@ -66,6 +75,8 @@ def _entra(code: str, text: str) -> ClientAuthenticationError:
         "federated token refused",
         "DefaultAzureCredential, network",
         "DefaultAzureCredential, nothing configured",
+        "workload identity's token file missing",
+        "the CA bundle missing",
         "ARM unreachable",
         "Graph TLS failure",
         "connection reset",

@@ -95,55 +95,52 @@ GRACE, TIMEOUT = timedelta(hours=1), timedelta(minutes=10)
 
 
 def test_without_restart_targets_the_replaced_key_enters_its_grace_period_at_once() -> None:
-    ledger, due = advance(Ledger(current="old"), "new", KEYS, NOW, GRACE, False, False, TIMEOUT)
+    ledger, due = advance(Ledger(current="old"), "new", NOW, GRACE, False, False, TIMEOUT)
     assert ledger == Ledger(current="new", retiring=(("old", NOW + GRACE),)) and due == []
 
 
 def test_with_restart_targets_the_grace_period_waits_for_the_rollout() -> None:
-    ledger, _ = advance(Ledger(current="old"), "new", KEYS, NOW, GRACE, True, False, TIMEOUT)
+    ledger, _ = advance(Ledger(current="old"), "new", NOW, GRACE, True, False, TIMEOUT)
     assert ledger.pending == ("old", NOW) and ledger.retiring == ()
     later = NOW + timedelta(minutes=1)
-    ledger, _ = advance(ledger, "new", KEYS, later, GRACE, True, True, TIMEOUT)
+    ledger, _ = advance(ledger, "new", later, GRACE, True, True, TIMEOUT)
     assert ledger.pending is None and ledger.retiring == (("old", later + GRACE),)
 
 
 def test_a_new_rollout_is_not_taken_for_done_by_the_previous_ones_state() -> None:
     """Nothing was pending, so 'rollouts done' is trivially true; the new rollout must still be waited for."""
-    ledger, _ = advance(Ledger(current="old"), "new", KEYS, NOW, GRACE, True, True, TIMEOUT)
+    ledger, _ = advance(Ledger(current="old"), "new", NOW, GRACE, True, True, TIMEOUT)
     assert ledger.pending == ("old", NOW) and ledger.retiring == ()
 
 
 def test_a_rollout_that_never_completes_starts_the_grace_period_at_the_timeout() -> None:
-    ledger, _ = advance(Ledger(current="old"), "new", KEYS, NOW, GRACE, True, False, TIMEOUT)
-    ledger, _ = advance(ledger, "new", KEYS, NOW + TIMEOUT, GRACE, True, False, TIMEOUT)
+    ledger, _ = advance(Ledger(current="old"), "new", NOW, GRACE, True, False, TIMEOUT)
+    ledger, _ = advance(ledger, "new", NOW + TIMEOUT, GRACE, True, False, TIMEOUT)
     assert ledger.retiring == (("old", NOW + TIMEOUT + GRACE),)
 
 
 def test_a_key_is_removed_only_once_its_grace_period_has_passed() -> None:
     ledger = Ledger(current="new", retiring=(("old", NOW + GRACE),))
-    assert advance(ledger, "new", KEYS, NOW + GRACE - timedelta(seconds=1), GRACE, False, False, TIMEOUT)[1] == []
-    after, due = advance(ledger, "new", KEYS, NOW + GRACE, GRACE, False, False, TIMEOUT)
+    assert advance(ledger, "new", NOW + GRACE - timedelta(seconds=1), GRACE, False, False, TIMEOUT)[1] == []
+    after, due = advance(ledger, "new", NOW + GRACE, GRACE, False, False, TIMEOUT)
     assert due == ["old"] and after.retiring == ()
 
 
 def test_a_crash_before_the_status_write_still_retires_the_replaced_key() -> None:
     """The Secret holds `new`, status still says `old`: `old` must go through grace, not leak."""
-    ledger, _ = advance(Ledger(current="old"), "new", KEYS, NOW, GRACE, False, False, TIMEOUT)
+    ledger, _ = advance(Ledger(current="old"), "new", NOW, GRACE, False, False, TIMEOUT)
     assert "old" in ledger.referenced() and ledger.current == "new"
 
 
-def test_a_retiring_key_removed_out_of_band_is_forgotten() -> None:
-    ledger, due = advance(
-        Ledger(current="new", retiring=(("gone", NOW + GRACE),)),
-        "new",
-        {"new": None},
-        NOW,
-        GRACE,
-        False,
-        False,
-        TIMEOUT,
-    )
-    assert ledger.retiring == () and due == []
+def test_a_retiring_key_graph_does_not_list_still_waits_out_its_grace_and_is_never_removed() -> None:
+    """Not listed may mean removed out of band or added moments ago (Graph lags): either way it keeps its grace
+    period, and then leaves the ledger without a removal, since only a listed key of ours is removed."""
+    app = _app(("new", "ours", 60 * DAY))
+    ledger = Ledger(current="new", retiring=(("unlisted", NOW + GRACE),))
+    kept = plan_keys(ledger, "new", app, "ours", NOW, GRACE, False, True, TIMEOUT, SETTLE)
+    assert kept.ledger.retiring == (("unlisted", NOW + GRACE),) and kept.due == ()
+    ended = plan_keys(kept.ledger, "new", app, "ours", NOW + GRACE, GRACE, False, True, TIMEOUT, SETTLE)
+    assert ended.ledger.retiring == () and ended.due == ()
 
 
 def test_unreferenced_keys_of_ours_are_removed_after_the_settling_window() -> None:
@@ -216,10 +213,12 @@ def test_a_key_the_secret_names_that_is_not_ours_leaves_the_ledger_but_is_never_
     assert "theirs" not in keys.ledger.referenced()
 
 
-def test_a_second_rotation_inside_graphs_lag_takes_the_unlisted_key_through_its_grace_period() -> None:
-    """Graph does not list key `b` yet (issued moments ago); `c` replaces it: `b` must retire, not be forgotten."""
+def test_a_second_rotation_inside_graphs_lag_takes_the_unlisted_key_through_rollout_and_grace() -> None:
+    """Graph does not list key `b` yet (added moments ago); `c` replaces it, then `d`: `b` is never forgotten."""
     app = _app(("c", "ours", 60 * DAY))
-    keys = plan_keys(Ledger(current="b"), "c", app, "ours", NOW, GRACE, False, True, TIMEOUT, SETTLE, unlisted="b")
-    assert keys.ledger.retiring == (("b", NOW + GRACE),) and keys.due == ()
-    forgotten = plan_keys(Ledger(current="b"), "c", app, "ours", NOW, GRACE, False, True, TIMEOUT, SETTLE)
-    assert forgotten.ledger.retiring == (), "without it, the key would leave the ledger"
+    first = plan_keys(Ledger(current="b"), "c", app, "ours", NOW, GRACE, True, True, TIMEOUT, SETTLE)
+    assert first.restart and first.ledger.pending == ("b", NOW)
+    later = NOW + timedelta(seconds=10)
+    second = plan_keys(first.ledger, "d", app, "ours", later, GRACE, True, False, TIMEOUT, SETTLE)
+    assert ("b", later + GRACE) in second.ledger.retiring and second.ledger.pending == ("c", later)
+    assert "b" in second.ledger.referenced() and second.loose == ()

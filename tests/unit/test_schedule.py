@@ -127,7 +127,7 @@ def test_other_failures_are_retried_after_a_delay(retry: After | Backoff, attemp
 
 def test_a_new_key_is_confirmed_once_graphs_lag_has_passed_then_drift_rules_again() -> None:
     """A key Graph did not list yet was tolerated: one pass once the lag is over catches a removal meanwhile."""
-    rotated = Status(lastRotationTime=NOW)
+    rotated = Status(issuedKeyId="k1", issuedAt=NOW)
     lag = 60 * SECONDS
     assert wake(rotated, NOW, NOW, DRIFT, TIMEOUT, lag=lag).due == NOW + lag
     assert wake(rotated, NOW + lag, NOW + lag, DRIFT, TIMEOUT, lag=lag).due == NOW + lag + DRIFT

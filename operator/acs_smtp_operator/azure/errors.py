@@ -22,6 +22,10 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 from kiota_abstractions.api_error import APIError
+
+# Exported by no public module of theirs; raised by the Graph client's middleware and its Azure auth provider.
+from kiota_authentication_azure._exceptions import KiotaAuthenticationError
+from kiota_http._exceptions import KiotaHTTPXError
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
 from acs_smtp_operator.failure import After, Backoff, Failure, Retry
@@ -39,11 +43,20 @@ _UNREACHABLE: tuple[type[BaseException], ...] = (
     socket.gaierror,
     ssl.SSLError,
 )
-# A file the operator's identity reads could not be (workload identity's token file, the CA bundle).
+# A file the operator reads could not be (the CA bundle; workload identity's token file arrives wrapped in
+# DefaultAzureCredential's ClientAuthenticationError, and is told by its text).
 _LOCAL_FILE: tuple[type[BaseException], ...] = (FileNotFoundError, PermissionError, IsADirectoryError)
 # What a call through azure-mgmt-*, azure-identity or msgraph-sdk can raise when Azure, the network or the
 # operator's own identity fails (a programming error is none of these and still surfaces as one).
-AZURE_ERRORS: tuple[type[BaseException], ...] = (AzureError, APIError, httpx.HTTPError, *_UNREACHABLE, *_LOCAL_FILE)
+AZURE_ERRORS: tuple[type[BaseException], ...] = (
+    AzureError,
+    APIError,
+    KiotaHTTPXError,
+    KiotaAuthenticationError,
+    httpx.HTTPError,
+    *_UNREACHABLE,
+    *_LOCAL_FILE,
+)
 
 _POLICY_CODES = {
     "CredentialInvalidLifetimeAsPerAppPolicy",
@@ -93,13 +106,23 @@ _NETWORK_TEXT = re.compile(
 )
 
 
+_MISSING_FILE = re.compile(r"No such file or directory|FileNotFoundError", re.IGNORECASE)
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    """The exception and its causes."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
 def _network(exc: BaseException) -> bool:
     """A failure to reach the endpoint at all: no HTTP answer came back."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, _UNREACHABLE):
-            return True
-        seen = seen.__cause__ or seen.__context__
+    if any(isinstance(e, _UNREACHABLE) for e in _chain(exc)):
+        return True
     return bool(_NETWORK_TEXT.search(str(getattr(exc, "message", None) or exc)))
 
 
@@ -119,6 +142,12 @@ def _sign_in(exc: ClientAuthenticationError, what: str) -> Failure:
             Reason.OPERATOR_CREDENTIAL_REFUSED,
             f"{what}: Entra refused the operator's own Azure identity (AADSTS{code}): {advice}",
             code=f"AADSTS{code}",
+        )
+    if _MISSING_FILE.search(str(exc.message or exc)) or any(isinstance(e, _LOCAL_FILE) for e in _chain(exc)):
+        return Failure(
+            Reason.OPERATOR_CREDENTIAL_REFUSED,
+            f"{what}: the operator's identity could not read its token file: check AZURE_FEDERATED_TOKEN_FILE "
+            "(the projected service account token workload identity mounts)",
         )
     if _network(exc):
         return Failure(
@@ -148,8 +177,8 @@ def translate(exc: BaseException, what: str, not_found: Reason = Reason.AZURE_ER
     if isinstance(exc, _LOCAL_FILE):
         return Failure(
             Reason.OPERATOR_CREDENTIAL_REFUSED,
-            f"{what}: a file the operator's identity needs could not be read ({type(exc).__name__}); check "
-            "AZURE_FEDERATED_TOKEN_FILE (workload identity) and ACSSMTP_CA_BUNDLE",
+            f"{what}: a file the operator needs could not be read ({type(exc).__name__}); check ACSSMTP_CA_BUNDLE "
+            "and, with workload identity, AZURE_FEDERATED_TOKEN_FILE",
         )
     if isinstance(exc, _UNREACHABLE):
         return Failure(

@@ -116,11 +116,13 @@ async def remove_password(graph: GraphServiceClient, object_id: str, key_id: str
     """
     loop = asyncio.get_running_loop()
     deadline, pause = loop.time() + fresh_for, 0.5
+    try:
+        body = RemovePasswordPostRequestBody(key_id=uuid.UUID(key_id))
+    except ValueError:
+        raise Failure(Reason.AZURE_ERROR, f"client secret id {key_id!r} is not a GUID: nothing was removed") from None
     while True:
         try:
-            await graph.applications.by_application_id(object_id).remove_password.post(
-                RemovePasswordPostRequestBody(key_id=uuid.UUID(key_id))
-            )
+            await graph.applications.by_application_id(object_id).remove_password.post(body)
             return
         except AZURE_ERRORS as exc:
             failure = translate(exc, f"removing client secret {key_id}")
