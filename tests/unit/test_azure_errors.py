@@ -47,7 +47,12 @@ def _entra(code: str, text: str) -> ClientAuthenticationError:
             "token endpoint could not be reached",
         ),
         (
-            ClientAuthenticationError(message="DefaultAzureCredential failed to retrieve a token"),
+            ClientAuthenticationError(
+                message="DefaultAzureCredential failed to retrieve a token from the included credentials.\n"
+                "\tEnvironmentCredential: EnvironmentCredential authentication unavailable. Environment variables "
+                "are not fully configured.\n\tManagedIdentityCredential: ManagedIdentityCredential authentication "
+                "unavailable, the request to the IMDS endpoint timed out."
+            ),
             Reason.OPERATOR_CREDENTIAL_REFUSED,
             "no usable credential",
         ),

@@ -120,10 +120,15 @@ def _chain(exc: BaseException) -> list[BaseException]:
 
 
 def _network(exc: BaseException) -> bool:
-    """A failure to reach the endpoint at all: no HTTP answer came back."""
+    """A failure to reach the endpoint at all: no HTTP answer came back.
+
+    In DefaultAzureCredential's text each credential it tried has a line; those merely "unavailable" (not
+    configured here, such as managed identity off Azure, whose probe may time out) say nothing of the network.
+    """
     if any(isinstance(e, _UNREACHABLE) for e in _chain(exc)):
         return True
-    return bool(_NETWORK_TEXT.search(str(getattr(exc, "message", None) or exc)))
+    lines = str(getattr(exc, "message", None) or exc).splitlines()
+    return any(_NETWORK_TEXT.search(line) for line in lines if "unavailable" not in line.lower())
 
 
 def _sign_in(exc: ClientAuthenticationError, what: str) -> Failure:
