@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -107,11 +107,22 @@ class Coordinator:
         # (its id derives from them), so a deletion that may remove it waits for a pass that may adopt it.
         self._targets: dict[tuple[str, str], asyncio.Lock] = {}
 
-    def _target(self, body: Mapping[str, Any]) -> asyncio.Lock:
+    @contextlib.asynccontextmanager
+    async def _targets_of(self, body: Mapping[str, Any]) -> AsyncIterator[None]:
+        """Hold the locks of what status records the credential acted on and of what its spec names now (a
+        retarget touches both), taken in one order so that two credentials never wait on each other."""
         status, spec = body.get("status") or {}, body.get("spec") or {}
-        client = status.get("clientId") or (spec.get("entraApplication") or {}).get("clientId") or ""
-        resource = status.get("communicationServiceId") or (spec.get("communicationService") or {}).get("resourceId")
-        return self._targets.setdefault((str(client).lower(), str(resource or "").lower()), asyncio.Lock())
+        pairs = {
+            (str(status.get("clientId") or "").lower(), str(status.get("communicationServiceId") or "").lower()),
+            (
+                str((spec.get("entraApplication") or {}).get("clientId") or "").lower(),
+                str((spec.get("communicationService") or {}).get("resourceId") or "").lower(),
+            ),
+        }
+        async with contextlib.AsyncExitStack() as stack:
+            for pair in sorted(p for p in pairs if any(p)):
+                await stack.enter_async_context(self._targets.setdefault(pair, asyncio.Lock()))
+            yield
 
     def shared(self, assignment: str, uid: str) -> bool:
         """Does another credential record this role assignment as its own? Asked of kopf's index, and of the
@@ -148,7 +159,7 @@ class Coordinator:
                     return None  # the finalizer's business now
                 self._entry(uid, fresh.get("status"))
                 entry.namespace, entry.recheck = namespace, False
-                async with self._target(fresh):
+                async with self._targets_of(fresh):
                     now, tenancy = self.clock(), self.tenancy()
                     outcome = await reconcile(
                         self.ports,
@@ -288,7 +299,7 @@ class Coordinator:
                 decided = permission(self.ports, cr.namespace, _as_recorded(cr), self.tenancy())
                 grant = decided if isinstance(decided, Grant) else None
                 uid = cr.uid
-                async with self._target(body):
+                async with self._targets_of(body):
                     await finalize(
                         self.ports, cr, self.emit_for(body), grant, lambda assignment: self.shared(assignment, uid)
                     )

@@ -7,6 +7,7 @@ the spec says at deletion time: a tenant's last edit, refused by the policies, m
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -15,7 +16,7 @@ from pydantic import ValidationError
 from acs_smtp_operator.azure import acs as acs_api
 from acs_smtp_operator.azure import passwords, roles
 from acs_smtp_operator.credential import Credential
-from acs_smtp_operator.failure import After, Failure
+from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.identity import assignment_parts, key_marker, smtp_username_resource
 from acs_smtp_operator.model import AcsRef, Reason, Spec
 from acs_smtp_operator.ports import Emit, Ports
@@ -30,8 +31,8 @@ async def _client_secrets(ports: Ports, cr: Credential, client_id: str, status: 
 
     Graph is eventually consistent: the key added last (`status.issuedKeyId`) may not be listed yet, and a key
     is removed by its marker only (never by an id status holds: it may come from the Secret, which the tenant
-    can edit). So until `ACSSMTP_GRAPH_LAG` after it was added, deletion removes what is listed and is retried
-    when the lag is over, rather than leave that key behind.
+    can edit). So until `ACSSMTP_GRAPH_LAG` after it was added, deletion removes what is listed, waits for the
+    lag to be over, and looks again, rather than leave that key behind.
     """
     try:
         app = await passwords.find_application(ports.azure.graph, client_id)
@@ -48,12 +49,23 @@ async def _client_secrets(ports: Ports, cr: Credential, client_id: str, status: 
     settled = status.issued_at + timedelta(seconds=lag) if status.issued_at and lag > 0 else None
     wait = (settled - datetime.now(UTC)).total_seconds() if settled else 0.0
     if wait > 0 and not any(k.key_id == status.issued_key_id for k in app.keys):
-        raise Failure(
-            Reason.PROGRESSING,
-            f"client secret {status.issued_key_id} was added moments ago and Graph does not list it yet: "
-            f"deletion is retried in {wait:.0f} s so that it is removed too",
-            retry=After(wait),
+        # Added moments ago and not listed yet: wait out Graph's lag (at most ACSSMTP_GRAPH_LAG) and look again.
+        emit(
+            "Normal",
+            "WaitingForGraph",
+            f"client secret {status.issued_key_id} is not listed yet: removing it "
+            f"once Graph's lag is over, in {wait:.0f} s",
         )
+        await asyncio.sleep(wait)
+        await _remove_marked(ports, app.object_id, client_id, marker)
+
+
+async def _remove_marked(ports: Ports, object_id: str, client_id: str, marker: str) -> None:
+    """Read the application again and remove every key carrying the marker (one removed already counts)."""
+    app = await passwords.find_application(ports.azure.graph, client_id)
+    for key in app.keys:
+        if key.display_name == marker:
+            await passwords.remove_password(ports.azure.graph, object_id, key.key_id)
 
 
 def _acted(status: Status) -> bool:

@@ -34,7 +34,7 @@ from acs_smtp_operator.model import DEFAULT_ACTIONS
 pytestmark = pytest.mark.usefixtures("operator")
 
 QUIET = 6.0  # seconds without any Azure request: longer than ACSSMTP_GRAPH_LAG (5 s), by which an earlier
-# test's deletion right after a rotation is retried (it waits for Graph to list the newest key)
+# test's deletion right after a rotation still calls Azure (it waits for Graph to list the newest key)
 
 
 @dataclass
