@@ -23,8 +23,9 @@ _DOMAIN_ID = re.compile(
     r"/emailServices/(?P<service>[^/]+)/domains/(?P<name>[^/]+)$",
     re.IGNORECASE,
 )
-# The records a domain needs verified to send (SDK `VerificationType`; DMARC is advised, not required).
-_SENDING_RECORDS = ("domain", "spf", "dkim", "dkim2")
+# The records a domain needs verified to send: (SDK attribute, record name as `VerificationType` spells it).
+# DMARC is advised, not required.
+_SENDING_RECORDS = (("domain", "Domain"), ("spf", "SPF"), ("dkim", "DKIM"), ("dkim2", "DKIM2"))
 
 
 async def linked_domain_ids(client: CommunicationServiceManagementClient, acs: AcsRef) -> tuple[str, ...]:
@@ -51,11 +52,11 @@ def _sender_domain(domain_id: str, found: DomainResource) -> SenderDomain:
     sender = (props.mail_from_sender_domain or props.from_sender_domain) if props else None
     states = props.verification_states if props else None
     unverified = []
-    for record in _SENDING_RECORDS:
-        state = getattr(states, record, None) if states is not None else None
+    for attribute, record in _SENDING_RECORDS:
+        state = getattr(states, attribute, None) if states is not None else None
         status = str(getattr(state.status, "value", state.status)) if state is not None and state.status else None
         if status is not None and status.lower() != "verified":
-            unverified.append((record.upper() if record != "domain" else "Domain", status))
+            unverified.append((record, status))
     return SenderDomain(
         name=str(found.name or domain_id.rsplit("/", 1)[-1]), sender=sender, unverified=tuple(unverified)
     )

@@ -31,7 +31,7 @@ from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 from acs_smtp_operator.failure import After, Backoff, Failure, Retry
 from acs_smtp_operator.model import Reason
 
-__all__ = ["AZURE_ERRORS", "translate"]
+__all__ = ["AADSTS", "AZURE_ERRORS", "translate"]
 
 # No answer came back: the connection failed, was reset or timed out, the name did not resolve, TLS failed.
 _UNREACHABLE: tuple[type[BaseException], ...] = (
@@ -63,7 +63,7 @@ _POLICY_CODES = {
     "CredentialTypeNotAllowedAsPerAppPolicy",
     "TooManyAppPasswords",
 }
-_AADSTS = re.compile(r"AADSTS(\d+)")
+AADSTS = re.compile(r"AADSTS(\d+)")  # an Entra error code in azure-identity's text: the only part that travels
 
 # AADSTS codes of the operator's own sign-in, and what the platform team should do about each.
 _SIGN_IN = {
@@ -133,7 +133,7 @@ def _network(exc: BaseException) -> bool:
 
 def _sign_in(exc: ClientAuthenticationError, what: str) -> Failure:
     """The operator's own identity got no token. Only the AADSTS code travels: never the SDK's whole text."""
-    found = _AADSTS.search(str(exc.message or exc))
+    found = AADSTS.search(str(exc.message or exc))
     code = found.group(1) if found else None
     if code == "7000222":
         return Failure(
@@ -177,7 +177,7 @@ def translate(exc: BaseException, what: str, not_found: Reason = Reason.AZURE_ER
     """An SDK exception as a `Failure`; `what` names the call for the message."""
     if isinstance(exc, Failure):
         return exc
-    if isinstance(exc, ClientAuthenticationError) and (exc.response is None or _AADSTS.search(str(exc.message))):
+    if isinstance(exc, ClientAuthenticationError) and (exc.response is None or AADSTS.search(str(exc.message))):
         return _sign_in(exc, what)  # raised by azure-identity: no token, so no request to the service
     if isinstance(exc, _LOCAL_FILE):
         return Failure(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import re
 import ssl
 from datetime import timedelta
 
@@ -12,11 +11,10 @@ import aiosmtplib
 from azure.core.exceptions import ClientAuthenticationError, ServiceRequestError, ServiceResponseError
 
 from acs_smtp_operator.azure.clients import ResponseHook, client_secret_credential
+from acs_smtp_operator.azure.errors import AADSTS
 from acs_smtp_operator.settings import Settings
 
 __all__ = ["verify_smtp", "verify_token"]
-
-_AADSTS = re.compile(r"AADSTS(\d+)")
 
 
 async def _retry(attempt: object, bound: timedelta, interval: float) -> str | None:
@@ -47,7 +45,7 @@ async def verify_token(
             await credential.get_token(settings.communication_audience)
             return None
         except ClientAuthenticationError as exc:
-            found = _AADSTS.search(str(exc.message or ""))
+            found = AADSTS.search(str(exc.message or ""))
             return f"Entra refused the new secret (AADSTS{found.group(1) if found else ' code unknown'})"
         except (ServiceRequestError, ServiceResponseError, OSError) as exc:
             return f"the Entra token endpoint could not be reached ({type(exc).__name__})"
