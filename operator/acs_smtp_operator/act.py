@@ -23,8 +23,8 @@ from acs_smtp_operator.observed import Observed
 from acs_smtp_operator.plan import Ledger, plan_keys, whole_second_after
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.report import Done
-from acs_smtp_operator.smtp import TemplateRenderError
 from acs_smtp_operator.status import ReplacedAssignment
+from acs_smtp_operator.template import TemplateError
 from acs_smtp_operator.timestamps import stamp
 
 __all__ = ["Job", "act", "issue"]
@@ -109,12 +109,8 @@ async def _write(job: Job, current: dict[str, Any] | None, password: str, key_id
     """Write the Secret when anything in it differs from what it should hold; note the version written."""
     try:
         body = job.content.body(password, key_id, end)
-    except TemplateRenderError as exc:  # it rendered over a placeholder: the real value broke it
-        raise Failure(
-            Reason.INVALID_SPEC,
-            f"spec.secret.template.data[{exc.key!r}] does not render with the client secret's value "
-            "(the detail is withheld: it could carry the value)",
-        ) from None
+    except TemplateError as exc:  # its message names the key and the template's own text, never a value
+        raise Failure(Reason.INVALID_SPEC, f"spec.{exc}") from None
     if current is not None and same_secret(current, body):
         return
     version = (current.get("metadata") or {}).get("resourceVersion") if current is not None else None

@@ -20,15 +20,8 @@ from acs_smtp_operator.identity import (
 from acs_smtp_operator.model import AcsRef, Reason, RoleSpec, RotationReason, Spec, same_actions
 from acs_smtp_operator.observed import Observed, RolesSeen, RoleView, SenderDomain, SmtpUsernameView
 from acs_smtp_operator.plan import SecretFacts, held_back, needs_new_secret
-from acs_smtp_operator.smtp import (
-    PLACEHOLDER_PASSWORD,
-    TemplateRenderError,
-    compose_username,
-    on_linked_domain,
-    render_template_data,
-    secret_data,
-    sender_address,
-)
+from acs_smtp_operator.smtp import compose_username, on_linked_domain, sender_address
+from acs_smtp_operator.template import needs
 
 __all__ = [
     "AssignmentPlan",
@@ -248,15 +241,17 @@ def _secret(
     return Keep(key_id=key_id, not_after=facts.app_keys.get(key_id) or secret.state.not_after)
 
 
-def _check_template(spec: Spec, target: Target, username: str, domains: tuple[SenderDomain, ...]) -> None:
-    """The template over this resource's real values (the password aside): it must render before any write."""
-    sender = sender_address(domains)
-    values = secret_data(username, PLACEHOLDER_PASSWORD, target.smtp_host, target.smtp_port, sender)
-    try:
-        render_template_data(spec.secret.template.data, values)
-    except TemplateRenderError as exc:
-        # Retried: a value such as `from` appears once the resource has a linked domain.
-        raise Failure(Reason.INVALID_SPEC, f"spec.{exc} with the values of {spec.communication_service.name}") from None
+def _check_template(spec: Spec, domains: tuple[SenderDomain, ...]) -> None:
+    """A template that uses `from` needs a linked domain with a sender (the syntax was checked by `validate`)."""
+    data = spec.secret.template.data
+    using = sorted(key for key, text in data.items() if "from" in needs({key: text}))
+    if using and sender_address(domains) is None:
+        # Retried: `from` appears once the resource has a linked domain.
+        raise Failure(
+            Reason.INVALID_SPEC,
+            f"spec.secret.template.data[{using[0]!r}] uses {{{{ from }}}}, but {spec.communication_service.name} "
+            "has no linked domain to send from",
+        )
 
 
 def _check_sender(spec: Spec, domains: tuple[SenderDomain, ...]) -> None:
@@ -290,7 +285,7 @@ def decide(spec: Spec, target: Target, observed: Observed, now: datetime) -> Pla
         spec.username.format, acs.name, client_id, target.tenant_id, spec.username.smtp_username
     )
     name = secret_name(target.name, spec.secret.name)
-    _check_template(spec, target, username, observed.domains)
+    _check_template(spec, observed.domains)
     smtp_username = _smtp_username(spec, target, username, observed)  # the tenant's own input is judged first
     secret = _secret(spec, target, username, name, observed, now)
     if isinstance(secret, Issue):

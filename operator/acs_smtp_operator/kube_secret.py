@@ -9,7 +9,8 @@ from typing import Any
 
 from acs_smtp_operator.model import SecretTemplate
 from acs_smtp_operator.observed import CredentialState, SecretView
-from acs_smtp_operator.smtp import render_template_data, secret_data
+from acs_smtp_operator.smtp import secret_data
+from acs_smtp_operator.template import render_all
 from acs_smtp_operator.timestamps import parse_stamp, stamp
 from acs_smtp_operator.vocabulary import API_VERSION, CLIENT_ID, KEY_ID, KIND, MANAGED_BY, NOT_AFTER, RESOURCE
 
@@ -63,9 +64,9 @@ class Content:
     sender: str | None  # the `from` address: DoNotReply@ a linked domain's sender domain
 
     def body(self, password: str, key_id: str, not_after: datetime | None) -> dict[str, Any]:
-        """The Secret; raises `TemplateRenderError` when a template entry does not render."""
+        """The Secret; raises `TemplateError` when a template entry uses a value the Secret does not hold."""
         data = secret_data(self.username, password, self.host, self.port, self.sender)
-        data.update(render_template_data(self.template.data, data))
+        data.update(render_all(self.template.data, data))
         annotations = {
             **self.template.annotations,
             KEY_ID: key_id,

@@ -1,37 +1,18 @@
-"""Pure SMTP facts: the username ACS expects and the Secret data pods mount."""
+"""Pure SMTP facts: the username ACS expects and the Secret data pods mount (its template: `template.py`)."""
 
 from __future__ import annotations
 
-import urllib.parse
 from collections.abc import Sequence
 from typing import Literal
-
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from acs_smtp_operator.observed import SenderDomain
 
 __all__ = [
-    "PLACEHOLDER_PASSWORD",
-    "TemplateRenderError",
     "compose_username",
     "on_linked_domain",
-    "render_template_data",
     "secret_data",
     "sender_address",
 ]
-
-
-# A client secret's shape (Entra's: 3 characters, `8Q~`, 34 more), to dry-run templates without a real one.
-PLACEHOLDER_PASSWORD = "Pla8Q~" + "x" * 34
-
-
-class TemplateRenderError(ValueError):
-    """A `secret.template.data` entry that cannot render; `key` names it."""
-
-    def __init__(self, key: str, detail: str) -> None:
-        super().__init__(f"secret.template.data[{key!r}] does not render: {detail}")
-        self.key = key
 
 
 def compose_username(
@@ -72,25 +53,3 @@ def secret_data(username: str, password: str, host: str, port: int, sender: str 
     if sender:
         data["from"] = sender
     return data
-
-
-def _urlquote(value: object) -> str:
-    """Percent-encode everything a URL's userinfo cannot hold (`|`, `@`, `.`, `:`, `/`, ...)."""
-    return urllib.parse.quote(str(value), safe="").replace(".", "%2E")
-
-
-_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
-_ENV.filters["urlquote"] = _urlquote
-
-
-def render_template_data(templates: dict[str, str], values: dict[str, str]) -> dict[str, str]:
-    """Render extra Secret keys with a sandboxed Jinja2; e.g. `smtp://{{ username|urlquote }}:...`."""
-    rendered = {}
-    for key, template in templates.items():
-        try:
-            rendered[key] = _ENV.from_string(template).render(**values)
-        except TemplateError as exc:
-            raise TemplateRenderError(key, str(exc.message)) from None
-        except Exception as exc:  # arithmetic, type and other errors of the template's own expressions
-            raise TemplateRenderError(key, type(exc).__name__) from None
-    return rendered

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pydantic import ValidationError
 
 from acs_smtp_operator.failure import Failure, UntilSpecChanges
 from acs_smtp_operator.model import Reason, Spec, parse_duration, schema_problems
-from acs_smtp_operator.smtp import (
-    PLACEHOLDER_PASSWORD,
-    TemplateRenderError,
-    compose_username,
-    render_template_data,
-    secret_data,
-)
+from acs_smtp_operator.template import NAMES, TemplateError, parse_all
 
 __all__ = ["validate"]
+
+
+_DATA_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
+_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_LABEL_KEY = re.compile(rf"^([a-z0-9]([-a-z0-9.]{{0,251}}[a-z0-9])?/)?{_NAME}$")
+_LABEL_VALUE = re.compile(rf"^({_NAME})?$")
 
 
 def _invalid(problem: str) -> Failure:
@@ -41,19 +42,19 @@ def _problems(spec: Spec, tenant_id: str, host: str, port: int) -> str | None:
             parse_duration(text)
         except ValueError as exc:
             return f"spec.rotation.{field}: {exc}"
-    # A dry run over the real values but the password (the sender is known only once the resource is read:
-    # a placeholder here, the real one when the plan is made).
-    username = compose_username(
-        spec.username.format,
-        spec.communication_service.name,
-        spec.entra_application.client_id,
-        tenant_id,
-        spec.username.smtp_username,
-    )
-    values = secret_data(username, PLACEHOLDER_PASSWORD, host, port, "DoNotReply@example.invalid")
+    data = spec.secret.template.data
+    bad = next((k for k in data if not _DATA_KEY.match(k)), None)
+    if bad is not None:
+        return f"spec.secret.template.data: {bad!r} is not a Secret key (letters, digits, '-', '_', '.'; 253 at most)"
+    for key, value in spec.secret.template.labels.items():
+        if not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(value):
+            return f"spec.secret.template.labels: {key!r}: {value!r} is not a valid Kubernetes label"
+    taken = sorted(set(data) & set(NAMES))
+    if taken:
+        return f"spec.secret.template.data: {', '.join(taken)} are the Secret's own keys and cannot be templated"
     try:
-        render_template_data(spec.secret.template.data, values)
-    except TemplateRenderError as exc:
+        parse_all(data)  # the syntax only: a value such as `from` is known once the resource is read
+    except TemplateError as exc:
         return f"spec.{exc}"
     return None
 

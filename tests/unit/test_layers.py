@@ -45,7 +45,7 @@ def test_every_module_is_pure_or_named_as_what_pure_code_may_not_import() -> Non
 # libraries for typed shapes and templates. Anything else (a socket, a subprocess, an HTTP client) is I/O.
 ALLOWED = {"__future__", "base64", "collections", "dataclasses", "datetime", "enum", "hashlib", "re", "typing"}
 ALLOWED |= {"functools"}
-ALLOWED |= {"uuid", "pydantic", "jinja2"}
+ALLOWED |= {"uuid", "pydantic"}
 ALLOWED_MODULES = {"urllib.parse"}  # the one part of urllib that does no I/O
 
 
@@ -68,6 +68,6 @@ def test_pure_modules_import_only_pure_modules_and_an_allowed_few_outside() -> N
             if top == "acs_smtp_operator":
                 assert name in pure, f"{module} imports {name}, which is not a pure module"
             elif name not in ALLOWED_MODULES:
-                assert top in ALLOWED and top in sys.stdlib_module_names | {"pydantic", "jinja2"}, (
+                assert top in ALLOWED and top in sys.stdlib_module_names | {"pydantic"}, (
                     f"{module} imports {name}: not among the pure modules' allowed imports"
                 )

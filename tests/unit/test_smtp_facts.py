@@ -1,16 +1,12 @@
 """Pure SMTP facts: usernames, the Secret's data, template keys."""
 
-import urllib.parse
 
 import pytest
 
 from acs_smtp_operator.observed import SenderDomain
 from acs_smtp_operator.smtp import (
-    TemplateRenderError,
     compose_username,
     on_linked_domain,
-    render_template_data,
-    secret_data,
     sender_address,
 )
 
@@ -64,21 +60,3 @@ def test_an_azure_managed_domain_is_known_by_its_sender_domain_never_its_resourc
 )
 def test_the_sender_address(domains: tuple[SenderDomain, ...], sender: str | None) -> None:
     assert sender_address(domains) == sender
-
-
-def test_a_url_key_percent_encodes_what_a_username_and_password_contain() -> None:
-    data = secret_data(f"acs|{APP}|{TENANT}", "p@ss:w/rd.~", "smtp.azurecomm.net", 587, None)
-    rendered = render_template_data(
-        {"SMTP_URL": "smtp://{{ username|urlquote }}:{{ password|urlquote }}@{{ host }}"}, data
-    )
-    url = urllib.parse.urlsplit(rendered["SMTP_URL"])
-    assert urllib.parse.unquote(url.username or "") == data["username"]
-    assert urllib.parse.unquote(url.password or "") == "p@ss:w/rd.~"
-    assert url.hostname == "smtp.azurecomm.net"
-    assert "from" not in data, "no sender without a linked domain"
-
-
-def test_a_template_naming_an_unknown_value_is_refused_without_values_in_the_message() -> None:
-    with pytest.raises(TemplateRenderError) as info:
-        render_template_data({"X": "{{ secret_value }}"}, secret_data("u", "hunter2", "h", 1, None))
-    assert "secret.template.data['X']" in str(info.value) and "hunter2" not in str(info.value)

@@ -36,9 +36,24 @@ REFUSED = [
         "spec.secret.template.data['URL']",
     ),
     (
-        "a template whose own arithmetic fails",
+        "a template with an expression",
         {"secret": {"template": {"data": {"N": "{{ (port|int) // 0 }}"}}}},
-        "spec.secret.template.data['N'] does not render: ZeroDivisionError",
+        "spec.secret.template.data['N']: at character 0",
+    ),
+    (
+        "a template key a Secret cannot hold",
+        {"secret": {"template": {"data": {"../x": "{{ host }}"}}}},
+        "'../x' is not a Secret key",
+    ),
+    (
+        "a label Kubernetes would refuse on every write",
+        {"secret": {"template": {"labels": {"team": "shop web"}}}},
+        "spec.secret.template.labels: 'team'",
+    ),
+    (
+        "a template that would replace the Secret's password",
+        {"secret": {"template": {"data": {"password": "{{ username }}"}}}},
+        "password are the Secret's own keys",
     ),
     (
         "a template that does not parse",
