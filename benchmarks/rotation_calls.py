@@ -2,9 +2,10 @@
 
     .venv/bin/python benchmarks/rotation_calls.py [--rotations 3]
 
-A credential rotates every ~5 s (secretLifetime 14s, renewBefore 9s, gracePeriod 3s) with a Deployment
-as restart target; a consumer logs in over SMTP every 0.2 s with the password it read when its pod
-template last changed (as a restarted pod would). Prints figures; asserts nothing.
+A credential is asked to rotate every ~5 s (the `acssmtp.io/rotate` annotation; scheduled rotations are at
+least an hour apart), gracePeriod 3s, with a Deployment as restart target; a consumer logs in over SMTP every
+0.2 s with the password it read when its pod template last changed (as a restarted pod would).
+Prints figures; asserts nothing.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ metadata: {{name: bench, namespace: default}}
 spec:
   communicationService: {{resourceId: {acs}}}
   entraApplication: {{clientId: {app}}}
-  rotation: {{secretLifetime: 14s, renewBefore: 9s, gracePeriod: 3s}}
+  rotation: {{secretLifetime: 2h, renewBefore: 1h, gracePeriod: 3s}}
   restartTargets: [{{kind: Deployment, name: web}}]
 """
 DEPLOYMENT = """
@@ -78,6 +79,7 @@ async def main(rotations: int) -> None:
                 Path(directory) / "operator.log",
                 ACSSMTP_DRIFT_PERIOD="3600",
                 ACSSMTP_METRICS_PORT="0",
+                ACSSMTP_MIN_MANUAL_INTERVAL="1",
             )
             try:
                 await measure(sandbox, config, rotations)
@@ -107,7 +109,11 @@ async def measure(sandbox: object, config: str, rotations: int) -> None:
     ctx.log.clear()
     outage, refused_since, logins = 0.0, None, 0
     per_rotation: list[collections.Counter[str]] = []
+    asked = 0.0
     while len(seen) <= rotations:
+        if time.monotonic() - asked >= 5:
+            await kubectl(config, "annotate", "acssmtp", "bench", f"acssmtp.io/rotate=r{time.time_ns()}", "--overwrite")
+            asked = time.monotonic()
         now_template = (await read_secret(config))[2]
         if now_template != template:
             username, password, template = await read_secret(config)

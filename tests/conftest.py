@@ -245,6 +245,8 @@ class Operator:
             **cloud.env,
             "ACSSMTP_DRIFT_PERIOD": "2",
             "ACSSMTP_VERIFY_TIMEOUT": "10",
+            "ACSSMTP_MIN_MANUAL_INTERVAL": "1",  # tests ask for rotations seconds apart
+            "ACSSMTP_RESUME_SPREAD": "1",  # a restarted operator checks its credentials within a second
             "ACSSMTP_GRAPH_LAG": "5",  # the sandbox's Graph lags 2 s: a key issued 5 s ago is not taken for removed
             "ACSSMTP_METRICS_PORT": str(self.metrics_port),
             "ACSSMTP_HEALTH_PORT": str(self.port),

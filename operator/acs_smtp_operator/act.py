@@ -87,12 +87,17 @@ async def _retire_assignments(job: Job) -> None:
         if not job.shared(old.id):
             try:
                 subscription, scope, guid = assignment_parts(old.id)
-                await roles.delete_role_assignment(job.ports.azure.authorization(subscription), scope, guid)
+                removal = await roles.delete_role_assignment(job.ports.azure.authorization(subscription), scope, guid)
             except (Failure, ValueError) as exc:
                 why = exc.message if isinstance(exc, Failure) else str(exc)
                 job.emit("Warning", "RoleAssignmentNotRemoved", f"replaced role assignment {old.id}: {why}")
                 continue
-            job.emit("Normal", "RoleAssignmentRemoved", f"role assignment {old.id} is no longer the policy's role")
+            if removal == "not ours":
+                job.emit(
+                    "Warning", "RoleAssignmentNotOurs", f"role assignment {old.id} was not made by the operator: left"
+                )
+            else:
+                job.emit("Normal", "RoleAssignmentRemoved", f"role assignment {old.id} is no longer the policy's role")
         job.done.removed_assignments += (old.id,)
 
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -52,6 +54,12 @@ def permission(ports: Ports, namespace: str, spec: Mapping[str, Any] | None, ten
         return refused.message if refused.reason == Reason.NOT_PERMITTED else None
 
 
+def _phase(uid: str) -> float:
+    """A fraction in [0, 1) fixed by the credential's uid (the same after a restart)."""
+    digest = hashlib.sha256(uid.encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -71,15 +79,14 @@ class _Entry:
     recheck: bool = False  # a policy or namespace change altered the permission: the scheduler runs a pass now
 
 
-def _deferred_rotation(entry: _Entry, body: Mapping[str, Any], now: datetime) -> datetime | None:
-    """When a rotation request the policy's minRotationInterval holds back may be served."""
+def _deferred_rotation(entry: _Entry, body: Mapping[str, Any], now: datetime, floor: float) -> datetime | None:
+    """When a rotation request the policy's minRotationInterval (at least `floor` seconds) holds back may be served."""
     if not isinstance(entry.permission, Grant):
         return None
     requested = ((body.get("metadata") or {}).get("annotations") or {}).get(ROTATE)
     status = entry.status
-    return held_back(
-        requested, status.rotate_request_handled, status.last_rotation_time, entry.permission.min_rotation_interval, now
-    )
+    least = max(entry.permission.min_rotation_interval, timedelta(seconds=floor))
+    return held_back(requested, status.rotate_request_handled, status.last_rotation_time, least, now)
 
 
 def _as_recorded(cr: Credential) -> dict[str, Any]:
@@ -106,6 +113,9 @@ class Coordinator:
         # One lock per (application, ACS resource): credentials naming the same pair share one role assignment
         # (its id derives from them), so a deletion that may remove it waits for a pass that may adopt it.
         self._targets: dict[tuple[str, str], asyncio.Lock] = {}
+        # At most this many passes and deletions call Azure at once, whatever wakes them (a restart, a policy
+        # change reaching many credentials): the rest wait their turn, holding no connection.
+        self._passes = asyncio.Semaphore(ports.settings.max_concurrent_passes)
 
     @contextlib.asynccontextmanager
     async def _targets_of(self, body: Mapping[str, Any]) -> AsyncIterator[None]:
@@ -149,7 +159,7 @@ class Coordinator:
         entry = self._entry(uid)
         token = CURRENT.set((namespace, name))
         try:
-            async with entry.lock:
+            async with entry.lock, self._passes:
                 # Read it again under the lock: the event that brought us here may predate the last pass's status.
                 fresh = await self.ports.kube.read_credential(namespace, name)
                 if fresh is None or fresh["metadata"].get("uid") != uid:
@@ -194,6 +204,7 @@ class Coordinator:
                 retry_after=failure.retry.seconds if isinstance(failure.retry, After) else None,
                 retried_by_kopf=retried_by_kopf or isinstance(failure.retry, UntilSpecChanges),
                 at=now,
+                spread=random.random(),  # noqa: S311 - spreading retries, not a secret
             )
         settings = self.ports.settings
         due = natural_due(
@@ -218,10 +229,12 @@ class Coordinator:
         entry.namespace, entry.body = namespace, body
         settings = self.ports.settings
         drift, rollout_timeout = timedelta(seconds=settings.drift_period), timedelta(seconds=settings.rollout_timeout)
-        last = self.clock()
+        # The pass that found it (create, or resume at start-up) was just now: its drift checks are spread over
+        # the period by a phase of its own, so that credentials started together are not checked together.
+        last = self.clock() - drift * _phase(uid)
         while True:
             now = self.clock()
-            deferred = _deferred_rotation(entry, body, now)
+            deferred = _deferred_rotation(entry, body, now, self.ports.settings.min_manual_interval)
             when = wake(
                 entry.status,
                 last,
@@ -292,7 +305,7 @@ class Coordinator:
         cr = Credential.of(body)
         token = CURRENT.set((cr.namespace, cr.name))
         try:
-            async with self._entry(cr.uid).lock:
+            async with self._entry(cr.uid).lock, self._passes:
                 fresh = await self.ports.kube.read_credential(cr.namespace, cr.name)
                 if fresh is not None and fresh["metadata"].get("uid") == cr.uid:
                     body, cr = fresh, Credential.of(fresh)

@@ -22,6 +22,7 @@ from acs_smtp_operator.observed import Observed, RolesSeen, RoleView, SenderDoma
 from acs_smtp_operator.plan import SecretFacts, held_back, needs_new_secret
 from acs_smtp_operator.smtp import compose_username, on_linked_domain, sender_address
 from acs_smtp_operator.template import needs
+from acs_smtp_operator.vocabulary import SECRET_TYPE
 
 __all__ = [
     "AssignmentPlan",
@@ -220,6 +221,11 @@ def _secret(
         return SecretConflict(
             f"Secret {name} exists and is not owned by this AcsSmtpCredential: it is left untouched; "
             "delete it or choose another spec.secret.name"
+        )
+    if secret is not None and secret.type != SECRET_TYPE:
+        return SecretConflict(
+            f"Secret {name} is of type {secret.type}, and a Secret's type cannot change: the operator writes "
+            f"{SECRET_TYPE}; it is left untouched: delete it or choose another spec.secret.name"
         )
     facts = SecretFacts(
         secret=secret.state if secret is not None else None,

@@ -91,7 +91,8 @@ async def _remove_assignment(ports: Ports, assignment_id: str, emit: Emit) -> No
     except ValueError as exc:
         emit("Warning", "RoleAssignmentNotRemoved", str(exc))
         return
-    await roles.delete_role_assignment(ports.azure.authorization(subscription), scope, guid)
+    if await roles.delete_role_assignment(ports.azure.authorization(subscription), scope, guid) == "not ours":
+        emit("Warning", "RoleAssignmentNotOurs", f"role assignment {assignment_id} was not made by the operator: left")
 
 
 async def finalize(
@@ -147,9 +148,11 @@ async def finalize(
         await _remove_assignment(ports, assignment, emit)
     role_id = status.role_definition_id or ""
     if role_id and status.role_definition_owned:
-        gone = await roles.delete_role_definition(
+        removal = await roles.delete_role_definition(
             azure.authorization(acs.subscription_id), acs.resource_id, role_id.rsplit("/", 1)[-1]
         )
-        if gone:
+        if removal == "removed":
             emit("Normal", "RoleDefinitionDeleted", f"role {role_id} is no longer used")
+        elif removal == "not ours":
+            emit("Warning", "RoleDefinitionNotOurs", f"role {role_id} was not made by the operator: left")
     emit("Normal", "Deleted", "client secrets and the role assignment of this credential were removed")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import random
 from collections.abc import Collection, Iterator, Mapping
 from typing import Any, cast
 
@@ -28,7 +30,7 @@ def kopf_error(failure: Failure, retry: int) -> kopf.PermanentError | kopf.Tempo
         return kopf.PermanentError(failure.message)
     if isinstance(failure.retry, After):
         return kopf.TemporaryError(failure.message, delay=min(failure.retry.seconds, MAX_BACKOFF))
-    return kopf.TemporaryError(failure.message, delay=backoff(retry))
+    return kopf.TemporaryError(failure.message, delay=backoff(retry, spread=random.random()))  # noqa: S311
 
 
 def _emitter(body: dict[str, Any]) -> Emit:
@@ -158,8 +160,11 @@ def build_registry(ports: Ports, watched: Collection[str] | None = None) -> kopf
     @kopf.on.resume(*RESOURCE, id="reconcile", registry=registry)
     @kopf.on.create(*RESOURCE, id="reconcile", registry=registry)
     @kopf.on.update(*RESOURCE, id="reconcile", registry=registry)
-    async def reconcile_credential(meta: kopf.Meta, retry: int, **kwargs: Any) -> None:
+    async def reconcile_credential(meta: kopf.Meta, retry: int, reason: str, **kwargs: Any) -> None:
         indexes.capture(kwargs)
+        if reason == kopf.Reason.RESUME and retry == 0 and ports.settings.resume_spread:
+            # At start-up or failover every credential resumes at once: spread their first passes out.
+            await asyncio.sleep(random.uniform(0, ports.settings.resume_spread))  # noqa: S311
         await run(dict(meta), retry)
 
     @kopf.on.event(*RESOURCE, id="rotate-request", registry=registry)

@@ -12,7 +12,16 @@ from acs_smtp_operator.observed import CredentialState, SecretView
 from acs_smtp_operator.smtp import secret_data
 from acs_smtp_operator.template import render_all
 from acs_smtp_operator.timestamps import parse_stamp, stamp
-from acs_smtp_operator.vocabulary import API_VERSION, CLIENT_ID, KEY_ID, KIND, MANAGED_BY, NOT_AFTER, RESOURCE
+from acs_smtp_operator.vocabulary import (
+    API_VERSION,
+    CLIENT_ID,
+    KEY_ID,
+    KIND,
+    MANAGED_BY,
+    NOT_AFTER,
+    RESOURCE,
+    SECRET_TYPE,
+)
 
 __all__ = ["Content", "decode", "owner_reference", "same_secret", "secret_body", "secret_is_ours", "secret_view"]
 
@@ -40,7 +49,12 @@ def secret_view(secret: dict[str, Any] | None, uid: str) -> SecretView | None:
         username=data.get("username"),
         has_password=bool(data.get("password")),
     )
-    return SecretView(owned=secret_is_ours(meta.get("ownerReferences"), uid), state=state, raw=secret)
+    return SecretView(
+        owned=secret_is_ours(meta.get("ownerReferences"), uid),
+        state=state,
+        raw=secret,
+        type=str(secret.get("type") or "Opaque"),
+    )
 
 
 def owner_reference(name: str, uid: str) -> dict[str, Any]:
@@ -89,7 +103,7 @@ def secret_body(
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "type": "kubernetes.io/basic-auth",
+        "type": SECRET_TYPE,
         "metadata": {
             "name": name,
             "namespace": namespace,

@@ -37,8 +37,11 @@ DEFAULT_ACTIONS = (
 _DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
 _UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
 _LONGEST = timedelta(days=36500)  # a century: beyond it a duration is a typo (and near timedelta's own limit)
+# The rotation bounds, as the CRD's CEL rules say them too.
+LONGEST_LIFETIME = timedelta(hours=17520)  # two years: Entra's portal offers at most 24 months, and advises less
+SHORTEST_ROTATION = timedelta(hours=1)  # secretLifetime - renewBefore: the time between scheduled rotations
 _ACS_ID = re.compile(
-    r"^/subscriptions/(?P<sub>[0-9a-fA-F-]{36})/resourceGroups/(?P<rg>[^/]+)"
+    r"^/subscriptions/(?P<sub>[0-9a-fA-F-]{36})/resourceGroups/(?P<rg>[-\w.()]{0,89}[-\w()])"
     r"/providers/Microsoft\.Communication/communicationServices/(?P<name>[-\w]{1,63})$",
     re.IGNORECASE,
 )
@@ -97,6 +100,7 @@ class Reason(enum.StrEnum):
     SMTP_USERNAME_INVALID = "SmtpUsernameInvalid"
     VERIFICATION_FAILED = "VerificationFailed"
     AZURE_ERROR = "AzureError"
+    OPERATOR_ERROR = "OperatorError"  # a failure of the operator's own (a bug): its log has the traceback
     EXPIRING = "ExpiringSoon"
     EXPIRED = "Expired"
     STATUS_UNREADABLE = "StatusUnreadable"

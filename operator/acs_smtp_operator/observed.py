@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from acs_smtp_operator.vocabulary import SECRET_TYPE
+
 __all__ = [
     "Application",
     "AssignmentView",
@@ -91,6 +93,7 @@ class SecretView:
     owned: bool
     state: CredentialState
     raw: dict[str, Any] = field(repr=False)  # holds the password: never printed
+    type: str = SECRET_TYPE  # a Secret's type cannot change: another type is not ours to write
 
     @property
     def resource_version(self) -> str | None:

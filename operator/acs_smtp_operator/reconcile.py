@@ -6,6 +6,8 @@ that finds nothing to change writes nothing, not even status.
 
 from __future__ import annotations
 
+import logging
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,7 +18,7 @@ from acs_smtp_operator.decide import Target, decide
 from acs_smtp_operator.failure import Failure, UntilSpecChanges
 from acs_smtp_operator.identity import key_marker, smtp_username_resource
 from acs_smtp_operator.kube_secret import Content, owner_reference
-from acs_smtp_operator.model import Reason, Spec
+from acs_smtp_operator.model import ConditionType, Reason, Spec
 from acs_smtp_operator.observe import observe
 from acs_smtp_operator.plan import ledger_of
 from acs_smtp_operator.ports import Emit, Ports
@@ -25,10 +27,12 @@ from acs_smtp_operator.smtp import sender_address
 from acs_smtp_operator.status import LEDGER, Status
 from acs_smtp_operator.tenancy import Grant, Tenancy, permit
 from acs_smtp_operator.timestamps import stamp
-from acs_smtp_operator.validate import validate
+from acs_smtp_operator.validate import validate, validate_names
 from acs_smtp_operator.vocabulary import ROTATE
 
 __all__ = ["Outcome", "reconcile"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -69,14 +73,17 @@ async def _carry_out(
         rotate,
         previous.rotate_request_handled,
         previous.last_rotation_time,
-        grant.min_rotation_interval,
+        max(grant.min_rotation_interval, timedelta(seconds=settings.min_manual_interval)),
         previous.issued_key_id,
         previous.issued_at,
         timedelta(seconds=settings.graph_lag),
     )
     done.plan = plan = decide(spec, target, observed, now)
     if plan.rotation_waits is not None:
-        message = f"rotation request waits for the policy's minRotationInterval, until {stamp(plan.rotation_waits)}"
+        message = (
+            "rotation request waits for the least time between rotations (the policy's minRotationInterval, "
+            f"at least ACSSMTP_MIN_MANUAL_INTERVAL), until {stamp(plan.rotation_waits)}"
+        )
         emit("Normal", "RotationDeferred", message)
     # Recorded before any write, so that deletion cleans up after a pass cut short too.
     done.acted_on = (spec.entra_application.client_id, spec.communication_service.resource_id)
@@ -97,6 +104,25 @@ async def _carry_out(
     marker = key_marker(cr.namespace, cr.name, cr.uid)
     job = Job(ports, spec, observed, content, marker, now, done, emit, previous.replaced_role_assignments, shared)
     await act(job, plan, ledger)
+
+
+def _unexpected(exc: Exception, cr: Credential) -> Failure:
+    """An exception that is not a `Failure`: its type and where it was raised go to the log (not its text,
+    which could quote anything it was handed), a plain message to status."""
+    where = "".join(traceback.format_tb(exc.__traceback__)[-3:])
+    log.error("pass over %s/%s failed: %s raised at\n%s", cr.namespace, cr.name, type(exc).__name__, where)
+    return Failure(
+        Reason.OPERATOR_ERROR,
+        f"the pass failed unexpectedly ({type(exc).__name__}); the operator's log has where; retried with backoff",
+    )
+
+
+def _standing(previous: Status, warning: tuple[str, str]) -> bool:
+    """Is this Warning what status already says (the same failure, again)? Then it is not posted again."""
+    return any(
+        c is not None and c.status == "False" and (c.reason, c.message) == warning
+        for c in (previous.condition(ConditionType.SYNCED), previous.condition(ConditionType.READY))
+    )
 
 
 async def reconcile(
@@ -122,6 +148,7 @@ async def reconcile(
     said: Grant | str | None = None
     try:
         spec = validate(cr.spec, ports.tenant_id, ports.settings.smtp_host, ports.settings.smtp_port)
+        validate_names(spec, cr.name)
         try:
             said = grant = permit(spec, cr.namespace, tenancy)
         except Failure as refused:
@@ -133,6 +160,8 @@ async def reconcile(
         if exc.reason == Reason.OBJECT_CHANGED:
             raise  # someone wrote first: a fresh pass in a second, nothing to report
         failure = exc
+    except Exception as exc:  # a bug of ours: told in status like any failure, backed off, never a silent loop
+        failure = _unexpected(exc, cr)
     acs_name = spec.communication_service.name if spec is not None else ""
     renew = spec.rotation.renew if spec is not None else None
     settle = timedelta(seconds=ports.settings.orphan_settle)
@@ -141,7 +170,7 @@ async def reconcile(
     # Bad input and a refusal by the policies are told once, when they first land in status: every later pass
     # would say the same until the spec or a policy changes.
     settled = failure is not None and isinstance(failure.retry, UntilSpecChanges)
-    if result.warning is not None and (not settled or patch is not None):
+    if result.warning is not None and (not settled or patch is not None) and not _standing(previous, result.warning):
         emit("Warning", *result.warning)
     try:
         if patch is not None:

@@ -36,6 +36,9 @@ def _configure(settings: kopf.OperatorSettings) -> None:
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=PREFIX)
     settings.posting.level = logging.INFO
+    # kopf's own log lines are not Events: a failing handler would post "failed temporarily" at every retry.
+    # The operator posts its Events itself, a repeating failure once (`reconcile`).
+    settings.posting.loggers = False
     settings.watching.server_timeout = 300
     settings.networking.error_backoffs = [1, 2, 5, 10]
     # Least privilege: no cluster-wide read of CRDs, no scan of namespaces. The resources found at startup (Helm

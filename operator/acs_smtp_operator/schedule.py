@@ -15,11 +15,15 @@ ROLLOUT_POLL = timedelta(seconds=2)
 MIN_INTERVAL = timedelta(seconds=1)
 
 
-def backoff(failures: int, retry_after: float | None = None) -> float:
-    """Seconds to wait: Azure's Retry-After when it sent one, else 5 s doubling; never above 10 min."""
+def backoff(failures: int, retry_after: float | None = None, spread: float = 0.5) -> float:
+    """Seconds to wait: Azure's Retry-After when it sent one, else 5 s doubling, never above 10 min.
+
+    `spread` in [0, 1): where in ±25 % of the doubling this wait lands (callers pass a random number, so that
+    credentials failing together do not retry together; 0.5 is the doubling itself).
+    """
     if retry_after:
         return min(retry_after, MAX_BACKOFF)
-    return min(5.0 * float(2 ** min(failures, 7)), MAX_BACKOFF)
+    return min(5.0 * float(2 ** min(failures, 7)) * (0.75 + 0.5 * spread), MAX_BACKOFF)
 
 
 @dataclass(frozen=True)
@@ -42,12 +46,13 @@ class Streak:
     retried_by_kopf: bool = False  # kopf retries the last failed pass itself (a change handler's, or bad input)
     behind: int = 0  # successful passes in a row that left a due time in the past (they could not act on it)
     at: datetime | None = None  # when the last of those passes ended: the backoff counts from then
+    spread: float = 0.5  # where in its range this streak's backoff lands (random per failure: no herd)
 
 
 def _retry_in(streak: Streak) -> timedelta:
     """The scheduler's wait after the streak's last pass: 5 s doubling (as kopf's), at least any Retry-After."""
     count = streak.failures or streak.behind
-    return timedelta(seconds=min(max(streak.retry_after or 0.0, backoff(count - 1)), MAX_BACKOFF))
+    return timedelta(seconds=min(max(streak.retry_after or 0.0, backoff(count - 1, spread=streak.spread)), MAX_BACKOFF))
 
 
 def natural_due(

@@ -56,6 +56,20 @@ class Settings(BaseSettings):
         description="how long Graph may not yet show a key just added (s): it is not taken for removed meanwhile, "
         "and its removal is retried while Graph answers 'not found'",
     )
+    max_concurrent_passes: int = Field(
+        default=8, ge=1, description="passes (and deletions) in flight at once, across every credential"
+    )
+    resume_spread: float = Field(
+        default=10.0,
+        ge=0,
+        description="seconds over which the credentials found at start-up or failover are checked (random)",
+    )
+    min_manual_interval: float = Field(
+        default=60.0,
+        ge=0,
+        description="the least time between a credential's rotations when one is asked for (s); a policy's "
+        "minRotationInterval may ask for more",
+    )
     metrics_port: int = Field(default=9090, ge=0, le=65535, description="Prometheus metrics port (0: off)")
     health_port: int = Field(default=8080, ge=0, le=65535, description="/healthz and /readyz port (0: off)")
     log_format: LogFormat = LogFormat.TEXT

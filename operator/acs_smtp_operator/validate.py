@@ -8,10 +8,18 @@ from typing import Any
 from pydantic import ValidationError
 
 from acs_smtp_operator.failure import Failure, UntilSpecChanges
-from acs_smtp_operator.model import Reason, Spec, parse_duration, schema_problems
+from acs_smtp_operator.identity import secret_name
+from acs_smtp_operator.model import (
+    LONGEST_LIFETIME,
+    SHORTEST_ROTATION,
+    Reason,
+    Spec,
+    parse_duration,
+    schema_problems,
+)
 from acs_smtp_operator.template import NAMES, TemplateError, parse_all
 
-__all__ = ["validate"]
+__all__ = ["validate", "validate_names"]
 
 
 _DATA_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
@@ -42,6 +50,16 @@ def _problems(spec: Spec, tenant_id: str, host: str, port: int) -> str | None:
             parse_duration(text)
         except ValueError as exc:
             return f"spec.rotation.{field}: {exc}"
+    rotation = spec.rotation
+    if rotation.lifetime > LONGEST_LIFETIME:
+        return f"spec.rotation.secretLifetime {rotation.secret_lifetime} is above the longest, 17520h (two years)"
+    if rotation.lifetime - rotation.renew < SHORTEST_ROTATION:
+        return (
+            f"spec.rotation: secretLifetime {rotation.secret_lifetime} - renewBefore {rotation.renew_before} "
+            "(the time between scheduled rotations) must be at least 1h"
+        )
+    if rotation.grace > rotation.lifetime:
+        return f"spec.rotation.gracePeriod {rotation.grace_period} is longer than secretLifetime"
     data = spec.secret.template.data
     bad = next((k for k in data if not _DATA_KEY.match(k)), None)
     if bad is not None:
@@ -69,3 +87,13 @@ def validate(raw: dict[str, Any], tenant_id: str, host: str, port: int) -> Spec:
     if problem:
         raise _invalid(problem)
     return spec
+
+
+def validate_names(spec: Spec, name: str) -> None:
+    """What depends on the credential's own name: its Secret's (`<name>-smtp` by default) must be valid."""
+    secret = secret_name(name, spec.secret.name)
+    if len(secret) > 253:
+        raise _invalid(
+            f"the Secret's name {secret[:40]}... would be {len(secret)} characters (253 at most): "
+            "set spec.secret.name, or shorten the credential's name"
+        )

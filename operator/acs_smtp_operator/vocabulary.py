@@ -18,6 +18,7 @@ __all__ = [
     "RESOURCE",
     "RESTARTED_AT",
     "ROTATE",
+    "SECRET_TYPE",
     "VERSION",
 ]
 
@@ -39,6 +40,8 @@ ROTATE = f"{PREFIX}/rotate"
 # On a restart target's pod template, as `kubectl rollout restart` does with its own key.
 RESTARTED_AT = f"{PREFIX}/restartedAt"
 
+# The type of every Secret the operator writes (a Secret's type cannot change once created).
+SECRET_TYPE = "kubernetes.io/basic-auth"
 # On every Secret the operator writes: what its Secret watch selects.
 MANAGED_BY = {"app.kubernetes.io/managed-by": "acs-smtp-operator"}
 

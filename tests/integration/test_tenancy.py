@@ -119,11 +119,11 @@ def test_a_tenant_gets_what_its_policy_permits_and_nothing_else_without_one_azur
     before = quiet(cloud)
     shop.apply("billing-app", app="billing-mailer")
     shop.apply("other-resource", acs=other_acs)
-    shop.apply("long-lived", rotation={"secretLifetime": "87600h"})
+    shop.apply("long-lived", rotation={"secretLifetime": "8760h"})
     shop.apply("retained", deletionPolicy="Retain")
     not_permitted(cloud, ns, "billing-app", f"application {cloud.app('billing-mailer')['clientId']} is not")
     not_permitted(cloud, ns, "other-resource", f"communication service {other_acs} is not")
-    not_permitted(cloud, ns, "long-lived", "secretLifetime 87600h is above maxSecretLifetime 2160h")
+    not_permitted(cloud, ns, "long-lived", "secretLifetime 8760h is above maxSecretLifetime 2160h")
     not_permitted(cloud, ns, "retained", "deletionPolicy Retain is not allowed")
     time.sleep(QUIET)  # drift passes (every 2 s here) of the refused credentials: still no call
     assert cloud.requests()[before:] == []

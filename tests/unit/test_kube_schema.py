@@ -31,6 +31,24 @@ def admitted(obj: dict[str, Any]) -> dict[str, Any]:
 
 BAD = [
     (
+        "scheduled rotations less than an hour apart are refused",
+        cr(rotation={"secretLifetime": "2160h", "renewBefore": "2159h59m59s"}),
+        "spec.rotation.renewBefore",
+        "must be at least 1h",
+    ),
+    (
+        "a lifetime beyond two years is refused",
+        cr(rotation={"secretLifetime": "17521h", "renewBefore": "720h"}),
+        "spec.rotation.secretLifetime",
+        "at most 17520h",
+    ),
+    (
+        "a grace period longer than the lifetime is refused",
+        cr(rotation={"secretLifetime": "2160h", "renewBefore": "720h", "gracePeriod": "2161h"}),
+        "spec.rotation.gracePeriod",
+        "must not be longer than secretLifetime",
+    ),
+    (
         "renewBefore longer than the lifetime is refused",
         cr(rotation={"secretLifetime": "1h", "renewBefore": "2h"}),
         "spec.rotation.renewBefore",
@@ -101,9 +119,9 @@ def test_a_minimal_object_gets_every_default() -> None:
     assert check(SCHEMA, admitted(cr()), None) == []
 
 
-def test_second_scale_durations_are_accepted() -> None:
-    """Tests and the demo compress time: seconds must be valid lifetimes."""
-    obj = admitted(cr(rotation={"secretLifetime": "90s", "renewBefore": "30s", "gracePeriod": "5s"}))
+def test_an_hour_between_scheduled_rotations_and_a_grace_of_seconds_are_accepted() -> None:
+    """The shortest schedule the CRD allows; tests compress time with requested rotations instead."""
+    obj = admitted(cr(rotation={"secretLifetime": "1h30m", "renewBefore": "30m", "gracePeriod": "3s"}))
     assert check(SCHEMA, obj, None) == []
 
 

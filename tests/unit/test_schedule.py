@@ -121,8 +121,20 @@ def test_bad_input_is_a_permanent_error_for_kopf() -> None:
     ids=["Retry-After is obeyed", "Retry-After is capped", "a first failure backs off 5 s", "the fourth 40 s"],
 )
 def test_other_failures_are_retried_after_a_delay(retry: After | Backoff, attempt: int, delay: float) -> None:
-    error = kopf_error(Failure(Reason.THROTTLED, "x", retry=retry), attempt)
-    assert isinstance(error, kopf.TemporaryError) and error.delay == delay
+    """Within ±25 % of the doubling (spread at random, so that failures together do not retry together)."""
+    delays = set()
+    for _ in range(50):
+        error = kopf_error(Failure(Reason.THROTTLED, "x", retry=retry), attempt)
+        assert isinstance(error, kopf.TemporaryError) and error.delay is not None
+        delays.add(error.delay)
+    if isinstance(retry, After):
+        assert delays == {delay}
+    else:
+        assert all(0.75 * delay <= d <= 1.25 * delay for d in delays) and len(delays) > 1, delays
+
+
+def test_backoff_spread_covers_a_quarter_either_side() -> None:
+    assert (backoff(2, spread=0.0), backoff(2, spread=0.5)) == (15.0, 20.0) and 24.9 < backoff(2, spread=0.999) < 25
 
 
 def test_a_new_key_is_confirmed_once_graphs_lag_has_passed_then_drift_rules_again() -> None:

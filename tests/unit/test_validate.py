@@ -31,6 +31,22 @@ REFUSED = [
     ("an SmtpUsername format without the username", {"username": {"format": "SmtpUsername"}}, "smtpUsername"),
     ("a lifetime with a day unit", {"rotation": {"secretLifetime": "90d"}}, "spec.rotation.secretLifetime"),
     (
+        "rotations every second",
+        {"rotation": {"secretLifetime": "2160h", "renewBefore": "2159h59m59s"}},
+        "must be at least 1h",
+    ),
+    ("a lifetime beyond two years", {"rotation": {"secretLifetime": "17521h"}}, "above the longest, 17520h"),
+    (
+        "a grace period longer than the lifetime",
+        {"rotation": {"gracePeriod": "2161h"}},
+        "spec.rotation.gracePeriod 2161h is longer than secretLifetime",
+    ),
+    (
+        "a duration beyond any date",
+        {"rotation": {"gracePeriod": "9" * 400 + "h"}},
+        "spec.rotation.gracePeriod: duration",
+    ),
+    (
         "a template naming a value that does not exist",
         {"secret": {"template": {"data": {"URL": "{{ nosuch }}"}}}},
         "spec.secret.template.data['URL']",

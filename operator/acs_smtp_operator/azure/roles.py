@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.authorization.aio import AuthorizationManagementClient
-from azure.mgmt.authorization.v2022_04_01.models import Permission, RoleAssignmentCreateParameters, RoleDefinition
+from azure.mgmt.authorization.v2022_04_01.models import (
+    Permission,
+    RoleAssignment,
+    RoleAssignmentCreateParameters,
+    RoleDefinition,
+)
 
 from acs_smtp_operator.azure.errors import AZURE_ERRORS, translate
 from acs_smtp_operator.failure import Failure
+from acs_smtp_operator.identity import assignment_guid
 from acs_smtp_operator.model import Reason
 from acs_smtp_operator.observed import AssignmentView, RoleView
 
 __all__ = [
+    "ASSIGNMENT_DESCRIPTION",
+    "ROLE_DESCRIPTION",
+    "Removal",
     "built_in_role",
     "create_role_assignment",
     "delete_role_assignment",
@@ -24,6 +34,14 @@ __all__ = [
     "roles_named",
     "write_role",
 ]
+
+
+# Azure's own record that the operator made an object: the description it writes on each. Nothing is deleted
+# without it (status, annotations and the Secret can be edited by whoever may edit the credential).
+ASSIGNMENT_DESCRIPTION = "acs-smtp-operator: lets an AcsSmtpCredential's application send mail over SMTP"
+ROLE_DESCRIPTION = "Send mail through Azure Communication Services over SMTP (managed by acs-smtp-operator)"
+
+Removal = Literal["removed", "gone", "in use", "not ours"]
 
 
 def _view(role: RoleDefinition) -> RoleView:
@@ -117,7 +135,7 @@ def _definition(name: str, actions: tuple[str, ...], scopes: list[str]) -> RoleD
     return RoleDefinition(
         role_name=name,
         role_type="CustomRole",
-        description="Send mail through Azure Communication Services over SMTP (managed by acs-smtp-operator)",
+        description=ROLE_DESCRIPTION,
         permissions=[Permission(actions=list(actions), not_actions=[])],
         assignable_scopes=scopes,
     )
@@ -160,7 +178,10 @@ async def create_role_assignment(
             scope,
             guid,
             RoleAssignmentCreateParameters(
-                role_definition_id=role_id, principal_id=principal_id, principal_type="ServicePrincipal"
+                role_definition_id=role_id,
+                principal_id=principal_id,
+                principal_type="ServicePrincipal",
+                description=ASSIGNMENT_DESCRIPTION,
             ),
         )
     except AZURE_ERRORS as exc:
@@ -173,24 +194,51 @@ async def create_role_assignment(
     return str(made.id), True
 
 
-async def delete_role_assignment(client: AuthorizationManagementClient, scope: str, guid: str) -> None:
+def _made_by_us(found: RoleAssignment, guid: str) -> bool:
+    """Ours by Azure's record: our description, or (made before descriptions) the name we derive from its own
+    scope, role and principal. Someone else's assignment of the same role has a name of its own."""
+    if (found.description or "") == ASSIGNMENT_DESCRIPTION:
+        return True
+    scope, role, principal = found.scope or "", found.role_definition_id or "", found.principal_id or ""
+    return bool(scope and role and principal) and assignment_guid(scope, role, principal) == guid.lower()
+
+
+async def delete_role_assignment(client: AuthorizationManagementClient, scope: str, guid: str) -> Removal:
+    """Delete a role assignment the operator made: read back first, and one that is not ours stays."""
+    try:
+        found = await client.role_assignments.get(scope, guid)
+    except ResourceNotFoundError:
+        return "gone"
+    except AZURE_ERRORS as exc:
+        raise translate(exc, f"reading role assignment {guid}") from None
+    if not _made_by_us(found, guid):
+        return "not ours"
     try:
         await client.role_assignments.delete(scope, guid)
     except ResourceNotFoundError:
-        return
+        return "gone"
     except AZURE_ERRORS as exc:
         raise translate(exc, f"deleting role assignment {guid}") from None
+    return "removed"
 
 
-async def delete_role_definition(client: AuthorizationManagementClient, scope: str, guid: str) -> bool:
-    """Delete the role unless something still uses it; True when it is gone."""
+async def delete_role_definition(client: AuthorizationManagementClient, scope: str, guid: str) -> Removal:
+    """Delete a custom role the operator made (its description says so), unless something still uses it."""
+    try:
+        role = await client.role_definitions.get(scope, guid)
+    except ResourceNotFoundError:
+        return "gone"
+    except AZURE_ERRORS as exc:
+        raise translate(exc, f"reading role definition {guid}") from None
+    if str(role.role_type or "").lower() != "customrole" or (role.description or "") != ROLE_DESCRIPTION:
+        return "not ours"
     try:
         await client.role_definitions.delete(scope, guid)
     except ResourceNotFoundError:
-        return True
+        return "gone"
     except AZURE_ERRORS as exc:
         failure = translate(exc, f"deleting role definition {guid}")
         if failure.code == "RoleDefinitionHasAssignments":
-            return False
+            return "in use"
         raise failure from None
-    return True
+    return "removed"

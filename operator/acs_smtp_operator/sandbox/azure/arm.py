@@ -319,6 +319,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
                     "RoleAssignmentUpdateNotPermitted",
                     "Tenant ID, application ID, principal ID, and scope are not allowed to be updated.",
                 )
+            existing.description = str(props.get("description") or "")  # updatable, as description and condition are
             return web.json_response(existing.to_arm(), status=201)
         duplicate = next(
             (
@@ -348,6 +349,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
             principal_id=principal,
             principal_type=str(principal_type) if principal_type else None,
             created=now,
+            description=str(props.get("description") or ""),
         )
         cloud.role_assignments[guid] = assignment
         return web.json_response(assignment.to_arm(), status=201)

@@ -246,6 +246,7 @@ class RoleAssignment:
     principal_id: str
     principal_type: str | None
     created: datetime
+    description: str = ""
 
     @property
     def id(self) -> str:
@@ -261,6 +262,7 @@ class RoleAssignment:
                 "roleDefinitionId": self.role_definition_id,
                 "principalId": self.principal_id,
                 "principalType": self.principal_type or "ServicePrincipal",
+                "description": self.description or None,
                 "createdOn": _iso(self.created),
             },
         }

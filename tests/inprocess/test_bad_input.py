@@ -1,0 +1,275 @@
+"""The bad-input catalog, past admission: hostile or malformed credentials, Secrets, annotations and status edits.
+
+Each row is something a namespace editor can do (admission lets it through: the CRD cannot judge it) and the
+outcome: a named condition, **no Azure write** and **no key churn** (the application's keys are the same before
+and after), or, for destruction attempts, the foreign object still standing. What admission refuses is the
+catalog's other half, `tests/integration/test_admission_catalog.py`, run on the emulator and on the real
+kube-apiserver.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from azure.mgmt.authorization.v2022_04_01.models import (
+    Permission,
+    RoleAssignmentCreateParameters,
+    RoleDefinition,
+)
+
+from acs_smtp_operator.credential import Credential
+from acs_smtp_operator.finalize import finalize
+from acs_smtp_operator.model import Reason
+from acs_smtp_operator.vocabulary import GROUP, PLURAL, VERSION
+from tests.inprocess.conftest import Bench, PassResult, off_loop
+
+Setup = Callable[[Bench, str], Awaitable[None]]
+
+
+def _writes(result: PassResult) -> list[str]:
+    return [f"{c.method} {c.path}" for c in result.calls if c.method != "GET" and c.api != "entra"]
+
+
+async def _status(bench: Bench, ns: str, name: str) -> dict[str, Any]:
+    stored = await bench.read(ns, name)
+    assert stored is not None
+    status: dict[str, Any] = stored.get("status") or {}
+    return status
+
+
+async def _password(bench: Bench, ns: str, secret: str) -> str:
+    found = await bench.secret(ns, secret)
+    assert found is not None
+    return base64.b64decode(found["data"]["password"]).decode()
+
+
+async def _provisioned(bench: Bench, ns: str, **spec: Any) -> None:
+    """`victim` provisioned and working: the rows below then edit it."""
+    await bench.apply(ns, "victim", **spec)
+    first = await bench.run(ns, "victim")
+    assert first.outcome.failure is None, first.outcome.failure
+
+
+def _template(data: dict[str, str]) -> Setup:
+    async def setup(bench: Bench, ns: str) -> None:
+        await _provisioned(bench, ns)
+        await bench.apply(ns, "victim", secret={"template": {"data": data}})
+
+    return setup
+
+
+def _spec(**spec: Any) -> Setup:
+    async def setup(bench: Bench, ns: str) -> None:
+        await bench.apply(ns, "victim", **spec)
+
+    return setup
+
+
+async def _long_name(bench: Bench, ns: str) -> None:
+    await bench.apply(ns, "v" * 250)
+
+
+async def _secret_of_another_type(bench: Bench, ns: str) -> None:
+    """A Secret under our name, claiming our credential as owner, but Opaque: its type cannot be changed."""
+    await bench.apply(ns, "victim")
+    stored = await bench.read(ns, "victim")
+    assert stored is not None
+    owner = {"apiVersion": f"{GROUP}/{VERSION}", "kind": "AcsSmtpCredential", "name": "victim"}
+    spoof = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {
+            "name": "victim-smtp",
+            "namespace": ns,
+            "ownerReferences": [{**owner, "uid": stored["metadata"]["uid"]}],
+        },
+        "stringData": {"password": "not a key"},
+    }
+    await off_loop(bench.core.create_namespaced_secret, ns, spoof)
+
+
+@dataclass(frozen=True)
+class Row:
+    case: str
+    setup: Setup
+    reason: str  # the Ready condition's reason
+    said: str  # in its message
+    name: str = "victim"
+
+
+CATALOG = [
+    Row(
+        "a template that indexes with the password (in Jinja its error quoted the value)",
+        _template({"X": "{{ {}[password] }}"}),
+        Reason.INVALID_SPEC,
+        "spec.secret.template.data['X']: at character 0",
+    ),
+    Row(
+        "a template multiplication bomb",
+        _template({"X": "{{ 'x' * 10**9 }}"}),
+        Reason.INVALID_SPEC,
+        "is not a placeholder",
+    ),
+    Row(
+        "a template loop",
+        _template({"X": "{% for i in range(10**9) %}{{ password }}{% endfor %}"}),
+        Reason.INVALID_SPEC,
+        "statements and comments are not part of the template syntax",
+    ),
+    Row(
+        "a template entry that would replace the password",
+        _template({"password": "{{ username }}"}),
+        Reason.INVALID_SPEC,
+        "password are the Secret's own keys",
+    ),
+    Row(
+        "a template key no Secret can hold",
+        _template({"a/b": "{{ host }}"}),
+        Reason.INVALID_SPEC,
+        "'a/b' is not a Secret key",
+    ),
+    Row(
+        "a template label Kubernetes would refuse on every write",
+        _spec(secret={"template": {"labels": {"team": "-bad-"}}}),
+        Reason.INVALID_SPEC,
+        "is not a valid Kubernetes label",
+    ),
+    Row(
+        "a credential name so long that its Secret's name would be invalid",
+        _long_name,
+        Reason.INVALID_SPEC,
+        "would be 255 characters (253 at most)",
+        name="v" * 250,
+    ),
+    Row(
+        "a Secret of another type under our name, claiming our credential as owner",
+        _secret_of_another_type,
+        Reason.SECRET_CONFLICT,
+        "is of type Opaque",
+    ),
+    Row(
+        "an smtpUsername on a domain the resource does not send from",
+        _spec(username={"format": "SmtpUsername", "smtpUsername": "mailer@elsewhere.example"}),
+        Reason.SMTP_USERNAME_INVALID,
+        "is not on the sender domain",
+    ),
+]
+
+
+@pytest.mark.parametrize("row", CATALOG, ids=[r.case for r in CATALOG])
+async def test_bad_input_past_admission_is_named_with_no_azure_write_and_no_key_churn(
+    bench: Bench, ns: str, row: Row
+) -> None:
+    await row.setup(bench, ns)
+    before = {app: bench.keys(app) for app in ("shop-mailer",)}
+    secret_before = await bench.secret(ns, f"{row.name}-smtp")
+    result = await bench.run(ns, row.name)
+    assert _writes(result) == []
+    assert {app: bench.keys(app) for app in before} == before, "no key added or removed"
+    ready = next(c for c in (await _status(bench, ns, row.name))["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", row.reason), ready
+    assert row.said in ready["message"], ready["message"]
+    secret_after = await bench.secret(ns, f"{row.name}-smtp")
+    assert (secret_after or {}).get("data") == (secret_before or {}).get("data"), "the Secret is as it was"
+    if secret_before is not None and secret_before.get("type") == "kubernetes.io/basic-auth":
+        password = await _password(bench, ns, f"{row.name}-smtp")
+        texts = [ready["message"], *(e[2] for e in result.events), str(result.outcome.failure)]
+        assert not [t for t in texts if password in t], "the working password in a message"
+
+
+async def test_a_foreign_key_id_in_the_secrets_annotation_never_removes_that_key(bench: Bench, ns: str) -> None:
+    """A namespace editor points the Secret at another credential's key and asks for a rotation, no grace."""
+    await bench.apply(ns, "other")
+    await bench.run(ns, "other")
+    theirs = str((await _status(bench, ns, "other"))["currentKeyId"])
+    await _provisioned(bench, ns, rotation={"gracePeriod": "0s"})
+    secret = await bench.secret(ns, "victim-smtp")
+    assert secret is not None
+    secret["metadata"]["annotations"]["acssmtp.io/key-id"] = theirs
+    await off_loop(bench.core.replace_namespaced_secret, "victim-smtp", ns, secret)
+    stored = await bench.read(ns, "victim")
+    assert stored is not None
+    stored["metadata"].setdefault("annotations", {})["acssmtp.io/rotate"] = "now"
+    await off_loop(bench.custom.replace_namespaced_custom_object, GROUP, VERSION, ns, PLURAL, "victim", stored)
+    for _ in range(3):
+        await bench.run(ns, "victim")
+        bench.clock.step(timedelta(seconds=bench.ports.settings.orphan_settle + 1))
+    mine = await _status(bench, ns, "victim")
+    assert mine["lastRotationReason"] == "ManualRotation" and mine["currentKeyId"] != theirs, "it did rotate"
+    assert theirs in bench.keys("shop-mailer"), "another credential's key was removed"
+    assert (await _status(bench, ns, "other"))["currentKeyId"] == theirs
+
+
+async def _edit_status(bench: Bench, ns: str, name: str, **fields: Any) -> dict[str, Any]:
+    await off_loop(
+        bench.custom.patch_namespaced_custom_object_status,
+        GROUP,
+        VERSION,
+        ns,
+        PLURAL,
+        name,
+        {"status": fields},
+    )
+    stored = await bench.read(ns, name)
+    assert stored is not None
+    return stored
+
+
+async def test_a_status_edited_to_name_a_foreign_role_assignment_does_not_get_it_deleted(bench: Bench, ns: str) -> None:
+    await _provisioned(bench, ns)
+    status = await _status(bench, ns, "victim")
+    subscription, scope = bench.sandbox.manifest["subscriptionId"], bench.acs["resourceId"]
+    client = bench.ports.azure.authorization(subscription)
+    ours = await client.role_assignments.get_by_id(status["roleAssignmentId"])
+    guid = str(uuid.uuid4())
+    made = await client.role_assignments.create(  # someone else's: another role, a name of their own
+        scope,
+        guid,
+        RoleAssignmentCreateParameters(
+            role_definition_id=await _built_in_role(bench),
+            principal_id=ours.principal_id,
+            principal_type="ServicePrincipal",
+        ),
+    )
+    stored = await _edit_status(bench, ns, "victim", roleAssignmentId=made.id, roleAssignmentOwned=True)
+    events: list[tuple[str, str, str]] = []
+    await finalize(bench.ports, Credential.of(stored), lambda *e: events.append(e), None, lambda _: False)
+    assert [a.id async for a in client.role_assignments.list_for_scope(scope) if a.name == guid]
+    assert ("Warning", "RoleAssignmentNotOurs") in [e[:2] for e in events]
+
+
+async def _built_in_role(bench: Bench) -> str:
+    client = bench.ports.azure.authorization(bench.sandbox.manifest["subscriptionId"])
+    quoted = "roleName eq 'Communication and Email Service Owner'"
+    found = [r async for r in client.role_definitions.list(bench.acs["resourceId"], filter=quoted)]
+    return str(found[0].id)
+
+
+async def test_a_status_edited_to_name_a_foreign_custom_role_does_not_get_it_deleted(bench: Bench, ns: str) -> None:
+    await _provisioned(bench, ns)
+    subscription, scope = bench.sandbox.manifest["subscriptionId"], bench.acs["resourceId"]
+    client = bench.ports.azure.authorization(subscription)
+    guid = str(uuid.uuid4())
+    theirs = await client.role_definitions.create_or_update(
+        scope,
+        guid,
+        RoleDefinition(
+            role_name=f"Someone else's {ns}",
+            role_type="CustomRole",
+            description="made by hand",
+            permissions=[Permission(actions=["Microsoft.Communication/CommunicationServices/Read"], not_actions=[])],
+            assignable_scopes=[scope],
+        ),
+    )
+    stored = await _edit_status(bench, ns, "victim", roleDefinitionId=theirs.id, roleDefinitionOwned=True)
+    events: list[tuple[str, str, str]] = []
+    await finalize(bench.ports, Credential.of(stored), lambda *e: events.append(e), None, lambda _: False)
+    assert (await client.role_definitions.get(scope, guid)).id == theirs.id
+    assert ("Warning", "RoleDefinitionNotOurs") in [e[:2] for e in events]
