@@ -1,6 +1,5 @@
 """Pure SMTP facts: usernames, the Secret's data, template keys."""
 
-
 import pytest
 
 from acs_smtp_operator.observed import SenderDomain
