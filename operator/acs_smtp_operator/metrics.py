@@ -65,8 +65,8 @@ class Metrics:
             registry=self.registry,
         )
 
-    def serve(self, port: int) -> None:
-        start_http_server(port, registry=self.registry)
+    def serve(self, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - Prometheus scrapes the pod's IP
+        start_http_server(port, addr=host, registry=self.registry)
 
     def credential(self, namespace: str, name: str, status: Status) -> None:
         for gauge, moment in ((self.expiration, status.not_after), (self.renewal, status.renewal_time)):

@@ -16,15 +16,15 @@ import kopf
 from acs_smtp_operator.azure.clients import AzureClients, operator_credential
 from acs_smtp_operator.handlers import build_registry
 from acs_smtp_operator.health import Health, Role, serve_health
-from acs_smtp_operator.kube.api import Kube, new_api_client
+from acs_smtp_operator.kube.api import Kube, new_api_client, served
 from acs_smtp_operator.kube.leadership import Leadership
 from acs_smtp_operator.metrics import Metrics
 from acs_smtp_operator.ports import Ports
 from acs_smtp_operator.settings import LogFormat, Settings
-from acs_smtp_operator.vocabulary import FINALIZER, PREFIX
+from acs_smtp_operator.vocabulary import FINALIZER, GROUP, MANAGED_BY, PLURAL, POLICY_PLURAL, PREFIX, VERSION
 from acs_smtp_operator.waiting import first
 
-__all__ = ["run_operator"]
+__all__ = ["crds_served", "run_operator"]
 
 logger = logging.getLogger(__name__)
 
@@ -40,11 +40,38 @@ def _configure(settings: kopf.OperatorSettings) -> None:
     # The operator posts its Events itself, a repeating failure once (`reconcile`).
     settings.posting.loggers = False
     settings.watching.server_timeout = 300
+    # Only our own Secrets come to this process: the API server filters by label (kopf's `labels=` on a handler
+    # filters after every Secret of every watched namespace has been received and parsed).
+    settings.watching.label_selectors["", "v1", "secrets"] = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
     settings.networking.error_backoffs = [1, 2, 5, 10]
     # Least privilege: no cluster-wide read of CRDs, no scan of namespaces. The resources found at startup (Helm
     # installs the CRDs first) and the namespaces named on the command line are served; a CRD added later needs a
     # restart. (Namespaces are watched, cluster-wide, only for their labels: policies select them by label.)
     settings.scanning.disabled = True
+
+
+async def crds_served(api: Any, settings: Settings, health: Health, stop: asyncio.Event) -> bool:
+    """Wait until the API server serves both CRDs (kopf, started without them, would serve nothing forever);
+    /readyz fails meanwhile. False when stopped first."""
+    wanted = {PLURAL, POLICY_PLURAL}
+    told = False
+    while not stop.is_set():
+        missing = wanted - await served(api, GROUP, VERSION)
+        if not missing:
+            if told:
+                logger.info("the CRDs are served now: starting")
+            return True
+        if not told:
+            logger.warning(
+                "waiting for the API server to serve %s in %s/%s (install the CRDs: crds/); /readyz fails until then",
+                ", ".join(sorted(missing)),
+                GROUP,
+                VERSION,
+            )
+            told = True
+        health.role = Role.WAITING_FOR_CRDS
+        await first(stop.wait(), within=settings.crd_poll)
+    return False
 
 
 def _leadership(settings: Settings, api: Any) -> Leadership:
@@ -68,9 +95,9 @@ async def _serve(settings: Settings, namespaces: Collection[str], clusterwide: b
         raise SystemExit("AZURE_TENANT_ID (or ACSSMTP_TENANT_ID) must name the operator's tenant")
     metrics = Metrics()
     if settings.metrics_port:
-        metrics.serve(settings.metrics_port)
+        metrics.serve(settings.metrics_port, settings.bind_address)
     health = Health()
-    probes = await serve_health(health, settings.health_port) if settings.health_port else None
+    probes = await serve_health(health, settings.health_port, settings.bind_address) if settings.health_port else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):  # kopf installs its own once it runs
@@ -78,6 +105,8 @@ async def _serve(settings: Settings, namespaces: Collection[str], clusterwide: b
     api = new_api_client()
     leadership = _leadership(settings, api) if settings.leader_election else None
     try:
+        if not await crds_served(api, settings, health, stop):
+            return 0  # stopped while waiting
         if leadership is not None:
             health.role = Role.STANDBY
             leadership.start()

@@ -70,6 +70,11 @@ class Settings(BaseSettings):
         description="the least time between a credential's rotations when one is asked for (s); a policy's "
         "minRotationInterval may ask for more",
     )
+    bind_address: str = Field(
+        default="0.0.0.0",  # noqa: S104 - Prometheus and the kubelet reach the pod's IP
+        description="the address the metrics and probe endpoints listen on (127.0.0.1: this host only)",
+    )
+    crd_poll: float = Field(default=5.0, gt=0, description="seconds between looks for the CRDs while they are absent")
     metrics_port: int = Field(default=9090, ge=0, le=65535, description="Prometheus metrics port (0: off)")
     health_port: int = Field(default=8080, ge=0, le=65535, description="/healthz and /readyz port (0: off)")
     log_format: LogFormat = LogFormat.TEXT

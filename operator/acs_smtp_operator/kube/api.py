@@ -19,7 +19,7 @@ from acs_smtp_operator.failure import After, Backoff, Failure
 from acs_smtp_operator.model import Reason
 from acs_smtp_operator.vocabulary import GROUP, PLURAL, POLICY_PLURAL, VERSION
 
-__all__ = ["Kube", "new_api_client"]
+__all__ = ["Kube", "new_api_client", "served"]
 
 
 def new_api_client() -> client.ApiClient:
@@ -30,6 +30,16 @@ def new_api_client() -> client.ApiClient:
     except config.ConfigException:
         api: client.ApiClient = config.new_client_from_config()  # type: ignore[no-untyped-call]
         return api
+
+
+async def served(api: client.ApiClient, group: str, version: str) -> set[str]:
+    """The resources (plurals) the API server serves in `group/version` (discovery: no RBAC needed); empty
+    when it serves none, or cannot be asked now."""
+    try:
+        found = await asyncio.to_thread(client.CustomObjectsApi(api).get_api_resources, group, version)
+    except (ApiException, urllib3.exceptions.HTTPError):
+        return set()
+    return {str(r.name) for r in (found.resources if found is not None else None) or []}
 
 
 def _said(exc: ApiException) -> str:
