@@ -216,6 +216,24 @@ def test_high_availability_adds_a_disruption_budget_and_spreads_replicas() -> No
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
 
 
+def test_a_network_policy_lets_only_the_chosen_peers_scrape_and_limits_egress_when_asked() -> None:
+    assert of_kind(render(minimal()), "NetworkPolicy") == []
+    manifests = render(values_of("ha"))
+    [policy] = of_kind(manifests, "NetworkPolicy")
+    spec = policy["spec"]
+    assert spec["podSelector"]["matchLabels"] == deployment(manifests)["spec"]["selector"]["matchLabels"]
+    assert spec["policyTypes"] == ["Ingress", "Egress"]
+    [scrape] = spec["ingress"]
+    assert scrape["ports"] == [{"port": "metrics", "protocol": "TCP"}]
+    assert scrape["from"] == [{"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}]
+    ports = {(p["port"], p["protocol"]) for rule in spec["egress"] for p in rule["ports"]}
+    assert ports == {(53, "UDP"), (53, "TCP"), (443, "TCP"), (6443, "TCP"), (587, "TCP")}
+    assert env_of(manifests)["ACSSMTP_BIND_ADDRESS"] == "0.0.0.0"
+    closed = render(minimal(networkPolicy={"enabled": True}))
+    [ingress_only] = of_kind(closed, "NetworkPolicy")
+    assert ingress_only["spec"]["policyTypes"] == ["Ingress"] and ingress_only["spec"]["ingress"] is None
+
+
 @pytest.mark.parametrize(
     ("name", "arm", "graph", "authority"),
     [
