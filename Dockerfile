@@ -1,16 +1,20 @@
 # syntax=docker/dockerfile:1
-# acs-smtp-operator: build the wheel, install it (and only it, no test extras) into a venv, ship the venv.
+# acs-smtp-operator: build the wheel, install its dependencies from the lock file (exact versions, every file's
+# hash checked) and then the wheel alone into a venv, leave the local sandbox out, ship the venv.
 # The base is pinned to an exact Python release; pin its digest too when you build for production
-# (docker buildx imagetools inspect python:3.11.14-slim-bookworm).
+# (docker buildx imagetools inspect python:3.11.14-slim-bookworm). requirements.lock: `make lock`.
 
 FROM python:3.11.14-slim-bookworm AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md requirements.lock ./
 COPY operator ./operator
 RUN python -m pip wheel --no-deps --wheel-dir /dist . \
  && python -m venv /opt/venv \
- && /opt/venv/bin/pip install --no-cache-dir /dist/acs_smtp_operator-*.whl \
+ && /opt/venv/bin/pip install --no-cache-dir --require-hashes --only-binary=:all: -r requirements.lock \
+ && /opt/venv/bin/pip install --no-cache-dir --no-deps /dist/acs_smtp_operator-*.whl \
+ && /opt/venv/bin/pip check \
+ && rm -rf /opt/venv/lib/python3.11/site-packages/acs_smtp_operator/sandbox \
  && /opt/venv/bin/acs-smtp-operator --help >/dev/null
 
 FROM python:3.11.14-slim-bookworm AS runtime

@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test quick test-real controlplane lint unit demo sandbox clean
+.PHONY: test quick test-real controlplane lint unit demo sandbox clean lock
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,5 +41,13 @@ demo: $(BIN)/.installed
 sandbox: $(BIN)/.installed
 	$(BIN)/acs-smtp-operator sandbox --manifest .sandbox/manifest.json --workdir .sandbox
 
+# The image's dependencies, exact and hashed (Dockerfile: pip install --require-hashes -r requirements.lock).
+# Run after changing pyproject.toml's dependencies; tests/e2e/test_image.py checks that the lock covers them.
+lock:
+	$(PYTHON) -m venv .lockvenv
+	.lockvenv/bin/pip install --quiet 'pip-tools>=7.4,<8'
+	.lockvenv/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
+		--no-emit-find-links --output-file=requirements.lock pyproject.toml
+
 clean:
-	rm -rf $(VENV) .sandbox .pytest_cache .mypy_cache .ruff_cache tests/.bin
+	rm -rf $(VENV) .lockvenv .sandbox .pytest_cache .mypy_cache .ruff_cache tests/.bin

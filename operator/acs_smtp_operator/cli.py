@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import signal
 import tempfile
 from pathlib import Path
@@ -20,6 +21,17 @@ def _main() -> None:
     """Azure Communication Services SMTP credentials as a Kubernetes custom resource."""
 
 
+def _sandbox_installed() -> None:
+    """The sandbox is left out of the image: say so, rather than fail on an import."""
+    if importlib.util.find_spec("acs_smtp_operator.sandbox") is None:
+        typer.echo(
+            "the local sandbox is not part of this installation (the container image leaves it out): "
+            "install acs-smtp-operator[sandbox] from the source tree to run it",
+            err=True,
+        )
+        raise typer.Exit(2)
+
+
 @app.command()
 def sandbox(
     manifest: Annotated[Path, typer.Option(help="where to write the JSON manifest once every server listens")],
@@ -27,6 +39,7 @@ def sandbox(
     workdir: Annotated[Path | None, typer.Option(help="where to keep the CA and kubeconfig")] = None,
 ) -> None:
     """Run the local cloud (Kubernetes, ARM, Graph, Entra, ACS SMTP) until SIGINT or SIGTERM."""
+    _sandbox_installed()
     from acs_smtp_operator.sandbox import load_seed, run_sandbox
 
     async def serve() -> None:
@@ -81,6 +94,7 @@ def demo(
 ) -> None:
     """Show the operator's whole job on the local sandbox: policy and CR in, working SMTP Secret out, a mail
     delivered."""
+    _sandbox_installed()
     from acs_smtp_operator.sandbox.demo import DemoFailed, run_demo
 
     try:

@@ -6,11 +6,15 @@ import json
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
 from dockerfile_parse import DockerfileParser
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 from tests.conftest import ROOT, Cloud, Operator
 from tests.helm import minimal, of_kind, render
 from tests.integration.operator_helpers import apply, namespace, secret_data, wait_ready
@@ -59,8 +63,32 @@ def test_the_final_stage_carries_the_venv_only_no_sources_no_compilers() -> None
     for instruction in build + final:
         assert not any(c in instruction["value"] for c in COMPILERS), instruction
     [install] = values(build, "RUN")
-    assert re.search(r"pip install --no-cache-dir /dist/acs_smtp_operator-\*\.whl( |$)", install), install
+    assert "pip install --no-cache-dir --require-hashes --only-binary=:all: -r requirements.lock" in install, install
+    assert re.search(r"pip install --no-cache-dir --no-deps /dist/acs_smtp_operator-\*\.whl( |$)", install), install
+    assert "rm -rf /opt/venv/lib/python3.11/site-packages/acs_smtp_operator/sandbox" in install, "the sandbox ships"
     assert "[" not in install, "extras (test, sandbox) must not reach the image"
+
+
+def _requirement_lines() -> list[str]:
+    """The lock's requirements, each with its continuation lines joined."""
+    text = (ROOT / "requirements.lock").read_text().replace("\\\n", " ")
+    return [line for line in text.splitlines() if line and not line.startswith(("#", " "))]
+
+
+def test_the_lock_pins_every_dependency_within_pyprojects_ranges_with_hashes() -> None:
+    pins: dict[str, Version] = {}
+    for line in _requirement_lines():
+        requirement = Requirement(line.split(" --hash")[0].strip())
+        [spec] = requirement.specifier
+        assert spec.operator == "==", line
+        assert " --hash=sha256:" in line, f"{requirement.name} is not hashed"
+        pins[canonicalize_name(requirement.name)] = Version(spec.version)
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    for text in declared:
+        wanted = Requirement(text)
+        name = canonicalize_name(wanted.name)
+        assert name in pins, f"{name} is in pyproject.toml but not in requirements.lock: run `make lock`"
+        assert pins[name] in wanted.specifier, f"{name} {pins[name]} is outside {wanted.specifier}: run `make lock`"
 
 
 def test_the_health_check_and_the_ports_match_the_charts_probes() -> None:
@@ -96,9 +124,21 @@ def test_the_wheel_installs_without_test_or_sandbox_extras(installed: Path) -> N
         text=True,
         check=True,
     ).stdout
-    names = {p["name"].lower() for p in json.loads(listed)}
+    versions = {canonicalize_name(p["name"]): p["version"] for p in json.loads(listed)}
+    names = set(versions)
     assert {"acs-smtp-operator", "kopf", "azure-identity", "msgraph-sdk"} <= names
     assert not names & {"pytest", "kmock", "aiosmtpd", "trustme", "mypy", "ruff", "helm-python-sdk"}
+    locked = {canonicalize_name(r.name): str(next(iter(r.specifier)).version) for r in map(_pin, _requirement_lines())}
+    assert {n: v for n, v in versions.items() if n in locked} == locked, "the venv holds exactly the locked versions"
+    assert not list(installed.glob("lib/python*/site-packages/acs_smtp_operator/sandbox")), "the sandbox ships"
+    refused = subprocess.run(
+        [str(installed / "bin" / "acs-smtp-operator"), "demo"], capture_output=True, text=True, check=False
+    )
+    assert refused.returncode == 2 and "not part of this installation" in refused.stderr
+
+
+def _pin(line: str) -> Requirement:
+    return Requirement(line.split(" --hash")[0].strip())
 
 
 def test_the_installed_operator_does_its_job(installed: Path, cloud: Cloud, tmp_path: Path) -> None:
