@@ -12,7 +12,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -28,8 +28,8 @@ BIN = Path(sys.executable).parent
 class Cloud:
     """A running sandbox, as a test sees it: the manifest and a client for the control API."""
 
-    def __init__(self, manifest: dict[str, Any]) -> None:
-        self.manifest = manifest
+    def __init__(self, manifest: dict[str, Any], directory: Path | None = None) -> None:
+        self.manifest, self.directory = manifest, directory  # where the sandbox keeps its files and its log
         trust = ssl.create_default_context(cafile=manifest["caBundle"])
         self.control = httpx.Client(base_url=manifest["control"], verify=trust, timeout=10)
 
@@ -125,13 +125,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 @pytest.fixture(scope="session")
 def cloud(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
-    process, manifest = start_sandbox(tmp_path_factory.mktemp("sandbox"))
+    directory = tmp_path_factory.mktemp("sandbox")
+    process, manifest = start_sandbox(directory)
     try:
         if request.config.getoption("--cluster") == "real":
             with real_cluster(manifest, tmp_path_factory.mktemp("controlplane")) as real:
-                yield Cloud(real)
+                yield Cloud(real, directory)
         else:
-            yield Cloud(manifest)
+            yield Cloud(manifest, directory)
     finally:
         stop_sandbox(process)
 
@@ -235,9 +236,17 @@ def free_port() -> int:
 
 
 class Operator:
-    """`acs-smtp-operator run --all-namespaces` against the sandbox, as a subprocess."""
+    """`acs-smtp-operator run --all-namespaces` against the sandbox, as a subprocess.
+
+    Every instance is remembered, with the metrics pages it served when stopped or killed: the leak audit
+    (tests/integration/test_zz_leak_audit.py) reads them all, and their logs, at the end of the session.
+    """
+
+    instances: ClassVar[list[Operator]] = []
 
     def __init__(self, cloud: Cloud, directory: Path, *args: str, **env: str) -> None:
+        Operator.instances.append(self)
+        self.metrics_pages: list[str] = []
         self.cloud, self.log, self.args = cloud, directory / "operator.log", args or ("--all-namespaces",)
         self.port, self.metrics_port = free_port(), free_port()
         self.env = {
@@ -287,14 +296,23 @@ class Operator:
             time.sleep(0.2)
         raise RuntimeError(f"the operator did not become {role}: {self.log.read_text()}")
 
+    def scrape(self) -> None:
+        """Keep what /metrics says now (for the leak audit); nothing when it does not answer."""
+        if self.process is None or self.process.poll() is not None or self.env.get("ACSSMTP_METRICS_PORT") == "0":
+            return
+        with contextlib.suppress(httpx.HTTPError):
+            self.metrics_pages.append(httpx.get(f"http://127.0.0.1:{self.metrics_port}/metrics", timeout=2).text)
+
     def kill(self) -> None:
         """SIGKILL: no chance to finish what it was doing."""
         if self.process is not None:
+            self.scrape()
             self.process.kill()
             self.process.wait()
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
+            self.scrape()
             self.process.send_signal(signal.SIGTERM)
             try:
                 self.process.wait(timeout=20)

@@ -44,6 +44,9 @@ class Context:
     faults: FaultBook = field(default_factory=FaultBook)
     log: list[Logged] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
+    # The body of every ARM and Graph write, kept for the leak audit (not cleared by /reset). Not the token
+    # endpoint's: a client secret belongs there.
+    bodies: list[dict[str, str]] = field(default_factory=list)
     clock: Callable[[], datetime] = _utcnow
 
     def now(self) -> datetime:

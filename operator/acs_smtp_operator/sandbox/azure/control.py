@@ -150,8 +150,13 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         }
         return web.json_response(body)
 
+    async def audit(request: web.Request) -> web.Response:
+        """For the tests' leak audit: every secret value handed out, and every ARM and Graph write's body."""
+        return web.json_response({"issued": list(ctx.cloud.issued_secrets), "bodies": list(ctx.bodies)})
+
     p = CONTROL_PREFIX
     return [
+        web.get(f"{p}/audit", audit),
         web.get(f"{p}/requests", requests),
         web.get(f"{p}/faults", list_faults),
         web.post(f"{p}/faults", add_fault),

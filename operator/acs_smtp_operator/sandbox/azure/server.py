@@ -61,6 +61,9 @@ def build_app(ctx: Context) -> web.Application:
         api = api_of(request.path)
         if api is None:
             return await handler(request)
+        if api in ("arm", "graph") and request.method != "GET" and request.can_read_body:
+            body = await request.text()  # aiohttp keeps it: the handler reads it again
+            ctx.bodies.append({"api": api, "method": request.method, "path": request.path, "body": body})
         faults = ctx.faults.take(request.method, request.path)
         latency = sum(f.latency_ms for f in faults)
         if latency:

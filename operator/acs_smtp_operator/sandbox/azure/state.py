@@ -382,6 +382,9 @@ class Cloud:
     communication_services: dict[str, CommunicationService] = field(default_factory=dict)  # by lower id
     domains: dict[str, Domain] = field(default_factory=dict)  # by lower id
     smtp_usernames: dict[tuple[str, str], SmtpUsername] = field(default_factory=dict)  # (lower acs id, name)
+    # Every client secret value ever handed out (the seeded ones too), for the tests' leak audit only: Entra
+    # keeps none, and the emulators check only hashes.
+    issued_secrets: list[str] = field(default_factory=list)
 
     # -- building -------------------------------------------------------------------------------
 
@@ -608,7 +611,7 @@ class Cloud:
     def add_password(
         self, app: Application, display_name: str, start: datetime | None, end: datetime | None, now: datetime
     ) -> tuple[PasswordCredential, str]:
-        """Create a client secret; return it with its value (which is never stored)."""
+        """Create a client secret; return it with its value (stored as a hash, and in the audit list only)."""
         value = f"{secrets.token_urlsafe(3)[:3]}8Q~{secrets.token_urlsafe(27)}"
         start = start or now
         end = end or start + timedelta(days=730)
@@ -617,6 +620,7 @@ class Cloud:
     def _add_password(
         self, app: Application, display_name: str, value: str, start: datetime, end: datetime, created: datetime
     ) -> PasswordCredential:
+        self.issued_secrets.append(value)
         password = PasswordCredential(
             key_id=str(uuid.uuid4()),
             display_name=display_name,

@@ -1,0 +1,69 @@
+"""The leak audit, run after every other scenario of the session (this module sorts last).
+
+No client secret the sandbox ever issued may appear anywhere but in the Secrets the operator writes (and the
+token and SMTP exchanges that prove them): not in any operator's log, not in any Event, not in any
+credential's or policy's status or annotations (kopf's progress annotations included), not in a workload's
+pod template, not in a metrics page, not in the body of any ARM or Graph write, not in the sandbox's own log.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from tests.conftest import Cloud, Operator
+
+# Entra's shape: three characters, `8Q~`, then the rest. A value may also travel percent-encoded (`%7E`).
+_MARK = re.compile(r"8Q(?:~|%7[Ee])")
+
+
+def _texts(cloud: Cloud) -> Iterator[tuple[str, str]]:
+    """(where, text) for everything the audit reads."""
+    for operator in Operator.instances:
+        operator.scrape()  # those still running
+        if operator.log.exists():
+            yield f"the log of {operator.log}", operator.log.read_text(errors="replace")
+        for n, page in enumerate(operator.metrics_pages):
+            yield f"metrics page {n} of {operator.log.parent.name}", page
+    for kinds in ("events", "acssmtpcredentials", "acssmtppolicies", "deployments,statefulsets,daemonsets,leases"):
+        listed = cloud.kubectl("get", kinds, "--all-namespaces", "-o", "json", check=False)
+        yield f"kubectl get {kinds}", listed.stdout
+    for body in cloud.control.get("/audit").json()["bodies"]:
+        yield f"the body of {body['method']} {body['path']}", body["body"]
+    if cloud.directory is not None and (cloud.directory / "sandbox.log").exists():
+        yield "the sandbox's log", (cloud.directory / "sandbox.log").read_text(errors="replace")
+
+
+def _found(text: str, issued: set[str], lengths: set[int]) -> set[str]:
+    """The issued values in `text`, matched where Entra's mark is (a scan, not one search per value)."""
+    plain = re.sub(r"%7[Ee]", "~", text)
+    hits = set()
+    for mark in _MARK.finditer(plain):
+        start = mark.start() - 3
+        hits |= {plain[start : start + n] for n in lengths} & issued
+    return hits
+
+
+def test_the_audit_finds_a_value_plain_json_escaped_or_percent_encoded() -> None:
+    value = "a_B8Q~" + "x" * 36
+    for text in (f"log: {value} end", f'{{"m": "{value}"}}', "smtp://u:" + value.replace("~", "%7E") + "@h"):
+        assert _found(text, {value}, {len(value)}) == {value}
+    assert _found("only a hint: a_B8Q~ and an id", {value}, {len(value)}) == set()
+
+
+def test_no_issued_client_secret_appears_in_any_log_event_object_metric_or_azure_write(cloud: Cloud) -> None:
+    if not Operator.instances:
+        pytest.skip("no operator ran in this session: there is nothing to audit (run it with the suite)")
+    issued = set(cloud.control.get("/audit").json()["issued"])
+    assert len(issued) > 10, "the session issued hardly any secret: the audit would prove nothing"
+    shaped = {s for s in issued if s[3:6] == "8Q~"}
+    lengths = {len(s) for s in shaped}
+    leaks: list[str] = []
+    read = 0
+    for where, text in _texts(cloud):
+        read += len(text)
+        hits = _found(text, shaped, lengths) | {s for s in issued - shaped if s in text}
+        leaks += [f"{where}: a secret starting {s[:3]}..." for s in hits]
+    assert read > 0
+    assert leaks == [], "\n".join(leaks)
