@@ -77,6 +77,7 @@ class _Entry:
     body: Mapping[str, Any] | None = None  # kopf's live view of the object (its spec), while a scheduler runs
     permission: Permission = None  # what the last pass was told by the policies
     recheck: bool = False  # a policy or namespace change altered the permission: the scheduler runs a pass now
+    cooldown: datetime | None = None  # a key was issued here: asks wait until then (this process's own record)
 
 
 def _deferred_rotation(entry: _Entry, body: Mapping[str, Any], now: datetime, floor: float) -> datetime | None:
@@ -159,7 +160,7 @@ class Coordinator:
         entry = self._entry(uid)
         token = CURRENT.set((namespace, name))
         try:
-            async with entry.lock, self._passes:
+            async with entry.lock:
                 # Read it again under the lock: the event that brought us here may predate the last pass's status.
                 fresh = await self.ports.kube.read_credential(namespace, name)
                 if fresh is None or fresh["metadata"].get("uid") != uid:
@@ -169,7 +170,8 @@ class Coordinator:
                     return None  # the finalizer's business now
                 self._entry(uid, fresh.get("status"))
                 entry.namespace, entry.recheck = namespace, False
-                async with self._targets_of(fresh):
+                issued_before = Status.read(fresh.get("status")).issued_at
+                async with self._targets_of(fresh), self._passes:  # a slot only once nothing else is awaited
                     now, tenancy = self.clock(), self.tenancy()
                     outcome = await reconcile(
                         self.ports,
@@ -189,6 +191,8 @@ class Coordinator:
             CURRENT.reset(token)
         # The streak's time is the pass's end: a backoff counted from its start could be over before it ended.
         entry.streak = self._streak(entry.streak, outcome, self.clock(), retried_by_kopf)
+        if outcome.status.issued_at is not None and outcome.status.issued_at != issued_before:
+            entry.cooldown = self.clock() + timedelta(seconds=self.ports.settings.min_manual_interval)
         entry.status, entry.passed, entry.permission = outcome.status, True, outcome.permission
         if outcome.secret_version:
             entry.secret_version = outcome.secret_version
@@ -246,6 +250,7 @@ class Coordinator:
                 entry.recheck,
                 deferred,
                 timedelta(seconds=settings.graph_lag),
+                entry.cooldown,
             )
             entry.wake.clear()
             if await first(entry.wake.wait(), stopped(), within=max((when.look - now).total_seconds(), 0.0)):
@@ -266,7 +271,8 @@ class Coordinator:
         return await rollouts_done(self.ports, namespace, targets)
 
     def ask(self, uid: str) -> None:
-        """A rotation was requested and not yet answered: the credential's scheduler runs a pass now."""
+        """A rotation was requested and not yet answered, or the Secret was deleted or edited: the credential's
+        scheduler runs a pass now (unless passes fail: then when their backoff ends)."""
         entry = self._entry(uid)
         if not entry.asked:
             entry.asked = True
@@ -305,14 +311,14 @@ class Coordinator:
         cr = Credential.of(body)
         token = CURRENT.set((cr.namespace, cr.name))
         try:
-            async with self._entry(cr.uid).lock, self._passes:
+            async with self._entry(cr.uid).lock:
                 fresh = await self.ports.kube.read_credential(cr.namespace, cr.name)
                 if fresh is not None and fresh["metadata"].get("uid") == cr.uid:
                     body, cr = fresh, Credential.of(fresh)
                 decided = permission(self.ports, cr.namespace, _as_recorded(cr), self.tenancy())
                 grant = decided if isinstance(decided, Grant) else None
                 uid = cr.uid
-                async with self._targets_of(body):
+                async with self._targets_of(body), self._passes:
                     await finalize(
                         self.ports, cr, self.emit_for(body), grant, lambda assignment: self.shared(assignment, uid)
                     )

@@ -47,7 +47,9 @@ async def _client_secrets(ports: Ports, cr: Credential, client_id: str, status: 
             await passwords.remove_password(ports.azure.graph, app.object_id, key.key_id)
     lag = ports.settings.graph_lag
     settled = status.issued_at + timedelta(seconds=lag) if status.issued_at and lag > 0 else None
-    wait = (settled - datetime.now(UTC)).total_seconds() if settled else 0.0
+    # Never longer than the lag itself, whatever status says (it can be edited: a time years ahead must not
+    # hold the deletion, and a slot of the passes in flight, that long).
+    wait = min((settled - datetime.now(UTC)).total_seconds(), lag) if settled else 0.0
     if wait > 0 and not any(k.key_id == status.issued_key_id for k in app.keys):
         # Added moments ago and not listed yet: wait out Graph's lag (at most ACSSMTP_GRAPH_LAG) and look again.
         emit(
@@ -138,11 +140,14 @@ async def finalize(
     azure = ports.azure
     acs = AcsRef(resourceId=status.communication_service_id or spec.communication_service.resource_id)
     await _client_secrets(ports, cr, status.client_id or spec.entra_application.client_id, status, emit)
-    entry = status.smtp_username_resource
-    if entry is None and not recorded and spec.username.format == "SmtpUsername":
-        entry = smtp_username_resource(cr.namespace, cr.name)  # status from before it recorded the entry
-    if entry:
-        await acs_api.delete_smtp_username(azure.communication(acs.subscription_id), acs, entry)
+    # The entry's name derives from the credential's namespace and name: Azure's record of it being ours. A
+    # name status gives is never deleted (status can be edited), only this one, when status says one was made.
+    ours = smtp_username_resource(cr.namespace, cr.name)
+    if status.smtp_username_resource not in (None, ours):
+        emit("Warning", "SmtpUsernameNotOurs", f"smtpUsername {status.smtp_username_resource!r} is not ours: left")
+    made = status.smtp_username_resource == ours
+    if made or (not recorded and spec.username.format == "SmtpUsername"):  # or status from before it recorded it
+        await acs_api.delete_smtp_username(azure.communication(acs.subscription_id), acs, ours)
     assignment = status.role_assignment_id or ""
     if assignment and status.role_assignment_owned and not shared(assignment):
         await _remove_assignment(ports, assignment, emit)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections.abc import Collection, Iterator, Mapping
 from typing import Any, cast
@@ -204,7 +203,7 @@ def build_registry(ports: Ports, watched: Collection[str] | None = None) -> kopf
 
     @kopf.on.event("", "v1", "secrets", labels=MANAGED_BY, id="owned-secret", registry=registry)
     async def owned_secret_changed(event: kopf.RawEvent, **kwargs: Any) -> None:
-        """A managed Secret deleted or edited out of band is healed at once, not at the next drift check."""
+        """A managed Secret deleted or edited out of band is healed now, not at the next drift check."""
         indexes.capture(kwargs)
         obj: dict[str, Any] = dict(event.get("object") or {})
         meta: dict[str, Any] = obj.get("metadata") or {}
@@ -215,7 +214,8 @@ def build_registry(ports: Ports, watched: Collection[str] | None = None) -> kopf
             str(owner.get("uid")), meta.get("resourceVersion")
         ):
             return  # the write the last pass made itself
-        with contextlib.suppress(Failure):  # a failed pass is retried by the credential's scheduler
-            await coordinator.run(str(meta.get("namespace")), str(owner.get("name")), str(owner.get("uid")))
+        # The credential's scheduler runs the pass: at most one a second, and none while passes fail (then at
+        # the backoff's end), however many events a tenant's edits make.
+        coordinator.ask(str(owner.get("uid")))
 
     return registry

@@ -198,7 +198,7 @@ class RoleSpec(_Model):
     """The role a policy has the operator assign: its custom role (default) or an existing role definition."""
 
     custom_role_name: str = Field(default="ACS SMTP Sender", alias="customRoleName")
-    actions: tuple[str, ...] = DEFAULT_ACTIONS
+    actions: tuple[str, ...] = Field(default=DEFAULT_ACTIONS, min_length=1, max_length=32)
     definition_scope: Literal["Resource", "ResourceGroup", "Subscription"] = Field(
         default="ResourceGroup", alias="definitionScope"
     )

@@ -81,6 +81,7 @@ def wake(
     recheck: bool = False,
     deferred: datetime | None = None,
     lag: timedelta = timedelta(0),
+    cooldown: datetime | None = None,
 ) -> Wake:
     """When the scheduler wakes next, from what the last pass left in status and how the last passes went.
 
@@ -90,13 +91,15 @@ def wake(
     `deferred`: when a rotation request the policy's minRotationInterval held back may be served (once: a
     moment at or before the last pass is spent).
     `lag`: Graph's (see `natural_due`).
+    `cooldown`: until when an ask waits after this process last issued a key (a tenant deleting or blanking
+    the Secret again and again gets one new key per ACSSMTP_MIN_MANUAL_INTERVAL, not one per edit).
     """
     due = natural_due(status, last_pass, drift, rollout_timeout, lag)
     if deferred is not None and deferred > last_pass:
         due = min(due, deferred)
     troubled = bool(streak.failures or streak.behind)
     if asked and not troubled:
-        due = min(due, now)
+        due = min(due, max(now, cooldown) if cooldown is not None else now)
     if troubled:
         again = (streak.at or now) + _retry_in(streak)
         # Nobody else retries a failure of a pass kopf did not start: here, when the backoff ends. Otherwise

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
 from acs_smtp_operator.model import ConditionType
 from acs_smtp_operator.timestamps import parse_stamp, stamp
@@ -21,8 +21,21 @@ def _moment(value: object) -> object:
     return parse_stamp(value) if isinstance(value, str) else value
 
 
+_EARLIEST, _LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
+
+
+def _plausible(moment: datetime) -> datetime:
+    """Status can be edited: a time no pass could have written (year 9999, whose next day overflows) is refused,
+    so that the field reads as unreadable instead of crashing the arithmetic that uses it."""
+    if not _EARLIEST <= moment < _LATEST:
+        raise ValueError(f"{moment.isoformat()} is outside the years 2000 to 2199")
+    return moment
+
+
 # A time in status: whole seconds, UTC, `Z` (written as `timestamps.stamp` writes it).
-Stamp = Annotated[datetime, BeforeValidator(_moment), PlainSerializer(stamp, return_type=str)]
+Stamp = Annotated[
+    datetime, BeforeValidator(_moment), AfterValidator(_plausible), PlainSerializer(stamp, return_type=str)
+]
 
 
 class _Shape(BaseModel):

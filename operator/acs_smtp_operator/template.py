@@ -14,7 +14,7 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["NAMES", "TemplateError", "needs", "parse", "parse_all", "render", "render_all"]
+__all__ = ["NAMES", "TemplateError", "needs", "parse", "parse_all", "render", "render_all", "rendered_size"]
 
 NAMES = ("username", "password", "host", "port", "from", "starttls")
 _FILTERS = {"urlquote"}
@@ -84,6 +84,16 @@ def parse_all(templates: Mapping[str, str]) -> dict[str, tuple[Part, ...]]:
 def needs(templates: Mapping[str, str]) -> set[str]:
     """The values the entries use (after they parse)."""
     return {p.name for parts in parse_all(templates).values() for p in parts if isinstance(p, Placeholder)}
+
+
+def rendered_size(templates: Mapping[str, str], longest: Mapping[str, int]) -> int:
+    """The most characters the entries can render to, given the longest each value can be (without rendering:
+    literal text, plus each placeholder's longest value, three times over when percent-encoded)."""
+    total = 0
+    for parts in parse_all(templates).values():
+        for part in parts:
+            total += len(part) if isinstance(part, str) else longest.get(part.name, 0) * (3 if part.urlquote else 1)
+    return total
 
 
 def _urlquote(value: str) -> str:

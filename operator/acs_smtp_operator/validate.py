@@ -17,11 +17,13 @@ from acs_smtp_operator.model import (
     parse_duration,
     schema_problems,
 )
-from acs_smtp_operator.template import NAMES, TemplateError, parse_all
+from acs_smtp_operator.smtp import compose_username
+from acs_smtp_operator.template import NAMES, TemplateError, parse_all, rendered_size
 
 __all__ = ["validate", "validate_names"]
 
 
+MOST_RENDERED = 512 * 1024  # characters the template entries may render to (a Secret holds 1 MiB in all)
 _DATA_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
 _NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
 _LABEL_KEY = re.compile(rf"^([a-z0-9]([-a-z0-9.]{{0,251}}[a-z0-9])?/)?{_NAME}$")
@@ -64,6 +66,9 @@ def _problems(spec: Spec, tenant_id: str, host: str, port: int) -> str | None:
     bad = next((k for k in data if not _DATA_KEY.match(k)), None)
     if bad is not None:
         return f"spec.secret.template.data: {bad!r} is not a Secret key (letters, digits, '-', '_', '.'; 253 at most)"
+    for key in spec.secret.template.annotations:
+        if not _LABEL_KEY.match(key):
+            return f"spec.secret.template.annotations: {key!r} is not a valid annotation key"
     for key, value in spec.secret.template.labels.items():
         if not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(value):
             return f"spec.secret.template.labels: {key!r}: {value!r} is not a valid Kubernetes label"
@@ -74,6 +79,20 @@ def _problems(spec: Spec, tenant_id: str, host: str, port: int) -> str | None:
         parse_all(data)  # the syntax only: a value such as `from` is known once the resource is read
     except TemplateError as exc:
         return f"spec.{exc}"
+    username = compose_username(
+        spec.username.format,
+        spec.communication_service.name,
+        spec.entra_application.client_id,
+        tenant_id,
+        spec.username.smtp_username,
+    )
+    longest = {"username": len(username), "password": 40, "host": len(host), "port": 5, "from": 320, "starttls": 5}
+    size = rendered_size(data, longest)
+    if size > MOST_RENDERED:
+        return (
+            f"spec.secret.template.data could render to {size} characters; at most {MOST_RENDERED} fit in a Secret "
+            "(1 MiB in all, base64-encoded)"
+        )
     return None
 
 

@@ -99,6 +99,13 @@ def test_the_backoff_counts_from_the_failure_not_from_each_look_so_it_ends() -> 
     assert later.due == NOW + 5 * SECONDS
 
 
+def test_an_ask_right_after_a_key_was_issued_waits_for_the_cooldown() -> None:
+    """A tenant deleting the Secret again and again gets one new key per interval, not one per deletion."""
+    cooling = NOW + 40 * SECONDS
+    assert wake(Status(), NOW, NOW, DRIFT, TIMEOUT, Streak(), asked=True, cooldown=cooling).due == cooling
+    assert wake(Status(), NOW, NOW, DRIFT, TIMEOUT, Streak(), asked=True, cooldown=NOW - SECONDS).due == NOW + SECONDS
+
+
 def test_an_unanswered_rotation_request_is_served_now_unless_passes_fail() -> None:
     assert wake(Status(), NOW - DRIFT / 2, NOW, DRIFT, TIMEOUT, Streak(), asked=True).due == NOW
     failing = wake(Status(), NOW, NOW, DRIFT, TIMEOUT, Streak(failures=1, at=NOW), asked=True)

@@ -67,6 +67,16 @@ REFUSED = [
         "spec.secret.template.labels: 'team'",
     ),
     (
+        "templates that would render beyond what a Secret holds",
+        {"secret": {"template": {"data": {f"K{n}": "{{ from|urlquote }}" * 292 for n in range(32)}}}},
+        "could render to",
+    ),
+    (
+        "an annotation key Kubernetes would refuse on every write",
+        {"secret": {"template": {"annotations": {"bad key": "x"}}}},
+        "spec.secret.template.annotations: 'bad key'",
+    ),
+    (
         "a template that would replace the Secret's password",
         {"secret": {"template": {"data": {"password": "{{ username }}"}}}},
         "password are the Secret's own keys",

@@ -36,7 +36,9 @@ async def served(api: client.ApiClient, group: str, version: str) -> set[str]:
     """The resources (plurals) the API server serves in `group/version` (discovery: no RBAC needed); empty
     when it serves none, or cannot be asked now."""
     try:
-        found = await asyncio.to_thread(client.CustomObjectsApi(api).get_api_resources, group, version)
+        found = await asyncio.to_thread(
+            lambda: client.CustomObjectsApi(api).get_api_resources(group, version, _request_timeout=10)
+        )
     except (ApiException, urllib3.exceptions.HTTPError):
         return set()
     return {str(r.name) for r in (found.resources if found is not None else None) or []}
