@@ -116,7 +116,11 @@ CATALOG: list[tuple[str, Any, str]] = [
     ("a policy whose custom role has no action", lambda c: _policy(actions=[]), "spec.role.actions"),
     (
         "a policy naming an existing role and a built-in one",
-        lambda c: _policy(existingRoleDefinitionId="/x", builtInRoleName="Owner"),
+        lambda c: _policy(
+            existingRoleDefinitionId="/subscriptions/00000000-0000-4000-8000-000000000002/providers/"
+            "Microsoft.Authorization/roleDefinitions/00000000-0000-4000-8000-000000000003",
+            builtInRoleName="Owner",
+        ),
         "not both",
     ),
 ]
