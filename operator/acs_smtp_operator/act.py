@@ -18,16 +18,16 @@ from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.identity import assignment_parts
 from acs_smtp_operator.kube import workloads
 from acs_smtp_operator.kube_secret import Content, decode, same_secret
-from acs_smtp_operator.model import Reason, RotationReason, Spec
+from acs_smtp_operator.model import AcsRef, Reason, RotationReason, Spec
 from acs_smtp_operator.observed import Observed
 from acs_smtp_operator.plan import Ledger, plan_keys, whole_second_after
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.report import Done
-from acs_smtp_operator.status import ReplacedAssignment
+from acs_smtp_operator.status import ReplacedAssignment, Retired
 from acs_smtp_operator.template import TemplateError
 from acs_smtp_operator.timestamps import stamp
 
-__all__ = ["Job", "act", "issue"]
+__all__ = ["Job", "act", "issue", "retire_application", "retire_smtp_username"]
 
 
 @dataclass(frozen=True)
@@ -39,11 +39,13 @@ class Job:
     observed: Observed
     content: Content  # what the Secret must hold, but for the password
     marker: str  # the display name of this credential's client secrets
+    entry: str  # the name of this credential's smtpUsernames entry (derived from its namespace and name)
     now: datetime
     done: Done
     emit: Emit
     replaced: tuple[ReplacedAssignment, ...] = ()  # role assignments of ours the policy's role replaced
     shared: Callable[[str], bool] = lambda _: False  # does another credential record this assignment as its own?
+    retired: tuple[Retired, ...] = ()  # what a retarget left behind (status.retired)
 
 
 async def _role(job: Job, plan: Plan) -> None:
@@ -262,3 +264,51 @@ async def act(job: Job, plan: Plan, before: Ledger) -> None:
         await _keep(job, plan.secret)
     done.acting = "keys"
     await _keys(job, before)
+    done.acting = "retired"
+    await _retire(job)
+
+
+async def _retire(job: Job) -> None:
+    """Once the Secret holds the new target's key and the grace period is over, remove what a retarget left
+    behind: this credential's client secrets on the application it left (by their marker), its smtpUsernames
+    entry on a resource it left or no longer needs (by its derived name). A failure is told and retried later:
+    it must not stop the Secret's renewal."""
+    spec = job.spec
+    app, resource = spec.entra_application.client_id.lower(), spec.communication_service.resource_id.lower()
+    for old in job.retired:
+        if old.remove_after > job.now:
+            continue
+        try:
+            if old.client_id and old.client_id.lower() != app:
+                await retire_application(job.ports, old.client_id, job.marker, job.emit)
+            elif old.smtp_username_at and not (
+                old.smtp_username_at.lower() == resource and spec.username.format == "SmtpUsername"
+            ):
+                await retire_smtp_username(job.ports, AcsRef(resourceId=old.smtp_username_at), job.entry, job.emit)
+        except Failure as exc:
+            job.emit("Warning", "RetiredTargetNotCleaned", f"{old.key}: {exc.message}; tried again later")
+            continue
+        job.done.retired_done += (old.key,)
+
+
+async def retire_application(ports: Ports, client_id: str, marker: str, emit: Emit) -> None:
+    """Remove every client secret carrying `marker` from an application the credential no longer uses."""
+    try:
+        application = await passwords.find_application(ports.azure.graph, client_id)
+    except Failure as exc:
+        if exc.reason != Reason.APPLICATION_NOT_FOUND:
+            raise
+        return  # gone with its keys
+    ours = [k.key_id for k in application.keys if k.display_name == marker]
+    for key_id in ours:
+        await passwords.remove_password(ports.azure.graph, application.object_id, key_id)
+    if ours:
+        emit(
+            "Normal", "RetiredKeysRemoved", f"{len(ours)} client secret(s) of this credential removed from {client_id}"
+        )
+
+
+async def retire_smtp_username(ports: Ports, acs: AcsRef, entry: str, emit: Emit) -> None:
+    """Delete this credential's smtpUsernames entry (its derived name) from a resource."""
+    await acs_api.delete_smtp_username(ports.azure.communication(acs.subscription_id), acs, entry)
+    emit("Normal", "RetiredSmtpUsernameRemoved", f"smtpUsername entry {entry} removed from {acs.name}")

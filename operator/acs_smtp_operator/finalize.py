@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
 
+from acs_smtp_operator.act import retire_application, retire_smtp_username
 from acs_smtp_operator.azure import acs as acs_api
 from acs_smtp_operator.azure import passwords, roles
 from acs_smtp_operator.credential import Credential
@@ -82,6 +83,7 @@ def _acted(status: Status) -> bool:
             status.role_definition_id,
             status.smtp_username_resource,
             status.replaced_role_assignments,
+            status.retired,
         )
     )
 
@@ -148,6 +150,11 @@ async def finalize(
     made = status.smtp_username_resource == ours
     if made or (not recorded and spec.username.format == "SmtpUsername"):  # or status from before it recorded it
         await acs_api.delete_smtp_username(azure.communication(acs.subscription_id), acs, ours)
+    for left in status.retired:  # what a retarget left behind, whether or not its grace period is over
+        if left.client_id and left.client_id.lower() != (status.client_id or "").lower():
+            await retire_application(ports, left.client_id, key_marker(cr.namespace, cr.name, cr.uid), emit)
+        elif left.smtp_username_at and left.smtp_username_at.lower() != acs.resource_id.lower():
+            await retire_smtp_username(ports, AcsRef(resourceId=left.smtp_username_at), ours, emit)
     assignment = status.role_assignment_id or ""
     if assignment and status.role_assignment_owned and not shared(assignment):
         await _remove_assignment(ports, assignment, emit)

@@ -102,7 +102,21 @@ async def _carry_out(
         sender=sender_address(observed.domains),
     )
     marker = key_marker(cr.namespace, cr.name, cr.uid)
-    job = Job(ports, spec, observed, content, marker, now, done, emit, previous.replaced_role_assignments, shared)
+    entry = smtp_username_resource(cr.namespace, cr.name)
+    job = Job(
+        ports,
+        spec,
+        observed,
+        content,
+        marker,
+        entry,
+        now,
+        done,
+        emit,
+        previous.replaced_role_assignments,
+        shared,
+        previous.retired,
+    )
     await act(job, plan, ledger)
 
 
@@ -165,7 +179,10 @@ async def reconcile(
     acs_name = spec.communication_service.name if spec is not None else ""
     renew = spec.rotation.renew if spec is not None else None
     settle = timedelta(seconds=ports.settings.orphan_settle)
-    result = report(previous, cr.generation, now, acs_name, done, failure, renew, cr.annotations.get(ROTATE), settle)
+    grace = spec.rotation.grace if spec is not None else timedelta(0)
+    result = report(
+        previous, cr.generation, now, acs_name, done, failure, renew, cr.annotations.get(ROTATE), settle, grace
+    )
     patch = result.status.to_patch(cr.status)
     # Bad input and a refusal by the policies are told once, when they first land in status: every later pass
     # would say the same until the spec or a policy changes.

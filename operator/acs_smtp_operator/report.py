@@ -11,7 +11,7 @@ from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.model import ConditionType, Reason, RotationReason, Standing
 from acs_smtp_operator.observed import Observed, SenderDomain
 from acs_smtp_operator.plan import KeyPlan, standing_after_failure, with_ledger
-from acs_smtp_operator.status import ReplacedAssignment, Status
+from acs_smtp_operator.status import ReplacedAssignment, Retired, Status
 from acs_smtp_operator.timestamps import stamp
 
 __all__ = ["Done", "Report", "report"]
@@ -36,6 +36,7 @@ class Done:
     acted_on: tuple[str, str] | None = None  # (client id, resource id) the pass may write for, once decided
     smtp_username: str | None = None  # the smtpUsernames entry that stands (resource name)
     removed_assignments: tuple[str, ...] = ()  # replaced role assignments this pass removed (or found shared)
+    retired_done: tuple[str, ...] = ()  # `Retired.key`s this pass cleaned up (or found nothing to clean up)
     domains: tuple[SenderDomain, ...] | None = None  # the ACS resource's linked domains, once read
     observed: Observed | None = None
     plan: Plan | None = None
@@ -78,15 +79,45 @@ def _replaced(previous: Status, done: Done, now: datetime, settle: timedelta) ->
     return tuple(waiting)
 
 
+def _retired(previous: Status, done: Done, now: datetime, grace: timedelta) -> tuple[Retired, ...]:
+    """What a retarget left behind, waiting for its grace period: the application the credential no longer uses
+    (its client secrets there), the smtpUsernames entry on a resource it left or no longer needs. Those this
+    pass cleaned up leave; a target chosen again is not retired."""
+    kept = [r for r in previous.retired if r.key not in set(done.retired_done)]
+    if done.acted_on is None:
+        return tuple(kept)
+    app, resource = (x.lower() for x in done.acted_on)
+    kept = [r for r in kept if (r.client_id or "").lower() != app]
+    if done.smtp_username is not None:
+        kept = [r for r in kept if (r.smtp_username_at or "").lower() != resource]
+    keys = {r.key for r in kept}
+    if previous.client_id and previous.client_id.lower() != app and f"app:{previous.client_id.lower()}" not in keys:
+        kept.append(Retired(clientId=previous.client_id, removeAfter=now + grace))
+    old_at = previous.communication_service_id
+    left = old_at is not None and (old_at.lower() != resource or done.smtp_username is None)
+    if previous.smtp_username_resource and old_at and left and f"smtp:{old_at.lower()}" not in keys:
+        kept.append(Retired(smtpUsernameAt=old_at, removeAfter=now + grace))
+    return tuple(kept)
+
+
 def _facts(
-    status: Status, done: Done, renew: timedelta | None, rotate: str | None, now: datetime, settle: timedelta
+    status: Status,
+    done: Done,
+    renew: timedelta | None,
+    rotate: str | None,
+    now: datetime,
+    settle: timedelta,
+    grace: timedelta,
 ) -> Status:
-    update: dict[str, object] = {"replaced_role_assignments": _replaced(status, done, now, settle)}
+    update: dict[str, object] = {
+        "replaced_role_assignments": _replaced(status, done, now, settle),
+        "retired": _retired(status, done, now, grace),
+    }
     if done.policy is not None:
         update.update(policy=done.policy)
     if done.acted_on is not None:
         update.update(client_id=done.acted_on[0], communication_service_id=done.acted_on[1])
-    if done.smtp_username is not None:
+    if done.acted_on is not None:  # the pass decided: an entry stands, or none is needed (any left is retired)
         update.update(smtp_username_resource=done.smtp_username)
     if done.plan is not None:
         update.update(username=done.plan.username, secret_name=done.plan.secret_name)
@@ -118,10 +149,12 @@ def report(
     renew: timedelta | None = None,
     rotate: str | None = None,
     settle: timedelta = timedelta(minutes=2),
+    grace: timedelta = timedelta(0),
 ) -> Report:
     """The new status and the Warning Event, if any. `renew` is the spec's renewBefore (None: bad spec);
-    `settle`: how long a replaced role assignment stays after its successor was made."""
-    status = _facts(previous, done, renew, rotate, now, settle)
+    `settle`: how long a replaced role assignment stays after its successor was made; `grace`: the spec's
+    gracePeriod, how long what a retarget left behind stays."""
+    status = _facts(previous, done, renew, rotate, now, settle, grace)
     if failure is not None and failure.reason == Reason.NOT_PERMITTED:
         status = status.model_copy(update={"policy": None})  # no policy permits it any more
     conditions = status.conditions

@@ -63,7 +63,11 @@ def natural_due(
     `lag`: Graph's; once a new key has had it, one pass confirms the key is listed (a key removed out of band
     meanwhile was tolerated as not listed yet: it is caught then, not at the next drift check).
     """
-    settling = [status.orphan_check_at, *(r.remove_after for r in status.replaced_role_assignments)]
+    settling = [
+        status.orphan_check_at,
+        *(r.remove_after for r in status.replaced_role_assignments),
+        *(r.remove_after for r in status.retired),
+    ]
     if lag and status.issued_at is not None and status.issued_at + lag > last_pass:
         settling.append(status.issued_at + lag)
     earliest = min((t for t in settling if t is not None), default=None)

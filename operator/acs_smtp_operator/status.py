@@ -10,11 +10,20 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from acs_smtp_operator.model import ConditionType
 from acs_smtp_operator.timestamps import parse_stamp, stamp
 
-__all__ = ["LEDGER", "Condition", "PendingRollout", "ReplacedAssignment", "RetiringKey", "Stamp", "Status"]
+__all__ = [
+    "LEDGER",
+    "Condition",
+    "PendingRollout",
+    "ReplacedAssignment",
+    "Retired",
+    "RetiringKey",
+    "Stamp",
+    "Status",
+]
 
 # The status fields that say which keys and role assignments this credential answers for: a pass that
 # cannot read them must not remove any key (it would take the ones they name for orphans).
-LEDGER = ("currentKeyId", "pendingRollout", "retiringKeys", "replacedRoleAssignments")
+LEDGER = ("currentKeyId", "pendingRollout", "retiringKeys", "replacedRoleAssignments", "retired")
 
 
 def _moment(value: object) -> object:
@@ -72,6 +81,19 @@ class ReplacedAssignment(_Shape):
     remove_after: Stamp = Field(alias="removeAfter")
 
 
+class Retired(_Shape):
+    """What a retargeted credential leaves behind, removed after its grace period: its client secrets on the
+    application it no longer uses (`clientId`), or its smtpUsernames entry on a resource (`smtpUsernameAt`)."""
+
+    client_id: str | None = Field(default=None, alias="clientId")
+    smtp_username_at: str | None = Field(default=None, alias="smtpUsernameAt")
+    remove_after: Stamp = Field(alias="removeAfter")
+
+    @property
+    def key(self) -> str:
+        return f"app:{self.client_id.lower()}" if self.client_id else f"smtp:{(self.smtp_username_at or '').lower()}"
+
+
 class Status(_Shape):
     """Every field the operator writes; `docs/operator.md` and the CRD's status schema list the same."""
 
@@ -95,6 +117,7 @@ class Status(_Shape):
     role_assignment_id: str | None = Field(default=None, alias="roleAssignmentId")
     role_assignment_owned: bool | None = Field(default=None, alias="roleAssignmentOwned")
     replaced_role_assignments: tuple[ReplacedAssignment, ...] = Field(default=(), alias="replacedRoleAssignments")
+    retired: tuple[Retired, ...] = ()
     rotate_request_handled: str | None = Field(default=None, alias="rotateRequestHandled")
     policy: str | None = None  # the AcsSmtpPolicy that permits the credential
     # What the last permitted pass acted on: deletion cleans up these, whatever the spec says by then.
@@ -126,7 +149,8 @@ class Status(_Shape):
     def to_json(self) -> dict[str, Any]:
         """The status object as Kubernetes stores it (camelCase, absent fields left out)."""
         dumped: dict[str, Any] = self.model_dump(mode="json", by_alias=True, exclude_none=True)
-        for empty in [key for key in ("conditions", "retiringKeys", "replacedRoleAssignments") if not dumped.get(key)]:
+        lists = ("conditions", "retiringKeys", "replacedRoleAssignments", "retired")
+        for empty in [key for key in lists if not dumped.get(key)]:
             del dumped[empty]
         return dumped
 

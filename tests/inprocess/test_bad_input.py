@@ -26,6 +26,7 @@ from azure.mgmt.authorization.v2022_04_01.models import (
 from acs_smtp_operator.credential import Credential
 from acs_smtp_operator.finalize import finalize
 from acs_smtp_operator.model import Reason
+from acs_smtp_operator.sandbox.seed import AZURE_MANAGED_DOMAIN
 from acs_smtp_operator.vocabulary import GROUP, PLURAL, VERSION
 from tests.inprocess.conftest import Bench, PassResult, off_loop
 
@@ -273,3 +274,60 @@ async def test_a_status_edited_to_name_a_foreign_custom_role_does_not_get_it_del
     await finalize(bench.ports, Credential.of(stored), lambda *e: events.append(e), None, lambda _: False)
     assert (await client.role_definitions.get(scope, guid)).id == theirs.id
     assert ("Warning", "RoleDefinitionNotOurs") in [e[:2] for e in events]
+
+
+async def test_retargeting_another_application_retires_the_old_keys_and_assignment_after_the_grace_period(
+    bench: Bench, ns: str
+) -> None:
+    grace = {"secretLifetime": "240h", "renewBefore": "48h", "gracePeriod": "1h"}
+    await bench.apply(ns, "moving", rotation=grace)
+    await bench.run(ns, "moving")
+    before = await _status(bench, ns, "moving")
+    stored = await bench.read(ns, "moving")
+    assert stored is not None
+    marker = f" {ns}/moving "
+    assert [k for k, name in bench.keys("shop-mailer").items() if marker in name]
+    await bench.apply(ns, "moving", app="billing-mailer", rotation=grace)
+    moved = await bench.run(ns, "moving")
+    status = await _status(bench, ns, "moving")
+    assert status["lastRotationReason"] == "ApplicationChanged"
+    assert status["retired"] == [
+        {"clientId": bench.app("shop-mailer")["clientId"], "removeAfter": status["retired"][0]["removeAfter"]}
+    ]
+    assert [k for k, name in bench.keys("shop-mailer").items() if marker in name], "kept through the grace period"
+    assert not [e for e in moved.events if e[1] == "RetiredKeysRemoved"]
+    bench.clock.step(timedelta(hours=1, seconds=bench.ports.settings.orphan_settle))
+    done = await bench.run(ns, "moving")
+    assert not [k for k, name in bench.keys("shop-mailer").items() if marker in name], "the old keys are gone"
+    assert [k for k, name in bench.keys("billing-mailer").items() if marker in name], "the new one stays"
+    assert "RetiredKeysRemoved" in [e[1] for e in done.events]
+    after = await _status(bench, ns, "moving")
+    assert "retired" not in after and "replacedRoleAssignments" not in after
+    assignments = {a.id.lower() for a in bench.sandbox.ctx.cloud.role_assignments.values()}
+    assert after["roleAssignmentId"].lower() in assignments
+    assert before["roleAssignmentId"].lower() not in assignments, "the old application's assignment is gone"
+
+
+async def test_leaving_the_smtp_username_format_retires_the_entry_after_the_grace_period(bench: Bench, ns: str) -> None:
+    acs = bench.acs
+    sender = acs["senderDomains"][acs["linkedDomains"].index(AZURE_MANAGED_DOMAIN)]
+    grace = {"secretLifetime": "240h", "renewBefore": "48h", "gracePeriod": "1h"}
+    await bench.apply(
+        ns, "named", rotation=grace, username={"format": "SmtpUsername", "smtpUsername": f"mailer@{sender}"}
+    )
+    first = await bench.run(ns, "named")
+    assert first.outcome.failure is None, first.outcome.failure
+    entries = bench.sandbox.ctx.cloud.smtp_usernames
+    ours = (await _status(bench, ns, "named"))["smtpUsernameResource"]
+    assert any(name == ours for _, name in entries)
+    await bench.apply(ns, "named", rotation=grace)  # back to the Dot format
+    await bench.run(ns, "named")
+    status = await _status(bench, ns, "named")
+    assert [r["smtpUsernameAt"] for r in status["retired"]] == [acs["resourceId"]]
+    assert "smtpUsernameResource" not in status
+    assert any(name == ours for _, name in entries), "kept through the grace period"
+    bench.clock.step(timedelta(hours=1, seconds=1))
+    done = await bench.run(ns, "named")
+    assert not any(name == ours for _, name in entries), "the entry is gone"
+    assert "RetiredSmtpUsernameRemoved" in [e[1] for e in done.events]
+    assert "retired" not in await _status(bench, ns, "named")
