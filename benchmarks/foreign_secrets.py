@@ -40,6 +40,7 @@ def _fill(kubeconfig: str, count: int) -> float:
     """Create `count` foreign Secrets; seconds taken."""
     api = client.CoreV1Api(config.new_client_from_config(config_file=kubeconfig))  # type: ignore[no-untyped-call]
     payload = base64.b64encode(os.urandom(768)).decode()  # 1 KiB of base64
+    api.create_namespace({"metadata": {"name": NAMESPACE}})
     started = time.monotonic()
     for n in range(count):
         api.create_namespaced_secret(
@@ -55,9 +56,8 @@ async def _run(count: int) -> tuple[float, float, float, float]:
         async with run_sandbox(Path(directory), Seed()) as sandbox:
             config_file, manifest = sandbox.env["KUBECONFIG"], sandbox.manifest
             await kubectl(config_file, "apply", "-f", str(ROOT / "crds"))
-            await kubectl(config_file, "create", "namespace", NAMESPACE)
-            await grant_everything(sandbox, NAMESPACE)
             filled = await asyncio.to_thread(_fill, config_file, count)
+            await grant_everything(sandbox, NAMESPACE)
             operator = start_operator(sandbox, NAMESPACE, Path(directory) / "operator.log", ACSSMTP_RESUME_SPREAD="0")
             try:
                 await asyncio.sleep(5)  # the watches' initial listings are in
