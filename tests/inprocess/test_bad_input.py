@@ -9,6 +9,7 @@ kube-apiserver.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
 from collections.abc import Awaitable, Callable
@@ -23,6 +24,7 @@ from azure.mgmt.authorization.v2022_04_01.models import (
     RoleDefinition,
 )
 
+from acs_smtp_operator.coordinator import Coordinator
 from acs_smtp_operator.credential import Credential
 from acs_smtp_operator.finalize import finalize
 from acs_smtp_operator.model import Reason
@@ -331,3 +333,33 @@ async def test_leaving_the_smtp_username_format_retires_the_entry_after_the_grac
     assert not any(name == ours for _, name in entries), "the entry is gone"
     assert "RetiredSmtpUsernameRemoved" in [e[1] for e in done.events]
     assert "retired" not in await _status(bench, ns, "named")
+
+
+async def test_deletion_racing_a_pass_that_is_adding_a_key_waits_for_it_and_leaves_no_key(
+    bench: Bench, ns: str
+) -> None:
+    """The finalizer takes the credential's lock: the key the pass in flight adds is removed too, not orphaned."""
+    events: list[tuple[str, str, str]] = []
+    coordinator = Coordinator(
+        bench.ports, lambda body: lambda *e: events.append(e), lambda: bench.tenancy, clock=lambda: bench.clock.now
+    )
+    await bench.apply(ns, "raced")
+    stored = await bench.read(ns, "raced")
+    assert stored is not None
+    marker = f" {ns}/raced "
+    knobs = bench.sandbox.ctx.cloud.knobs
+    knobs.secret_propagation_seconds = 1.5  # verification waits for the new key: the pass stays in flight
+    try:
+        passing = asyncio.create_task(coordinator.run(ns, "raced", str(stored["metadata"]["uid"])))
+        while not [k for k, name in bench.keys("shop-mailer").items() if marker in name]:  # noqa: ASYNC110
+            await asyncio.sleep(0.05)  # until addPassword has answered (the emulated tenant lists the key)
+        finalizing = asyncio.create_task(coordinator.finalize(stored))  # as kopf would, with the object it saw
+        await asyncio.sleep(0.3)
+        assert not finalizing.done(), "the deletion did not wait for the pass in flight"
+        outcome = await passing
+        assert outcome is not None and outcome.failure is None, outcome
+        await finalizing
+    finally:
+        knobs.secret_propagation_seconds = 0.0
+    assert not [k for k, name in bench.keys("shop-mailer").items() if marker in name], "a key outlived its credential"
+    assert ("Normal", "Deleted") in [e[:2] for e in events]
