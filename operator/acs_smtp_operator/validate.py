@@ -86,7 +86,8 @@ def _problems(spec: Spec, tenant_id: str, host: str, port: int) -> str | None:
         tenant_id,
         spec.username.smtp_username,
     )
-    longest = {"username": len(username), "password": 40, "host": len(host), "port": 5, "from": 320, "starttls": 5}
+    # Entra: "strong passwords ... 16-64 characters" (passwordCredential.secretText); an address: 320 at most.
+    longest = {"username": len(username), "password": 64, "host": len(host), "port": 5, "from": 320, "starttls": 5}
     size = rendered_size(data, longest)
     if size > MOST_RENDERED:
         return (
