@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from collections.abc import Awaitable, Callable
+from typing import Literal, TypeVar
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.mgmt.authorization.aio import AuthorizationManagementClient
@@ -42,6 +43,7 @@ ASSIGNMENT_DESCRIPTION = "acs-smtp-operator: lets an AcsSmtpCredential's applica
 ROLE_DESCRIPTION = "Send mail through Azure Communication Services over SMTP (managed by acs-smtp-operator)"
 
 Removal = Literal["removed", "gone", "in use", "not ours"]
+T = TypeVar("T")
 
 
 def _view(role: RoleDefinition) -> RoleView:
@@ -203,42 +205,50 @@ def _made_by_us(found: RoleAssignment, guid: str) -> bool:
     return bool(scope and role and principal) and assignment_guid(scope, role, principal) == guid.lower()
 
 
-async def delete_role_assignment(client: AuthorizationManagementClient, scope: str, guid: str) -> Removal:
-    """Delete a role assignment the operator made: read back first, and one that is not ours stays."""
+async def _delete_if_ours(
+    what: str,
+    read: Callable[[], Awaitable[T]],
+    ours: Callable[[T], bool],
+    delete: Callable[[], Awaitable[object]],
+    in_use: str | None = None,
+) -> Removal:
+    """Read the object back, and delete it only when Azure's record says the operator made it."""
     try:
-        found = await client.role_assignments.get(scope, guid)
+        found = await read()
     except ResourceNotFoundError:
         return "gone"
     except AZURE_ERRORS as exc:
-        raise translate(exc, f"reading role assignment {guid}") from None
-    if not _made_by_us(found, guid):
+        raise translate(exc, f"reading {what}") from None
+    if not ours(found):
         return "not ours"
     try:
-        await client.role_assignments.delete(scope, guid)
+        await delete()
     except ResourceNotFoundError:
         return "gone"
     except AZURE_ERRORS as exc:
-        raise translate(exc, f"deleting role assignment {guid}") from None
+        failure = translate(exc, f"deleting {what}")
+        if in_use is not None and failure.code == in_use:
+            return "in use"
+        raise failure from None
     return "removed"
+
+
+async def delete_role_assignment(client: AuthorizationManagementClient, scope: str, guid: str) -> Removal:
+    """Delete a role assignment the operator made (read back first: one that is not ours stays)."""
+    return await _delete_if_ours(
+        f"role assignment {guid}",
+        lambda: client.role_assignments.get(scope, guid),
+        lambda found: _made_by_us(found, guid),
+        lambda: client.role_assignments.delete(scope, guid),
+    )
 
 
 async def delete_role_definition(client: AuthorizationManagementClient, scope: str, guid: str) -> Removal:
     """Delete a custom role the operator made (its description says so), unless something still uses it."""
-    try:
-        role = await client.role_definitions.get(scope, guid)
-    except ResourceNotFoundError:
-        return "gone"
-    except AZURE_ERRORS as exc:
-        raise translate(exc, f"reading role definition {guid}") from None
-    if str(role.role_type or "").lower() != "customrole" or (role.description or "") != ROLE_DESCRIPTION:
-        return "not ours"
-    try:
-        await client.role_definitions.delete(scope, guid)
-    except ResourceNotFoundError:
-        return "gone"
-    except AZURE_ERRORS as exc:
-        failure = translate(exc, f"deleting role definition {guid}")
-        if failure.code == "RoleDefinitionHasAssignments":
-            return "in use"
-        raise failure from None
-    return "removed"
+    return await _delete_if_ours(
+        f"role definition {guid}",
+        lambda: client.role_definitions.get(scope, guid),
+        lambda role: str(role.role_type or "").lower() == "customrole" and role.description == ROLE_DESCRIPTION,
+        lambda: client.role_definitions.delete(scope, guid),
+        in_use="RoleDefinitionHasAssignments",
+    )
