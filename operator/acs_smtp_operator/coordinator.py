@@ -32,7 +32,7 @@ from acs_smtp_operator.validate import validate
 from acs_smtp_operator.vocabulary import ROTATE
 from acs_smtp_operator.waiting import first
 
-__all__ = ["Coordinator"]
+__all__ = ["Coordinator", "phase"]
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ def permission(ports: Ports, namespace: str, spec: Mapping[str, Any] | None, ten
         return refused.message if refused.reason == Reason.NOT_PERMITTED else None
 
 
-def _phase(uid: str) -> float:
+def phase(uid: str) -> float:
     """A fraction in [0, 1) fixed by the credential's uid (the same after a restart)."""
     digest = hashlib.sha256(uid.encode()).digest()
     return int.from_bytes(digest[:4], "big") / 2**32
@@ -235,7 +235,7 @@ class Coordinator:
         drift, rollout_timeout = timedelta(seconds=settings.drift_period), timedelta(seconds=settings.rollout_timeout)
         # The pass that found it (create, or resume at start-up) was just now: its drift checks are spread over
         # the period by a phase of its own, so that credentials started together are not checked together.
-        last = self.clock() - drift * _phase(uid)
+        last = self.clock() - drift * phase(uid)
         while True:
             now = self.clock()
             deferred = _deferred_rotation(entry, body, now, self.ports.settings.min_manual_interval)
