@@ -274,6 +274,8 @@ async def _retire(job: Job) -> None:
     entry on a resource it left or no longer needs (by its derived name). A failure is told and retried later:
     it must not stop the Secret's renewal."""
     spec = job.spec
+    if job.done.issued is not None or (job.done.keys is not None and job.done.keys.ledger.pending is not None):
+        return  # the Secret switched just now, or the workloads are still rolling out: the grace starts after
     app, resource = spec.entra_application.client_id.lower(), spec.communication_service.resource_id.lower()
     for old in job.retired:
         if old.remove_after > job.now:
@@ -296,6 +298,9 @@ async def retire_application(ports: Ports, client_id: str, marker: str, emit: Em
     try:
         application = await passwords.find_application(ports.azure.graph, client_id)
     except Failure as exc:
+        if exc.reason == Reason.FORBIDDEN:  # no longer the operator's to manage: say so, never block a deletion
+            emit("Warning", str(exc.reason), f"client secrets on {client_id} could not be cleaned up: {exc.message}")
+            return
         if exc.reason != Reason.APPLICATION_NOT_FOUND:
             raise
         return  # gone with its keys

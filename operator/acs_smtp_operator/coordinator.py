@@ -25,7 +25,7 @@ from acs_smtp_operator.observe import rollouts_done
 from acs_smtp_operator.plan import held_back
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.reconcile import Outcome, reconcile
-from acs_smtp_operator.schedule import Streak, natural_due, wake
+from acs_smtp_operator.schedule import MIN_INTERVAL, Streak, natural_due, wake
 from acs_smtp_operator.status import Status
 from acs_smtp_operator.tenancy import Grant, Tenancy, permit
 from acs_smtp_operator.validate import validate
@@ -233,9 +233,9 @@ class Coordinator:
         entry.namespace, entry.body = namespace, body
         settings = self.ports.settings
         drift, rollout_timeout = timedelta(seconds=settings.drift_period), timedelta(seconds=settings.rollout_timeout)
-        # The pass that found it (create, or resume at start-up) was just now: its drift checks are spread over
-        # the period by a phase of its own, so that credentials started together are not checked together.
-        last = self.clock() - drift * phase(uid)
+        # The pass that found it (create, or resume at start-up) was just now: its first drift check comes after a
+        # share of the period of its own, so that credentials started together are not checked together.
+        last, period = self.clock(), drift * (1 - phase(uid))
         while True:
             now = self.clock()
             deferred = _deferred_rotation(entry, body, now, self.ports.settings.min_manual_interval)
@@ -243,7 +243,7 @@ class Coordinator:
                 entry.status,
                 last,
                 now,
-                drift,
+                max(period, MIN_INTERVAL),
                 rollout_timeout,
                 entry.streak,
                 entry.asked,
@@ -259,7 +259,7 @@ class Coordinator:
                 continue  # woken: the status changed, due times are recomputed
             if when.rollout_check and not await self._rolled_out(namespace, body.get("spec")):
                 continue  # still rolling out: Kubernetes reads only, no Azure call
-            last, entry.asked, entry.recheck = self.clock(), False, False
+            last, period, entry.asked, entry.recheck = self.clock(), drift, False, False
             with contextlib.suppress(Failure):  # retried from here: the streak moves the next due time
                 await self.run(namespace, name, uid)
 
@@ -269,6 +269,13 @@ class Coordinator:
         except ValueError:
             return True
         return await rollouts_done(self.ports, namespace, targets)
+
+    def heal(self, namespace: str, uid: str) -> None:
+        """A Secret claiming credential `uid` of `namespace` as its owner was deleted or edited: a pass, as for
+        `ask`, if this process serves that credential there (a Secret elsewhere naming its uid is ignored)."""
+        entry = self._entries.get(uid)
+        if entry is not None and entry.namespace == namespace:
+            self.ask(uid)
 
     def ask(self, uid: str) -> None:
         """A rotation was requested and not yet answered, or the Secret was deleted or edited: the credential's
@@ -315,12 +322,24 @@ class Coordinator:
                 fresh = await self.ports.kube.read_credential(cr.namespace, cr.name)
                 if fresh is not None and fresh["metadata"].get("uid") == cr.uid:
                     body, cr = fresh, Credential.of(fresh)
-                decided = permission(self.ports, cr.namespace, _as_recorded(cr), self.tenancy())
+                tenancy = self.tenancy()
+                decided = permission(self.ports, cr.namespace, _as_recorded(cr), tenancy)
                 grant = decided if isinstance(decided, Grant) else None
+                # Whether the namespace may use the recorded application and resource at all (whatever the
+                # spec says now): role assignments, shared by whoever uses them, go only then.
+                used = _as_recorded(cr)
+                bare: dict[str, Any] = {k: used[k] for k in ("communicationService", "entraApplication") if k in used}
+                covered = permission(self.ports, cr.namespace, bare, tenancy)
+                target = covered if isinstance(covered, Grant) else None
                 uid = cr.uid
                 async with self._targets_of(body), self._passes:
                     await finalize(
-                        self.ports, cr, self.emit_for(body), grant, lambda assignment: self.shared(assignment, uid)
+                        self.ports,
+                        cr,
+                        self.emit_for(body),
+                        grant,
+                        lambda assignment: self.shared(assignment, uid),
+                        target,
                     )
         finally:
             CURRENT.reset(token)

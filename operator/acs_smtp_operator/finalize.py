@@ -105,12 +105,16 @@ async def finalize(
     emit: Emit,
     grant: Grant | None,
     shared: Callable[[str], bool] = lambda _: True,
+    target: Grant | None = None,
 ) -> None:
     """Remove this credential's client secrets, smtpUsernames entry, role assignments and (unused) role.
 
     `grant`: the policy that permits what status records the credential acted on (None: none does). A
     credential that no policy permits and that never acted is gone without an Azure call; `Retain` is
-    honoured only when permitted, and never keeps a role assignment the policy's role replaced.
+    honoured only when permitted, and never keeps a role assignment the policy's role replaced. Without a
+    policy permitting what status records, role assignments and the role stay (told in a Warning).
+    `target`: the policy that permits this namespace the application and resource status records (whatever
+    else the spec says now): role assignments and the role are removed only with it.
     `shared`: does another credential record this role assignment as its own (then it stays)?
     """
     try:
@@ -122,7 +126,17 @@ async def finalize(
         # No permitted pass ever got to act (one cut short before its status would have recorded it here).
         emit("Normal", "Deleted", "nothing to remove: the credential never acted in Azure")
         return
-    for old in status.replaced_role_assignments:  # a role the policy no longer chose: gone whatever the policy
+    # Role assignments and roles are shared by whoever uses the same application and resource: they are
+    # removed only while a policy permits this namespace what status records (status can be edited to name
+    # another's). Otherwise they stay, and an administrator is told.
+    if target is None and (status.role_assignment_id or status.replaced_role_assignments):
+        emit(
+            "Warning",
+            "RoleAssignmentLeft",
+            "no policy permits what this credential acted on now: its role assignment and role are left in place "
+            "for an administrator to remove",
+        )
+    for old in status.replaced_role_assignments if target is not None else ():  # whatever Retain says
         if not shared(old.id):
             await _remove_assignment(ports, old.id, emit)
     if spec.deletion_policy == "Retain":
@@ -153,8 +167,11 @@ async def finalize(
     for left in status.retired:  # what a retarget left behind, whether or not its grace period is over
         if left.client_id and left.client_id.lower() != (status.client_id or "").lower():
             await retire_application(ports, left.client_id, key_marker(cr.namespace, cr.name, cr.uid), emit)
-        elif left.smtp_username_at and left.smtp_username_at.lower() != acs.resource_id.lower():
+        elif left.smtp_username_at and not (made and left.smtp_username_at.lower() == acs.resource_id.lower()):
             await retire_smtp_username(ports, AcsRef(resourceId=left.smtp_username_at), ours, emit)
+    if target is None:
+        emit("Normal", "Deleted", "the client secrets and smtpUsernames entry of this credential were removed")
+        return
     assignment = status.role_assignment_id or ""
     if assignment and status.role_assignment_owned and not shared(assignment):
         await _remove_assignment(ports, assignment, emit)

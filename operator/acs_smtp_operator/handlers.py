@@ -216,6 +216,6 @@ def build_registry(ports: Ports, watched: Collection[str] | None = None) -> kopf
             return  # the write the last pass made itself
         # The credential's scheduler runs the pass: at most one a second, and none while passes fail (then at
         # the backoff's end), however many events a tenant's edits make.
-        coordinator.ask(str(owner.get("uid")))
+        coordinator.heal(str(meta.get("namespace")), str(owner.get("uid")))
 
     return registry

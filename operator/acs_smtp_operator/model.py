@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 __all__ = [
     "DEFAULT_ACTIONS",
+    "LONGEST_LIFETIME",
+    "SHORTEST_ROTATION",
     "AcsRef",
     "ConditionType",
     "Reason",
@@ -21,6 +23,8 @@ __all__ = [
     "SecretSpec",
     "Spec",
     "Standing",
+    "is_acs_resource_id",
+    "is_guid",
     "parse_duration",
     "same_actions",
     "schema_problems",
@@ -45,6 +49,17 @@ _ACS_ID = re.compile(
     r"/providers/Microsoft\.Communication/communicationServices/(?P<name>[-\w]{1,63})$",
     re.IGNORECASE,
 )
+
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+
+
+def is_acs_resource_id(text: str) -> bool:
+    return bool(_ACS_ID.match(text))
+
+
+def is_guid(text: str) -> bool:
+    return bool(_GUID.match(text))
 
 
 def same_actions(a: Iterable[str], b: Iterable[str]) -> bool:

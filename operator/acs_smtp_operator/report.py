@@ -84,6 +84,8 @@ def _retired(previous: Status, done: Done, now: datetime, grace: timedelta) -> t
     (its client secrets there), the smtpUsernames entry on a resource it left or no longer needs. Those this
     pass cleaned up leave; a target chosen again is not retired."""
     kept = [r for r in previous.retired if r.key not in set(done.retired_done)]
+    if done.issued is not None:  # the Secret switched keys just now: the grace period starts again from here
+        kept = [r.model_copy(update={"remove_after": max(r.remove_after, now + grace)}) for r in kept]
     if done.acted_on is None:
         return tuple(kept)
     app, resource = (x.lower() for x in done.acted_on)

@@ -66,7 +66,9 @@ def natural_due(
     settling = [
         status.orphan_check_at,
         *(r.remove_after for r in status.replaced_role_assignments),
-        *(r.remove_after for r in status.retired),
+        # Only a time still ahead: one that has passed was tried by the pass after it, and what that pass could
+        # not clean up (a Secret conflict, an application no longer ours) is tried again at each drift check.
+        *(r.remove_after for r in status.retired if r.remove_after > last_pass),
     ]
     if lag and status.issued_at is not None and status.issued_at + lag > last_pass:
         settling.append(status.issued_at + lag)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
 
-from acs_smtp_operator.model import ConditionType
+from acs_smtp_operator.model import ConditionType, is_acs_resource_id, is_guid
 from acs_smtp_operator.timestamps import parse_stamp, stamp
 
 __all__ = [
@@ -23,7 +23,7 @@ __all__ = [
 
 # The status fields that say which keys and role assignments this credential answers for: a pass that
 # cannot read them must not remove any key (it would take the ones they name for orphans).
-LEDGER = ("currentKeyId", "pendingRollout", "retiringKeys", "replacedRoleAssignments", "retired")
+LEDGER = ("currentKeyId", "pendingRollout", "retiringKeys", "replacedRoleAssignments")
 
 
 def _moment(value: object) -> object:
@@ -88,6 +88,17 @@ class Retired(_Shape):
     client_id: str | None = Field(default=None, alias="clientId")
     smtp_username_at: str | None = Field(default=None, alias="smtpUsernameAt")
     remove_after: Stamp = Field(alias="removeAfter")
+
+    @model_validator(mode="after")
+    def _one_of_ours(self) -> Retired:
+        """Status can be edited: exactly one of an application's client id or an ACS resource id, well formed."""
+        if (self.client_id is None) == (self.smtp_username_at is None):
+            raise ValueError("name either clientId or smtpUsernameAt")
+        if self.client_id is not None and not is_guid(self.client_id):
+            raise ValueError("clientId is not a GUID")
+        if self.smtp_username_at is not None and not is_acs_resource_id(self.smtp_username_at):
+            raise ValueError("smtpUsernameAt is not an ACS resource id")
+        return self
 
     @property
     def key(self) -> str:

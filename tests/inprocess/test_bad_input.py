@@ -30,7 +30,7 @@ from acs_smtp_operator.finalize import finalize
 from acs_smtp_operator.model import Reason
 from acs_smtp_operator.sandbox.seed import AZURE_MANAGED_DOMAIN
 from acs_smtp_operator.vocabulary import GROUP, PLURAL, VERSION
-from tests.inprocess.conftest import Bench, PassResult, off_loop
+from tests.inprocess.conftest import PERMITTED, Bench, PassResult, off_loop
 
 Setup = Callable[[Bench, str], Awaitable[None]]
 
@@ -243,7 +243,7 @@ async def test_a_status_edited_to_name_a_foreign_role_assignment_does_not_get_it
     )
     stored = await _edit_status(bench, ns, "victim", roleAssignmentId=made.id, roleAssignmentOwned=True)
     events: list[tuple[str, str, str]] = []
-    await finalize(bench.ports, Credential.of(stored), lambda *e: events.append(e), None, lambda _: False)
+    await finalize(bench.ports, Credential.of(stored), lambda *e: events.append(e), None, lambda _: False, PERMITTED)
     assert [a.id async for a in client.role_assignments.list_for_scope(scope) if a.name == guid]
     assert ("Warning", "RoleAssignmentNotOurs") in [e[:2] for e in events]
 
@@ -273,7 +273,7 @@ async def test_a_status_edited_to_name_a_foreign_custom_role_does_not_get_it_del
     )
     stored = await _edit_status(bench, ns, "victim", roleDefinitionId=theirs.id, roleDefinitionOwned=True)
     events: list[tuple[str, str, str]] = []
-    await finalize(bench.ports, Credential.of(stored), lambda *e: events.append(e), None, lambda _: False)
+    await finalize(bench.ports, Credential.of(stored), lambda *e: events.append(e), None, lambda _: False, PERMITTED)
     assert (await client.role_definitions.get(scope, guid)).id == theirs.id
     assert ("Warning", "RoleDefinitionNotOurs") in [e[:2] for e in events]
 
@@ -363,3 +363,19 @@ async def test_deletion_racing_a_pass_that_is_adding_a_key_waits_for_it_and_leav
         knobs.secret_propagation_seconds = 0.0
     assert not [k for k, name in bench.keys("shop-mailer").items() if marker in name], "a key outlived its credential"
     assert ("Normal", "Deleted") in [e[:2] for e in events]
+
+
+async def test_deleting_within_the_grace_after_leaving_the_smtp_username_format_removes_the_entry(
+    bench: Bench, ns: str
+) -> None:
+    acs = bench.acs
+    sender = acs["senderDomains"][acs["linkedDomains"].index(AZURE_MANAGED_DOMAIN)]
+    await bench.apply(ns, "brief", username={"format": "SmtpUsername", "smtpUsername": f"brief@{sender}"})
+    await bench.run(ns, "brief")
+    ours = (await _status(bench, ns, "brief"))["smtpUsernameResource"]
+    await bench.apply(ns, "brief")  # the Dot format: the entry is retired, its grace period running
+    await bench.run(ns, "brief")
+    stored = await bench.read(ns, "brief")
+    assert stored is not None and stored["status"]["retired"]
+    await finalize(bench.ports, Credential.of(stored), lambda *e: None, None, lambda _: False, PERMITTED)
+    assert not any(name == ours for _, name in bench.sandbox.ctx.cloud.smtp_usernames), "the entry outlived it"
