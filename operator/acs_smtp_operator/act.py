@@ -46,6 +46,7 @@ class Job:
     replaced: tuple[ReplacedAssignment, ...] = ()  # role assignments of ours the policy's role replaced
     shared: Callable[[str], bool] = lambda _: False  # does another credential record this assignment as its own?
     retired: tuple[Retired, ...] = ()  # what a retarget left behind (status.retired)
+    covers: Callable[[str], bool] = lambda _: False  # may this namespace use that ACS resource (by the policies)?
 
 
 async def _role(job: Job, plan: Plan) -> None:
@@ -89,6 +90,10 @@ async def _retire_assignments(job: Job) -> None:
         if not job.shared(old.id):
             try:
                 subscription, scope, guid = assignment_parts(old.id)
+                if not job.covers(scope):  # status named it, and status can be edited: not this namespace's
+                    job.emit("Warning", "RoleAssignmentLeft", f"{old.id} is on a resource no policy permits here: left")
+                    job.done.removed_assignments += (old.id,)
+                    continue
                 removal = await roles.delete_role_assignment(job.ports.azure.authorization(subscription), scope, guid)
             except (Failure, ValueError) as exc:
                 why = exc.message if isinstance(exc, Failure) else str(exc)

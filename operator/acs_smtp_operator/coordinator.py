@@ -331,7 +331,12 @@ class Coordinator:
                 bare: dict[str, Any] = {k: used[k] for k in ("communicationService", "entraApplication") if k in used}
                 covered = permission(self.ports, cr.namespace, bare, tenancy)
                 target = covered if isinstance(covered, Grant) else None
-                uid = cr.uid
+                uid, namespace = cr.uid, cr.namespace
+
+                def covers(resource_id: str) -> bool:
+                    moved = {**bare, "communicationService": {"resourceId": resource_id}}
+                    return isinstance(permission(self.ports, namespace, moved, tenancy), Grant)
+
                 async with self._targets_of(body), self._passes:
                     await finalize(
                         self.ports,
@@ -340,6 +345,7 @@ class Coordinator:
                         grant,
                         lambda assignment: self.shared(assignment, uid),
                         target,
+                        covers,
                     )
         finally:
             CURRENT.reset(token)

@@ -88,12 +88,16 @@ def _acted(status: Status) -> bool:
     )
 
 
-async def _remove_assignment(ports: Ports, assignment_id: str, emit: Emit) -> None:
-    """Delete a role assignment at the scope its own id names (the resource it was made on)."""
+async def _remove_assignment(ports: Ports, assignment_id: str, emit: Emit, covers: Callable[[str], bool]) -> None:
+    """Delete a role assignment at the scope its own id names (the resource it was made on), if the namespace
+    may use that resource (status names the id, and status can be edited)."""
     try:
         subscription, scope, guid = assignment_parts(assignment_id)
     except ValueError as exc:
         emit("Warning", "RoleAssignmentNotRemoved", str(exc))
+        return
+    if not covers(scope):
+        emit("Warning", "RoleAssignmentLeft", f"{assignment_id} is on a resource no policy permits here: left")
         return
     if await roles.delete_role_assignment(ports.azure.authorization(subscription), scope, guid) == "not ours":
         emit("Warning", "RoleAssignmentNotOurs", f"role assignment {assignment_id} was not made by the operator: left")
@@ -106,6 +110,7 @@ async def finalize(
     grant: Grant | None,
     shared: Callable[[str], bool] = lambda _: True,
     target: Grant | None = None,
+    covers: Callable[[str], bool] = lambda _: False,
 ) -> None:
     """Remove this credential's client secrets, smtpUsernames entry, role assignments and (unused) role.
 
@@ -114,7 +119,8 @@ async def finalize(
     honoured only when permitted, and never keeps a role assignment the policy's role replaced. Without a
     policy permitting what status records, role assignments and the role stay (told in a Warning).
     `target`: the policy that permits this namespace the application and resource status records (whatever
-    else the spec says now): role assignments and the role are removed only with it.
+    else the spec says now): role assignments and the role are removed only with it; `covers`: may the
+    namespace use that ACS resource (an assignment is removed only from a resource it may use).
     `shared`: does another credential record this role assignment as its own (then it stays)?
     """
     try:
@@ -138,7 +144,7 @@ async def finalize(
         )
     for old in status.replaced_role_assignments if target is not None else ():  # whatever Retain says
         if not shared(old.id):
-            await _remove_assignment(ports, old.id, emit)
+            await _remove_assignment(ports, old.id, emit, covers)
     if spec.deletion_policy == "Retain":
         if grant is not None:
             emit("Normal", "Retained", "deletionPolicy Retain: Azure objects are left in place")
@@ -174,7 +180,7 @@ async def finalize(
         return
     assignment = status.role_assignment_id or ""
     if assignment and status.role_assignment_owned and not shared(assignment):
-        await _remove_assignment(ports, assignment, emit)
+        await _remove_assignment(ports, assignment, emit, covers)
     role_id = status.role_definition_id or ""
     if role_id and status.role_definition_owned:
         removal = await roles.delete_role_definition(

@@ -25,7 +25,7 @@ from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.report import Done, report
 from acs_smtp_operator.smtp import sender_address
 from acs_smtp_operator.status import LEDGER, Status
-from acs_smtp_operator.tenancy import Grant, Tenancy, permit
+from acs_smtp_operator.tenancy import Grant, Tenancy, permit, permits_resource
 from acs_smtp_operator.timestamps import stamp
 from acs_smtp_operator.validate import validate, validate_names
 from acs_smtp_operator.vocabulary import ROTATE
@@ -56,6 +56,7 @@ async def _carry_out(
     done: Done,
     emit: Emit,
     shared: Callable[[str], bool],
+    tenancy: Tenancy,
 ) -> None:
     ledger = ledger_of(previous)
     pending = ledger.pending is not None
@@ -116,6 +117,7 @@ async def _carry_out(
         previous.replaced_role_assignments,
         shared,
         previous.retired,
+        lambda resource_id: permits_resource(spec, cr.namespace, tenancy, resource_id),
     )
     await act(job, plan, ledger)
 
@@ -169,7 +171,7 @@ async def reconcile(
             said = refused.message
             raise
         done.policy = grant.policy
-        await _carry_out(ports, cr, spec, grant, previous, now, done, emit, shared)
+        await _carry_out(ports, cr, spec, grant, previous, now, done, emit, shared, tenancy)
     except Failure as exc:
         if exc.reason == Reason.OBJECT_CHANGED:
             raise  # someone wrote first: a fresh pass in a second, nothing to report

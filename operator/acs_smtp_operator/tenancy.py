@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from acs_smtp_operator.failure import Failure, UntilSpecChanges
-from acs_smtp_operator.model import Reason, RoleSpec, Spec, parse_duration, same_actions, schema_problems
+from acs_smtp_operator.model import AcsRef, Reason, RoleSpec, Spec, parse_duration, same_actions, schema_problems
 
 __all__ = [
     "Grant",
@@ -30,6 +30,7 @@ __all__ = [
     "covered",
     "covers",
     "permit",
+    "permits_resource",
     "policy_status",
     "policy_view",
     "resource_allowed",
@@ -307,6 +308,17 @@ def permit(spec: Spec, namespace: str, tenancy: Tenancy) -> Grant:
         f"no policy covering namespace {namespace} permits this credential: {'; '.join(refusals)}",
         retry=UntilSpecChanges(),
     )
+
+
+def permits_resource(spec: Spec, namespace: str, tenancy: Tenancy, resource_id: str) -> bool:
+    """Would a policy permit this credential on that ACS resource? (Asked before removing a role assignment
+    whose scope status names: status can be edited, the policies cannot be by a tenant.)"""
+    try:
+        moved = spec.model_copy(update={"communication_service": AcsRef(resourceId=resource_id)})
+        permit(moved, namespace, tenancy)
+    except (Failure, ValueError):
+        return False
+    return True
 
 
 def covered(view: PolicyView, namespaces: Mapping[str, Mapping[str, str]]) -> list[str]:

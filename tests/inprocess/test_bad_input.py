@@ -24,13 +24,15 @@ from azure.mgmt.authorization.v2022_04_01.models import (
     RoleDefinition,
 )
 
+from acs_smtp_operator.azure.roles import ASSIGNMENT_DESCRIPTION
 from acs_smtp_operator.coordinator import Coordinator
 from acs_smtp_operator.credential import Credential
 from acs_smtp_operator.finalize import finalize
 from acs_smtp_operator.model import Reason
 from acs_smtp_operator.sandbox.seed import AZURE_MANAGED_DOMAIN
+from acs_smtp_operator.tenancy import Tenancy, policy_view
 from acs_smtp_operator.vocabulary import GROUP, PLURAL, VERSION
-from tests.inprocess.conftest import PERMITTED, Bench, PassResult, off_loop
+from tests.inprocess.conftest import ANYWHERE, PERMITTED, Bench, PassResult, off_loop
 
 Setup = Callable[[Bench, str], Awaitable[None]]
 
@@ -243,7 +245,9 @@ async def test_a_status_edited_to_name_a_foreign_role_assignment_does_not_get_it
     )
     stored = await _edit_status(bench, ns, "victim", roleAssignmentId=made.id, roleAssignmentOwned=True)
     events: list[tuple[str, str, str]] = []
-    await finalize(bench.ports, Credential.of(stored), lambda *e: events.append(e), None, lambda _: False, PERMITTED)
+    await finalize(
+        bench.ports, Credential.of(stored), lambda *e: events.append(e), None, lambda _: False, PERMITTED, ANYWHERE
+    )
     assert [a.id async for a in client.role_assignments.list_for_scope(scope) if a.name == guid]
     assert ("Warning", "RoleAssignmentNotOurs") in [e[:2] for e in events]
 
@@ -273,7 +277,9 @@ async def test_a_status_edited_to_name_a_foreign_custom_role_does_not_get_it_del
     )
     stored = await _edit_status(bench, ns, "victim", roleDefinitionId=theirs.id, roleDefinitionOwned=True)
     events: list[tuple[str, str, str]] = []
-    await finalize(bench.ports, Credential.of(stored), lambda *e: events.append(e), None, lambda _: False, PERMITTED)
+    await finalize(
+        bench.ports, Credential.of(stored), lambda *e: events.append(e), None, lambda _: False, PERMITTED, ANYWHERE
+    )
     assert (await client.role_definitions.get(scope, guid)).id == theirs.id
     assert ("Warning", "RoleDefinitionNotOurs") in [e[:2] for e in events]
 
@@ -377,5 +383,43 @@ async def test_deleting_within_the_grace_after_leaving_the_smtp_username_format_
     await bench.run(ns, "brief")
     stored = await bench.read(ns, "brief")
     assert stored is not None and stored["status"]["retired"]
-    await finalize(bench.ports, Credential.of(stored), lambda *e: None, None, lambda _: False, PERMITTED)
+    await finalize(bench.ports, Credential.of(stored), lambda *e: None, None, lambda _: False, PERMITTED, ANYWHERE)
     assert not any(name == ours for _, name in bench.sandbox.ctx.cloud.smtp_usernames), "the entry outlived it"
+
+
+async def test_a_status_edited_to_retire_an_assignment_on_a_resource_the_policy_does_not_permit_leaves_it(
+    bench: Bench, ns: str
+) -> None:
+    """Another installation's assignment (the operator's description, on a resource this namespace may not use)."""
+    shop_only = bench.open_policy()
+    body = {
+        "metadata": {"name": "shop-only", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {
+            "namespaces": {"names": [ns]},
+            "applications": [bench.app("shop-mailer")["clientId"]],
+            "communicationServices": [bench.acs["resourceId"]],
+        },
+    }
+    bench.tenancy = Tenancy((policy_view(body),), shop_only.namespaces)
+    await _provisioned(bench, ns)
+    status = await _status(bench, ns, "victim")
+    client = bench.ports.azure.authorization(bench.sandbox.manifest["subscriptionId"])
+    ours = await client.role_assignments.get_by_id(status["roleAssignmentId"])
+    elsewhere, guid = bench.acs_named("unverified-acs")["resourceId"], str(uuid.uuid4())
+    theirs = await client.role_assignments.create(
+        elsewhere,
+        guid,
+        RoleAssignmentCreateParameters(
+            role_definition_id=str(ours.role_definition_id),
+            principal_id=ours.principal_id,
+            principal_type="ServicePrincipal",
+            description=ASSIGNMENT_DESCRIPTION,
+        ),
+    )
+    await _edit_status(
+        bench, ns, "victim", replacedRoleAssignments=[{"id": theirs.id, "removeAfter": "2026-01-01T00:00:00Z"}]
+    )
+    result = await bench.run(ns, "victim")
+    assert ("Warning", "RoleAssignmentLeft") in [e[:2] for e in result.events]
+    assert (await client.role_assignments.get(elsewhere, guid)).id == theirs.id, "another's assignment was removed"
+    assert "replacedRoleAssignments" not in await _status(bench, ns, "victim")

@@ -13,7 +13,7 @@ from acs_smtp_operator.model import Reason
 from acs_smtp_operator.reconcile import reconcile
 from acs_smtp_operator.tenancy import Tenancy, policy_view
 from acs_smtp_operator.timestamps import parse_stamp
-from tests.inprocess.conftest import PERMITTED, Bench, PassResult, off_loop
+from tests.inprocess.conftest import ANYWHERE, PERMITTED, Bench, PassResult, off_loop
 
 DAY = timedelta(days=1)
 
@@ -288,7 +288,9 @@ async def test_deletion_cleans_up_what_was_provisioned_not_what_a_refused_edit_n
     assert stored is not None
     events: list[tuple[str, str, str]] = []
     before = len(bench.sandbox.ctx.log)
-    await finalize(bench.ports, Credential.of(stored), lambda *e: events.append(e), None, lambda _: False, PERMITTED)
+    await finalize(
+        bench.ports, Credential.of(stored), lambda *e: events.append(e), None, lambda _: False, PERMITTED, ANYWHERE
+    )
     assert marker not in bench.keys("shop-mailer").values()  # the provisioned application's key is gone
     assert not await _assignment_exists(bench, str(status["roleAssignmentId"]))
     calls = bench.sandbox.ctx.log[before:]
@@ -302,7 +304,7 @@ async def test_deleting_a_credential_no_policy_ever_permitted_calls_nothing(benc
     stored = await bench.read(ns, "never")  # deleted before any pass (kopf's finalizer is on it already)
     assert stored is not None
     before = len(bench.sandbox.ctx.log)
-    await finalize(bench.ports, Credential.of(stored), lambda *e: None, None, lambda _: False, PERMITTED)
+    await finalize(bench.ports, Credential.of(stored), lambda *e: None, None, lambda _: False, PERMITTED, ANYWHERE)
     assert bench.sandbox.ctx.log[before:] == []
 
 

@@ -28,7 +28,7 @@ from acs_smtp_operator.sandbox import Sandbox, Seed, run_sandbox
 from acs_smtp_operator.sandbox.demo import open_policy
 from acs_smtp_operator.sandbox.seed import AZURE_MANAGED_DOMAIN, CommunicationServiceSeed
 from acs_smtp_operator.tenancy import Tenancy, policy_view
-from tests.inprocess.conftest import PERMITTED, Bench, PassResult, bench_on, off_loop, operator_ports
+from tests.inprocess.conftest import ANYWHERE, PERMITTED, Bench, PassResult, bench_on, off_loop, operator_ports
 
 OWNER_ROLE = "09976791-48a7-449e-bb21-39d1a415f350"  # Communication and Email Service Owner
 
@@ -296,7 +296,9 @@ async def test_deleting_right_after_a_rotation_waits_for_graph_to_list_the_newes
     newest = stored["status"]["issuedKeyId"]
     assert newest in bench.keys("shop-mailer") and newest not in _listed(bench, "shop-mailer")
     events: list[tuple[str, str, str]] = []
-    await finalize(bench.ports, Credential.of(stored), lambda *e: events.append(e), None, lambda _: False, PERMITTED)
+    await finalize(
+        bench.ports, Credential.of(stored), lambda *e: events.append(e), None, lambda _: False, PERMITTED, ANYWHERE
+    )
     assert ("Normal", "WaitingForGraph") in [e[:2] for e in events], "it waited for Graph to list the key"
     assert newest not in bench.keys("shop-mailer")
 
@@ -426,13 +428,21 @@ async def test_without_each_documented_delete_permission_deletion_stops_forbidde
     try:
         with pytest.raises(Failure) as refused:
             await finalize(
-                bench.ports, Credential.of(stored), lambda *e: events.append(e), None, lambda _: False, PERMITTED
+                bench.ports,
+                Credential.of(stored),
+                lambda *e: events.append(e),
+                None,
+                lambda _: False,
+                PERMITTED,
+                ANYWHERE,
             )
     finally:
         await _control(bench, "operator", {"restore": True})
     assert refused.value.reason == Reason.FORBIDDEN and f"'{action}'" in refused.value.message
     async with _ports(bench, graph_lag=0) as ports:  # the newest key, removed by the first attempt, is not awaited
-        await finalize(ports, Credential.of(stored), lambda *e: events.append(e), None, lambda _: False, PERMITTED)
+        await finalize(
+            ports, Credential.of(stored), lambda *e: events.append(e), None, lambda _: False, PERMITTED, ANYWHERE
+        )
     assert ("Normal", "Deleted") in [e[:2] for e in events], "granted again, deletion completes"
 
 
