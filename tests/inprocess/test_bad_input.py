@@ -423,3 +423,22 @@ async def test_a_status_edited_to_retire_an_assignment_on_a_resource_the_policy_
     assert ("Warning", "RoleAssignmentLeft") in [e[:2] for e in result.events]
     assert (await client.role_assignments.get(elsewhere, guid)).id == theirs.id, "another's assignment was removed"
     assert "replacedRoleAssignments" not in await _status(bench, ns, "victim")
+
+
+async def test_a_restart_target_that_does_not_exist_is_named_and_the_rotation_still_completes(
+    bench: Bench, ns: str
+) -> None:
+    short = {"secretLifetime": "240h", "renewBefore": "48h", "gracePeriod": "1h"}
+    await bench.apply(ns, "lonely", rotation=short, restartTargets=[{"kind": "Deployment", "name": "nosuch"}])
+    await bench.run(ns, "lonely")
+    first = (await _status(bench, ns, "lonely"))["currentKeyId"]
+    bench.clock.step(timedelta(days=9))  # renewal is due
+    renewed = await bench.run(ns, "lonely")
+    assert ("Warning", "RestartTargetMissing") in [e[:2] for e in renewed.events]
+    status = await _status(bench, ns, "lonely")
+    assert status["currentKeyId"] != first and first in bench.keys("shop-mailer"), "the old key stays a while"
+    bench.clock.step(timedelta(seconds=2))  # a missing workload has nothing to roll out: the grace period starts
+    await bench.run(ns, "lonely")
+    bench.clock.step(timedelta(hours=1, seconds=1))
+    await bench.run(ns, "lonely")
+    assert first not in bench.keys("shop-mailer"), "the old key outlived its grace period"
