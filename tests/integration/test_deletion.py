@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from typing import Any
 
 import pytest
-from tests.conftest import Cloud
+from tests.conftest import Cloud, Operator
 from tests.integration.operator_helpers import apply, eventually, get, permit, wait_ready
 
 pytestmark = pytest.mark.usefixtures("operator")
@@ -51,3 +52,29 @@ def test_retain_leaves_azure_untouched(cloud: Cloud, ns: str) -> None:
     state = cloud.state()
     assert status["roleAssignmentId"] in [a["id"] for a in state["roleAssignments"]]
     assert status["roleDefinitionId"] in [r["id"] for r in state["roleDefinitions"]]
+
+
+def test_deleted_during_a_pass_then_killed_and_restarted_nothing_is_left(
+    cloud: Cloud, ns: str, operator: Operator
+) -> None:
+    """Deletion lands while a pass is verifying the key it just added; the operator is killed; on restart the
+    finalizer removes every key of the credential, the one that pass added included."""
+    name = "raced"
+    permit(cloud, ns, names=[ns])
+    cloud.reset()
+    cloud.fault(path="oauth2/v2.0/token$", latencyMs=4000, times=2)  # the new key's verification is slow
+    apply(cloud, ns, name, app="billing-mailer")
+    object_id = cloud.app("billing-mailer")["objectId"]
+    eventually(
+        lambda: any(r["method"] == "POST" and r["path"].endswith(f"{object_id}/addPassword") for r in cloud.requests()),
+        20,
+        "the addPassword",
+    )
+    cloud.kubectl("delete", "acssmtp", name, "-n", ns, "--wait=false")
+    time.sleep(0.5)  # the finalizer waits for the pass in flight: kill both
+    operator.kill()
+    cloud.reset()
+    assert marked_keys(cloud, "billing-mailer", ns, name), "the killed pass left its key"
+    operator.start()
+    eventually(lambda: get(cloud, ns, "acssmtp", name) is None, 60, "the finalizer to finish after the restart")
+    eventually(lambda: not marked_keys(cloud, "billing-mailer", ns, name), 20, "no key of the credential left")
