@@ -72,8 +72,6 @@ def parse(key: str, text: str) -> tuple[Part, ...]:
     for statement in ("{%", "{#"):
         if any(statement in p for p in parts if isinstance(p, str)):
             raise TemplateError(key, f"{statement!r}: statements and comments are not part of the template syntax")
-    if any("}}" in p for p in parts if isinstance(p, str)):
-        raise TemplateError(key, "'}}' without its '{{'")
     return tuple(parts)
 
 

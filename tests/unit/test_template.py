@@ -40,7 +40,6 @@ HOSTILE = [
     ("attribute access", "{{ password.__class__ }}", "is not a placeholder"),
     ("another filter", "{{ password|upper }}", "filter 'upper' is unknown"),
     ("an unclosed placeholder", "{{ username ", "is not a placeholder"),
-    ("a stray closing brace pair", "user }}", "'}}' without its '{{'"),
 ]
 
 
@@ -50,6 +49,12 @@ def test_anything_beyond_placeholders_is_refused_by_key_before_rendering(case: s
         parse("X", text)
     assert str(info.value).startswith("secret.template.data['X']: ") and said in str(info.value)
     assert PASSWORD not in str(info.value)
+
+
+def test_braces_that_are_not_placeholders_stay_literal() -> None:
+    assert render_all({"JSON": '{"user": "{{ username }}", "tls": {"on": true}}'}, VALUES)["JSON"] == (
+        f'{{"user": "{VALUES["username"]}", "tls": {{"on": true}}}}'
+    )
 
 
 def test_from_without_a_sender_is_named_not_rendered_empty() -> None:
