@@ -320,5 +320,14 @@ async def retire_application(ports: Ports, client_id: str, marker: str, emit: Em
 
 async def retire_smtp_username(ports: Ports, acs: AcsRef, entry: str, emit: Emit) -> None:
     """Delete this credential's smtpUsernames entry (its derived name) from a resource."""
-    await acs_api.delete_smtp_username(ports.azure.communication(acs.subscription_id), acs, entry)
+    try:
+        await acs_api.delete_smtp_username(ports.azure.communication(acs.subscription_id), acs, entry)
+    except Failure as exc:
+        if exc.reason != Reason.FORBIDDEN:
+            raise
+        # No longer the operator's to manage: say so, never block a deletion.
+        emit(
+            "Warning", str(exc.reason), f"smtpUsername entry {entry} on {acs.name} could not be removed: {exc.message}"
+        )
+        return
     emit("Normal", "RetiredSmtpUsernameRemoved", f"smtpUsername entry {entry} removed from {acs.name}")

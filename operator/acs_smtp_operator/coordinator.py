@@ -27,7 +27,7 @@ from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.reconcile import Outcome, reconcile
 from acs_smtp_operator.schedule import MIN_INTERVAL, Streak, natural_due, wake
 from acs_smtp_operator.status import Status
-from acs_smtp_operator.tenancy import Grant, Tenancy, permit
+from acs_smtp_operator.tenancy import Grant, Tenancy, permit, permits_target
 from acs_smtp_operator.validate import validate
 from acs_smtp_operator.vocabulary import ROTATE
 from acs_smtp_operator.waiting import first
@@ -326,16 +326,17 @@ class Coordinator:
                 decided = permission(self.ports, cr.namespace, _as_recorded(cr), tenancy)
                 grant = decided if isinstance(decided, Grant) else None
                 # Whether the namespace may use the recorded application and resource at all (whatever the
-                # spec says now): role assignments, shared by whoever uses them, go only then.
-                used = _as_recorded(cr)
-                bare: dict[str, Any] = {k: used[k] for k in ("communicationService", "entraApplication") if k in used}
-                covered = permission(self.ports, cr.namespace, bare, tenancy)
-                target = covered if isinstance(covered, Grant) else None
-                uid, namespace = cr.uid, cr.namespace
+                # spec says now): role assignments, shared by whoever uses them, go only then, and only from a
+                # resource the namespace may use with that application.
+                status, namespace, uid = Status.read(cr.status), cr.namespace, cr.uid
+                app = status.client_id or str((cr.spec.get("entraApplication") or {}).get("clientId") or "")
+                resource = status.communication_service_id or str(
+                    (cr.spec.get("communicationService") or {}).get("resourceId") or ""
+                )
+                target = grant is not None or permits_target(tenancy, namespace, app, resource)
 
                 def covers(resource_id: str) -> bool:
-                    moved = {**bare, "communicationService": {"resourceId": resource_id}}
-                    return isinstance(permission(self.ports, namespace, moved, tenancy), Grant)
+                    return permits_target(tenancy, namespace, app, resource_id)
 
                 async with self._targets_of(body), self._passes:
                     await finalize(

@@ -109,7 +109,7 @@ async def finalize(
     emit: Emit,
     grant: Grant | None,
     shared: Callable[[str], bool] = lambda _: True,
-    target: Grant | None = None,
+    target: bool = False,
     covers: Callable[[str], bool] = lambda _: False,
 ) -> None:
     """Remove this credential's client secrets, smtpUsernames entry, role assignments and (unused) role.
@@ -118,8 +118,8 @@ async def finalize(
     credential that no policy permits and that never acted is gone without an Azure call; `Retain` is
     honoured only when permitted, and never keeps a role assignment the policy's role replaced. Without a
     policy permitting what status records, role assignments and the role stay (told in a Warning).
-    `target`: the policy that permits this namespace the application and resource status records (whatever
-    else the spec says now): role assignments and the role are removed only with it; `covers`: may the
+    `target`: do the policies permit this namespace the application and resource status records (whatever
+    else the spec says now)? Role assignments and the role are removed only then; `covers`: may the
     namespace use that ACS resource (an assignment is removed only from a resource it may use).
     `shared`: does another credential record this role assignment as its own (then it stays)?
     """
@@ -135,14 +135,14 @@ async def finalize(
     # Role assignments and roles are shared by whoever uses the same application and resource: they are
     # removed only while a policy permits this namespace what status records (status can be edited to name
     # another's). Otherwise they stay, and an administrator is told.
-    if target is None and (status.role_assignment_id or status.replaced_role_assignments):
+    if not target and (status.role_assignment_id or status.replaced_role_assignments):
         emit(
             "Warning",
             "RoleAssignmentLeft",
             "no policy permits what this credential acted on now: its role assignment and role are left in place "
             "for an administrator to remove",
         )
-    for old in status.replaced_role_assignments if target is not None else ():  # whatever Retain says
+    for old in status.replaced_role_assignments if target else ():  # whatever Retain says
         if not shared(old.id):
             await _remove_assignment(ports, old.id, emit, covers)
     if spec.deletion_policy == "Retain":
@@ -175,7 +175,7 @@ async def finalize(
             await retire_application(ports, left.client_id, key_marker(cr.namespace, cr.name, cr.uid), emit)
         elif left.smtp_username_at and not (made and left.smtp_username_at.lower() == acs.resource_id.lower()):
             await retire_smtp_username(ports, AcsRef(resourceId=left.smtp_username_at), ours, emit)
-    if target is None:
+    if not target:
         emit("Normal", "Deleted", "the client secrets and smtpUsernames entry of this credential were removed")
         return
     assignment = status.role_assignment_id or ""

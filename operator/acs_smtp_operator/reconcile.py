@@ -25,7 +25,7 @@ from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.report import Done, report
 from acs_smtp_operator.smtp import sender_address
 from acs_smtp_operator.status import LEDGER, Status
-from acs_smtp_operator.tenancy import Grant, Tenancy, permit, permits_resource
+from acs_smtp_operator.tenancy import Grant, Tenancy, permit, permits_target
 from acs_smtp_operator.timestamps import stamp
 from acs_smtp_operator.validate import validate, validate_names
 from acs_smtp_operator.vocabulary import ROTATE
@@ -117,7 +117,7 @@ async def _carry_out(
         previous.replaced_role_assignments,
         shared,
         previous.retired,
-        lambda resource_id: permits_resource(spec, cr.namespace, tenancy, resource_id),
+        lambda resource_id: permits_target(tenancy, cr.namespace, spec.entra_application.client_id, resource_id),
     )
     await act(job, plan, ledger)
 

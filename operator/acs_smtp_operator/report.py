@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from acs_smtp_operator.conditions import PassResult, judge, set_condition
 from acs_smtp_operator.decide import Plan, SecretConflict
 from acs_smtp_operator.failure import Failure
-from acs_smtp_operator.model import ConditionType, Reason, RotationReason, Standing
+from acs_smtp_operator.model import ConditionType, Reason, RotationReason, Standing, is_acs_resource_id, is_guid
 from acs_smtp_operator.observed import Observed, SenderDomain
 from acs_smtp_operator.plan import KeyPlan, standing_after_failure, with_ledger
 from acs_smtp_operator.status import ReplacedAssignment, Retired, Status
@@ -79,12 +79,15 @@ def _replaced(previous: Status, done: Done, now: datetime, settle: timedelta) ->
     return tuple(waiting)
 
 
+_RETARGETED = (RotationReason.APPLICATION_CHANGED, RotationReason.COMMUNICATION_SERVICE_CHANGED)
+
+
 def _retired(previous: Status, done: Done, now: datetime, grace: timedelta) -> tuple[Retired, ...]:
     """What a retarget left behind, waiting for its grace period: the application the credential no longer uses
     (its client secrets there), the smtpUsernames entry on a resource it left or no longer needs. Those this
     pass cleaned up leave; a target chosen again is not retired."""
     kept = [r for r in previous.retired if r.key not in set(done.retired_done)]
-    if done.issued is not None:  # the Secret switched keys just now: the grace period starts again from here
+    if done.issued in _RETARGETED:  # the Secret switched to the new target just now: the grace starts here
         kept = [r.model_copy(update={"remove_after": max(r.remove_after, now + grace)}) for r in kept]
     if done.acted_on is None:
         return tuple(kept)
@@ -93,11 +96,14 @@ def _retired(previous: Status, done: Done, now: datetime, grace: timedelta) -> t
     if done.smtp_username is not None:
         kept = [r for r in kept if (r.smtp_username_at or "").lower() != resource]
     keys = {r.key for r in kept}
-    if previous.client_id and previous.client_id.lower() != app and f"app:{previous.client_id.lower()}" not in keys:
-        kept.append(Retired(clientId=previous.client_id, removeAfter=now + grace))
-    old_at = previous.communication_service_id
-    left = old_at is not None and (old_at.lower() != resource or done.smtp_username is None)
-    if previous.smtp_username_resource and old_at and left and f"smtp:{old_at.lower()}" not in keys:
+    old_app, old_at = previous.client_id, previous.communication_service_id
+    # Status can be edited: only a well-formed id is retired (anything else is left, not crashed on).
+    if old_app and is_guid(old_app) and old_app.lower() != app and f"app:{old_app.lower()}" not in keys:
+        kept.append(Retired(clientId=old_app, removeAfter=now + grace))
+    # The entry the credential had stays needed only on the same resource, with the SmtpUsername format.
+    needed = old_at is not None and old_at.lower() == resource and done.smtp_username is not None
+    retire = bool(previous.smtp_username_resource) and old_at is not None and not needed
+    if retire and old_at is not None and is_acs_resource_id(old_at) and f"smtp:{old_at.lower()}" not in keys:
         kept.append(Retired(smtpUsernameAt=old_at, removeAfter=now + grace))
     return tuple(kept)
 

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from acs_smtp_operator.failure import Failure, UntilSpecChanges
-from acs_smtp_operator.model import AcsRef, Reason, RoleSpec, Spec, parse_duration, same_actions, schema_problems
+from acs_smtp_operator.model import Reason, RoleSpec, Spec, parse_duration, same_actions, schema_problems
 
 __all__ = [
     "Grant",
@@ -30,7 +30,7 @@ __all__ = [
     "covered",
     "covers",
     "permit",
-    "permits_resource",
+    "permits_target",
     "policy_status",
     "policy_view",
     "resource_allowed",
@@ -310,15 +310,20 @@ def permit(spec: Spec, namespace: str, tenancy: Tenancy) -> Grant:
     )
 
 
-def permits_resource(spec: Spec, namespace: str, tenancy: Tenancy, resource_id: str) -> bool:
-    """Would a policy permit this credential on that ACS resource? (Asked before removing a role assignment
-    whose scope status names: status can be edited, the policies cannot be by a tenant.)"""
-    try:
-        moved = spec.model_copy(update={"communication_service": AcsRef(resourceId=resource_id)})
-        permit(moved, namespace, tenancy)
-    except (Failure, ValueError):
-        return False
-    return True
+def permits_target(tenancy: Tenancy, namespace: str, client_id: str, resource_id: str) -> bool:
+    """Does a valid policy covering the namespace list this application and this ACS resource? (The target
+    alone, whatever else a spec says: asked before removing a role assignment, which whoever uses the same
+    application and resource shares, and whose id status names; status can be edited, the policies cannot be
+    by a tenant.)"""
+    labels = tenancy.namespaces.get(namespace)
+    for view in tenancy.policies:
+        if view.spec is None or view.name in tenancy.refused or not covers(view.selection, namespace, labels):
+            continue
+        if client_id.lower() in {a.lower() for a in view.spec.applications} and resource_allowed(
+            view.spec.communication_services, resource_id
+        ):
+            return True
+    return False
 
 
 def covered(view: PolicyView, namespaces: Mapping[str, Mapping[str, str]]) -> list[str]:

@@ -442,3 +442,30 @@ async def test_a_restart_target_that_does_not_exist_is_named_and_the_rotation_st
     bench.clock.step(timedelta(hours=1, seconds=1))
     await bench.run(ns, "lonely")
     assert first not in bench.keys("shop-mailer"), "the old key outlived its grace period"
+
+
+async def test_deletion_under_a_strict_policy_removes_the_role_assignment(bench: Bench, ns: str) -> None:
+    """Limits tighter than the spec's defaults (the Pipe format only, 720h at most) do not keep the
+    deletion from removing what the credential made: the target alone decides that."""
+    body = {
+        "metadata": {"name": "strict", "creationTimestamp": "2026-01-01T00:00:00Z"},
+        "spec": {
+            "namespaces": {"names": [ns]},
+            "applications": [bench.app("shop-mailer")["clientId"]],
+            "communicationServices": [bench.acs["resourceId"]],
+            "limits": {"usernameFormats": ["Pipe"], "maxSecretLifetime": "720h", "maxGracePeriod": "1h"},
+        },
+    }
+    bench.tenancy = Tenancy((policy_view(body),), {ns: {}})
+    rotation = {"secretLifetime": "720h", "renewBefore": "48h", "gracePeriod": "1h"}
+    await _provisioned(bench, ns, rotation=rotation, username={"format": "Pipe"})
+    stored = await bench.read(ns, "victim")
+    assert stored is not None
+    assignment = str(stored["status"]["roleAssignmentId"]).lower()
+    events: list[tuple[str, str, str]] = []
+    coordinator = Coordinator(
+        bench.ports, lambda _: lambda *e: events.append(e), lambda: bench.tenancy, shared=lambda a, u: False
+    )
+    await coordinator.finalize(stored)
+    assert assignment not in {a.id.lower() for a in bench.sandbox.ctx.cloud.role_assignments.values()}
+    assert "RoleAssignmentLeft" not in [e[1] for e in events]

@@ -73,3 +73,36 @@ def test_an_assignment_that_was_not_ours_is_never_queued_for_removal() -> None:
     before = Status(roleAssignmentId="/x/roleAssignments/theirs", roleAssignmentOwned=False)
     changed = report(before, 1, NOW, "shop", Done(assignment=("/x/roleAssignments/new", True)), None, RENEW)
     assert changed.status.replaced_role_assignments == ()
+
+
+APP_A, APP_B = "0b1f3a52-5c37-4fd2-9f44-3d2c6b1b6f0e", "1c2f3a52-5c37-4fd2-9f44-3d2c6b1b6f0e"
+ACS = (
+    "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg"
+    "/providers/Microsoft.Communication/communicationServices/shop"
+)
+GRACE = timedelta(hours=1)
+
+
+def _retired(previous: Status, done: Done, now: datetime = NOW) -> list[dict[str, str]]:
+    status = report(previous, 1, now, "shop", done, None, RENEW, grace=GRACE).status
+    return [r.model_dump(mode="json", by_alias=True, exclude_none=True) for r in status.retired]
+
+
+def test_a_retarget_retires_the_old_application_for_the_grace_period() -> None:
+    moved = _retired(Status(clientId=APP_A, communicationServiceId=ACS), Done(acted_on=(APP_B, ACS)))
+    assert moved == [{"clientId": APP_A, "removeAfter": "2026-11-28T13:00:00Z"}]
+
+
+def test_a_later_rotation_does_not_postpone_a_retirement_only_the_switch_to_the_new_target_does() -> None:
+    waiting = Status.model_validate(
+        {"clientId": APP_B, "communicationServiceId": ACS, "retired": [{"clientId": APP_A, "removeAfter": NOW}]}
+    )
+    renewed = Done(acted_on=(APP_B, ACS), issued=RotationReason.RENEWAL_DUE)
+    assert _retired(waiting, renewed) == [{"clientId": APP_A, "removeAfter": "2026-11-28T12:00:00Z"}]
+    switched = Done(acted_on=(APP_B, ACS), issued=RotationReason.APPLICATION_CHANGED)
+    assert _retired(waiting, switched) == [{"clientId": APP_A, "removeAfter": "2026-11-28T13:00:00Z"}]
+
+
+def test_an_edited_status_naming_no_application_or_resource_is_not_retired_and_does_not_crash() -> None:
+    edited = Status(clientId="not-a-guid", communicationServiceId="/x", smtpUsernameResource="acssmtp-x-1")
+    assert _retired(edited, Done(acted_on=(APP_B, ACS))) == []
