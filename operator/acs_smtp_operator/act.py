@@ -20,7 +20,7 @@ from acs_smtp_operator.kube import workloads
 from acs_smtp_operator.kube_secret import Content, decode, same_secret
 from acs_smtp_operator.model import AcsRef, Reason, RotationReason, Spec
 from acs_smtp_operator.observed import Observed
-from acs_smtp_operator.plan import Ledger, plan_keys, whole_second_after
+from acs_smtp_operator.plan import Ledger, due_retirements, plan_keys, whole_second_after
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.report import Done
 from acs_smtp_operator.status import ReplacedAssignment, Retired
@@ -278,24 +278,20 @@ async def _retire(job: Job) -> None:
     behind: this credential's client secrets on the application it left (by their marker), its smtpUsernames
     entry on a resource it left or no longer needs (by its derived name). A failure is told and retried later:
     it must not stop the Secret's renewal."""
-    spec = job.spec
-    if job.done.issued is not None or (job.done.keys is not None and job.done.keys.ledger.pending is not None):
-        return  # the Secret switched just now, or the workloads are still rolling out: the grace starts after
-    app, resource = spec.entra_application.client_id.lower(), spec.communication_service.resource_id.lower()
-    for old in job.retired:
-        if old.remove_after > job.now:
-            continue
+    spec, done = job.spec, job.done
+    settling = done.issued is not None or (done.keys is not None and done.keys.ledger.pending is not None)
+    kept = spec.username.format == "SmtpUsername"
+    client_id, resource_id = spec.entra_application.client_id, spec.communication_service.resource_id
+    for old, remove in due_retirements(job.retired, job.now, client_id, resource_id, kept, settling):
         try:
-            if old.client_id and old.client_id.lower() != app:
+            if remove and old.client_id:
                 await retire_application(job.ports, old.client_id, job.marker, job.emit)
-            elif old.smtp_username_at and not (
-                old.smtp_username_at.lower() == resource and spec.username.format == "SmtpUsername"
-            ):
+            elif remove and old.smtp_username_at:
                 await retire_smtp_username(job.ports, AcsRef(resourceId=old.smtp_username_at), job.entry, job.emit)
         except Failure as exc:
             job.emit("Warning", "RetiredTargetNotCleaned", f"{old.key}: {exc.message}; tried again later")
             continue
-        job.done.retired_done += (old.key,)
+        done.retired_done += (old.key,)
 
 
 async def retire_application(ports: Ports, client_id: str, marker: str, emit: Emit) -> None:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from acs_smtp_operator.model import RotationReason, Standing
 from acs_smtp_operator.observed import Application, CredentialState
-from acs_smtp_operator.status import PendingRollout, RetiringKey, Status
+from acs_smtp_operator.status import PendingRollout, Retired, RetiringKey, Status
 
 __all__ = [
     "CHECKS",
@@ -21,6 +21,7 @@ __all__ = [
     "Ledger",
     "SecretFacts",
     "advance",
+    "due_retirements",
     "held_back",
     "ledger_of",
     "needs_new_secret",
@@ -296,3 +297,32 @@ def plan_keys(
         loose=tuple(loose),
         settling=settling,
     )
+
+
+def due_retirements(
+    retired: tuple[Retired, ...],
+    now: datetime,
+    client_id: str,
+    resource_id: str,
+    smtp_username_kept: bool,
+    settling: bool,
+) -> tuple[tuple[Retired, bool], ...]:
+    """What a retarget left behind that this pass takes care of: (entry, act on it), where False means there
+    is nothing to remove (the application or resource is the current target again) and the entry just goes.
+
+    None while the Secret switched just now or the workloads still roll out (`settling`): the grace period
+    counts from after that. `smtp_username_kept`: the current resource still needs the credential's entry.
+    """
+    if settling:
+        return ()
+    app, resource = client_id.lower(), resource_id.lower()
+    due: list[tuple[Retired, bool]] = []
+    for old in retired:
+        if old.remove_after > now:
+            continue
+        if old.client_id:
+            due.append((old, old.client_id.lower() != app))
+        else:
+            current = (old.smtp_username_at or "").lower() == resource
+            due.append((old, not (current and smtp_username_kept)))
+    return tuple(due)

@@ -52,6 +52,11 @@ def _problems(spec: Spec, tenant_id: str, host: str, port: int) -> str | None:
             parse_duration(text)
         except ValueError as exc:
             return f"spec.rotation.{field}: {exc}"
+    return _rotation_problem(spec) or _template_problem(spec, tenant_id, host, port)
+
+
+def _rotation_problem(spec: Spec) -> str | None:
+    """The bounds the CRD's CEL rules state too (an object stored before a rule existed is judged here)."""
     rotation = spec.rotation
     if rotation.lifetime > LONGEST_LIFETIME:
         return f"spec.rotation.secretLifetime {rotation.secret_lifetime} is above the longest, 17520h (two years)"
@@ -62,14 +67,20 @@ def _problems(spec: Spec, tenant_id: str, host: str, port: int) -> str | None:
         )
     if rotation.grace > rotation.lifetime:
         return f"spec.rotation.gracePeriod {rotation.grace_period} is longer than secretLifetime"
-    data = spec.secret.template.data
+    return None
+
+
+def _template_problem(spec: Spec, tenant_id: str, host: str, port: int) -> str | None:
+    """Keys, labels and annotations Kubernetes accepts; the placeholder syntax; a size a Secret can hold."""
+    template = spec.secret.template
+    data = template.data
     bad = next((k for k in data if not _DATA_KEY.match(k)), None)
     if bad is not None:
         return f"spec.secret.template.data: {bad!r} is not a Secret key (letters, digits, '-', '_', '.'; 253 at most)"
-    for key in spec.secret.template.annotations:
+    for key in template.annotations:
         if not _LABEL_KEY.match(key):
             return f"spec.secret.template.annotations: {key!r} is not a valid annotation key"
-    for key, value in spec.secret.template.labels.items():
+    for key, value in template.labels.items():
         if not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(value):
             return f"spec.secret.template.labels: {key!r}: {value!r} is not a valid Kubernetes label"
     taken = sorted(set(data) & set(NAMES))
@@ -87,7 +98,14 @@ def _problems(spec: Spec, tenant_id: str, host: str, port: int) -> str | None:
         spec.username.smtp_username,
     )
     # Entra: "strong passwords ... 16-64 characters" (passwordCredential.secretText); an address: 320 at most.
-    longest = {"username": len(username), "password": 64, "host": len(host), "port": 5, "from": 320, "starttls": 5}
+    longest = {
+        "username": len(username),
+        "password": 64,
+        "host": len(host),
+        "port": len(str(port)),
+        "from": 320,
+        "starttls": len("false"),
+    }
     size = rendered_size(data, longest)
     if size > MOST_RENDERED:
         return (

@@ -11,12 +11,14 @@ from acs_smtp_operator.plan import (
     Ledger,
     SecretFacts,
     advance,
+    due_retirements,
     needs_new_secret,
     next_wake,
     orphans,
     plan_keys,
     standing_after_failure,
 )
+from acs_smtp_operator.status import Retired
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 APP, ACS = "app-id", "/subscriptions/s/resourceGroups/r/providers/Microsoft.Communication/communicationServices/a"
@@ -222,3 +224,24 @@ def test_a_second_rotation_inside_graphs_lag_takes_the_unlisted_key_through_roll
     second = plan_keys(first.ledger, "d", app, "ours", later, GRACE, True, False, TIMEOUT, SETTLE)
     assert ("b", later + GRACE) in second.ledger.retiring and second.ledger.pending == ("c", later)
     assert "b" in second.ledger.referenced() and second.loose == ()
+
+
+def test_retirements_wait_for_their_time_and_for_the_switch_and_never_remove_the_current_target() -> None:
+    app_a, app_b = "0b1f3a52-5c37-4fd2-9f44-3d2c6b1b6f0e", "1c2f3a52-5c37-4fd2-9f44-3d2c6b1b6f0e"
+    acs = (
+        "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg"
+        "/providers/Microsoft.Communication/communicationServices/shop"
+    )
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    left_app = Retired(clientId=app_a, removeAfter=now)
+    back_app = Retired(clientId=app_b, removeAfter=now)
+    entry = Retired(smtpUsernameAt=acs, removeAfter=now)
+    later = Retired(clientId=app_a, removeAfter=now + timedelta(seconds=1))
+    retired = (left_app, back_app, entry, later)
+    assert due_retirements(retired, now, app_b, acs, False, settling=True) == ()
+    assert due_retirements(retired, now, app_b, acs, True, settling=False) == (
+        (left_app, True),  # the application left: its keys go
+        (back_app, False),  # the current application again: nothing to remove, the entry just goes
+        (entry, False),  # the current resource still needs the smtpUsernames entry
+    )
+    assert due_retirements((entry,), now, app_b, acs, False, settling=False) == ((entry, True),)
