@@ -58,6 +58,12 @@ class Cloud:
     def settings(self, **knobs: Any) -> None:
         self.control.post("/settings", json=knobs).raise_for_status()
 
+    def throttling(self, **spec: Any) -> dict[str, Any]:
+        """Turn ARM's and Graph's emulated throttling on (or off); with no argument, read its state."""
+        if spec:
+            self.control.post("/throttling", json=spec).raise_for_status()
+        return dict(self.control.get("/throttling").json())
+
     def reset(self) -> None:
         self.control.post("/reset").raise_for_status()
         self.settings(secretPropagationSeconds=0, assignmentPropagationSeconds=0, principalReplicationSeconds=0)

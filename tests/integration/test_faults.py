@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -69,3 +70,40 @@ def test_reset_clears_faults_and_the_log(cloud: Cloud) -> None:
 def test_a_malformed_fault_is_refused(cloud: Cloud) -> None:
     response = cloud.control.post("/faults", json={"path": "x", "status": 200})
     assert response.status_code == 400
+
+
+async def test_arm_throttling_is_a_token_bucket_per_subscription_and_principal(
+    cloud: Cloud, azure: AzureClients
+) -> None:
+    """A bucket of 2 reads refilled at 0.5/s: the third read at once is answered 429 with Retry-After (and
+    the SDK, waiting it out, gets its answer); writes draw on their own bucket."""
+    cloud.throttling(arm=True, armReads=[2, 0.5])
+    client = azure.communication(cloud.manifest["subscriptionId"])
+    started = time.monotonic()
+    for _ in range(3):
+        await client.communication_services.get(*acs_args(cloud))
+    assert statuses(cloud, "communicationServices") == [200, 200, 429, 200]
+    assert time.monotonic() - started >= 1.9, "Retry-After (2 s) was waited out"
+    assert cloud.throttling()["throttled"] == 1
+
+
+async def test_the_operator_paces_itself_inside_the_documented_arm_limits(cloud: Cloud, azure: AzureClients) -> None:
+    """300 reads asked for at once against ARM's documented bucket (250, 25/s): none is throttled, the last
+    ones wait for the refill."""
+    cloud.throttling(arm=True)
+    client = azure.communication(cloud.manifest["subscriptionId"])
+    started = time.monotonic()
+    await asyncio.gather(*(client.communication_services.get(*acs_args(cloud)) for _ in range(300)))
+    assert statuses(cloud, "communicationServices") == [200] * 300
+    assert time.monotonic() - started >= (300 - 250) / 25 * 0.9, "paced by the refill"
+    assert cloud.throttling()["throttled"] == 0
+
+
+async def test_graph_throttling_is_a_budget_of_resource_units_per_app(cloud: Cloud, azure: AzureClients) -> None:
+    """4 units per 10 s: two application reads (2 units each) pass, the third is answered 429 TooManyRequests
+    with Retry-After, which msgraph-sdk waits out."""
+    cloud.throttling(graph=True, graphUnits=4)
+    app = cloud.app("shop-mailer")["clientId"]
+    for _ in range(3):
+        assert await azure.graph.applications_with_app_id(app).get() is not None
+    assert statuses(cloud, "/v1.0/applications") == [200, 200, 429, 200]

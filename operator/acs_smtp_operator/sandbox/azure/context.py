@@ -11,6 +11,7 @@ from aiohttp import web
 
 from acs_smtp_operator.sandbox.azure.faults import FaultBook
 from acs_smtp_operator.sandbox.azure.state import Cloud
+from acs_smtp_operator.sandbox.azure.throttle import Throttle
 from acs_smtp_operator.sandbox.azure.tokens import Claims, TokenIssuer
 
 __all__ = ["ARM_AUDIENCE", "COMMUNICATION_AUDIENCE", "GRAPH_AUDIENCE", "Context", "Logged", "json_error"]
@@ -48,6 +49,7 @@ class Context:
     # endpoint's: a client secret belongs there.
     bodies: list[dict[str, str]] = field(default_factory=list)
     clock: Callable[[], datetime] = _utcnow
+    throttle: Throttle = field(default_factory=Throttle)  # ARM's and Graph's request limits (off by default)
 
     def now(self) -> datetime:
         return self.clock()

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from acs_smtp_operator.sandbox.azure.context import Context
 from acs_smtp_operator.sandbox.azure.faults import FaultSpec
+from acs_smtp_operator.sandbox.azure.throttle import ArmLimits, GraphLimits
 from acs_smtp_operator.sandbox.seed import OPERATOR_ARM_ACTIONS, OPERATOR_ARM_GRANTS, OPERATOR_GRAPH_PERMISSIONS
 
 __all__ = ["CONTROL_PREFIX", "KnobsSpec", "routes"]
@@ -29,6 +30,29 @@ class KnobsSpec(BaseModel):
     rollout_seconds: float | None = Field(default=None, alias="rolloutSeconds", ge=0)
     graph_lag_seconds: float | None = Field(default=None, alias="graphLagSeconds", ge=0)
     smtp_role_actions: Literal["Current", "Legacy"] | None = Field(default=None, alias="smtpRoleActions")
+
+
+class ThrottlingSpec(BaseModel):
+    """What `POST {control}/throttling` accepts: each API's limits on (true: the documented sizes), or off."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    arm: bool = False
+    graph: bool = False
+    arm_reads: tuple[float, float] | None = Field(default=None, alias="armReads", description="(bucket, refill/s)")
+    arm_writes: tuple[float, float] | None = Field(default=None, alias="armWrites")
+    arm_deletes: tuple[float, float] | None = Field(default=None, alias="armDeletes")
+    graph_units: float | None = Field(default=None, alias="graphUnits", gt=0, description="per app and tenant")
+
+    def limits(self) -> tuple[ArmLimits | None, GraphLimits | None]:
+        arm_default, graph_default = ArmLimits(), GraphLimits()
+        arm = ArmLimits(
+            reads=self.arm_reads or arm_default.reads,
+            writes=self.arm_writes or arm_default.writes,
+            deletes=self.arm_deletes or arm_default.deletes,
+        )
+        graph = GraphLimits(units=self.graph_units or graph_default.units)
+        return (arm if self.arm else None), (graph if self.graph else None)
 
 
 class OperatorSpec(BaseModel):
@@ -100,6 +124,22 @@ def routes(ctx: Context) -> list[web.RouteDef]:
             }
         )
 
+    async def throttling(request: web.Request) -> web.Response:
+        if request.method == "POST":
+            try:
+                spec = ThrottlingSpec.model_validate(await request.json())
+            except (ValueError, ValidationError) as exc:
+                return _bad_request(exc)
+            ctx.throttle.configure(*spec.limits())
+        throttle = ctx.throttle
+        return web.json_response(
+            {
+                "arm": None if throttle.arm is None else {k: list(v) for k, v in vars(throttle.arm).items()},
+                "graph": None if throttle.graph is None else vars(throttle.graph),
+                "throttled": throttle.throttled,
+            }
+        )
+
     async def operator(request: web.Request) -> web.Response:
         cloud = ctx.cloud
         try:
@@ -134,6 +174,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         ctx.faults.clear()
         ctx.log.clear()
         ctx.messages.clear()
+        ctx.throttle.configure(None, None)
         return web.json_response({"reset": True})
 
     async def messages(request: web.Request) -> web.Response:
@@ -166,4 +207,6 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         web.get(f"{p}/messages", messages),
         web.get(f"{p}/state", state),
         web.post(f"{p}/operator", operator),
+        web.get(f"{p}/throttling", throttling),
+        web.post(f"{p}/throttling", throttling),
     ]

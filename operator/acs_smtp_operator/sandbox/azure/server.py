@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import math
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
@@ -53,6 +55,24 @@ def _fault_response(api: str, status: int, retry_after: int | None, ctx: Context
     )
 
 
+def _throttled(ctx: Context, api: str, request: web.Request) -> tuple[float, dict[str, str]]:
+    """The emulated limits' verdict on a request: (seconds until it would be admitted, 0 if it is; headers).
+
+    Only a request with a valid token counts: the limits are per principal (ARM) or per app (Graph).
+    """
+    if api not in ("arm", "graph") or (ctx.throttle.arm is None and ctx.throttle.graph is None):
+        return 0.0, {}
+    header = request.headers.get("Authorization", "")
+    claims = ctx.issuer.verify(header.removeprefix("Bearer "), ctx.now()) if header.startswith("Bearer ") else None
+    if claims is None:
+        return 0.0, {}
+    now = time.monotonic()
+    if api == "graph":
+        return ctx.throttle.graph_take(claims.tenant_id, claims.app_id, request.method, request.path, now), {}
+    subscription = request.path.split("/")[2] if request.path.count("/") >= 2 else ""
+    return ctx.throttle.arm_take(subscription, claims.object_id, request.method, now)
+
+
 def build_app(ctx: Context) -> web.Application:
     @web.middleware
     async def observe(
@@ -76,14 +96,19 @@ def build_app(ctx: Context) -> web.Application:
                 request.transport.abort()  # no answer at all: the client sees the connection reset
             return web.Response(status=599)  # written to nowhere: the connection is gone
         failing = next((f for f in faults if f.status is not None), None)
+        wait, remaining = _throttled(ctx, api, request)
         response: web.StreamResponse
         if failing is not None and failing.status is not None:
             response = _fault_response(api, failing.status, failing.retry_after, ctx)
+        elif wait:
+            response = _fault_response(api, 429, max(math.ceil(wait), 1), ctx)
         else:
             try:
                 response = await handler(request)
             except web.HTTPException as exc:
                 response = exc
+        for header, value in remaining.items():
+            response.headers[header] = value
         if api == "arm":
             response.headers.setdefault("x-ms-ratelimit-remaining-subscription-reads", "11999")
             response.headers.setdefault("x-ms-ratelimit-remaining-subscription-writes", "1199")
