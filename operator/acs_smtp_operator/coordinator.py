@@ -25,7 +25,7 @@ from acs_smtp_operator.observe import rollouts_done
 from acs_smtp_operator.plan import held_back
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.reconcile import Outcome, reconcile
-from acs_smtp_operator.schedule import MIN_INTERVAL, Streak, natural_due, wake
+from acs_smtp_operator.schedule import MIN_INTERVAL, Streak, drift_due, natural_due, wake
 from acs_smtp_operator.status import Status
 from acs_smtp_operator.tenancy import Grant, Tenancy, permit, permits_target
 from acs_smtp_operator.validate import validate
@@ -233,9 +233,9 @@ class Coordinator:
         entry.namespace, entry.body = namespace, body
         settings = self.ports.settings
         drift, rollout_timeout = timedelta(seconds=settings.drift_period), timedelta(seconds=settings.rollout_timeout)
-        # The pass that found it (create, or resume at start-up) was just now: its first drift check comes after a
-        # share of the period of its own, so that credentials started together are not checked together.
-        last, period = self.clock(), drift * (1 - phase(uid))
+        # The pass that found it (create, or resume at start-up) was just now. Drift checks keep to the
+        # credential's own phase of the period: credentials started together are not checked together.
+        last, share = self.clock(), phase(uid)
         while True:
             now = self.clock()
             deferred = _deferred_rotation(entry, body, now, self.ports.settings.min_manual_interval)
@@ -243,7 +243,7 @@ class Coordinator:
                 entry.status,
                 last,
                 now,
-                max(period, MIN_INTERVAL),
+                max(drift_due(last, drift, share) - last, MIN_INTERVAL),
                 rollout_timeout,
                 entry.streak,
                 entry.asked,
@@ -259,7 +259,7 @@ class Coordinator:
                 continue  # woken: the status changed, due times are recomputed
             if when.rollout_check and not await self._rolled_out(namespace, body.get("spec")):
                 continue  # still rolling out: Kubernetes reads only, no Azure call
-            last, period, entry.asked, entry.recheck = self.clock(), drift, False, False
+            last, entry.asked, entry.recheck = self.clock(), False, False
             with contextlib.suppress(Failure):  # retried from here: the streak moves the next due time
                 await self.run(namespace, name, uid)
 

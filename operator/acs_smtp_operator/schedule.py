@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from acs_smtp_operator.plan import ledger_of, next_wake
 from acs_smtp_operator.status import Status
 
-__all__ = ["MAX_BACKOFF", "MIN_INTERVAL", "ROLLOUT_POLL", "Streak", "Wake", "backoff", "natural_due", "wake"]
+__all__ = [
+    "MAX_BACKOFF",
+    "MIN_INTERVAL",
+    "ROLLOUT_POLL",
+    "Streak",
+    "Wake",
+    "backoff",
+    "drift_due",
+    "natural_due",
+    "wake",
+]
 
 MAX_BACKOFF = 600.0
 ROLLOUT_POLL = timedelta(seconds=2)
@@ -53,6 +64,20 @@ def _retry_in(streak: Streak) -> timedelta:
     """The scheduler's wait after the streak's last pass: 5 s doubling (as kopf's), at least any Retry-After."""
     count = streak.failures or streak.behind
     return timedelta(seconds=min(max(streak.retry_after or 0.0, backoff(count - 1, spread=streak.spread)), MAX_BACKOFF))
+
+
+def drift_due(last_pass: datetime, drift: timedelta, phase: float) -> datetime:
+    """The next drift check: on the credential's own grid, the moments (k + `phase`) * `drift` since the epoch,
+    the first at least half a period after `last_pass`.
+
+    Checks of many credentials spread over the period by their phase and stay spread whatever passes came
+    between (a burst of provisioning, a restart): one per period in the steady state, never in lockstep.
+    """
+    period = drift.total_seconds()
+    if period <= 0:
+        return last_pass + drift
+    k = math.ceil((last_pass.timestamp() + period / 2) / period - phase)
+    return datetime.fromtimestamp((k + phase) * period, UTC)
 
 
 def natural_due(

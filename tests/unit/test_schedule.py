@@ -10,7 +10,7 @@ import pytest
 from acs_smtp_operator.failure import After, Backoff, Failure, UntilSpecChanges
 from acs_smtp_operator.handlers import kopf_error
 from acs_smtp_operator.model import Reason
-from acs_smtp_operator.schedule import Streak, backoff, wake
+from acs_smtp_operator.schedule import Streak, backoff, drift_due, wake
 from acs_smtp_operator.status import PendingRollout, RetiringKey, Status
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -151,3 +151,25 @@ def test_a_new_key_is_confirmed_once_graphs_lag_has_passed_then_drift_rules_agai
     assert wake(rotated, NOW, NOW, DRIFT, TIMEOUT, lag=lag).due == NOW + lag
     assert wake(rotated, NOW + lag, NOW + lag, DRIFT, TIMEOUT, lag=lag).due == NOW + lag + DRIFT
     assert wake(rotated, NOW, NOW, DRIFT, TIMEOUT).due == NOW + DRIFT, "without a lag, nothing extra"
+
+
+def test_drift_checks_keep_to_the_credentials_phase_whatever_passes_came_between() -> None:
+    drift = timedelta(hours=1)
+    epoch = datetime(2026, 1, 1, tzinfo=UTC)
+    # a pass at an arbitrary moment: the next check is on the grid, at least half a period later
+    for minutes in (0, 7, 29, 31, 59):
+        last = epoch + timedelta(minutes=minutes)
+        due = drift_due(last, drift, 0.25)
+        assert due - last >= drift / 2 and due - last < drift * 1.5
+        assert due.minute == 15 and due.second == 0
+    # in the steady state, one check per period exactly
+    due = drift_due(epoch, drift, 0.25)
+    assert drift_due(due, drift, 0.25) - due == drift
+
+
+def test_credentials_provisioned_together_are_checked_spread_over_the_period() -> None:
+    drift = timedelta(hours=1)
+    burst = datetime(2026, 1, 1, 12, 0, 3, tzinfo=UTC)
+    minutes = sorted(drift_due(burst, drift, n / 1000).minute for n in range(1000))
+    per_minute = [minutes.count(m) for m in range(60)]
+    assert max(per_minute) <= 2 * min(per_minute) + 2, per_minute
