@@ -59,6 +59,21 @@ class Settings(BaseSettings):
     max_concurrent_passes: int = Field(
         default=8, ge=1, description="passes (and deletions) in flight at once, across every credential"
     )
+    max_concurrent_requests: int = Field(
+        default=16, ge=1, description="requests in flight at once per Azure API (ARM, Graph), across every pass"
+    )
+    shared_read_ttl: float | None = Field(
+        default=None,
+        ge=0,
+        description="seconds a read many credentials share (the ACS resource, its domains, the role, the role "
+        "assignments at the resource) is reused, default the drift period; the operator's own writes update it "
+        "at once, and a failed pass reads afresh what it used (0: nothing shared)",
+    )
+
+    @property
+    def shared_ttl(self) -> float:
+        return self.drift_period if self.shared_read_ttl is None else self.shared_read_ttl
+
     resume_spread: float = Field(
         default=10.0,
         ge=0,

@@ -6,8 +6,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+import aiohttp
 import httpx
 from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.pipeline.transport import AioHttpTransport
 from azure.identity.aio import ClientSecretCredential, DefaultAzureCredential
 from azure.mgmt.authorization.aio import AuthorizationManagementClient
 from azure.mgmt.communication.aio import CommunicationServiceManagementClient
@@ -16,9 +18,17 @@ from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph.graph_service_client import GraphServiceClient
 from msgraph_core import GraphClientFactory
 
+from acs_smtp_operator.azure.pacing import ArmPacing, Budgets, GraphPacing
 from acs_smtp_operator.settings import Settings
 
-__all__ = ["ARM_RETRIES", "AzureClients", "ResponseHook", "client_secret_credential", "operator_credential"]
+__all__ = [
+    "ARM_RETRIES",
+    "AzureClients",
+    "ResponseHook",
+    "client_secret_credential",
+    "operator_credential",
+    "warm_up",
+]
 
 # The SDK retries 429 (after Retry-After) and 5xx a few times itself; beyond that the operator's own
 # backoff takes over, so that one stubborn call never holds a reconciliation for minutes.
@@ -73,11 +83,32 @@ def operator_credential(settings: Settings, hook: ResponseHook | None = None) ->
     return credential
 
 
+def warm_up() -> None:
+    """Import what the first Graph answers need, ahead of the first pass (run in a thread at start-up).
+
+    msgraph-sdk imports the models an application's fields refer to when the first one is parsed: over a
+    second, which the first credential's first pass would otherwise wait for.
+    """
+    from msgraph.generated.models.application import Application
+    from msgraph.generated.models.password_credential import PasswordCredential
+    from msgraph.generated.models.service_principal import ServicePrincipal
+
+    for model in (Application(), ServicePrincipal(), PasswordCredential()):
+        model.get_field_deserializers()
+
+
 class AzureClients:
     """ARM clients per subscription (its id is part of their URLs) and one Graph client, sharing a credential."""
 
     def __init__(self, settings: Settings, credential: AsyncTokenCredential, hook: ResponseHook | None = None) -> None:
         self._settings, self._credential, self._hook = settings, credential, hook
+        # Paced below Azure's throttling, at most this many requests in flight per API (never an unbounded
+        # fan-out into one connection pool).
+        self.budgets = Budgets(concurrency=settings.max_concurrent_requests)
+        # One connection pool for every ARM client, with one TLS context: azure-core given a CA bundle path
+        # makes a new SSL context per request, and aiohttp then opens a new connection for each (a handshake
+        # and a 256 KiB buffer per request, kept until the pool closes it).
+        self._arm_session: aiohttp.ClientSession | None = None
         self._authorization: dict[str, AuthorizationManagementClient] = {}
         self._communication: dict[str, CommunicationServiceManagementClient] = {}
         hooks: dict[str, list[Callable[..., Any]]] = {}
@@ -87,8 +118,10 @@ class AzureClients:
                 hook("graph", response.request.method, response.request.url.path, response.status_code)
 
             hooks["response"] = [on_response]
+        limits = httpx.Limits(max_connections=settings.max_concurrent_requests)
+        transport = GraphPacing(httpx.AsyncHTTPTransport(verify=settings.ssl_context(), limits=limits), self.budgets)
         self._http = GraphClientFactory.create_with_default_middleware(
-            client=httpx.AsyncClient(verify=settings.ssl_context(), timeout=30.0, event_hooks=hooks)
+            client=httpx.AsyncClient(transport=transport, timeout=30.0, event_hooks=hooks)
         )
         graph_host = urlsplit(settings.graph_endpoint).hostname or ""
         auth = AzureIdentityAuthenticationProvider(
@@ -98,12 +131,21 @@ class AzureClients:
         adapter.base_url = settings.graph_endpoint.rstrip("/")
         self.graph = GraphServiceClient(request_adapter=adapter)
 
+    def _arm_transport(self) -> AioHttpTransport:
+        if self._arm_session is None:
+            connector = aiohttp.TCPConnector(
+                ssl=self._settings.ssl_context(), limit=self._settings.max_concurrent_requests
+            )
+            self._arm_session = aiohttp.ClientSession(connector=connector)
+        return AioHttpTransport(session=self._arm_session, session_owner=False)
+
     def _arm_options(self) -> dict[str, Any]:
         return {
             "base_url": self._settings.arm_endpoint,
             "credential_scopes": [self._settings.arm_audience],
-            "connection_verify": self._settings.connection_verify,
+            "transport": self._arm_transport(),
             "retry_total": ARM_RETRIES,
+            "per_retry_policies": [ArmPacing(self.budgets)],
             **_core_hook("arm", self._hook),
         }
 
@@ -129,3 +171,5 @@ class AzureClients:
         for communication in self._communication.values():
             await communication.close()
         await self._http.aclose()
+        if self._arm_session is not None:
+            await self._arm_session.close()
