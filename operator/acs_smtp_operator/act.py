@@ -13,13 +13,14 @@ from typing import Any
 
 from acs_smtp_operator.azure import acs as acs_api
 from acs_smtp_operator.azure import passwords, roles, verify
+from acs_smtp_operator.azure.shared import note_assignment
 from acs_smtp_operator.decide import Issue, Keep, Plan, SecretConflict
 from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.identity import assignment_parts
 from acs_smtp_operator.kube import workloads
 from acs_smtp_operator.kube_secret import Content, decode, same_secret
 from acs_smtp_operator.model import AcsRef, Reason, RotationReason, Spec
-from acs_smtp_operator.observed import Observed
+from acs_smtp_operator.observed import AssignmentView, Observed
 from acs_smtp_operator.plan import Ledger, due_retirements, plan_keys, whole_second_after
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.report import Done
@@ -55,6 +56,7 @@ async def _role(job: Job, plan: Plan) -> None:
     if write is not None:
         client = job.ports.azure.authorization(acs.subscription_id)
         await roles.write_role(client, write.guid, write.name, write.actions, write.assignable_scopes)
+        job.ports.shared.forget(kind="role")  # every credential's view of the role reads it again
         job.emit("Normal", "RoleDefinitionWritten", f"role {write.name!r} assignable at {write.scope}")
     job.done.role = (role_id, plan.role.owned)
 
@@ -72,6 +74,9 @@ async def _assignment(job: Job, plan: Plan) -> None:
         wanted.principal_id,
     )
     if made[1]:
+        note_assignment(
+            job.ports.shared, acs.resource_id, wanted.guid, AssignmentView(id=made[0], principal_id=wanted.principal_id)
+        )
         job.emit("Normal", "RoleAssigned", f"role assigned to service principal {wanted.principal_id} on {acs.name}")
 
 
@@ -95,6 +100,8 @@ async def _retire_assignments(job: Job) -> None:
                     job.done.removed_assignments += (old.id,)
                     continue
                 removal = await roles.delete_role_assignment(job.ports.azure.authorization(subscription), scope, guid)
+                if removal in ("removed", "gone"):
+                    note_assignment(job.ports.shared, scope, guid, None)
             except (Failure, ValueError) as exc:
                 why = exc.message if isinstance(exc, Failure) else str(exc)
                 job.emit("Warning", "RoleAssignmentNotRemoved", f"replaced role assignment {old.id}: {why}")

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 from acs_smtp_operator.act import retire_application, retire_smtp_username
 from acs_smtp_operator.azure import acs as acs_api
 from acs_smtp_operator.azure import passwords, roles
+from acs_smtp_operator.azure.shared import note_assignment
 from acs_smtp_operator.credential import Credential
 from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.identity import assignment_parts, key_marker, smtp_username_resource
@@ -99,7 +100,10 @@ async def _remove_assignment(ports: Ports, assignment_id: str, emit: Emit, cover
     if not covers(scope):
         emit("Warning", "RoleAssignmentLeft", f"{assignment_id} is on a resource no policy permits here: left")
         return
-    if await roles.delete_role_assignment(ports.azure.authorization(subscription), scope, guid) == "not ours":
+    removal = await roles.delete_role_assignment(ports.azure.authorization(subscription), scope, guid)
+    if removal in ("removed", "gone"):
+        note_assignment(ports.shared, scope, guid, None)
+    if removal == "not ours":
         emit("Warning", "RoleAssignmentNotOurs", f"role assignment {assignment_id} was not made by the operator: left")
 
 

@@ -2,19 +2,82 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 from acs_smtp_operator.azure import acs as acs_api
 from acs_smtp_operator.azure import passwords, roles
+from acs_smtp_operator.azure.shared import assignments_key
 from acs_smtp_operator.decide import expected_role_id
 from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.identity import assignment_guid, role_guid, secret_name, smtp_username_resource
 from acs_smtp_operator.kube import workloads
 from acs_smtp_operator.kube_secret import secret_view
 from acs_smtp_operator.model import AcsRef, RestartTarget, RoleSpec, Spec
-from acs_smtp_operator.observed import Observed, RolesSeen
+from acs_smtp_operator.observed import AssignmentView, Observed, RolesSeen, SenderDomain
 from acs_smtp_operator.ports import Ports
 from acs_smtp_operator.report import Done
 
 __all__ = ["observe", "rollouts_done"]
+
+T = TypeVar("T")
+
+
+async def _shared(ports: Ports, done: Done, key: tuple[str, ...], load: Callable[[], Awaitable[T]], **kw: float) -> T:
+    """A read many credentials share (see `azure.shared`), noted in `done`: a pass that fails forgets it."""
+    done.shared_keys.add(key)
+    return await ports.shared.read(key, load, **kw)
+
+
+async def _domains(ports: Ports, acs: AcsRef, done: Done) -> tuple[SenderDomain, ...]:
+    communication = ports.azure.communication
+    ids = await _shared(
+        ports,
+        done,
+        ("acs", acs.resource_id.lower()),
+        lambda: acs_api.linked_domain_ids(communication(acs.subscription_id), acs),
+    )
+    domains = []
+    for domain_id in ids:
+        read = functools.partial(acs_api.read_domain, communication, domain_id)
+        domains.append(await _shared(ports, done, ("domain", domain_id.lower()), read))
+    return tuple(domains)
+
+
+async def _principal(
+    ports: Ports,
+    done: Done,
+    uid: str,
+    client_id: str,
+    acs: AcsRef,
+    role_id: str,
+    listed: dict[str, AssignmentView],
+    recorded: str | None,
+) -> str:
+    """The application's service principal: read from Graph (shared, kept a day), or, the first time this
+    process serves the credential, taken from the assignment its status records, if ARM lists it with a
+    principal it derives from (no Graph read at start-up). Taken that way it serves this credential alone:
+    status can be edited, and a wrong principal must not reach the other credentials of the application."""
+    shared, ttl = ports.shared, ports.shared.principal_ttl
+    common, own = ("principal", client_id.lower()), ("principal", client_id.lower(), uid)
+    known = shared.fresh(common) or shared.fresh(own)
+    if isinstance(known, str):
+        return known
+    if recorded and shared.peek(own) is None:
+        name = recorded.rstrip("/").rsplit("/", 1)[-1].lower()
+        found = listed.get(name)
+        if (
+            found is not None
+            and found.principal_id
+            and assignment_guid(acs.resource_id, role_id, found.principal_id) == name
+        ):
+            shared.put(own, found.principal_id, ttl=ttl)
+            done.shared_keys.add(own)
+            return found.principal_id
+    return await _shared(
+        ports, done, common, lambda: passwords.find_service_principal(ports.azure.graph, client_id), ttl=ttl
+    )
 
 
 async def _roles(ports: Ports, acs: AcsRef, role: RoleSpec) -> RolesSeen:
@@ -54,6 +117,7 @@ async def observe(
     role: RoleSpec,
     rollout_pending: bool,
     done: Done,
+    recorded: str | None = None,
 ) -> Observed:
     """Read the ACS resource, the application and its service principal, the role and its assignment,
     the smtpUsernames entry, the Secret, and the rollout when one is pending.
@@ -62,18 +126,18 @@ async def observe(
     hide whether the resource can send.
     """
     acs, client_id = spec.communication_service, spec.entra_application.client_id
-    ids = await acs_api.linked_domain_ids(ports.azure.communication(acs.subscription_id), acs)
-    domains = tuple([await acs_api.read_domain(ports.azure.communication, i) for i in ids])
-    done.domains = domains
+    done.domains = domains = await _domains(ports, acs, done)
     application = await passwords.find_application(ports.azure.graph, client_id)
-    principal = await passwords.find_service_principal(ports.azure.graph, client_id)
-    seen = await _roles(ports, acs, role)
-    role_id = expected_role_id(role, acs, ports.tenant_id, seen)
-    assignment = await roles.read_role_assignment(
-        ports.azure.authorization(acs.subscription_id),
-        acs.resource_id,
-        assignment_guid(acs.resource_id, role_id, principal),
+    seen = await _shared(
+        ports, done, ("role", acs.resource_id.lower(), role.model_dump_json()), lambda: _roles(ports, acs, role)
     )
+    role_id = expected_role_id(role, acs, ports.tenant_id, seen)
+    client = ports.azure.authorization(acs.subscription_id)
+    listed = await _shared(
+        ports, done, assignments_key(acs.resource_id), lambda: roles.assignments_at(client, acs.resource_id)
+    )
+    principal = await _principal(ports, done, uid, client_id, acs, role_id, listed, recorded)
+    assignment = listed.get(assignment_guid(acs.resource_id, role_id, principal))
     smtp_username = None
     if spec.username.format == "SmtpUsername":
         smtp_username = await acs_api.read_smtp_username(

@@ -65,6 +65,7 @@ class RolesSeen:
 @dataclass(frozen=True)
 class AssignmentView:
     id: str
+    principal_id: str | None = None  # as ARM lists it
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from acs_smtp_operator.azure.clients import AzureClients
+from acs_smtp_operator.azure.shared import Shared
 from acs_smtp_operator.kube.api import Kube
 from acs_smtp_operator.metrics import Metrics
 from acs_smtp_operator.settings import Settings
@@ -20,6 +21,8 @@ class Ports:
     kube: Kube
     tenant_id: str
     metrics: Metrics = field(default_factory=Metrics)
+    # Reads many credentials share (the default keeps only the one in flight: nothing is reused).
+    shared: Shared = field(default_factory=lambda: Shared(ttl=0.0, principal_ttl=0.0))
 
 
 Emit = Callable[[str, str, str], None]  # posts an Event about the credential: (type, reason, message)

@@ -60,7 +60,13 @@ async def _carry_out(
 ) -> None:
     ledger = ledger_of(previous)
     pending = ledger.pending is not None
-    done.observed = observed = await observe(ports, cr.namespace, cr.name, cr.uid, spec, grant.role, pending, done)
+    same_target = (previous.client_id or "").lower() == spec.entra_application.client_id.lower() and (
+        previous.communication_service_id or ""
+    ).lower() == spec.communication_service.resource_id.lower()
+    recorded = previous.role_assignment_id if same_target else None
+    done.observed = observed = await observe(
+        ports, cr.namespace, cr.name, cr.uid, spec, grant.role, pending, done, recorded
+    )
     rotate = cr.annotations.get(ROTATE)
     settings = ports.settings
     target = Target(
@@ -178,6 +184,8 @@ async def reconcile(
         failure = exc
     except Exception as exc:  # a bug of ours: told in status like any failure, backed off, never a silent loop
         failure = _unexpected(exc, cr)
+    if failure is not None:  # never decided twice on a shared read: the next pass reads what it used afresh
+        ports.shared.expire(done.shared_keys)
     acs_name = spec.communication_service.name if spec is not None else ""
     renew = spec.rotation.renew if spec is not None else None
     settle = timedelta(seconds=ports.settings.orphan_settle)

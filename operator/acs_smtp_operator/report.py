@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Hashable
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from acs_smtp_operator.conditions import PassResult, judge, set_condition
@@ -48,6 +49,7 @@ class Done:
     added: tuple[str, datetime] | None = None  # (key id, when) addPassword answered, whatever happened next
     keys: KeyPlan | None = None
     secret_version: str | None = None  # the resourceVersion of the Secret this pass wrote
+    shared_keys: set[Hashable] = field(default_factory=set)  # the shared reads it used (forgotten if it fails)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ from typing import Any
 
 import kopf
 
-from acs_smtp_operator.azure.clients import AzureClients, operator_credential
+from acs_smtp_operator.azure.clients import AzureClients, operator_credential, warm_up
+from acs_smtp_operator.azure.shared import PRINCIPAL_TTL, Shared
 from acs_smtp_operator.handlers import build_registry
 from acs_smtp_operator.health import Health, Role, serve_health
 from acs_smtp_operator.kube.api import Kube, new_api_client, served
@@ -74,6 +75,13 @@ async def crds_served(api: Any, settings: Settings, health: Health, stop: asynci
     return False
 
 
+def _warmed(task: asyncio.Future[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        logger.warning(
+            "warming up the Graph client failed (%s): the first pass does it", type(task.exception()).__name__
+        )
+
+
 def _leadership(settings: Settings, api: Any) -> Leadership:
     namespace = settings.lease_namespace or (
         _POD_NAMESPACE.read_text().strip() if _POD_NAMESPACE.exists() else "default"
@@ -104,6 +112,9 @@ async def _serve(settings: Settings, namespaces: Collection[str], clusterwide: b
         loop.add_signal_handler(signum, stop.set)
     api = new_api_client()
     leadership = _leadership(settings, api) if settings.leader_election else None
+    # While the CRDs are looked for and the Lease is won: the first pass must not wait for imports.
+    warming = asyncio.ensure_future(asyncio.to_thread(warm_up))
+    warming.add_done_callback(_warmed)
     try:
         if not await crds_served(api, settings, health, stop):
             return 0  # stopped while waiting
@@ -137,7 +148,11 @@ async def _operate(
     """kopf with our handlers, until a signal, `stop`, or the loss of the Lease."""
     credential = operator_credential(settings, metrics.azure_call)
     azure = AzureClients(settings, credential, metrics.azure_call)
-    ports = Ports(settings=settings, azure=azure, kube=Kube(api), tenant_id=settings.tenant_id, metrics=metrics)
+    ttl = settings.shared_ttl
+    shared = Shared(ttl=ttl, principal_ttl=max(ttl, PRINCIPAL_TTL) if ttl else 0.0)
+    ports = Ports(
+        settings=settings, azure=azure, kube=Kube(api), tenant_id=settings.tenant_id, metrics=metrics, shared=shared
+    )
     registry = build_registry(ports, None if clusterwide else namespaces)
 
     @kopf.on.login(registry=registry)

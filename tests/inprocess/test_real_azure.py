@@ -362,7 +362,7 @@ PASS_ROWS = [
     ("Microsoft.Communication/EmailServices/Domains/read", {}, "reading linked domain"),
     ("Microsoft.Authorization/roleDefinitions/read", {}, "reading role definition"),
     ("Microsoft.Authorization/roleDefinitions/write", {}, "writing role definition"),
-    ("Microsoft.Authorization/roleAssignments/read", {}, "reading role assignment"),
+    ("Microsoft.Authorization/roleAssignments/read", {}, "listing the role assignments at"),
     ("Microsoft.Authorization/roleAssignments/write", {}, "assigning"),
     ("Microsoft.Communication/CommunicationServices/SmtpUsernames/read", SMTP_USERNAME, "reading smtpUsername"),
     ("Microsoft.Communication/CommunicationServices/SmtpUsernames/write", SMTP_USERNAME, "writing smtpUsername"),

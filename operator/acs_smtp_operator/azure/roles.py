@@ -25,13 +25,13 @@ __all__ = [
     "ASSIGNMENT_DESCRIPTION",
     "ROLE_DESCRIPTION",
     "Removal",
+    "assignments_at",
     "built_in_role",
     "create_role_assignment",
     "delete_role_assignment",
     "delete_role_definition",
     "existing_role",
     "read_role",
-    "read_role_assignment",
     "roles_named",
     "write_role",
 ]
@@ -143,14 +143,16 @@ def _definition(name: str, actions: tuple[str, ...], scopes: list[str]) -> RoleD
     )
 
 
-async def read_role_assignment(client: AuthorizationManagementClient, scope: str, guid: str) -> AssignmentView | None:
+async def assignments_at(client: AuthorizationManagementClient, scope: str) -> dict[str, AssignmentView]:
+    """The role assignments at `scope` (not inherited from above), by name: one list for every credential."""
     try:
-        found = await client.role_assignments.get(scope, guid)
-    except ResourceNotFoundError:
-        return None
+        return {
+            str(a.name).lower(): AssignmentView(id=str(a.id), principal_id=a.principal_id)
+            async for a in client.role_assignments.list_for_scope(scope, filter="atScope()")
+            if a.name and (a.scope or scope).lower() == scope.lower()
+        }
     except AZURE_ERRORS as exc:
-        raise translate(exc, f"reading role assignment {guid}") from None
-    return AssignmentView(id=str(found.id))
+        raise translate(exc, f"listing the role assignments at {scope}") from None
 
 
 _KEEP_SCOPES = 5  # scopes in use elsewhere that one write may learn of
