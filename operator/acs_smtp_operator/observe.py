@@ -55,28 +55,25 @@ async def _principal(
     listed: dict[str, AssignmentView],
     recorded: str | None,
 ) -> str:
-    """The application's service principal: read from Graph (shared, kept a day), or, the first time this
-    process serves the credential, taken from the assignment its status records, if ARM lists it with a
-    principal it derives from (no Graph read at start-up). Taken that way it serves this credential alone:
-    status can be edited, and a wrong principal must not reach the other credentials of the application."""
-    shared, ttl = ports.shared, ports.shared.principal_ttl
+    """The application's service principal, read from Graph (shared by the application's credentials, fresh
+    for the shared-read time); or, at the first pass this process makes for the credential (a start-up), the
+    principal of the assignment its status records, if ARM lists that assignment under the name derived from
+    it. Taken that way it serves that one pass, and only that credential (status can be edited): the
+    assignment exists by construction, so nothing is written for it."""
+    shared = ports.shared
     common, own = ("principal", client_id.lower()), ("principal", client_id.lower(), uid)
-    known = shared.fresh(common) or shared.fresh(own)
+    known = shared.fresh(common)
     if isinstance(known, str):
         return known
     if recorded and shared.peek(own) is None:
         name = recorded.rstrip("/").rsplit("/", 1)[-1].lower()
         found = listed.get(name)
-        if (
-            found is not None
-            and found.principal_id
-            and assignment_guid(acs.resource_id, role_id, found.principal_id) == name
-        ):
-            shared.put(own, found.principal_id, ttl=ttl)
-            done.shared_keys.add(own)
-            return found.principal_id
+        principal = found.principal_id if found is not None else None
+        if principal and assignment_guid(acs.resource_id, role_id, principal) == name:
+            shared.put(own, principal, ttl=0.0)  # spent: the next pass reads Graph
+            return principal
     return await _shared(
-        ports, done, common, lambda: passwords.find_service_principal(ports.azure.graph, client_id), ttl=ttl
+        ports, done, common, lambda: passwords.find_service_principal(ports.azure.graph, client_id), ttl=shared.ttl
     )
 
 

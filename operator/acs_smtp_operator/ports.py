@@ -22,7 +22,7 @@ class Ports:
     tenant_id: str
     metrics: Metrics = field(default_factory=Metrics)
     # Reads many credentials share (the default keeps only the one in flight: nothing is reused).
-    shared: Shared = field(default_factory=lambda: Shared(ttl=0.0, principal_ttl=0.0))
+    shared: Shared = field(default_factory=lambda: Shared(ttl=0.0))
 
 
 Emit = Callable[[str, str, str], None]  # posts an Event about the credential: (type, reason, message)

@@ -14,7 +14,7 @@ from typing import Any
 import kopf
 
 from acs_smtp_operator.azure.clients import AzureClients, operator_credential, warm_up
-from acs_smtp_operator.azure.shared import PRINCIPAL_TTL, Shared
+from acs_smtp_operator.azure.shared import Shared
 from acs_smtp_operator.handlers import build_registry
 from acs_smtp_operator.health import Health, Role, serve_health
 from acs_smtp_operator.kube.api import Kube, new_api_client, served
@@ -148,8 +148,7 @@ async def _operate(
     """kopf with our handlers, until a signal, `stop`, or the loss of the Lease."""
     credential = operator_credential(settings, metrics.azure_call)
     azure = AzureClients(settings, credential, metrics.azure_call)
-    ttl = settings.shared_ttl
-    shared = Shared(ttl=ttl, principal_ttl=max(ttl, PRINCIPAL_TTL) if ttl else 0.0)
+    shared = Shared(ttl=settings.shared_ttl)
     ports = Ports(
         settings=settings, azure=azure, kube=Kube(api), tenant_id=settings.tenant_id, metrics=metrics, shared=shared
     )

@@ -65,7 +65,7 @@ def _graph_reads(result: PassResult) -> list[str]:
 async def test_credentials_on_one_resource_share_its_reads(bench: Bench, ns: str) -> None:
     """The resource, its domains, the role and the assignments at it are read by the first pass only; each
     pass reads its own application; a pass that fails makes what it used stale, and the next reads it again."""
-    ports = dataclasses.replace(bench.ports, shared=Shared(ttl=600, principal_ttl=86400))
+    ports = dataclasses.replace(bench.ports, shared=Shared(ttl=600))
     for name, app in (("share-a", "shop-mailer"), ("share-b", "billing-mailer"), ("share-c", "shop-mailer")):
         await bench.apply(ns, name, app=app)
     first = await bench.run(ns, "share-a", ports)
@@ -93,7 +93,7 @@ async def test_a_restart_re_checks_a_credential_without_reading_its_principal(be
     lists it; the only Graph read is the credential's application."""
     await bench.apply(ns, "restarted", app="billing-mailer")
     assert (await bench.run(ns, "restarted")).outcome.failure is None
-    fresh = dataclasses.replace(bench.ports, shared=Shared(ttl=600, principal_ttl=86400))
+    fresh = dataclasses.replace(bench.ports, shared=Shared(ttl=600))
     result = await bench.run(ns, "restarted", fresh)
     assert result.outcome.failure is None and not [c for c in result.calls if c.method != "GET"]
     assert [p.rsplit("/", 1)[-1] for p in _graph_reads(result)] == [

@@ -57,6 +57,7 @@ def test_a_retry_after_pauses_the_whole_bucket() -> None:
     assert bucket.wait_for(1) == 0.0
     assert retry_after({"Retry-After": "3"}) == 3.0
     assert retry_after({}) == 1.0 and retry_after({"retry-after": "x"}) == 1.0
+    assert retry_after({"Retry-After": "inf"}) == 1.0 and retry_after({"Retry-After": "1e9"}) == 600.0
 
 
 def test_graph_costs_follow_the_identity_limits() -> None:

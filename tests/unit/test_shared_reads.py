@@ -27,7 +27,7 @@ async def test_concurrent_reads_of_one_key_make_one_call() -> None:
         await asyncio.sleep(0.01)
         return "resource"
 
-    shared = Shared(ttl=60, principal_ttl=60)
+    shared = Shared(ttl=60)
     assert await asyncio.gather(*(shared.read(("acs", "x"), load) for _ in range(50))) == ["resource"] * 50
     assert calls == 1
 
@@ -39,15 +39,15 @@ async def test_an_answer_is_reused_while_fresh_and_read_again_after() -> None:
         calls.append(clock.now)
         return len(calls)
 
-    shared = Shared(ttl=60, principal_ttl=600, clock=clock)
+    shared = Shared(ttl=60, clock=clock)
     assert await shared.read("k", load) == 1
     clock.now = 59.0
     assert await shared.read("k", load) == 1
     clock.now = 60.0
     assert await shared.read("k", load) == 2
-    assert await shared.read("p", load, ttl=shared.principal_ttl) == 3
-    clock.now = 600.0
-    assert await shared.read("p", load, ttl=shared.principal_ttl) == 3
+    assert await shared.read("p", load, ttl=600) == 3
+    clock.now = 659.0
+    assert await shared.read("p", load, ttl=600) == 3
 
 
 async def test_a_failed_read_is_not_kept() -> None:
@@ -59,7 +59,7 @@ async def test_a_failed_read_is_not_kept() -> None:
             raise answer
         return str(answer)
 
-    shared = Shared(ttl=60, principal_ttl=60)
+    shared = Shared(ttl=60)
     with pytest.raises(RuntimeError):
         await shared.read("k", load)
     assert await shared.read("k", load) == "ok"
@@ -73,7 +73,7 @@ async def test_a_stale_answer_is_read_again_but_still_known() -> None:
         calls += 1
         return calls
 
-    shared = Shared(ttl=60, principal_ttl=60)
+    shared = Shared(ttl=60)
     await shared.read("k", load)
     shared.expire({"k"})
     assert shared.fresh("k") is None and shared.peek("k") == 1
@@ -81,7 +81,7 @@ async def test_a_stale_answer_is_read_again_but_still_known() -> None:
 
 
 async def test_the_operators_own_assignment_writes_update_the_listed_assignments() -> None:
-    shared = Shared(ttl=60, principal_ttl=60)
+    shared = Shared(ttl=60)
     scope = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Communication/communicationServices/a"
 
     async def listed() -> dict[str, AssignmentView]:

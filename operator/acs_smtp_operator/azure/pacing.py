@@ -12,6 +12,7 @@ counts correct ours (the principal's budget is what ARM says it is, whoever else
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ __all__ = [
     "ARM_LIMITS",
     "GRAPH_UNITS",
     "GRAPH_WRITES",
+    "MAX_PAUSE",
     "ArmPacing",
     "Bucket",
     "Budgets",
@@ -126,19 +128,25 @@ class Budgets:
     def graph(self, kind: str) -> Bucket:
         if kind not in self._graph:
             size, refill = GRAPH_WRITES if kind == "writes" else GRAPH_UNITS
-            self._graph[kind] = Bucket(size, refill, tokens=size, clock=self.clock)
+            # Half full at first: Graph's window may be fixed, not a bucket; a full bucket and its refill
+            # could then spend twice the budget in the first window.
+            self._graph[kind] = Bucket(size, refill, tokens=size / 2, clock=self.clock)
         return self._graph[kind]
 
     def slots(self, api: str) -> asyncio.Semaphore:
         return self._slots.setdefault(api, asyncio.Semaphore(self.concurrency))
 
 
+MAX_PAUSE = 600.0  # a Retry-After beyond this (or unreadable, or not finite) is read as this at most
+
+
 def retry_after(headers: Mapping[str, str]) -> float:
-    """A 429's Retry-After in seconds (Azure sends seconds; 1 s when absent or unreadable)."""
+    """A 429's Retry-After in seconds (Azure sends seconds; 1 s when absent or unreadable, 10 min at most)."""
     try:
-        return max(float(headers.get("Retry-After") or headers.get("retry-after") or 1.0), 0.0)
+        seconds = float(headers.get("Retry-After") or headers.get("retry-after") or 1.0)
     except ValueError:
         return 1.0
+    return min(max(seconds, 0.0), MAX_PAUSE) if math.isfinite(seconds) else 1.0
 
 
 def _subscription(path: str) -> str:
@@ -158,8 +166,8 @@ class ArmPacing(AsyncHTTPPolicy):  # type: ignore[type-arg]
         subscription, kind = _subscription(urlsplit(http.url).path), kind_of(http.method)
         budgets, key = self._budgets, (subscription.lower(), kind)
         bucket = budgets.arm(subscription, kind)
+        budgets.waited += await bucket.take()  # before a slot: a paused bucket holds no other subscription's
         async with budgets.slots("arm"):
-            budgets.waited += await bucket.take()
             budgets.in_flight[key] = budgets.in_flight.get(key, 0) + 1
             try:
                 response = await self.next.send(request)
@@ -185,9 +193,9 @@ class GraphPacing(httpx.AsyncBaseTransport):
         buckets = [(budgets.graph("units"), graph_cost(request.method, request.url.path))]
         if kind_of(request.method) != "reads":
             buckets.append((budgets.graph("writes"), 1.0))
+        for bucket, cost in buckets:
+            budgets.waited += await bucket.take(cost)
         async with budgets.slots("graph"):
-            for bucket, cost in buckets:
-                budgets.waited += await bucket.take(cost)
             response = await self._inner.handle_async_request(request)
         if response.status_code == 429:
             for bucket, _ in buckets:

@@ -2,7 +2,7 @@
 
 What is shared: the ACS resource (its linked domains), each linked domain, the role as seen from the
 resource, the role assignments at the resource, and an application's service principal. The freshness rule:
-- an answer is reused for `ttl` seconds (ACSSMTP_SHARED_READ_TTL; a principal's object id for `principal_ttl`);
+- an answer is reused for `ttl` seconds (ACSSMTP_SHARED_READ_TTL, default the drift period);
 - the operator's own writes update it at once (a role written, an assignment made or removed);
 - a pass that fails makes every shared answer it used stale, so that no failure is decided twice on a cached
   read (a domain verified since, a resource re-created, a principal re-made: the next pass reads afresh);
@@ -19,7 +19,7 @@ from typing import Any, TypeVar, cast
 
 from acs_smtp_operator.observed import AssignmentView
 
-__all__ = ["PRINCIPAL_TTL", "Shared", "assignments_key", "note_assignment"]
+__all__ = ["Shared", "assignments_key", "note_assignment"]
 
 T = TypeVar("T")
 
@@ -37,8 +37,8 @@ class _Entry:
 
 
 class Shared:
-    def __init__(self, ttl: float, principal_ttl: float, clock: Clock = time.monotonic) -> None:
-        self.ttl, self.principal_ttl, self._clock = ttl, principal_ttl, clock
+    def __init__(self, ttl: float, clock: Clock = time.monotonic) -> None:
+        self.ttl, self._clock = ttl, clock
         self._entries: dict[Hashable, _Entry] = {}
         self.reads = 0  # reads made (a metric of the sharing: compare with the passes' needs)
         self.hits = 0

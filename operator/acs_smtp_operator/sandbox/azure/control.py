@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from acs_smtp_operator.sandbox.azure.context import Context
 from acs_smtp_operator.sandbox.azure.faults import FaultSpec
@@ -43,6 +43,13 @@ class ThrottlingSpec(BaseModel):
     arm_writes: tuple[float, float] | None = Field(default=None, alias="armWrites")
     arm_deletes: tuple[float, float] | None = Field(default=None, alias="armDeletes")
     graph_units: float | None = Field(default=None, alias="graphUnits", gt=0, description="per app and tenant")
+
+    @field_validator("arm_reads", "arm_writes", "arm_deletes")
+    @classmethod
+    def _positive(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and (value[0] < 1 or value[1] <= 0):
+            raise ValueError("a bucket holds at least 1 and refills at more than 0 per second")
+        return value
 
     def limits(self) -> tuple[ArmLimits | None, GraphLimits | None]:
         arm_default, graph_default = ArmLimits(), GraphLimits()

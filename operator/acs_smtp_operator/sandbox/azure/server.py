@@ -55,6 +55,9 @@ def _fault_response(api: str, status: int, retry_after: int | None, ctx: Context
     )
 
 
+_HOURLY = {"reads": "11999", "writes": "1199"}
+
+
 def _throttled(ctx: Context, api: str, request: web.Request) -> tuple[float, dict[str, str]]:
     """The emulated limits' verdict on a request: (seconds until it would be admitted, 0 if it is; headers).
 
@@ -96,7 +99,8 @@ def build_app(ctx: Context) -> web.Application:
                 request.transport.abort()  # no answer at all: the client sees the connection reset
             return web.Response(status=599)  # written to nowhere: the connection is gone
         failing = next((f for f in faults if f.status is not None), None)
-        wait, remaining = _throttled(ctx, api, request)
+        # An injected fault answers before the limits are asked (it spends no token).
+        wait, remaining = (0.0, {}) if failing is not None else _throttled(ctx, api, request)
         response: web.StreamResponse
         if failing is not None and failing.status is not None:
             response = _fault_response(api, failing.status, failing.retry_after, ctx)
@@ -109,9 +113,9 @@ def build_app(ctx: Context) -> web.Application:
                 response = exc
         for header, value in remaining.items():
             response.headers[header] = value
-        if api == "arm":
-            response.headers.setdefault("x-ms-ratelimit-remaining-subscription-reads", "11999")
-            response.headers.setdefault("x-ms-ratelimit-remaining-subscription-writes", "1199")
+        if api == "arm" and ctx.throttle.arm is None:  # without the buckets: the hourly limits' counts
+            kind = "reads" if request.method in ("GET", "HEAD") else "writes"
+            response.headers.setdefault(f"x-ms-ratelimit-remaining-subscription-{kind}", _HOURLY[kind])
         ctx.log.append(
             Logged(
                 api=api, method=request.method, path=request.path, status=response.status, time=ctx.now().isoformat()
