@@ -65,6 +65,13 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.pacing = Counter(
+            "acssmtp_azure_pacing_wait_seconds",
+            "Seconds Azure requests waited for the operator's own budget, kept below ARM's and Graph's throttling",
+            ["api"],
+            registry=self.registry,
+        )
+
     def serve(self, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - Prometheus scrapes the pod's IP
         start_http_server(port, addr=host, registry=self.registry)
 
@@ -82,6 +89,9 @@ class Metrics:
 
     def rotation(self, namespace: str, name: str, reason: str, result: str) -> None:
         self.rotations.labels(namespace, name, reason, result).inc()
+
+    def paced(self, api: str, seconds: float) -> None:
+        self.pacing.labels(api).inc(seconds)
 
     def azure_call(self, api: str, method: str, path: str, code: int) -> None:
         namespace, name = CURRENT.get()

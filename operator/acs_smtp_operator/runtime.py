@@ -147,7 +147,7 @@ async def _operate(
 ) -> None:
     """kopf with our handlers, until a signal, `stop`, or the loss of the Lease."""
     credential = operator_credential(settings, metrics.azure_call)
-    azure = AzureClients(settings, credential, metrics.azure_call)
+    azure = AzureClients(settings, credential, metrics.azure_call, metrics.paced)
     shared = Shared(ttl=settings.shared_ttl)
     ports = Ports(
         settings=settings, azure=azure, kube=Kube(api), tenant_id=settings.tenant_id, metrics=metrics, shared=shared

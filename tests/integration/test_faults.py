@@ -96,6 +96,7 @@ async def test_the_operator_paces_itself_inside_the_documented_arm_limits(cloud:
     await asyncio.gather(*(client.communication_services.get(*acs_args(cloud)) for _ in range(300)))
     assert statuses(cloud, "communicationServices") == [200] * 300
     assert time.monotonic() - started >= (300 - 250) / 25 * 0.9, "paced by the refill"
+    assert azure.budgets.waited >= 1.0, "the waits are counted (acssmtp_azure_pacing_wait_seconds)"
     assert cloud.throttling()["throttled"] == 0
 
 

@@ -100,11 +100,18 @@ def warm_up() -> None:
 class AzureClients:
     """ARM clients per subscription (its id is part of their URLs) and one Graph client, sharing a credential."""
 
-    def __init__(self, settings: Settings, credential: AsyncTokenCredential, hook: ResponseHook | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        credential: AsyncTokenCredential,
+        hook: ResponseHook | None = None,
+        paced: Callable[[str, float], None] | None = None,
+    ) -> None:
+        """`hook`: told of every response; `paced`: of every wait for the operator's own budget (api, seconds)."""
         self._settings, self._credential, self._hook = settings, credential, hook
         # Paced below Azure's throttling, at most this many requests in flight per API (never an unbounded
         # fan-out into one connection pool).
-        self.budgets = Budgets(concurrency=settings.max_concurrent_requests)
+        self.budgets = Budgets(concurrency=settings.max_concurrent_requests, on_wait=paced)
         # One connection pool for every ARM client, with one TLS context: azure-core given a CA bundle path
         # makes a new SSL context per request, and aiohttp then opens a new connection for each (a handshake
         # and a 256 KiB buffer per request, kept until the pool closes it).

@@ -116,7 +116,13 @@ class Budgets:
     _graph: dict[str, Bucket] = field(default_factory=dict)
     _slots: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     in_flight: dict[tuple[str, str], int] = field(default_factory=dict)
-    waited: float = 0.0  # seconds requests spent waiting for a token, in total (a metric)
+    waited: float = 0.0  # seconds requests spent waiting for a token, in total
+    on_wait: Callable[[str, float], None] | None = None  # told (api, seconds) of each wait: a metric
+
+    def paced(self, api: str, seconds: float) -> None:
+        self.waited += seconds
+        if seconds and self.on_wait is not None:
+            self.on_wait(api, seconds)
 
     def arm(self, subscription: str, kind: str) -> Bucket:
         key = (subscription.lower(), kind)
@@ -166,7 +172,7 @@ class ArmPacing(AsyncHTTPPolicy):  # type: ignore[type-arg]
         subscription, kind = _subscription(urlsplit(http.url).path), kind_of(http.method)
         budgets, key = self._budgets, (subscription.lower(), kind)
         bucket = budgets.arm(subscription, kind)
-        budgets.waited += await bucket.take()  # before a slot: a paused bucket holds no other subscription's
+        budgets.paced("arm", await bucket.take())  # before a slot: a paused bucket holds no other subscription's
         async with budgets.slots("arm"):
             budgets.in_flight[key] = budgets.in_flight.get(key, 0) + 1
             try:
@@ -194,7 +200,7 @@ class GraphPacing(httpx.AsyncBaseTransport):
         if kind_of(request.method) != "reads":
             buckets.append((budgets.graph("writes"), 1.0))
         for bucket, cost in buckets:
-            budgets.waited += await bucket.take(cost)
+            budgets.paced("graph", await bucket.take(cost))
         async with budgets.slots("graph"):
             response = await self._inner.handle_async_request(request)
         if response.status_code == 429:
