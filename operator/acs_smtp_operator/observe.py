@@ -58,12 +58,13 @@ async def _principal(
     """The application's service principal, read from Graph (shared by the application's credentials, fresh
     for the shared-read time); or, at the first pass this process makes for the credential (a start-up), the
     principal of the assignment its status records, if ARM lists that assignment under the name derived from
-    it. Taken that way it serves that one pass, and only that credential (status can be edited): the
-    assignment exists by construction, so nothing is written for it."""
+    it. Taken that way it serves that one pass, and only that credential (status can be edited), and nothing
+    is written for it (the assignment is listed); a principal re-made meanwhile is seen at the next pass."""
     shared = ports.shared
     common, own = ("principal", client_id.lower()), ("principal", client_id.lower(), uid)
     known = shared.fresh(common)
     if isinstance(known, str):
+        done.shared_keys.add(common)  # a failed pass of any of the application's credentials reads it again
         return known
     if recorded and shared.peek(own) is None:
         name = recorded.rstrip("/").rsplit("/", 1)[-1].lower()

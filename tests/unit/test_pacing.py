@@ -95,3 +95,16 @@ async def test_requests_in_flight_are_bounded_per_api() -> None:
 
     await asyncio.gather(*(request() for _ in range(20)))
     assert most == 3
+
+
+def test_graph_goes_through_the_proxy_the_environment_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    from acs_smtp_operator.azure.clients import _proxy_for
+
+    for name in ("https_proxy", "no_proxy", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.corp:3128")
+    monkeypatch.setenv("NO_PROXY", "internal.example")
+    assert _proxy_for("https://graph.microsoft.com/v1.0") == "http://proxy.corp:3128"
+    assert _proxy_for("https://graph.internal.example/v1.0") is None
+    monkeypatch.delenv("HTTPS_PROXY")
+    assert _proxy_for("https://graph.microsoft.com/v1.0") is None

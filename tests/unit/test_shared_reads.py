@@ -92,3 +92,24 @@ async def test_the_operators_own_assignment_writes_update_the_listed_assignments
     assert assignments == {"abc": AssignmentView(id="id-abc", principal_id="p")}
     note_assignment(shared, scope, "abc", None)
     assert assignments == {}
+
+
+async def test_an_assignment_written_while_the_list_is_read_is_not_lost() -> None:
+    """The list read in flight may predate the write: it is not kept, the next pass lists again."""
+    shared, gate = Shared(ttl=60), asyncio.Event()
+    scope = "/subscriptions/s/resourceGroups/g/providers/Microsoft.Communication/communicationServices/a"
+    reads = 0
+
+    async def listed() -> dict[str, AssignmentView]:
+        nonlocal reads
+        reads += 1
+        await gate.wait()
+        return {}
+
+    in_flight = asyncio.ensure_future(shared.read(assignments_key(scope), listed))
+    await asyncio.sleep(0)
+    note_assignment(shared, scope, "abc", AssignmentView(id="id-abc"))
+    gate.set()
+    assert await in_flight == {}
+    await shared.read(assignments_key(scope), listed)
+    assert reads == 2

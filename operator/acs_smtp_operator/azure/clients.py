@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.request
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -83,6 +84,15 @@ def operator_credential(settings: Settings, hook: ResponseHook | None = None) ->
     return credential
 
 
+def _proxy_for(url: str) -> str | None:
+    """The proxy the environment names for `url` (HTTPS_PROXY, unless NO_PROXY covers its host): httpx ignores
+    the environment once it is given a transport of ours."""
+    host = urlsplit(url).hostname or ""
+    if not host or urllib.request.proxy_bypass(host):
+        return None
+    return urllib.request.getproxies().get("https")
+
+
 def warm_up() -> None:
     """Import what the first Graph answers need, ahead of the first pass (run in a thread at start-up).
 
@@ -126,7 +136,10 @@ class AzureClients:
 
             hooks["response"] = [on_response]
         limits = httpx.Limits(max_connections=settings.max_concurrent_requests)
-        transport = GraphPacing(httpx.AsyncHTTPTransport(verify=settings.ssl_context(), limits=limits), self.budgets)
+        inner = httpx.AsyncHTTPTransport(
+            verify=settings.ssl_context(), limits=limits, proxy=_proxy_for(settings.graph_endpoint)
+        )
+        transport = GraphPacing(inner, self.budgets)
         self._http = GraphClientFactory.create_with_default_middleware(
             client=httpx.AsyncClient(transport=transport, timeout=30.0, event_hooks=hooks)
         )
@@ -143,7 +156,8 @@ class AzureClients:
             connector = aiohttp.TCPConnector(
                 ssl=self._settings.ssl_context(), limit=self._settings.max_concurrent_requests
             )
-            self._arm_session = aiohttp.ClientSession(connector=connector)
+            # trust_env: HTTPS_PROXY / NO_PROXY as azure-core's own session honours them.
+            self._arm_session = aiohttp.ClientSession(connector=connector, trust_env=True)
         return AioHttpTransport(session=self._arm_session, session_owner=False)
 
     def _arm_options(self) -> dict[str, Any]:

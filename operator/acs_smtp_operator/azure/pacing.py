@@ -173,15 +173,16 @@ class ArmPacing(AsyncHTTPPolicy):  # type: ignore[type-arg]
         budgets, key = self._budgets, (subscription.lower(), kind)
         bucket = budgets.arm(subscription, kind)
         budgets.paced("arm", await bucket.take())  # before a slot: a paused bucket holds no other subscription's
-        async with budgets.slots("arm"):
-            budgets.in_flight[key] = budgets.in_flight.get(key, 0) + 1
-            try:
+        budgets.in_flight[key] = budgets.in_flight.get(key, 0) + 1  # its token is spent, whatever it waits for
+        try:
+            async with budgets.slots("arm"):
                 response = await self.next.send(request)
-            finally:
-                budgets.in_flight[key] -= 1
+        finally:
+            budgets.in_flight[key] -= 1
         headers = response.http_response.headers
         remaining = headers.get(f"x-ms-ratelimit-remaining-subscription-{kind}")
-        if remaining is not None and remaining.isdigit():
+        # A count above the bucket is the older hourly limit's (sovereign clouds until they move): not ours to sync.
+        if remaining is not None and remaining.isdigit() and float(remaining) <= bucket.size:
             bucket.remaining(float(remaining), budgets.in_flight[key])
         if response.http_response.status_code == 429:
             bucket.pause(retry_after(headers))

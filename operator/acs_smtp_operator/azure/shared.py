@@ -106,9 +106,12 @@ def assignments_key(scope: str) -> tuple[str, str]:
 
 def note_assignment(shared: Shared, scope: str, guid: str, made: AssignmentView | None) -> None:
     """The operator made (or removed) a role assignment at `scope`: the shared list says so at once."""
-    listed = shared.peek(assignments_key(scope))
+    key = assignments_key(scope)
+    listed = shared.peek(key)
     if isinstance(listed, dict):
         if made is None:
             listed.pop(guid.lower(), None)
         else:
             listed[guid.lower()] = made
+    else:  # a list read in flight may predate this write: it is not kept
+        shared.forget({key})

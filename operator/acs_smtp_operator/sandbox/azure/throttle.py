@@ -3,7 +3,7 @@
 ARM ("Understand how Azure Resource Manager throttles requests"): each security principal has, per
 subscription, a bucket of reads (250, refilled 25/s), of writes (200, 10/s) and of deletes (200, 10/s). A
 request takes one token; with none left the answer is 429 `SubscriptionRequestsThrottled` with Retry-After.
-Every answer carries `x-ms-ratelimit-remaining-subscription-{reads,writes,deletes}`.
+An answer carries `x-ms-ratelimit-remaining-subscription-{reads,writes,deletes}` for its own kind.
 
 Graph (service-specific limits, identity and access): a budget of resource units per app and tenant per
 10 seconds, shared by every request the app makes there; with none left, 429 `TooManyRequests` and
