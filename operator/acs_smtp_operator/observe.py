@@ -24,10 +24,10 @@ __all__ = ["observe", "rollouts_done"]
 T = TypeVar("T")
 
 
-async def _shared(ports: Ports, done: Done, key: tuple[str, ...], load: Callable[[], Awaitable[T]], **kw: float) -> T:
-    """A read many credentials share (see `azure.shared`), noted in `done`: a pass that fails forgets it."""
+async def _shared(ports: Ports, done: Done, key: tuple[str, ...], load: Callable[[], Awaitable[T]]) -> T:
+    """A read many credentials share (see `azure.shared`), noted in `done`: a pass that fails makes it stale."""
     done.shared_keys.add(key)
-    return await ports.shared.read(key, load, **kw)
+    return await ports.shared.read(key, load)
 
 
 async def _domains(ports: Ports, acs: AcsRef, done: Done) -> tuple[SenderDomain, ...]:
@@ -73,9 +73,7 @@ async def _principal(
         if principal and assignment_guid(acs.resource_id, role_id, principal) == name:
             shared.put(own, principal, ttl=0.0)  # spent: the next pass reads Graph
             return principal
-    return await _shared(
-        ports, done, common, lambda: passwords.find_service_principal(ports.azure.graph, client_id), ttl=shared.ttl
-    )
+    return await _shared(ports, done, common, lambda: passwords.find_service_principal(ports.azure.graph, client_id))
 
 
 async def _roles(ports: Ports, acs: AcsRef, role: RoleSpec) -> RolesSeen:

@@ -49,7 +49,7 @@ class Done:
     added: tuple[str, datetime] | None = None  # (key id, when) addPassword answered, whatever happened next
     keys: KeyPlan | None = None
     secret_version: str | None = None  # the resourceVersion of the Secret this pass wrote
-    shared_keys: set[Hashable] = field(default_factory=set)  # the shared reads it used (forgotten if it fails)
+    shared_keys: set[Hashable] = field(default_factory=set)  # the shared reads it used (made stale if it fails)
 
 
 @dataclass(frozen=True)

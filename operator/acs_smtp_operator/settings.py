@@ -66,8 +66,9 @@ class Settings(BaseSettings):
         default=None,
         ge=0,
         description="seconds a read many credentials share (the ACS resource, its domains, the role, the role "
-        "assignments at the resource) is reused, default the drift period; the operator's own writes update it "
-        "at once, and a failed pass reads afresh what it used (0: nothing shared)",
+        "assignments at the resource, an application's service principal) is reused, default the drift period; "
+        "the operator's own writes update it at once, and a failed pass reads afresh what it used (0: only a "
+        "read in flight is shared)",
     )
 
     @property

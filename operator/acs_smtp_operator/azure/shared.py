@@ -43,19 +43,19 @@ class Shared:
         self.reads = 0  # reads made (a metric of the sharing: compare with the passes' needs)
         self.hits = 0
 
-    async def read(self, key: Hashable, load: Callable[[], Awaitable[T]], ttl: float | None = None) -> T:
+    async def read(self, key: Hashable, load: Callable[[], Awaitable[T]]) -> T:
         """`load()`'s answer for `key`: the one in flight or still fresh, else a new read (then kept).
 
         The read runs as its own task: a caller cancelled while waiting does not cancel it for the others.
         """
-        now, life = self._clock(), self.ttl if ttl is None else ttl
+        now = self._clock()
         entry = self._entries.get(key)
         if entry is not None and (not entry.future.done() or now - entry.at < entry.ttl):
             self.hits += 1
             return cast(T, await asyncio.shield(entry.future))
         self.reads += 1
         future: asyncio.Future[T] = asyncio.ensure_future(load())
-        made = _Entry(now, life, future)
+        made = _Entry(now, self.ttl, future)
         self._entries[key] = made
 
         def settled(done: asyncio.Future[T]) -> None:
