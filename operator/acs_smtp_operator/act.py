@@ -184,9 +184,13 @@ async def issue(job: Job, reason: RotationReason) -> None:
     """Add a client secret, prove it works, then (and only then) put it in the Secret; else take it back."""
     ports, app, content = job.ports, job.observed.application, job.content
     namespace, name = content.namespace, str(content.owner["name"])
-    new = await passwords.add_password(
-        ports.azure.graph, app.object_id, job.marker, job.now + job.spec.rotation.lifetime
-    )
+    try:
+        new = await passwords.add_password(
+            ports.azure.graph, app.object_id, job.marker, job.now + job.spec.rotation.lifetime
+        )
+    except Failure:
+        ports.metrics.rotation(namespace, name, reason, "failed")
+        raise
     job.done.added = (new.key_id, whole_second_after(max(job.now, datetime.now(UTC))))
     secret = new.value.get_secret_value()
     why = await _verified(job, secret)
@@ -202,6 +206,7 @@ async def issue(job: Job, reason: RotationReason) -> None:
     try:
         await _write(job, current, secret, new.key_id, new.end)
     except Failure as exc:
+        ports.metrics.rotation(namespace, name, reason, "failed")
         if _refused(exc):  # certainly not written: take the key back now
             await _take_back(job, new.key_id)
         # Otherwise (a timeout, a 5xx) the Secret may hold the new key: the next pass finds out, and the

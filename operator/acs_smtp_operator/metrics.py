@@ -58,6 +58,12 @@ class Metrics:
         self.rotations = Counter(
             "acssmtp_rotations", "Client secret rotations", [*labels, "reason", "result"], registry=self.registry
         )
+        self.failed_rotations = Gauge(
+            "acssmtp_credential_failed_rotations",
+            "Rotations that failed in a row since the last one or the last pass that succeeded (0: none failing)",
+            labels,
+            registry=self.registry,
+        )
         self.azure = Counter(
             "acssmtp_azure_requests",
             "Calls to Azure Resource Manager, Graph and Entra",
@@ -81,14 +87,23 @@ class Metrics:
                 gauge.labels(namespace, name).set(moment.timestamp())
         ready = status.condition(ConditionType.READY)
         self.ready.labels(namespace, name).set(1 if ready is not None and ready.status == "True" else 0)
+        failed = self.failed_rotations.labels(namespace, name)  # 0 from the start: an alert needs no first failure
+        synced = status.condition(ConditionType.SYNCED)
+        if synced is not None and synced.status == "True":
+            failed.set(0)  # a pass that succeeded leaves no rotation failing (one may have adopted a key in doubt)
 
     def forget(self, namespace: str, name: str) -> None:
-        for gauge in (self.expiration, self.renewal, self.ready):
+        for gauge in (self.expiration, self.renewal, self.ready, self.failed_rotations):
             with contextlib.suppress(KeyError):
                 gauge.remove(namespace, name)
 
     def rotation(self, namespace: str, name: str, reason: str, result: str) -> None:
         self.rotations.labels(namespace, name, reason, result).inc()
+        failed = self.failed_rotations.labels(namespace, name)
+        if result == "success":
+            failed.set(0)
+        else:
+            failed.inc()
 
     def paced(self, api: str, seconds: float) -> None:
         self.pacing.labels(api).inc(seconds)

@@ -337,7 +337,7 @@ def test_metrics_expose_expiry_rotations_and_azure_calls_but_no_secret(
     ],
 )
 def test_faults_at_each_azure_call_converge_without_duplicate_secrets(
-    cloud: Cloud, ns: str, fault: dict[str, Any]
+    cloud: Cloud, ns: str, fault: dict[str, Any], operator: Operator
 ) -> None:
     apply(cloud, ns, "faulty", app="billing-mailer", rotation=QUICK)
     wait_ready(cloud, ns, "faulty")
@@ -353,6 +353,11 @@ def test_faults_at_each_azure_call_converge_without_duplicate_secrets(
     )
     data = cloud.kubectl("get", "secret", "faulty-smtp", "-n", ns, "-o", "jsonpath={.data}").stdout
     assert data
+    if str(fault["path"]).endswith("addPassword$"):  # a rotation that could not add its secret is counted failed
+        body = httpx.get(f"http://127.0.0.1:{operator.metrics_port}/metrics", timeout=5).text
+        assert (
+            f'acssmtp_rotations_total{{name="faulty",namespace="{ns}",reason="ManualRotation",result="failed"}}' in body
+        )
     cloud.kubectl("delete", "acssmtp", "faulty", "-n", ns, "--wait=false")
 
 

@@ -39,3 +39,26 @@ def test_a_credential_reports_expiry_renewal_and_readiness() -> None:
     assert value("acssmtp_credential_ready_status", {"namespace": "ns", "name": "cr"}) == 1
     metrics.forget("ns", "cr")
     assert value("acssmtp_credential_ready_status", {"namespace": "ns", "name": "cr"}) is None
+
+
+def test_failed_rotations_count_in_a_row_from_zero_and_a_success_resets_them() -> None:
+    """The RotationFailing alert reads this gauge: it exists at 0 before any failure (a counter's first
+    increment is invisible to increase()), counts failures in a row, and a success brings it back to 0."""
+    metrics = Metrics()
+    value = metrics.registry.get_sample_value
+    labels = {"namespace": "ns", "name": "cr"}
+    metrics.credential("ns", "cr", Status.read({}))
+    assert value("acssmtp_credential_failed_rotations", labels) == 0
+    metrics.rotation("ns", "cr", "RenewalDue", "verification_failed")
+    metrics.rotation("ns", "cr", "RenewalDue", "failed")
+    assert value("acssmtp_credential_failed_rotations", labels) == 2
+    assert value("acssmtp_rotations_total", {**labels, "reason": "RenewalDue", "result": "failed"}) == 1
+    metrics.rotation("ns", "cr", "RenewalDue", "success")
+    assert value("acssmtp_credential_failed_rotations", labels) == 0
+    metrics.rotation("ns", "cr", "RenewalDue", "failed")  # a Secret write in doubt, whose key the next pass adopts
+    metrics.credential("ns", "cr", Status.read({"conditions": [{"type": "Synced", "status": "False"}]}))
+    assert value("acssmtp_credential_failed_rotations", labels) == 1
+    metrics.credential("ns", "cr", Status.read({"conditions": [{"type": "Synced", "status": "True"}]}))
+    assert value("acssmtp_credential_failed_rotations", labels) == 0, "a pass that succeeded: nothing is failing"
+    metrics.forget("ns", "cr")
+    assert value("acssmtp_credential_failed_rotations", labels) is None
