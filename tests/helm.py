@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import helm_python
 import yaml
+from helm_python import _native
 
 ROOT = Path(__file__).resolve().parent.parent
 CHART = ROOT / "charts" / "acs-smtp-operator"
@@ -34,6 +36,18 @@ def render_files(values: dict[str, Any], name: str = RELEASE, namespace: str = N
     """Template path -> rendered text, as `helm template` (raises helm_python.HelmValuesError on bad values)."""
     chart = helm_python.Chart.load(CHART)
     return chart.render(values, name=name, namespace=namespace, is_install=True)
+
+
+def render_with_apis(
+    values: dict[str, Any], api_versions: list[str], name: str = RELEASE, namespace: str = NAMESPACE
+) -> dict[str, str]:
+    """As `render_files`, on a cluster that serves `api_versions` too (`helm template --api-versions`): the
+    library's render takes the option, its Python wrapper does not pass it on."""
+    chart = helm_python.Chart.load(CHART)
+    options = {"name": name, "namespace": namespace, "is_install": True, "api_versions": api_versions}
+    rendered = _native.call_string("helm_render", chart._raw(), json.dumps(values), json.dumps(options))
+    files: dict[str, str] = json.loads(rendered)
+    return files
 
 
 def render(values: dict[str, Any], name: str = RELEASE, namespace: str = NAMESPACE) -> list[dict[str, Any]]:
