@@ -7,7 +7,7 @@ import importlib.util
 import signal
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -130,3 +130,133 @@ def rotate(target: Annotated[str, typer.Argument(help="NAMESPACE/NAME of the Acs
         typer.echo(f"cannot request a rotation of {target}: {exc.status} {exc.reason}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"rotation of {target} requested ({ROTATE}={value})")
+
+
+def _target(target: str) -> tuple[str, str]:
+    namespace, _, name = target.partition("/")
+    if not namespace or not name or "/" in name:
+        raise typer.BadParameter("use NAMESPACE/NAME")
+    return namespace, name
+
+
+@app.command()
+def status(
+    target: Annotated[str, typer.Argument(help="NAMESPACE/NAME of the AcsSmtpCredential")],
+    output: Annotated[str, typer.Option("--output", "-o", help="text or json")] = "text",
+    events: Annotated[int, typer.Option(help="how many of the last Events to show")] = 5,
+) -> None:
+    """Is this credential healthy, and why not: readiness, policy, keys, rotation, rollout, last Events.
+
+    Reads the credential, its policy, the Secret's metadata (never its data), the restart targets and the
+    Events with your kubeconfig; what your RBAC does not let you read is said, not fatal.
+    """
+    import json
+    from datetime import UTC, datetime
+
+    from acs_smtp_operator.describe import Found, lines, summarize
+    from acs_smtp_operator.kube import inspect
+    from acs_smtp_operator.kube.api import new_api_client
+    from acs_smtp_operator.status import Status
+
+    if output not in ("text", "json"):
+        raise typer.BadParameter("--output is text or json")
+    namespace, name = _target(target)
+    api = new_api_client()
+    read = inspect.credential(api, namespace, name)
+    if read.state != "found":
+        typer.echo(f"AcsSmtpCredential {target}: {'not found' if read.state == 'absent' else read.why}", err=True)
+        raise typer.Exit(1)
+    body, recorded = read.body, Status.read(read.body.get("status"))
+    policy = inspect.policy(api, recorded.policy) if recorded.policy else Found(state="absent")
+    secret = inspect.secret_metadata(api, namespace, _secret_name(body, recorded.secret_name))
+    workloads = [
+        inspect.workload(api, str(t.get("kind", "Deployment")), namespace, str(t.get("name")))
+        for t in (body.get("spec") or {}).get("restartTargets") or []
+    ]
+    found_events, _ = inspect.events(api, namespace, name, (body.get("metadata") or {}).get("uid"))
+    now = datetime.now(UTC)
+    summary = summarize(body, policy, secret, workloads, found_events, now, last=max(events, 0))
+    if output == "json":
+        typer.echo(json.dumps(summary.model_dump(mode="json"), indent=2))
+    else:
+        typer.echo("\n".join(lines(summary, now)))
+
+
+def _secret_name(credential: dict[str, Any], recorded: str | None) -> str:
+    """The Secret the credential writes: as status records it, else as its spec names it."""
+    spec = credential.get("spec") or {}
+    return (
+        recorded or (spec.get("secret") or {}).get("name") or f"{(credential.get('metadata') or {}).get('name')}-smtp"
+    )
+
+
+@app.command()
+def check(
+    target: Annotated[str, typer.Argument(help="NAMESPACE/NAME of the AcsSmtpCredential")],
+    ca_file: Annotated[Path | None, typer.Option(help="PEM bundle to trust instead of the system's")] = None,
+    sender: Annotated[
+        str | None, typer.Option("--from", help="the sender for MAIL FROM (default: the Secret's from)")
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="seconds for each step")] = 20.0,
+) -> None:
+    """Prove the credential's Secret works, from outside, as a pod's mail client would use it.
+
+    STARTTLS, AUTH LOGIN, MAIL FROM accepted, RSET, QUIT: no mail is sent. One line says PASS or the step that
+    failed with the server's answer. Exit code: 0 passed, 1 the Secret could not be read, 3 connect, 4
+    STARTTLS, 5 AUTH LOGIN, 6 MAIL FROM, 7 RSET or QUIT. Only a Secret this credential owns is used, and the
+    password is sent only inside TLS.
+    """
+    import ssl
+
+    from acs_smtp_operator.describe import printable
+    from acs_smtp_operator.kube import inspect
+    from acs_smtp_operator.kube.api import new_api_client
+    from acs_smtp_operator.smtp_check import Check, run_check
+    from acs_smtp_operator.status import Status
+    from acs_smtp_operator.vocabulary import KIND
+
+    namespace, name = _target(target)
+    api = new_api_client()
+    read = inspect.credential(api, namespace, name)
+    if read.state != "found":
+        typer.echo(f"FAIL reading AcsSmtpCredential {target}: {'not found' if read.state == 'absent' else read.why}")
+        raise typer.Exit(1)
+    secret_name = _secret_name(read.body, Status.read(read.body.get("status")).secret_name)
+    where = f"Secret {namespace}/{secret_name}"
+    found, data = inspect.secret_data(api, namespace, secret_name)
+    if found.state != "found":
+        typer.echo(f"FAIL reading {where}: {'not found' if found.state == 'absent' else found.why}")
+        raise typer.Exit(1)
+    missing = [key for key in ("username", "password", "host", "port") if not data.get(key)]
+    if missing or not data.get("port", "").isdigit():
+        typer.echo(f"FAIL reading {where}: {', '.join(missing) or 'port'} missing or not usable")
+        raise typer.Exit(1)
+    uid = (read.body.get("metadata") or {}).get("uid")
+    owners = (found.body.get("metadata") or {}).get("ownerReferences") or []
+    if not any(o.get("kind") == KIND and o.get("uid") == uid for o in owners):
+        typer.echo(f"FAIL reading {where}: it is not owned by AcsSmtpCredential {target}; not logging in with it")
+        raise typer.Exit(1)
+    probe = Check(
+        host=data["host"],
+        port=int(data["port"]),
+        username=data["username"],
+        password=data["password"],
+        sender=sender or data.get("from") or None,
+        starttls=data.get("starttls", "true").strip().lower() == "true",
+    )
+    try:
+        context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    except (OSError, ssl.SSLError) as exc:
+        raise typer.BadParameter(f"--ca-file {ca_file}: not a readable PEM bundle ({type(exc).__name__})") from None
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    verdict = run_check(probe, context, timeout)
+    server, user = printable(f"{probe.host}:{probe.port}"), printable(probe.username)
+    if verdict.ok:
+        steps = ", ".join(
+            f"STARTTLS ({verdict.tls})" if s == "STARTTLS" else f"MAIL FROM:<{probe.sender}>" if s == "MAIL FROM" else s
+            for s in verdict.passed
+        )
+        typer.echo(f"PASS {where} as {user} at {server}: {steps}; no mail sent")
+        return
+    typer.echo(f"FAIL at {verdict.failed}: {verdict.why} ({where}, {server}, user {user})")
+    raise typer.Exit(verdict.exit_code)

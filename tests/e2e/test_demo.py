@@ -28,7 +28,12 @@ def test_the_demo_provisions_sends_and_narrates() -> None:
     assert "PUT    201" in out and "addPassword" in out, "the timeline shows the Azure writes"
     assert "SecretIssued" in out, "and the Kubernetes Events"
     assert "A cluster administrator grants namespace default" in out, "the policy comes first"
-    assert out.rstrip().splitlines()[-2].split()[:4] == ["shop", "True", "default", "1"], "and counts the credential"
+    counted = out.split("8. The policy now counts the credential it permits:\n", 1)[1].splitlines()
+    assert counted[1].split()[:4] == ["shop", "True", "default", "1"], "and counts the credential"
+    status = out.split("9. acs-smtp-operator status default/shop-mailer\n", 1)[1]
+    assert "Ready:            True (Ready)" in status and "Policy:           shop: permits it" in status
+    check = out.split("10. acs-smtp-operator check default/shop-mailer --ca-file <sandbox CA>\n", 1)[1]
+    assert check.startswith("PASS Secret default/shop-mailer-smtp") and "AUTH LOGIN, MAIL FROM:<DoNotReply@" in check
     assert "password=<" in out and "demo succeeded" in out
 
 

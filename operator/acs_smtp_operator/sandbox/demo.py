@@ -165,12 +165,37 @@ async def run_demo(
                 await _grant(kubeconfig, policy, policy_name, namespace, out, wait_seconds)
                 await _narrate(sandbox, kubeconfig, example, namespace, name, out, wait_seconds)
                 await _counted(kubeconfig, policy_name, out, wait_seconds)
+                await _day_two(sandbox, namespace, name, out)
             except DemoFailed:
                 out(f"--- operator log ({log}) ---\n" + log.read_text()[-4000:])
                 raise
             finally:
                 operator.send_signal(signal.SIGTERM)
                 await asyncio.to_thread(operator.wait, 20)
+
+
+async def _day_two(sandbox: Sandbox, namespace: str, name: str, out: Callable[[str], None]) -> None:
+    """What a person on call runs: `status` (is it healthy, and why not) and `check` (the Secret, proven)."""
+    target = f"{namespace}/{name}"
+    ca = sandbox.manifest["caBundle"]
+    for step, args in (
+        ("9", ["status", target]),
+        ("10", ["check", target, "--ca-file", ca]),
+    ):
+        shown = " ".join(a if a != ca else "<sandbox CA>" for a in args)
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "acs_smtp_operator", *args],
+            env={**os.environ, "KUBECONFIG": sandbox.env["KUBECONFIG"]},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        out(f"{step}. acs-smtp-operator {shown}")
+        out((done.stdout + done.stderr).rstrip())
+        if done.returncode != 0:
+            raise DemoFailed(f"acs-smtp-operator {args[0]} exited {done.returncode}")
 
 
 def open_policy(manifest: dict[str, Any], name: str, covering: dict[str, Any], **spec: Any) -> dict[str, Any]:
