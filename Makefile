@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test quick test-real controlplane lint unit demo sandbox clean lock
+.PHONY: test quick test-real controlplane tools lint unit demo sandbox clean lock
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,18 +12,28 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check operator tests benchmarks
-	$(BIN)/ruff format --check operator tests benchmarks
-	test -z "$$(gofmt -l tests/controlplane)"
+	$(BIN)/ruff check operator tests benchmarks examples/clients/python
+	$(BIN)/ruff format --check operator tests benchmarks examples/clients/python
+	test -z "$$(gofmt -l tests/controlplane examples/clients/go)"
+	cd examples/clients/go && go vet ./...
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
 # Everything CI runs: lint, the whole suite on the sandbox, then the scenarios on a real control plane.
 test: quick test-real
 
-# The developer's quick loop: lint and the whole suite on the sandbox's Kubernetes emulator.
-quick: lint
-	$(BIN)/pytest
+# The developer's quick loop: lint and the whole suite on the sandbox's Kubernetes emulator. The tests that need
+# promtool or a mail client's toolchain (Node, Java, Go) fail rather than skip here: this command installs them.
+quick: lint tools
+	ACSSMTP_REQUIRE_TOOLS=1 ACSSMTP_REQUIRE_CLIENTS=1 $(BIN)/pytest
+
+# promtool, to unit-test the chart's alerting rules (tests/e2e/test_alerts_and_dashboard.py), from its Go module.
+PROMETHEUS_VERSION := v0.316.0
+tools: tests/.bin/promtool-$(PROMETHEUS_VERSION)
+tests/.bin/promtool-$(PROMETHEUS_VERSION):
+	GOBIN=$(CURDIR)/tests/.bin go install -trimpath -ldflags="-s -w" \
+		github.com/prometheus/prometheus/cmd/promtool@$(PROMETHEUS_VERSION)
+	touch $@
 
 controlplane:
 	tests/controlplane/build.sh

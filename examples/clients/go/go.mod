@@ -1,0 +1,3 @@
+module acssmtp.io/examples/send
+
+go 1.22
