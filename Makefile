@@ -23,7 +23,8 @@ lint: $(BIN)/.installed
 test: quick test-real
 
 # The developer's quick loop: lint and the whole suite on the sandbox's Kubernetes emulator. The tests that need
-# promtool or a mail client's toolchain (Node, Java, Go) fail rather than skip here: this command installs them.
+# promtool (built by `tools`) or a mail client's toolchain fail rather than skip here: the toolchains themselves
+# (Node.js with npm, a JDK with Maven, Go) must be installed; the tests fetch the clients' dependencies.
 quick: lint tools
 	ACSSMTP_REQUIRE_TOOLS=1 ACSSMTP_REQUIRE_CLIENTS=1 $(BIN)/pytest
 

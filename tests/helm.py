@@ -42,7 +42,8 @@ def render_with_apis(
     values: dict[str, Any], api_versions: list[str], name: str = RELEASE, namespace: str = NAMESPACE
 ) -> dict[str, str]:
     """As `render_files`, on a cluster that serves `api_versions` too (`helm template --api-versions`): the
-    library's render takes the option, its Python wrapper does not pass it on."""
+    library's render takes the option, its Python wrapper does not pass it on (private names: the package is
+    pinned below 0.3 in pyproject.toml)."""
     chart = helm_python.Chart.load(CHART)
     options = {"name": name, "namespace": namespace, "is_install": True, "api_versions": api_versions}
     rendered = _native.call_string("helm_render", chart._raw(), json.dumps(values), json.dumps(options))

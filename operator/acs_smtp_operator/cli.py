@@ -13,7 +13,8 @@ import typer
 
 __all__ = ["app"]
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+# Never the locals in a traceback: `check` holds a Secret's password in one.
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__, pretty_exceptions_show_locals=False)
 
 
 @app.callback()
@@ -110,17 +111,13 @@ def rotate(target: Annotated[str, typer.Argument(help="NAMESPACE/NAME of the Acs
     """Ask for a rotation now (sets the acssmtp.io/rotate annotation, like `cmctl renew`)."""
     from datetime import UTC, datetime
 
+    from kubernetes import client
     from kubernetes.client.exceptions import ApiException
 
-    from acs_smtp_operator.kube.api import new_api_client
     from acs_smtp_operator.vocabulary import GROUP, PLURAL, ROTATE, VERSION
 
-    namespace, _, name = target.partition("/")
-    if not namespace or not name:
-        raise typer.BadParameter("use NAMESPACE/NAME")
-    from kubernetes import client
-
-    api = client.CustomObjectsApi(new_api_client())
+    namespace, name = _target(target)
+    api = client.CustomObjectsApi(_kubernetes())
     value = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     try:
         api.patch_namespaced_custom_object(
@@ -130,6 +127,19 @@ def rotate(target: Annotated[str, typer.Argument(help="NAMESPACE/NAME of the Acs
         typer.echo(f"cannot request a rotation of {target}: {exc.status} {exc.reason}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"rotation of {target} requested ({ROTATE}={value})")
+
+
+def _kubernetes() -> Any:
+    """The API client of your kubeconfig (or the pod's account); a clear line when there is none."""
+    from kubernetes.config import ConfigException
+
+    from acs_smtp_operator.kube.api import new_api_client
+
+    try:
+        return new_api_client()
+    except (ConfigException, OSError) as exc:
+        typer.echo(f"no Kubernetes configuration: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 def _target(target: str) -> tuple[str, str]:
@@ -153,47 +163,40 @@ def status(
     import json
     from datetime import UTC, datetime
 
-    from acs_smtp_operator.describe import Found, lines, summarize
+    from acs_smtp_operator.describe import Found, lines, secret_name, summarize
     from acs_smtp_operator.kube import inspect
-    from acs_smtp_operator.kube.api import new_api_client
     from acs_smtp_operator.status import Status
 
     if output not in ("text", "json"):
         raise typer.BadParameter("--output is text or json")
     namespace, name = _target(target)
-    api = new_api_client()
+    api = _kubernetes()
     read = inspect.credential(api, namespace, name)
     if read.state != "found":
         typer.echo(f"AcsSmtpCredential {target}: {'not found' if read.state == 'absent' else read.why}", err=True)
         raise typer.Exit(1)
     body, recorded = read.body, Status.read(read.body.get("status"))
     policy = inspect.policy(api, recorded.policy) if recorded.policy else Found(state="absent")
-    secret = inspect.secret_metadata(api, namespace, _secret_name(body, recorded.secret_name))
+    secret = inspect.secret_metadata(api, namespace, secret_name(body))
     workloads = [
         inspect.workload(api, str(t.get("kind", "Deployment")), namespace, str(t.get("name")))
         for t in (body.get("spec") or {}).get("restartTargets") or []
     ]
-    found_events, _ = inspect.events(api, namespace, name, (body.get("metadata") or {}).get("uid"))
+    found_events, unreadable = inspect.events(api, namespace, name, (body.get("metadata") or {}).get("uid"))
     now = datetime.now(UTC)
-    summary = summarize(body, policy, secret, workloads, found_events, now, last=max(events, 0))
+    summary = summarize(body, policy, secret, workloads, found_events, now, max(events, 0), unreadable)
     if output == "json":
         typer.echo(json.dumps(summary.model_dump(mode="json"), indent=2))
     else:
         typer.echo("\n".join(lines(summary, now)))
 
 
-def _secret_name(credential: dict[str, Any], recorded: str | None) -> str:
-    """The Secret the credential writes: as status records it, else as its spec names it."""
-    spec = credential.get("spec") or {}
-    return (
-        recorded or (spec.get("secret") or {}).get("name") or f"{(credential.get('metadata') or {}).get('name')}-smtp"
-    )
-
-
 @app.command()
 def check(
     target: Annotated[str, typer.Argument(help="NAMESPACE/NAME of the AcsSmtpCredential")],
-    ca_file: Annotated[Path | None, typer.Option(help="PEM bundle to trust instead of the system's")] = None,
+    ca_file: Annotated[
+        Path | None, typer.Option(help="PEM bundle to trust instead of the system's", exists=True, dir_okay=False)
+    ] = None,
     sender: Annotated[
         str | None, typer.Option("--from", help="the sender for MAIL FROM (default: the Secret's from)")
     ] = None,
@@ -208,27 +211,26 @@ def check(
     """
     import ssl
 
-    from acs_smtp_operator.describe import printable
+    from acs_smtp_operator.describe import printable, secret_name
     from acs_smtp_operator.kube import inspect
-    from acs_smtp_operator.kube.api import new_api_client
     from acs_smtp_operator.smtp_check import Check, run_check
-    from acs_smtp_operator.status import Status
     from acs_smtp_operator.vocabulary import KIND
 
     namespace, name = _target(target)
-    api = new_api_client()
+    api = _kubernetes()
     read = inspect.credential(api, namespace, name)
     if read.state != "found":
         typer.echo(f"FAIL reading AcsSmtpCredential {target}: {'not found' if read.state == 'absent' else read.why}")
         raise typer.Exit(1)
-    secret_name = _secret_name(read.body, Status.read(read.body.get("status")).secret_name)
-    where = f"Secret {namespace}/{secret_name}"
-    found, data = inspect.secret_data(api, namespace, secret_name)
+    name_of_secret = secret_name(read.body)
+    where = printable(f"Secret {namespace}/{name_of_secret}")
+    found, data = inspect.secret_data(api, namespace, name_of_secret)
     if found.state != "found":
         typer.echo(f"FAIL reading {where}: {'not found' if found.state == 'absent' else found.why}")
         raise typer.Exit(1)
     missing = [key for key in ("username", "password", "host", "port") if not data.get(key)]
-    if missing or not data.get("port", "").isdigit():
+    port = data.get("port", "")
+    if missing or not (port.isdigit() and 0 < int(port) < 65536):
         typer.echo(f"FAIL reading {where}: {', '.join(missing) or 'port'} missing or not usable")
         raise typer.Exit(1)
     uid = (read.body.get("metadata") or {}).get("uid")

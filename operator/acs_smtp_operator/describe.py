@@ -17,7 +17,7 @@ from acs_smtp_operator.status import Status
 from acs_smtp_operator.timestamps import parse_stamp, stamp
 from acs_smtp_operator.vocabulary import KEY_ID
 
-__all__ = ["CONTROL", "Found", "Summary", "Workload", "lines", "printable", "summarize"]
+__all__ = ["CONTROL", "Found", "Summary", "Workload", "lines", "printable", "secret_name", "summarize"]
 
 CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -56,8 +56,11 @@ class ConditionView(_Shape):
 
 
 class KeyView(_Shape):
-    key_id: str
-    until: str | None  # notAfter for the current key, removeAfter for one in its grace period
+    """A key and its moment: the current key's expiry (notAfter), a retiring key's end (removeAfter), the time an
+    old key began to wait for a rollout (since), or, without a key, the next rotation."""
+
+    key_id: str | None
+    at: str | None
     in_seconds: int | None
 
 
@@ -88,14 +91,22 @@ class Summary(_Shape):
     pending_rollout: KeyView | None
     restart_targets: tuple[Workload, ...]
     events: tuple[EventView, ...]
+    events_unreadable: str  # why the Events could not be read; empty when they were
+
+
+def secret_name(credential: dict[str, Any]) -> str:
+    """The Secret the credential writes: as its status records it, else as its spec names it, else the default."""
+    recorded = Status.read(credential.get("status")).secret_name
+    named = ((credential.get("spec") or {}).get("secret") or {}).get("name")
+    return str(recorded or named or f"{(credential.get('metadata') or {}).get('name')}-smtp")
 
 
 def _in(moment: datetime | None, now: datetime) -> int | None:
     return None if moment is None else int((moment - now).total_seconds())
 
 
-def _key(key_id: str, moment: datetime | None, now: datetime) -> KeyView:
-    return KeyView(key_id=key_id, until=stamp(moment) if moment else None, in_seconds=_in(moment, now))
+def _key(key_id: str | None, moment: datetime | None, now: datetime) -> KeyView:
+    return KeyView(key_id=key_id, at=stamp(moment) if moment else None, in_seconds=_in(moment, now))
 
 
 def _event_time(event: dict[str, Any]) -> str | None:
@@ -133,8 +144,9 @@ def summarize(
     events: list[dict[str, Any]],
     now: datetime,
     last: int = 5,
+    events_unreadable: str = "",
 ) -> Summary:
-    meta, spec = credential.get("metadata") or {}, credential.get("spec") or {}
+    meta = credential.get("metadata") or {}
     status = Status.read(credential.get("status"))
     conditions = tuple(
         ConditionView(
@@ -146,7 +158,6 @@ def summarize(
         )
         for c in status.conditions
     )
-    secret_name = status.secret_name or (spec.get("secret") or {}).get("name") or f"{meta.get('name')}-smtp"
     secret_state = {
         "found": "present",
         "absent": "not written yet" if status.current_key_id is None else "missing: the next pass writes it again",
@@ -162,11 +173,11 @@ def summarize(
         policy=status.policy,
         policy_state=_policy(status, policy),
         username=status.username,
-        secret=secret_name,
+        secret=secret_name(credential),
         secret_state=secret_state,
         secret_key_id=annotations.get(KEY_ID),
         current_key=_key(status.current_key_id, status.not_after, now) if status.current_key_id else None,
-        next_rotation=_key("", status.renewal_time, now) if status.renewal_time else None,
+        next_rotation=_key(None, status.renewal_time, now) if status.renewal_time else None,
         last_rotation=stamp(status.last_rotation_time) if status.last_rotation_time else None,
         last_rotation_reason=status.last_rotation_reason,
         grace_period=tuple(_key(k.key_id, k.remove_after, now) for k in status.retiring_keys),
@@ -184,6 +195,7 @@ def summarize(
             )
             for e in (ordered[-last:] if last > 0 else [])
         ),
+        events_unreadable=events_unreadable,
     )
 
 
@@ -221,7 +233,7 @@ def lines(summary: Summary, now: datetime) -> list[str]:
     rows.extend(
         (c.type, f"{c.status} ({c.reason}) {c.message}".rstrip())
         for c in summary.conditions
-        if c.type != ConditionType.READY and (c.status != "True" or c.type == "Synced")
+        if c.type != ConditionType.READY and (c.status != "True" or c.type == ConditionType.SYNCED)
     )
     rows.append(("Policy", f"{summary.policy or '-'}: {summary.policy_state}"))
     rows.append(("Username", summary.username or "-"))
@@ -229,18 +241,18 @@ def lines(summary: Summary, now: datetime) -> list[str]:
     rows.append(("Secret", f"{summary.namespace}/{summary.secret} ({summary.secret_state}{held})"))
     if summary.current_key is not None:
         key = summary.current_key
-        rows.append(("Current key", f"{key.key_id}, expires {key.until} ({_human(key.in_seconds)})"))
+        rows.append(("Current key", f"{key.key_id}, expires {key.at} ({_human(key.in_seconds)})"))
     if summary.next_rotation is not None:
         rotation = summary.next_rotation
         when = _human(rotation.in_seconds) if (rotation.in_seconds or 0) >= 0 else "due now"
-        rows.append(("Next rotation", f"{rotation.until} ({when})"))
+        rows.append(("Next rotation", f"{rotation.at} ({when})"))
     if summary.last_rotation:
         rows.append(("Last rotation", f"{summary.last_rotation} ({summary.last_rotation_reason or '?'})"))
     for key in summary.grace_period:
-        rows.append(("Grace period", f"key {key.key_id} stays valid until {key.until} ({_human(key.in_seconds)})"))
+        rows.append(("Grace period", f"key {key.key_id} stays valid until {key.at} ({_human(key.in_seconds)})"))
     if summary.pending_rollout is not None:
         rows.append(
-            ("Awaiting rollout", f"old key {summary.pending_rollout.key_id} since {summary.pending_rollout.until}")
+            ("Awaiting rollout", f"old key {summary.pending_rollout.key_id} since {summary.pending_rollout.at}")
         )
     for target in summary.restart_targets:
         detail = f": {target.detail}" if target.detail else ""
@@ -250,8 +262,11 @@ def lines(summary: Summary, now: datetime) -> list[str]:
     width = max(len(label) for label, _ in rows) + 2
     width = max(width, _WIDTH)  # the same column whatever is shown, for eyes and for grep
     out = [f"AcsSmtpCredential {summary.namespace}/{summary.name}"]
-    out.extend(f"  {label + ':':<{width}}{printable(value)}" for label, value in rows)
-    out.append(f"  Events (last {len(summary.events)}):" if summary.events else "  Events: none")
+    out.extend(printable(f"  {label + ':':<{width}}{value}") for label, value in rows)
+    if summary.events_unreadable:
+        out.append(printable(f"  Events: could not be read ({summary.events_unreadable})"))
+    else:
+        out.append(f"  Events (last {len(summary.events)}):" if summary.events else "  Events: none")
     for event in summary.events:
         times = f" (x{event.count})" if event.count > 1 else ""
         said = printable(f"{event.type:<7} {event.reason:<22} {event.message}")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from acs_smtp_operator.describe import CONTROL, printable
 
-__all__ = ["EHLO_NAME", "EXIT_CODES", "Check", "Step", "Verdict", "run_check"]
+__all__ = ["EXIT_CODES", "Check", "Step", "Verdict", "run_check"]
 
 EHLO_NAME = "acs-smtp-operator-check"
 
@@ -110,7 +110,7 @@ def run_check(check: Check, context: ssl.SSLContext, timeout: float = 20.0) -> V
             )
         except _BROKE as exc:
             return failed(Step.STARTTLS, f"TLS failed ({_error(exc)})")
-        if not isinstance(client.sock, ssl.SSLSocket):
+        if not isinstance(client.sock, ssl.SSLSocket):  # smtplib raises first; the invariant is ours to keep
             return failed(Step.STARTTLS, "the connection is not encrypted")
         if code != 250:
             return failed(Step.STARTTLS, f"EHLO after STARTTLS refused: {_said(code, answer)}")

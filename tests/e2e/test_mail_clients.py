@@ -16,8 +16,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import smtplib
-import ssl
 import subprocess
 import sys
 import uuid
@@ -31,7 +29,7 @@ import pytest
 import yaml
 from tests import kubelet
 from tests.conftest import ROOT, Cloud
-from tests.integration.operator_helpers import apply, eventually, namespace, secret_data, wait_ready
+from tests.integration.operator_helpers import apply, eventually, login, namespace, secret_data, wait_ready
 
 pytestmark = pytest.mark.usefixtures("operator")
 
@@ -330,18 +328,6 @@ def test_go_needs_the_login_authenticator_net_smtp_has_none(
         assert refused in output, output
     [mail] = delivered(cloud, subject)  # one: LoginAuth's; the standard library's never got as far as DATA
     assert mail["username"] == credential.data["username"]
-
-
-def login(cloud: Cloud, username: str, password: str) -> int:
-    """235 when the SMTP server accepts the credentials, else its reply code."""
-    trust = ssl.create_default_context(cafile=cloud.manifest["caBundle"])
-    with smtplib.SMTP(cloud.manifest["smtp"]["host"], cloud.manifest["smtp"]["port"], timeout=10) as smtp:
-        smtp.starttls(context=trust)
-        try:
-            smtp.login(username, password)
-        except smtplib.SMTPAuthenticationError as exc:
-            return exc.smtp_code
-    return 235
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import json
+import smtplib
+import ssl
 import time
 import uuid
 from collections.abc import Callable
@@ -100,3 +102,15 @@ def secret_data(cloud: Cloud, ns: str, name: str) -> dict[str, str] | None:
 
 def azure_writes(cloud: Cloud) -> list[dict[str, Any]]:
     return [r for r in cloud.requests() if r["api"] in ("arm", "graph") and r["method"] in WRITES]
+
+
+def login(cloud: Cloud, username: str, password: str) -> int:
+    """235 when the SMTP server accepts the credentials, else its reply code (535 for a refused secret)."""
+    trust = ssl.create_default_context(cafile=cloud.manifest["caBundle"])
+    with smtplib.SMTP(cloud.manifest["smtp"]["host"], cloud.manifest["smtp"]["port"], timeout=10) as smtp:
+        smtp.starttls(context=trust)
+        try:
+            smtp.login(username, password)
+        except smtplib.SMTPAuthenticationError as exc:
+            return exc.smtp_code
+    return 235

@@ -78,7 +78,8 @@ def test_status_says_what_a_person_asks_first(cloud: Cloud, ns: str, operator: O
     target = shown["Restart target"][0]  # the sandbox rolls Deployments out; the real control plane has no kubelet
     assert re.fullmatch(r"Deployment shop-web (rolled-out|rolling-out): \d/2 updated, \d ready.*", target), target
     assert "SecretIssued" in out.split("Events (last", 1)[1], "the last Events"
-    assert password not in out and password not in text.stderr
+    leaked = password in out or password in text.stderr  # computed first: a failed assert must not print it
+    assert not leaked, "status printed the password"
 
     as_json = cli(cloud, "status", f"{ns}/told", "-o", "json")
     summary = json.loads(as_json.stdout)
@@ -86,7 +87,8 @@ def test_status_says_what_a_person_asks_first(cloud: Cloud, ns: str, operator: O
     assert summary["current_key"]["key_id"] == status["currentKeyId"]
     assert summary["restart_targets"][0]["kind"] == "Deployment"
     assert any(e["reason"] == "SecretIssued" for e in summary["events"])
-    assert password not in as_json.stdout
+    leaked = password in as_json.stdout
+    assert not leaked, "status -o json printed the password"
 
     missing = cli(cloud, "status", f"{ns}/nothing-here")
     assert missing.returncode == 1 and f"AcsSmtpCredential {ns}/nothing-here: not found" in missing.stderr
@@ -170,4 +172,5 @@ def test_check_proves_the_secret_and_names_the_failing_step(cloud: Cloud, ns: st
     finally:
         operator.start()
     for output in (passed, untrusted, foreign):
-        assert data["password"] not in output.stdout + output.stderr
+        leaked = data["password"] in output.stdout + output.stderr
+        assert not leaked, "check printed the password"

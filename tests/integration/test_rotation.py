@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import os
-import smtplib
-import ssl
 import subprocess
 import sys
 import threading
@@ -19,7 +17,7 @@ import httpx
 import pytest
 from kubernetes import client, config
 from tests.conftest import ROOT, Cloud, Operator
-from tests.integration.operator_helpers import apply, azure_writes, eventually, get, wait_ready, wait_reason
+from tests.integration.operator_helpers import apply, azure_writes, eventually, get, login, wait_ready, wait_reason
 
 # Scheduled rotations are at least an hour apart (the CRD's bound): these tests ask for theirs, seconds apart.
 QUICK = {"secretLifetime": "2h", "renewBefore": "1h", "gracePeriod": "3s"}
@@ -64,18 +62,6 @@ def operator(cloud: Cloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 pytestmark = pytest.mark.usefixtures("operator")
-
-
-def login(cloud: Cloud, username: str, password: str) -> int:
-    """235 when the SMTP server accepts the credentials, else its reply code (535 for a refused secret)."""
-    trust = ssl.create_default_context(cafile=cloud.manifest["caBundle"])
-    with smtplib.SMTP(cloud.manifest["smtp"]["host"], cloud.manifest["smtp"]["port"], timeout=10) as smtp:
-        smtp.starttls(context=trust)
-        try:
-            smtp.login(username, password)
-        except smtplib.SMTPAuthenticationError as exc:
-            return exc.smtp_code
-    return 235
 
 
 class Consumer:

@@ -79,6 +79,10 @@ def test_what_cannot_be_read_is_said_not_fatal() -> None:
     )
     text = "\n".join(lines(summary, NOW))
     assert "shop: recorded; the policy could not be read (Kubernetes answered 403 Forbidden)" in text
+    hidden = summarize(
+        credential(), Found(state="absent"), Found(state="absent"), [], [], NOW, 5, "Kubernetes answered 403"
+    )
+    assert "Events: could not be read (Kubernetes answered 403)" in "\n".join(lines(hidden, NOW))
     assert "(missing: the next pass writes it again)" in text
     assert "Restart target:   Deployment shop-web absent" in text
     assert text.rstrip().endswith("Events: none")
@@ -124,6 +128,7 @@ def test_the_last_events_only_and_json_holds_no_secret_data() -> None:
     dumped = json.loads(json.dumps(summary.model_dump(mode="json")))
     assert dumped["ready"]["status"] == "True" and dumped["grace_period"][0]["key_id"] == "old-key"
     assert dumped["current_key"]["in_seconds"] == 90 * 86400
+    assert dumped["next_rotation"]["key_id"] is None and dumped["next_rotation"]["at"] == "2027-01-28T12:00:00Z"
 
 
 def test_rollout_states_as_kubectl_rollout_status_judges_them() -> None:
@@ -144,3 +149,25 @@ def test_rollout_states_as_kubectl_rollout_status_judges_them() -> None:
         "status": {"desiredNumberScheduled": 3, "updatedNumberScheduled": 3, "numberAvailable": 2},
     }
     assert rollout("DaemonSet", daemons).detail == "3/3 updated, 2 available"
+
+
+def test_what_others_wrote_cannot_drive_the_terminal() -> None:
+    """Condition types and messages, Events: anyone who can write them could send escape sequences or forge a
+    line; the text output shows them as plain spaces, on their own line."""
+    forged = {
+        "conditions": [
+            {"type": "Ready", "status": "False", "reason": "X", "message": "bad\n  Ready:            True (Ready)"},
+            {"type": "Evil\x1b[2J", "status": "False", "reason": "Y", "message": "\x1b[31mred"},
+        ]
+    }
+    summary = summarize(
+        credential(**forged),
+        Found(state="absent"),
+        Found(state="absent"),
+        [],
+        [event("Spoof\x1b]0;title\x07", "2026-11-29T11:00:00Z")],
+        NOW,
+    )
+    out = lines(summary, NOW)
+    assert not any(ch in line for line in out for ch in ("\x1b", "\x07", "\n"))
+    assert sum(line.strip().startswith("Ready:") for line in out) == 1, "no forged Ready line"

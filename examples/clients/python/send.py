@@ -88,6 +88,8 @@ def send(settings: Settings, to: str, subject: str) -> None:
             raise smtplib.SMTPNotSupportedError("the server does not offer STARTTLS")
         client.starttls(context=ssl.create_default_context())  # verifies the certificate and the host name
         client.ehlo()
+        if not (settings.username.isascii() and settings.password.isascii()):  # smtplib's error would quote it
+            raise ConfigError("the username or the password is not ASCII")
         # smtplib picks AUTH LOGIN when it is what the server offers (ACS offers nothing else).
         client.login(settings.username, settings.password)
         client.send_message(message)
@@ -99,6 +101,8 @@ def describe(exc: BaseException) -> str:
         return f"{exc.smtp_code} {text}"
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         return "; ".join(f"{to}: {code} {text.decode(errors='replace')}" for to, (code, text) in exc.recipients.items())
+    if isinstance(exc, UnicodeError):  # its text quotes the character it could not encode
+        return type(exc).__name__
     return f"{type(exc).__name__}: {exc}"
 
 
