@@ -11,7 +11,8 @@ import contextlib
 import hashlib
 import logging
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,12 +35,15 @@ from acs_smtp_operator.waiting import first
 
 __all__ = ["Coordinator", "phase"]
 
+_FINALIZED_KEPT = 600.0  # seconds a finished deletion is remembered: far beyond a watch event's lag
+
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 EmitFor = Callable[[dict[str, Any]], Emit]  # the Event poster for a credential's object
 TenancySource = Callable[[], Tenancy]  # the policies and namespace labels, as the operator's indexes hold them
-Shared = Callable[[str, str], bool]  # (role assignment id, uid): does another credential record it as its own?
+# (role assignment id, uid, uids to leave out): does another credential record it as its own?
+Shared = Callable[[str, str, Collection[str]], bool]
 Permission = Grant | str | None  # permitted by, refused because, or not decided (the spec is invalid)
 
 
@@ -107,10 +111,13 @@ class Coordinator:
         emit_for: EmitFor,
         tenancy: TenancySource,
         clock: Clock = _utcnow,
-        shared: Shared = lambda assignment, uid: True,  # unknown: shared, so never removed
+        shared: Shared = lambda assignment, uid, finalized: True,  # unknown: shared, so never removed
     ) -> None:
         self.ports, self.emit_for, self.tenancy, self.clock, self._indexed = ports, emit_for, tenancy, clock, shared
         self._entries: dict[str, _Entry] = {}
+        # Credentials whose deletion finished here, and when: kopf's index lists them until the watch reports them
+        # gone, and a credential deleted with them (a namespace's teardown) must not keep an assignment for them.
+        self._finalized: dict[str, float] = {}
         # One lock per (application, ACS resource): credentials naming the same pair share one role assignment
         # (its id derives from them), so a deletion that may remove it waits for a pass that may adopt it.
         self._targets: dict[tuple[str, str], asyncio.Lock] = {}
@@ -143,7 +150,13 @@ class Coordinator:
             other != uid and (entry.status.role_assignment_id or "").lower() == wanted
             for other, entry in self._entries.items()
         )
-        return recorded or self._indexed(assignment, uid)
+        return recorded or self._indexed(assignment, uid, self._finalized.keys())
+
+    def _done_with(self, uid: str) -> None:
+        """`uid`'s deletion is finished: no longer anyone's sharer. Kept a while, beyond any watch's lag."""
+        now = time.monotonic()
+        self._finalized = {u: at for u, at in self._finalized.items() if now - at < _FINALIZED_KEPT}
+        self._finalized[uid] = now
 
     def _entry(self, uid: str, status: Mapping[str, Any] | None = None) -> _Entry:
         """The credential's entry; a new one, or one no pass has finished yet, takes `status` as stored."""
@@ -352,3 +365,4 @@ class Coordinator:
             CURRENT.reset(token)
         self.ports.metrics.forget(cr.namespace, cr.name)
         self._entries.pop(cr.uid, None)
+        self._done_with(cr.uid)

@@ -80,11 +80,12 @@ class Indexes:
             namespaces=_Labels(self._labels),  # read through: a pass looks up one namespace, not all
         )
 
-    def shared(self, assignment: str, uid: str) -> bool:
-        """Does a credential other than `uid` record this role assignment as its own?"""
+    def shared(self, assignment: str, uid: str, finalized: Collection[str] = ()) -> bool:
+        """Does a credential other than `uid` (and than those whose deletion has finished) record this role
+        assignment as its own?"""
         if self._assignments is None:
             return True  # unknown: never remove it
-        return any(other != uid for other in self._assignments.get(assignment.lower(), []))
+        return any(other != uid and other not in finalized for other in self._assignments.get(assignment.lower(), []))
 
     def usage(self) -> dict[str, int]:
         return {} if self._usage is None else {name: len(store) for name, store in self._usage.items()}

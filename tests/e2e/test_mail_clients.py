@@ -230,7 +230,9 @@ def provision(cloud: Cloud, **spec: Any) -> Credential:
 
 
 def remove(cloud: Cloud, ns: str) -> None:
-    cloud.kubectl("delete", "acssmtp", "--all", "-n", ns, "--wait=false", check=False)
+    """Delete the credentials and wait for their finalizers, while the operator runs and the policy still permits
+    the cleanup: otherwise the role assignment stays in the session's tenant for the tests that come after."""
+    cloud.kubectl("delete", "acssmtp", "--all", "-n", ns, "--timeout=60s", check=False)
     cloud.kubectl("delete", "acssmtppolicy", ns, "--wait=false", check=False)
 
 

@@ -44,6 +44,22 @@ def test_delete_removes_our_keys_assignment_and_unused_role(cloud: Cloud, ns: st
     assert status["roleDefinitionId"] not in [r["id"] for r in state["roleDefinitions"]]
 
 
+def test_credentials_sharing_an_assignment_deleted_together_leave_none_behind(cloud: Cloud, ns: str) -> None:
+    """A namespace's teardown deletes its credentials at once. Those that share one role assignment (same
+    application and resource) each keep it while another still records it; the last one must still see the
+    others as gone, although kopf's index lists them until their deletion's watch event arrives."""
+    names = [f"pair-{i}" for i in range(3)]
+    for name in names:
+        apply(cloud, ns, name, app="billing-mailer")
+    assignments = {
+        (get(cloud, ns, "acssmtp", wait_ready(cloud, ns, n) and n) or {})["status"]["roleAssignmentId"] for n in names
+    }
+    assert len(assignments) == 1, "one assignment, shared"
+    cloud.kubectl("delete", "acssmtp", "--all", "-n", ns, "--timeout=60s")
+    assert [n for n in names if get(cloud, ns, "acssmtp", n) is not None] == []
+    assert assignments.pop() not in [a["id"] for a in cloud.state()["roleAssignments"]], "the assignment was left"
+
+
 def test_retain_leaves_azure_untouched(cloud: Cloud, ns: str) -> None:
     name, status = provisioned(cloud, ns, "Retain")
     cloud.kubectl("delete", "acssmtp", name, "-n", ns, "--timeout=30s")
