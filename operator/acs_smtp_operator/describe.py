@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from acs_smtp_operator.identity import secret_name as default_secret_name
 from acs_smtp_operator.model import ConditionType
 from acs_smtp_operator.status import Status
 from acs_smtp_operator.timestamps import parse_stamp, stamp
@@ -98,7 +99,7 @@ def secret_name(credential: dict[str, Any]) -> str:
     """The Secret the credential writes: as its status records it, else as its spec names it, else the default."""
     recorded = Status.read(credential.get("status")).secret_name
     named = ((credential.get("spec") or {}).get("secret") or {}).get("name")
-    return str(recorded or named or f"{(credential.get('metadata') or {}).get('name')}-smtp")
+    return recorded or default_secret_name(str((credential.get("metadata") or {}).get("name")), named)
 
 
 def _in(moment: datetime | None, now: datetime) -> int | None:

@@ -15,7 +15,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from acs_smtp_operator.describe import Found, Workload
-from acs_smtp_operator.kube.workloads import rollout
+from acs_smtp_operator.kube.workloads import METHODS, rollout
 from acs_smtp_operator.vocabulary import GROUP, KIND, PLURAL, POLICY_PLURAL, VERSION
 
 __all__ = ["credential", "events", "policy", "secret_data", "secret_metadata", "workload"]
@@ -73,19 +73,11 @@ def secret_data(api: client.ApiClient, namespace: str, name: str) -> tuple[Found
     return Found(state=found.state, body={"metadata": found.body.get("metadata", {})}, why=found.why), data
 
 
-_READERS = {
-    "Deployment": "read_namespaced_deployment",
-    "StatefulSet": "read_namespaced_stateful_set",
-    "DaemonSet": "read_namespaced_daemon_set",
-}
-
-
 def workload(api: client.ApiClient, kind: str, namespace: str, name: str) -> Workload:
     """A restart target and where its rollout stands: `rolled-out`, `rolling-out`, `absent` or `unreadable`."""
-    reader = _READERS.get(kind)
-    if reader is None:
+    if kind not in METHODS:
         return Workload(kind=kind, name=name, state="unreadable", detail="not a kind the operator restarts")
-    found = _read(api, getattr(client.AppsV1Api(api), reader), name, namespace)
+    found = _read(api, getattr(client.AppsV1Api(api), METHODS[kind][1]), name, namespace)
     if found.state != "found":
         return Workload(kind=kind, name=name, state=found.state, detail=found.why)
     where = rollout(kind, found.body)

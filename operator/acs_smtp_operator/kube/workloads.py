@@ -8,15 +8,20 @@ from typing import Any
 from acs_smtp_operator.kube.api import Kube
 from acs_smtp_operator.vocabulary import RESTARTED_AT
 
-__all__ = ["Rollout", "restart", "rollout", "rollout_complete"]
+__all__ = ["METHODS", "Rollout", "restart", "rollout", "rollout_complete"]
+
+
+# The AppsV1Api methods of each kind a credential restarts: (patch, read).
+METHODS = {
+    "Deployment": ("patch_namespaced_deployment", "read_namespaced_deployment"),
+    "StatefulSet": ("patch_namespaced_stateful_set", "read_namespaced_stateful_set"),
+    "DaemonSet": ("patch_namespaced_daemon_set", "read_namespaced_daemon_set"),
+}
 
 
 def _fns(kube: Kube, kind: str) -> tuple[Any, Any]:
-    return {
-        "Deployment": (kube.apps.patch_namespaced_deployment, kube.apps.read_namespaced_deployment),
-        "StatefulSet": (kube.apps.patch_namespaced_stateful_set, kube.apps.read_namespaced_stateful_set),
-        "DaemonSet": (kube.apps.patch_namespaced_daemon_set, kube.apps.read_namespaced_daemon_set),
-    }[kind]
+    patch, read = METHODS[kind]
+    return getattr(kube.apps, patch), getattr(kube.apps, read)
 
 
 async def restart(kube: Kube, kind: str, namespace: str, name: str, stamp: str) -> bool:
