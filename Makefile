@@ -14,7 +14,7 @@ $(BIN)/.installed: pyproject.toml
 lint: $(BIN)/.installed
 	$(BIN)/ruff check operator tests benchmarks examples/clients/python
 	$(BIN)/ruff format --check operator tests benchmarks examples/clients/python
-	test -z "$$(gofmt -l tests/controlplane examples/clients/go)"
+	test -z "$$(gofmt -l tests/controlplane tests/webhook examples/clients/go)"
 	cd examples/clients/go && go vet ./...
 	$(BIN)/mypy
 	$(BIN)/lint-imports

@@ -157,6 +157,13 @@ def real_cluster(manifest: dict[str, Any], directory: Path) -> Iterator[dict[str
             **manifest,
             "kubeconfig": str(plane.kubeconfig),
             "leaseNamespace": NAMESPACE,
+            # For workload identity: the service account issuer, its CA and signing key, the cluster's own files.
+            "controlPlane": {
+                "issuer": plane.issuer,
+                "caFile": str(plane.dir / "ca.pem"),
+                "serviceAccountKeyFile": str(plane.dir / "sa.key"),
+                "directory": str(plane.dir),
+            },
             "env": {
                 **manifest["env"],
                 "KUBECONFIG": str(account_kubeconfig(plane.kubeconfig, RELEASE, NAMESPACE, directory / "operator")),

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / "tests" / ".bin"
-BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager")
+BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "azure-wi-webhook")
 
 
 def built() -> bool:
@@ -51,6 +51,7 @@ class ControlPlane:
         self.processes: list[subprocess.Popen[bytes]] = []
         self.kubeconfig = self.dir / "admin.kubeconfig"
         self.api_port = _port()
+        self.issuer = f"https://127.0.0.1:{self.api_port}"
 
     def _write_pki(self) -> None:
         ca = trustme.CA(organization_name="acssmtp e2e")
@@ -139,7 +140,10 @@ class ControlPlane:
             f"--client-ca-file={d / 'ca.pem'}",
             "--authorization-mode=RBAC",
             "--service-cluster-ip-range=10.96.0.0/24",
-            "--service-account-issuer=https://kubernetes.default.svc",
+            # Its own URL: the issuer's discovery document and JWKS are then served where Entra (the sandbox's)
+            # fetches them, as workload identity needs (tests/integration/test_workload_identity.py).
+            f"--service-account-issuer={self.issuer}",
+            f"--service-account-jwks-uri={self.issuer}/openid/v1/jwks",  # else the advertised address's
             f"--service-account-key-file={d / 'sa.pub'}",
             f"--service-account-signing-key-file={d / 'sa.key'}",
             "--enable-priority-and-fairness=false",

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,6 +21,7 @@ from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph.graph_service_client import GraphServiceClient
 from msgraph_core import GraphClientFactory
 
+from acs_smtp_operator.azure.federated import WorkloadIdentity
 from acs_smtp_operator.azure.pacing import ArmPacing, Budgets, GraphPacing
 from acs_smtp_operator.settings import Settings
 
@@ -65,12 +68,28 @@ def client_secret_credential(
     )
 
 
-def operator_credential(settings: Settings, hook: ResponseHook | None = None) -> AsyncTokenCredential:
-    """The operator's identity: DefaultAzureCredential (environment, workload identity, managed identity).
+def operator_credential(
+    settings: Settings, hook: ResponseHook | None = None, environ: Mapping[str, str] = os.environ
+) -> AsyncTokenCredential:
+    """The operator's identity, as DefaultAzureCredential picks it: environment, workload identity, managed identity.
 
-    Developer-machine credentials (Azure CLI, PowerShell, azd, VS Code, broker) are left out: in a
-    cluster they are never the intended identity, and probing them slows every failure down.
+    Workload identity (AZURE_FEDERATED_TOKEN_FILE with AZURE_CLIENT_ID, and no client secret or certificate in
+    the environment, which DefaultAzureCredential would try first) is `WorkloadIdentity`: the token file read
+    afresh for each exchange, and refusals that name the token's claims. Developer-machine credentials (Azure
+    CLI, PowerShell, azd, VS Code, broker) are left out: in a cluster they are never the intended identity, and
+    probing them slows every failure down.
     """
+    token_file, client_id = environ.get("AZURE_FEDERATED_TOKEN_FILE"), environ.get("AZURE_CLIENT_ID")
+    secret = environ.get("AZURE_CLIENT_SECRET") or environ.get("AZURE_CLIENT_CERTIFICATE_PATH")
+    if token_file and client_id and settings.tenant_id and not secret:
+        return WorkloadIdentity(
+            settings.tenant_id,
+            client_id,
+            Path(token_file),
+            authority=settings.authority_host,
+            connection_verify=settings.connection_verify,
+            **_core_hook("entra", hook),
+        )
     credential: AsyncTokenCredential = DefaultAzureCredential(
         authority=settings.authority_host,
         connection_verify=settings.connection_verify,

@@ -28,6 +28,7 @@ from kiota_authentication_azure._exceptions import KiotaAuthenticationError
 from kiota_http._exceptions import KiotaHTTPXError
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
+from acs_smtp_operator.azure.federated import AADSTS, FederatedSignInError
 from acs_smtp_operator.failure import After, Backoff, Failure, Retry
 from acs_smtp_operator.model import Reason
 
@@ -63,7 +64,6 @@ _POLICY_CODES = {
     "CredentialTypeNotAllowedAsPerAppPolicy",
     "TooManyAppPasswords",
 }
-AADSTS = re.compile(r"AADSTS(\d+)")  # an Entra error code in azure-identity's text: the only part that travels
 
 # AADSTS codes of the operator's own sign-in, and what the platform team should do about each.
 _SIGN_IN = {
@@ -77,6 +77,34 @@ _SIGN_IN = {
     "700211": "no federated identity credential matches its token's issuer: check the cluster's OIDC issuer",
     "700024": "its federated token is outside its valid time range: check the projected token's refresh",
     "700027": "its client assertion's signature is not valid",
+}
+
+# Workload identity: what Entra said of the token, and what to change. `{app}`: the operator's client id.
+_FEDERATED = {
+    "70025": "application {app} has no federated identity credential: add one for the operator's ServiceAccount "
+    "(issuer: the cluster's OIDC issuer URL, subject: system:serviceaccount:<namespace>:<name>, audience: "
+    "api://AzureADTokenExchange)",
+    "70021": "no federated identity credential of application {app} matches the token's issuer, subject and audience",
+    "700211": "no federated identity credential of application {app} names the token's issuer: it must be the "
+    "cluster's OIDC issuer URL exactly, trailing slash included (AKS: az aks show --query "
+    "oidcIssuerProfile.issuerUrl)",
+    "700213": "no federated identity credential of application {app} names the token's subject (matched exactly, "
+    "case included): add one for system:serviceaccount:<namespace>:<name> of the ServiceAccount the operator "
+    "runs as, or run it as the one the credential names",
+    "700212": "no federated identity credential of application {app} with the token's issuer and subject names "
+    "its audience: the credential's audience and the projected token's (api://AzureADTokenExchange) must match",
+    "700024": "the token has expired or is not yet valid: the kubelet re-writes a projected token before it "
+    "expires; check that AZURE_FEDERATED_TOKEN_FILE is the projected volume's file, and the node's clock",
+    "90061": "Entra could not fetch the issuer's OpenID discovery document or keys: the issuer URL must be "
+    "reachable from the internet over https, with /.well-known/openid-configuration and its jwks_uri",
+    "7000272": "the key that signed the token is not among the keys the issuer publishes: after a service "
+    "account signing key rotation, publish the new key in the issuer's JWKS",
+    "700027": "the token's signature does not verify with the issuer's published keys",
+    "700222": "a token issued by Entra itself cannot be a federated assertion: point AZURE_FEDERATED_TOKEN_FILE "
+    "at the projected service account token",
+    "700016": "application {app} was not found in the tenant: check the ServiceAccount's "
+    "azure.workload.identity/client-id and tenant-id annotations",
+    "7000229": "application {app} has no service principal in the tenant: create one (az ad sp create --id {app})",
 }
 
 
@@ -131,6 +159,25 @@ def _network(exc: BaseException) -> bool:
     return any(_NETWORK_TEXT.search(line) for line in lines if "unavailable" not in line.lower())
 
 
+def _federated(exc: FederatedSignInError, what: str) -> Failure:
+    """The operator's workload identity got no token: what Entra said, the token's own claims, what to change."""
+    if exc.code is None:
+        return Failure(
+            Reason.OPERATOR_CREDENTIAL_REFUSED,
+            f"{what}: {exc.message}: the operator's workload identity needs the projected service account token "
+            'there (the pod label azure.workload.identity/use: "true" and the ServiceAccount\'s '
+            "azure.workload.identity/client-id annotation make the webhook mount it)",
+        )
+    advice = _FEDERATED.get(exc.code, "see https://login.microsoftonline.com/error?code=" + exc.code)
+    token = f"; the token in {exc.path} has {exc.facts.describe()}" if exc.facts else ""
+    return Failure(
+        Reason.OPERATOR_CREDENTIAL_EXPIRED if exc.code == "700024" else Reason.OPERATOR_CREDENTIAL_REFUSED,
+        f"{what}: Entra refused the operator's workload identity (AADSTS{exc.code}): "
+        f"{advice.format(app=exc.client_id)}{token}",
+        code=f"AADSTS{exc.code}",
+    )
+
+
 def _sign_in(exc: ClientAuthenticationError, what: str) -> Failure:
     """The operator's own identity got no token. Only the AADSTS code travels: never the SDK's whole text."""
     found = AADSTS.search(str(exc.message or exc))
@@ -177,6 +224,9 @@ def translate(exc: BaseException, what: str, not_found: Reason = Reason.AZURE_ER
     """An SDK exception as a `Failure`; `what` names the call for the message."""
     if isinstance(exc, Failure):
         return exc
+    federated = next((e for e in _chain(exc) if isinstance(e, FederatedSignInError)), None)
+    if federated is not None:
+        return _federated(federated, what)
     if isinstance(exc, ClientAuthenticationError) and (exc.response is None or AADSTS.search(str(exc.message))):
         return _sign_in(exc, what)  # raised by azure-identity: no token, so no request to the service
     if isinstance(exc, _LOCAL_FILE):

@@ -17,9 +17,11 @@ __all__ = [
     "OPERATOR_ARM_ACTIONS",
     "OPERATOR_ARM_GRANTS",
     "OPERATOR_GRAPH_PERMISSIONS",
+    "TOKEN_EXCHANGE_AUDIENCE",
     "AppSeed",
     "CommunicationServiceSeed",
     "DomainSeed",
+    "FederatedCredentialSeed",
     "Seed",
     "derive_guid",
     "load_seed",
@@ -49,6 +51,8 @@ OPERATOR_ARM_GRANTS: dict[str, tuple[str, ...]] = {
 OPERATOR_ARM_ACTIONS: tuple[str, ...] = tuple(a for group in OPERATOR_ARM_GRANTS.values() for a in group)
 # ...and in Microsoft Graph: manage only the applications it owns.
 OPERATOR_GRAPH_PERMISSIONS: tuple[str, ...] = ("Application.ReadWrite.OwnedBy",)
+# The audience Entra recommends for federated identity credentials (and the AKS webhook requests).
+TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
 # The name Azure gives every Azure-managed domain resource.
 AZURE_MANAGED_DOMAIN = "AzureManagedDomain"
 
@@ -81,6 +85,16 @@ class CommunicationServiceSeed(_Strict):
         return [d if isinstance(d, DomainSeed) else DomainSeed(name=d) for d in self.linked_domains]
 
 
+class FederatedCredentialSeed(_Strict):
+    """A federated identity credential: tokens of `issuer` about `subject` for `audiences` sign the app in."""
+
+    name: str
+    issuer: str
+    subject: str
+    audiences: list[str] = Field(default_factory=lambda: [TOKEN_EXCHANGE_AUDIENCE])
+    description: str = ""
+
+
 class AppSeed(_Strict):
     name: str
     owned_by_operator: bool = Field(alias="ownedByOperator", default=True)
@@ -89,12 +103,20 @@ class AppSeed(_Strict):
     max_password_lifetime_seconds: int | None = Field(alias="maxPasswordLifetimeSeconds", default=None)
     passwords_allowed: bool = Field(alias="passwordsAllowed", default=True)
     with_service_principal: bool = Field(alias="withServicePrincipal", default=True)
+    federated_identity_credentials: list[FederatedCredentialSeed] = Field(
+        alias="federatedIdentityCredentials", default_factory=list
+    )
 
 
 class Seed(_Strict):
     tenant: str = "sandbox-tenant"
     subscription: str = "sandbox-subscription"
     subscriptions: list[str] = Field(default_factory=list)  # further subscriptions of the tenant (names)
+    # The operator's own application's federated credentials (workload identity); more can be added at run time
+    # through the control API (POST /_sandbox/federated-credentials).
+    operator_federated_identity_credentials: list[FederatedCredentialSeed] = Field(
+        alias="operatorFederatedIdentityCredentials", default_factory=list
+    )
     resource_groups: list[str] = Field(alias="resourceGroups", default_factory=lambda: ["rg-mail"])
     communication_services: list[CommunicationServiceSeed] = Field(
         alias="communicationServices",

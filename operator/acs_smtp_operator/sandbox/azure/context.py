@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from acs_smtp_operator.sandbox.azure.faults import FaultBook
+from acs_smtp_operator.sandbox.azure.federation import Federation
 from acs_smtp_operator.sandbox.azure.state import Cloud
 from acs_smtp_operator.sandbox.azure.throttle import Throttle
 from acs_smtp_operator.sandbox.azure.tokens import Claims, TokenIssuer
@@ -50,6 +51,7 @@ class Context:
     bodies: list[dict[str, str]] = field(default_factory=list)
     clock: Callable[[], datetime] = _utcnow
     throttle: Throttle = field(default_factory=Throttle)  # ARM's and Graph's request limits (off by default)
+    federation: Federation = field(default_factory=Federation)  # judges client assertions (workload identity)
 
     def now(self) -> datetime:
         return self.clock()

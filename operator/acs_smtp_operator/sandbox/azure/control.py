@@ -1,4 +1,4 @@
-"""The sandbox's control API: request log, fault injection, timing knobs, delivered mail."""
+"""The sandbox's control API: request log, fault injection, timing knobs, federated credentials, delivered mail."""
 
 from __future__ import annotations
 
@@ -10,8 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from acs_smtp_operator.sandbox.azure.context import Context
 from acs_smtp_operator.sandbox.azure.faults import FaultSpec
+from acs_smtp_operator.sandbox.azure.state import Application
 from acs_smtp_operator.sandbox.azure.throttle import ArmLimits, GraphLimits
-from acs_smtp_operator.sandbox.seed import OPERATOR_ARM_ACTIONS, OPERATOR_ARM_GRANTS, OPERATOR_GRAPH_PERMISSIONS
+from acs_smtp_operator.sandbox.seed import (
+    OPERATOR_ARM_ACTIONS,
+    OPERATOR_ARM_GRANTS,
+    OPERATOR_GRAPH_PERMISSIONS,
+    TOKEN_EXCHANGE_AUDIENCE,
+)
 
 __all__ = ["CONTROL_PREFIX", "KnobsSpec", "routes"]
 
@@ -30,6 +36,24 @@ class KnobsSpec(BaseModel):
     rollout_seconds: float | None = Field(default=None, alias="rolloutSeconds", ge=0)
     graph_lag_seconds: float | None = Field(default=None, alias="graphLagSeconds", ge=0)
     smtp_role_actions: Literal["Current", "Legacy"] | None = Field(default=None, alias="smtpRoleActions")
+
+
+class FederatedCredentialSpec(BaseModel):
+    """What `POST {control}/federated-credentials` accepts: a federated credential on an application.
+
+    `application`: its appId or display name. `issuerCa`: a PEM certificate the issuer's https endpoints are
+    trusted with (Entra trusts the public roots; a local issuer needs its CA named).
+    """
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    application: str
+    name: str
+    issuer: str
+    subject: str
+    audiences: list[str] = Field(default_factory=lambda: [TOKEN_EXCHANGE_AUDIENCE])
+    description: str = ""
+    issuer_ca: str | None = Field(default=None, alias="issuerCa")
 
 
 class ThrottlingSpec(BaseModel):
@@ -177,6 +201,44 @@ def routes(ctx: Context) -> list[web.RouteDef]:
             {"actions": sorted(a for kind in OPERATOR_ARM_GRANTS for a in cloud.operator_role(kind).actions)}
         )
 
+    def _application(key: str) -> Application | None:
+        cloud = ctx.cloud
+        return cloud.app_by_app_id(key) or next((a for a in cloud.applications.values() if a.display_name == key), None)
+
+    async def federated_credentials(request: web.Request) -> web.Response:
+        if request.method == "GET":
+            return web.json_response(
+                [
+                    {"application": a.app_id, **f.to_graph()}
+                    for a in ctx.cloud.applications.values()
+                    for f in a.federated
+                ]
+            )
+        try:
+            spec = FederatedCredentialSpec.model_validate(await request.json())
+        except (ValueError, ValidationError) as exc:
+            return _bad_request(exc)
+        app = _application(spec.application)
+        if app is None:
+            return web.json_response({"error": f"no application {spec.application!r}"}, status=404)
+        try:
+            created = ctx.cloud.add_federated_credential(
+                app, spec.name, spec.issuer, spec.subject, tuple(spec.audiences), spec.description
+            )
+        except ValueError as exc:
+            return _bad_request(exc)
+        if spec.issuer_ca:
+            ctx.federation.trust(spec.issuer_ca)
+        return web.json_response({"application": app.app_id, **created.to_graph()}, status=201)
+
+    async def delete_federated_credential(request: web.Request) -> web.Response:
+        app = _application(request.match_info["application"])
+        name = request.match_info["name"]
+        if app is None or not any(f.name == name for f in app.federated):
+            return web.json_response({"error": "no such federated credential"}, status=404)
+        app.federated = [f for f in app.federated if f.name != name]
+        return web.Response(status=204)
+
     async def reset(request: web.Request) -> web.Response:
         ctx.faults.clear()
         ctx.log.clear()
@@ -195,6 +257,9 @@ def routes(ctx: Context) -> list[web.RouteDef]:
             "domains": [d.to_arm() for d in cloud.domains.values()],
             "roleAssignments": [a.to_arm() for a in cloud.role_assignments.values()],
             "smtpUsernames": [u.to_arm() for u in cloud.smtp_usernames.values()],
+            "federatedIdentityCredentials": [
+                {"application": a.app_id, **f.to_graph()} for a in cloud.applications.values() for f in a.federated
+            ],
         }
         return web.json_response(body)
 
@@ -214,6 +279,9 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         web.get(f"{p}/messages", messages),
         web.get(f"{p}/state", state),
         web.post(f"{p}/operator", operator),
+        web.get(f"{p}/federated-credentials", federated_credentials),
+        web.post(f"{p}/federated-credentials", federated_credentials),
+        web.delete(f"{p}/federated-credentials/{{application}}/{{name}}", delete_federated_credential),
         web.get(f"{p}/throttling", throttling),
         web.post(f"{p}/throttling", throttling),
     ]

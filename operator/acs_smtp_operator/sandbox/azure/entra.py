@@ -1,4 +1,4 @@
-"""The emulated Entra token endpoint (client credentials) and its OpenID discovery document."""
+"""The emulated Entra token endpoint (client credentials: a secret, or a federated assertion) and its discovery."""
 
 from __future__ import annotations
 
@@ -8,11 +8,18 @@ from datetime import UTC, datetime
 from aiohttp import web
 
 from acs_smtp_operator.sandbox.azure.context import ARM_AUDIENCE, COMMUNICATION_AUDIENCE, GRAPH_AUDIENCE, Context
+from acs_smtp_operator.sandbox.azure.federation import ASSERTION_TYPE
 from acs_smtp_operator.sandbox.azure.tokens import TOKEN_LIFETIME, Claims
 
 __all__ = ["routes"]
 
 _AUDIENCES = {a.rstrip("/"): a for a in (ARM_AUDIENCE, GRAPH_AUDIENCE, COMMUNICATION_AUDIENCE)}
+
+_FEDERATION_DOCS = "https://learn.microsoft.com/entra/workload-id/workload-identity-federation"
+_NO_MATCH = (
+    "No matching federated identity record found for presented assertion {what} '{value}'. Please check your "
+    "federated identity credential Subject, Audience and Issuer against the presented assertion. " + _FEDERATION_DOCS
+)
 
 _DESCRIPTIONS = {
     "7000215": (
@@ -38,6 +45,36 @@ _DESCRIPTIONS = {
     "90002": ("invalid_request", 400, "Tenant '{tenant}' not found."),
     "500011": ("invalid_resource", 400, "The resource principal named {scope} was not found in the tenant."),
     "900144": ("invalid_request", 400, "The request body must contain the following parameter: '{missing}'."),
+    # Workload identity federation (client assertions); docs/sandbox.md cites where each is documented.
+    "70025": ("invalid_client", 401, "Client application has no configured federated identity credentials."),
+    "700211": ("invalid_client", 401, _NO_MATCH.format(what="issuer", value="{issuer}")),
+    "700212": ("invalid_client", 401, _NO_MATCH.format(what="audience", value="{audience}")),
+    "700213": (
+        "invalid_client",
+        401,
+        "No matching federated identity record found for presented assertion subject '{subject}'. Please note "
+        "that matching is done using a case-sensitive comparison. Check your federated identity credential "
+        "Subject, Audience, and Issuer against the presented assertion. " + _FEDERATION_DOCS,
+    ),
+    "700024": (
+        "invalid_client",
+        401,
+        "Client assertion is not within its valid time range. Current time: {current}, assertion valid from "
+        "{start}, expiry time of assertion {expiry}. Review the documentation at "
+        "https://learn.microsoft.com/entra/identity-platform/certificate-credentials .",
+    ),
+    "7000272": (
+        "invalid_client",
+        401,
+        "The certificate with identifier {kid} used to sign the federated credential could not be found in the "
+        "metadata of identity provider {issuer}. Please validate that your Identity Provider's metadata exposes "
+        "the key used to sign the incoming token.",
+    ),
+    "700027": ("invalid_client", 401, "Client assertion failed signature validation."),
+    "700222": ("invalid_client", 401, "AAD-issued tokens may not be used for federated identity flows."),
+    "90061": ("invalid_request", 400, "Request to External OIDC endpoint failed."),
+    "50027": ("invalid_request", 400, "JWT token is invalid or malformed."),
+    "90011": ("invalid_request", 400, "Unexpected client assertion type."),
     "70011": (
         "invalid_scope",
         400,
@@ -77,7 +114,11 @@ def routes(ctx: Context) -> list[web.RouteDef]:
                 "authorization_endpoint": f"{base}/{tenant}/oauth2/v2.0/authorize",
                 "issuer": f"{base}/{tenant}/v2.0",
                 "jwks_uri": f"{base}/{tenant}/discovery/v2.0/keys",
-                "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+                "token_endpoint_auth_methods_supported": [
+                    "client_secret_post",
+                    "private_key_jwt",
+                    "client_secret_basic",
+                ],
                 "response_types_supported": ["code", "id_token", "token"],
                 "tenant_region_scope": "EU",
             }
@@ -101,12 +142,25 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         if audience is None:
             return _aadsts("500011", now, scope=scope)
         app_id = fields["client_id"]
-        secret = fields.get("client_secret", "")
-        if not secret:
+        secret, assertion = fields.get("client_secret", ""), fields.get("client_assertion", "")
+        if assertion:
+            kind = fields.get("client_assertion_type", "")
+            if not kind:
+                return _aadsts("900144", now, missing="client_assertion_type")
+            if kind != ASSERTION_TYPE:
+                return _aadsts("90011", now)
+            app = cloud.app_by_app_id(app_id)
+            if app is None:
+                return _aadsts("700016", now, app=app_id, tenant=tenant)
+            judged = await ctx.federation.check(assertion, app.federated, now)
+            if judged is not None:
+                return _aadsts(judged.code, now, **judged.fields)
+        elif not secret:
             return _aadsts("900144", now, missing="client_assertion' or 'client_secret")
-        refusal = cloud.check_secret(app_id, secret, now)
-        if refusal is not None:
-            return _aadsts(refusal, now, app=app_id, tenant=tenant)
+        else:
+            refusal = cloud.check_secret(app_id, secret, now)
+            if refusal is not None:
+                return _aadsts(refusal, now, app=app_id, tenant=tenant)
         sp = cloud.sp_by_app_id(app_id)
         if sp is None:
             return _aadsts("7000229", now, app=app_id, tenant=cloud.tenant_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import re
 import secrets
 import uuid
 from dataclasses import dataclass, field
@@ -26,12 +27,14 @@ from acs_smtp_operator.sandbox.seed import (
 __all__ = [
     "BUILTIN_ROLES",
     "LEGACY_SMTP_SEND_ACTIONS",
+    "MAX_FEDERATED_CREDENTIALS",
     "SENDING_RECORDS",
     "SMTP_SEND_ACTIONS",
     "Application",
     "Cloud",
     "CommunicationService",
     "Domain",
+    "FederatedCredential",
     "Knobs",
     "PasswordCredential",
     "RoleAssignment",
@@ -140,6 +143,31 @@ class PasswordCredential:
         }
 
 
+@dataclass(frozen=True)
+class FederatedCredential:
+    """A federated identity credential: tokens of `issuer` about `subject` for one of `audiences` sign the app in.
+
+    Entra matches issuer and subject exactly, case included (Graph's federatedIdentityCredential resource).
+    """
+
+    id: str
+    name: str
+    issuer: str
+    subject: str
+    audiences: tuple[str, ...]
+    description: str = ""
+
+    def to_graph(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "issuer": self.issuer,
+            "subject": self.subject,
+            "audiences": list(self.audiences),
+            "description": self.description or None,
+        }
+
+
 @dataclass
 class Application:
     object_id: str
@@ -150,6 +178,7 @@ class Application:
     max_password_lifetime: timedelta | None = None
     passwords_allowed: bool = True
     passwords: list[PasswordCredential] = field(default_factory=list)
+    federated: list[FederatedCredential] = field(default_factory=list)
 
     @property
     def live(self) -> list[PasswordCredential]:
@@ -360,6 +389,10 @@ class SmtpUsername:
         }
 
 
+MAX_FEDERATED_CREDENTIALS = 20
+_FIC_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{2,119}")
+
+
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -414,6 +447,11 @@ class Cloud:
             )
         operator_sp = cloud._add_app("acs-smtp-operator", owners=set(), now=now)
         operator_sp.graph_permissions.update(OPERATOR_GRAPH_PERMISSIONS)
+        operator_app = cloud._app_by_app_id(operator_sp.app_id)
+        for fic in seed.operator_federated_identity_credentials:
+            cloud.add_federated_credential(
+                operator_app, fic.name, fic.issuer, fic.subject, tuple(fic.audiences), fic.description
+            )
         seeded = now - timedelta(days=1)  # long propagated: the operator identity works from the first call
         cloud._add_password(
             cloud._app_by_app_id(operator_sp.app_id),
@@ -465,6 +503,10 @@ class Cloud:
             created.passwords_allowed = app.passwords_allowed
             if app.max_password_lifetime_seconds is not None:
                 created.max_password_lifetime = timedelta(seconds=app.max_password_lifetime_seconds)
+            for fic in app.federated_identity_credentials:
+                cloud.add_federated_credential(
+                    created, fic.name, fic.issuer, fic.subject, tuple(fic.audiences), fic.description
+                )
         return cloud
 
     def grant_operator(self, kind: str, scope: str, principal_id: str, created: datetime) -> None:
@@ -590,6 +632,40 @@ class Cloud:
         found.removed = now
         app.passwords = [p for p in app.passwords if p.removed is None or p.removed + lag > now]
         return True
+
+    def add_federated_credential(
+        self, app: Application, name: str, issuer: str, subject: str, audiences: tuple[str, ...], description: str = ""
+    ) -> FederatedCredential:
+        """Add a federated identity credential as Graph's POST .../federatedIdentityCredentials would.
+
+        Raises ValueError, worded as Graph's refusal, for what Graph refuses: a name that is not unique or URL
+        friendly, an issuer that is not an https URL, a repeated issuer and subject, more than the 20 an
+        application may have, any field over its documented length (docs/sandbox.md cites the limits).
+        """
+        if not _FIC_NAME.fullmatch(name):
+            raise ValueError(f"name {name!r}: 3 to 120 characters, letters, digits, '-' and '_', starting alphanumeric")
+        if any(f.name.lower() == name.lower() for f in app.federated):
+            raise ValueError(f"FederatedIdentityCredential with name {name} already exists.")
+        if len(app.federated) >= MAX_FEDERATED_CREDENTIALS:
+            raise ValueError(f"an application may have at most {MAX_FEDERATED_CREDENTIALS} federated credentials")
+        if not issuer.startswith("https://") or len(issuer) > 600:
+            raise ValueError(f"issuer {issuer!r}: an https URL of at most 600 characters")
+        if not subject or len(subject) > 600:
+            raise ValueError("subject: 1 to 600 characters")
+        if len(audiences) != 1 or not audiences[0] or len(audiences[0]) > 600:
+            raise ValueError("audiences: exactly one value of at most 600 characters")
+        if any(f.issuer == issuer and f.subject == subject for f in app.federated):
+            raise ValueError("the application already has a federated credential with this issuer and subject")
+        credential = FederatedCredential(
+            id=str(uuid.uuid4()),
+            name=name,
+            issuer=issuer,
+            subject=subject,
+            audiences=audiences,
+            description=description,
+        )
+        app.federated.append(credential)
+        return credential
 
     def check_secret(self, app_id: str, secret: str, now: datetime) -> str | None:
         """None if `secret` is a current client secret of the application, else the AADSTS code."""

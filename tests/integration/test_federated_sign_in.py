@@ -1,0 +1,220 @@
+"""The sandbox's Entra judges federated client assertions as Entra does, through azure-identity's real client.
+
+The issuer is a local OIDC issuer (tests/oidc.py) whose discovery document and JWKS the sandbox fetches over
+https; the real control plane's own issuer is exercised in test_workload_identity.py.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from azure.core.exceptions import ClientAuthenticationError
+from azure.identity import ClientAssertionCredential
+from cryptography.hazmat.primitives.asymmetric import rsa
+from tests.conftest import Cloud
+from tests.oidc import TOKEN_EXCHANGE, Issuer
+
+ARM = "https://management.azure.com/.default"
+SUBJECT = "system:serviceaccount:mail:sender"
+
+
+@pytest.fixture(scope="module")
+def issuer() -> Iterator[Issuer]:
+    found = Issuer()
+    yield found
+    found.close()
+
+
+@pytest.fixture
+def federated(cloud: Cloud, issuer: Issuer) -> Iterator[Callable[..., dict[str, Any]]]:
+    """Add federated credentials to sandbox applications; they are removed again afterwards."""
+    added: list[tuple[str, str]] = []
+
+    def add(application: str = "probe-mailer", **spec: Any) -> dict[str, Any]:
+        body = {"name": f"fic-{uuid.uuid4().hex[:8]}", "issuer": issuer.url, "subject": SUBJECT, **spec}
+        response = cloud.control.post(
+            "/federated-credentials", json={"application": application, "issuerCa": issuer.ca_pem, **body}
+        )
+        assert response.status_code == 201, response.text
+        created = dict(response.json())
+        added.append((created["application"], created["name"]))
+        return created
+
+    yield add
+    for application, name in added:
+        cloud.control.delete(f"/federated-credentials/{application}/{name}")
+
+
+def trust(cloud: Cloud) -> ssl.SSLContext:
+    return ssl.create_default_context(cafile=cloud.manifest["caBundle"])
+
+
+def sign_in(cloud: Cloud, client_id: str, assertion: str, scope: str = ARM) -> str:
+    """The access token azure-identity's ClientAssertionCredential gets for `assertion`."""
+    credential = ClientAssertionCredential(
+        cloud.manifest["tenantId"],
+        client_id,
+        lambda: assertion,
+        authority=cloud.env["AZURE_AUTHORITY_HOST"],
+        connection_verify=cloud.manifest["caBundle"],
+    )
+    try:
+        return credential.get_token(scope).token
+    finally:
+        credential.close()
+
+
+def refusal(cloud: Cloud, client_id: str, assertion: str) -> str:
+    with pytest.raises(ClientAuthenticationError) as caught:
+        sign_in(cloud, client_id, assertion)
+    text = str(caught.value)
+    assert "AADSTS" in text, text
+    return text.split("AADSTS", 1)[1].split(":", 1)[0]
+
+
+def test_a_matching_assertion_signs_the_application_in_and_arm_accepts_its_token(
+    cloud: Cloud, issuer: Issuer, federated: Callable[..., dict[str, Any]]
+) -> None:
+    federated()
+    token = sign_in(cloud, cloud.app("probe-mailer")["clientId"], issuer.mint(SUBJECT))
+    acs = cloud.acs["resourceId"]
+    arm = cloud.env["ACSSMTP_ARM_ENDPOINT"].rstrip("/")
+    # The application is no operator: ARM knows its token (403 for want of a role), not 401 for a foreign one.
+    answer = httpx.get(
+        f"{arm}{acs}?api-version=2023-04-01",
+        headers={"Authorization": f"Bearer {token}"},
+        verify=trust(cloud),
+    )
+    assert answer.status_code == 403, answer.text
+    assert answer.json()["error"]["code"] == "AuthorizationFailed"
+
+
+def test_the_issuers_keys_are_fetched_through_its_discovery_document(
+    cloud: Cloud, issuer: Issuer, federated: Callable[..., dict[str, Any]]
+) -> None:
+    federated()
+    before = issuer.fetches
+    sign_in(cloud, cloud.app("probe-mailer")["clientId"], issuer.mint(SUBJECT))
+    assert issuer.fetches - before == 2  # discovery, then the jwks_uri it names
+
+
+@pytest.mark.parametrize(
+    ("case", "code"),
+    [
+        ("issuer", "700211"),
+        ("subject", "700213"),
+        ("subject-case", "700213"),
+        ("audience", "700212"),
+        ("expired", "700024"),
+        ("not-yet-valid", "700024"),
+        ("unknown-key", "7000272"),
+        ("forged", "700027"),
+        ("malformed", "50027"),
+        ("entra-issued", "700222"),
+    ],
+)
+def test_an_assertion_that_fits_no_federated_credential_is_refused_with_entras_code(
+    cloud: Cloud, issuer: Issuer, federated: Callable[..., dict[str, Any]], case: str, code: str
+) -> None:
+    federated()
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = int(time.time())
+    assertion = {
+        "issuer": issuer.mint(SUBJECT, iss=issuer.url.rstrip("/")),  # AKS's issuer ends in '/': so must the token's
+        "subject": issuer.mint("system:serviceaccount:mail:other"),
+        "subject-case": issuer.mint(SUBJECT.upper()),
+        "audience": issuer.mint(SUBJECT, audience="api://AzureADTokenExchange/"),
+        "expired": issuer.mint(SUBJECT, exp=now - 60, iat=now - 3660, nbf=now - 3660),
+        "not-yet-valid": issuer.mint(SUBJECT, nbf=now + 600),
+        "unknown-key": issuer.mint(SUBJECT, key=other, kid="rotated-away"),
+        "forged": issuer.mint(SUBJECT, key=other),  # the published key's id, another key's signature
+        "malformed": "not.a.jwt",
+        "entra-issued": issuer.mint(
+            SUBJECT, iss=f"https://login.microsoftonline.com/{cloud.manifest['tenantId']}/v2.0"
+        ),
+    }[case]
+    assert refusal(cloud, cloud.app("probe-mailer")["clientId"], assertion) == code
+
+
+def test_an_application_without_federated_credentials_is_refused(cloud: Cloud, issuer: Issuer) -> None:
+    assert refusal(cloud, cloud.app("billing-mailer")["clientId"], issuer.mint(SUBJECT)) == "70025"
+
+
+def test_an_issuer_entra_cannot_reach_is_refused(cloud: Cloud, federated: Callable[..., dict[str, Any]]) -> None:
+    gone = Issuer()
+    gone.close()  # its port no longer answers
+    federated(issuer=gone.url)
+    assert refusal(cloud, cloud.app("probe-mailer")["clientId"], gone.mint(SUBJECT)) == "90061"
+
+
+def test_the_refusal_is_entras_wire_shape(
+    cloud: Cloud, issuer: Issuer, federated: Callable[..., dict[str, Any]]
+) -> None:
+    federated()
+    answer = httpx.post(
+        f"{cloud.env['AZURE_AUTHORITY_HOST'].rstrip('/')}/{cloud.manifest['tenantId']}/oauth2/v2.0/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": cloud.app("probe-mailer")["clientId"],
+            "scope": ARM,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": issuer.mint("system:serviceaccount:mail:other"),
+        },
+        verify=trust(cloud),
+    )
+    assert answer.status_code == 401
+    body = answer.json()
+    assert body["error"] == "invalid_client" and body["error_codes"] == [700213]
+    assert body["error_description"].startswith(
+        "AADSTS700213: No matching federated identity record found for presented assertion subject "
+        "'system:serviceaccount:mail:other'."
+    )
+    wrong_type = httpx.post(
+        answer.request.url,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": cloud.app("probe-mailer")["clientId"],
+            "scope": ARM,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:saml2-bearer",
+            "client_assertion": issuer.mint(SUBJECT),
+        },
+        verify=trust(cloud),
+    )
+    assert wrong_type.status_code == 400 and wrong_type.json()["error_codes"] == [90011]
+
+
+@pytest.mark.parametrize(
+    ("spec", "refused"),
+    [
+        ({"name": "x"}, "3 to 120 characters"),
+        ({"name": "-leading"}, "starting alphanumeric"),
+        ({"issuer": "http://insecure.example/"}, "https URL"),
+        ({"audiences": [TOKEN_EXCHANGE, "api://second"]}, "exactly one value"),
+        ({"subject": "s" * 601}, "1 to 600 characters"),
+    ],
+)
+def test_federated_credentials_graph_would_refuse_are_refused(
+    cloud: Cloud, issuer: Issuer, spec: dict[str, Any], refused: str
+) -> None:
+    body = {"application": "probe-mailer", "name": "valid-name", "issuer": issuer.url, "subject": SUBJECT, **spec}
+    answer = cloud.control.post("/federated-credentials", json=body)
+    assert answer.status_code == 400 and refused in answer.text
+
+
+def test_an_application_holds_at_most_twenty_distinct_federated_credentials(
+    cloud: Cloud, issuer: Issuer, federated: Callable[..., dict[str, Any]]
+) -> None:
+    first = federated()
+    duplicate = {"application": "probe-mailer", "name": "again", "issuer": issuer.url, "subject": first["subject"]}
+    assert cloud.control.post("/federated-credentials", json=duplicate).status_code == 400
+    for n in range(19):
+        federated(subject=f"{SUBJECT}-{n}")
+    extra = {**duplicate, "subject": "system:serviceaccount:mail:twenty-first"}
+    answer = cloud.control.post("/federated-credentials", json=extra)
+    assert answer.status_code == 400 and "at most 20" in answer.text
