@@ -34,6 +34,7 @@ class Issuer:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self.kid = uuid.uuid4().hex
         self.published: list[dict[str, Any]] = [_jwk(self.key, self.kid)]
+        self.jwks: Any = None  # set: served as the JWKS document instead of {"keys": published}
         self.fetches = 0
         issuer = self
 
@@ -49,7 +50,7 @@ class Issuer:
                         "id_token_signing_alg_values_supported": ["RS256"],
                     }
                 elif self.path == path + "openid/v1/jwks":
-                    body = {"keys": issuer.published}
+                    body = issuer.jwks if issuer.jwks is not None else {"keys": issuer.published}
                 else:
                     self.send_error(404)
                     return
@@ -82,13 +83,18 @@ class Issuer:
         lifetime: float = 3600,
         key: rsa.RSAPrivateKey | None = None,
         kid: str | None = None,
+        algorithm: str = "RS256",
         **claims: Any,
     ) -> str:
-        """A token as a kubelet's projected volume holds it; `claims` override (iss=..., nbf=...)."""
+        """A token as a kubelet's projected volume holds it; `claims` override (iss=..., nbf=...); `kid=""`: none."""
         now = int(time.time())
         payload = {"iss": self.url, "sub": subject, "aud": [audience], "iat": now, "nbf": now, "exp": now + lifetime}
         payload.update(claims)
-        return jwt.encode(payload, key or self.key, algorithm="RS256", headers={"kid": kid or self.kid})
+        signing: Any = key or self.key
+        if algorithm.startswith("HS"):
+            signing = "a-shared-secret-of-32-bytes-long"
+        headers = {} if kid == "" else {"kid": kid or self.kid}
+        return jwt.encode(payload, signing, algorithm=algorithm, headers=headers)
 
     def close(self) -> None:
         self.server.shutdown()

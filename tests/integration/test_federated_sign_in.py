@@ -6,6 +6,7 @@ https; the real control plane's own issuer is exercised in test_workload_identit
 
 from __future__ import annotations
 
+import json
 import ssl
 import time
 import uuid
@@ -13,10 +14,11 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import ClientAssertionCredential
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from tests.conftest import Cloud
 from tests.oidc import TOKEN_EXCHANGE, Issuer
 
@@ -49,6 +51,10 @@ def federated(cloud: Cloud, issuer: Issuer) -> Iterator[Callable[..., dict[str, 
     yield add
     for application, name in added:
         cloud.control.delete(f"/federated-credentials/{application}/{name}")
+
+
+def ec_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
 
 
 def trust(cloud: Cloud) -> ssl.SSLContext:
@@ -117,6 +123,9 @@ def test_the_issuers_keys_are_fetched_through_its_discovery_document(
         ("forged", "700027"),
         ("malformed", "50027"),
         ("entra-issued", "700222"),
+        ("no-key-id", "7000272"),
+        ("symmetric", "700027"),
+        ("endless", "50027"),
     ],
 )
 def test_an_assertion_that_fits_no_federated_credential_is_refused_with_entras_code(
@@ -138,6 +147,9 @@ def test_an_assertion_that_fits_no_federated_credential_is_refused_with_entras_c
         "entra-issued": issuer.mint(
             SUBJECT, iss=f"https://login.microsoftonline.com/{cloud.manifest['tenantId']}/v2.0"
         ),
+        "no-key-id": issuer.mint(SUBJECT, kid=""),
+        "symmetric": issuer.mint(SUBJECT, algorithm="HS256"),  # the published key's id, a shared secret
+        "endless": issuer.mint(SUBJECT, exp=float("inf")),
     }[case]
     assert refusal(cloud, cloud.app("probe-mailer")["clientId"], assertion) == code
 
@@ -203,8 +215,48 @@ def test_federated_credentials_graph_would_refuse_are_refused(
     cloud: Cloud, issuer: Issuer, spec: dict[str, Any], refused: str
 ) -> None:
     body = {"application": "probe-mailer", "name": "valid-name", "issuer": issuer.url, "subject": SUBJECT, **spec}
+    assert refused in answer_text(cloud, body)
+
+
+def answer_text(cloud: Cloud, body: dict[str, Any]) -> str:
+    """The control API's refusal of a federated credential (one accepted by mistake is removed again)."""
     answer = cloud.control.post("/federated-credentials", json=body)
-    assert answer.status_code == 400 and refused in answer.text
+    if answer.status_code == 201:
+        created = answer.json()
+        cloud.control.delete(f"/federated-credentials/{created['application']}/{created['name']}")
+    assert answer.status_code == 400, answer.text
+    return answer.text
+
+
+def test_keys_the_issuer_lists_but_cannot_sign_with_are_passed_over(
+    cloud: Cloud, issuer: Issuer, federated: Callable[..., dict[str, Any]]
+) -> None:
+    federated()
+    client = cloud.app("probe-mailer")["clientId"]
+    ec = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(ec_key().public_key()))
+    original = list(issuer.published)
+    try:
+        issuer.published[:0] = [
+            {**ec, "kid": issuer.kid},  # another key type under the same id
+            {**issuer.published[0], "use": "enc"},  # the right key, published for encryption
+        ]
+        sign_in(cloud, client, issuer.mint(SUBJECT))  # the RSA signing key after them still verifies
+        issuer.published[:] = issuer.published[:2]
+        assert refusal(cloud, client, issuer.mint(SUBJECT)) == "7000272"
+        issuer.jwks = {"keys": 5}
+        assert refusal(cloud, client, issuer.mint(SUBJECT)) == "7000272"
+    finally:
+        issuer.published[:] = original
+        issuer.jwks = None
+
+
+def test_an_issuer_ca_that_is_no_certificate_is_refused_and_breaks_no_other_issuer(
+    cloud: Cloud, issuer: Issuer, federated: Callable[..., dict[str, Any]]
+) -> None:
+    body = {"application": "probe-mailer", "name": "bad-ca", "issuer": "https://elsewhere.example/", "subject": "s"}
+    assert "no PEM certificate" in answer_text(cloud, {**body, "issuerCa": "not a certificate"})
+    federated()
+    sign_in(cloud, cloud.app("probe-mailer")["clientId"], issuer.mint(SUBJECT))
 
 
 def test_an_application_holds_at_most_twenty_distinct_federated_credentials(
@@ -212,9 +264,20 @@ def test_an_application_holds_at_most_twenty_distinct_federated_credentials(
 ) -> None:
     first = federated()
     duplicate = {"application": "probe-mailer", "name": "again", "issuer": issuer.url, "subject": first["subject"]}
-    assert cloud.control.post("/federated-credentials", json=duplicate).status_code == 400
+    assert "already has a federated credential with this issuer and subject" in answer_text(cloud, duplicate)
     for n in range(19):
         federated(subject=f"{SUBJECT}-{n}")
     extra = {**duplicate, "subject": "system:serviceaccount:mail:twenty-first"}
-    answer = cloud.control.post("/federated-credentials", json=extra)
-    assert answer.status_code == 400 and "at most 20" in answer.text
+    assert "at most 20" in answer_text(cloud, extra)
+
+
+def test_a_user_assigned_managed_identity_signs_in_through_its_federated_credential(
+    cloud: Cloud, issuer: Issuer, federated: Callable[..., dict[str, Any]]
+) -> None:
+    identity = next(m for m in cloud.manifest["managedIdentities"] if m["name"] == "mailer-identity")
+    assert refusal(cloud, identity["clientId"], issuer.mint(SUBJECT)) == "70025"
+    federated(application="mailer-identity")
+    token = sign_in(cloud, identity["clientId"], issuer.mint(SUBJECT))
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert (claims["appid"], claims["oid"]) == (identity["clientId"], identity["principalId"])
+    assert refusal(cloud, identity["clientId"], issuer.mint("system:serviceaccount:mail:other")) == "700213"

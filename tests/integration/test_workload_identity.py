@@ -22,7 +22,7 @@ import pytest
 import yaml
 from cryptography.hazmat.primitives import serialization
 from tests.conftest import ROOT, Cloud, Operator
-from tests.helm import NAMESPACE, RELEASE, of_kind, render
+from tests.helm import NAMESPACE, RELEASE, minimal, of_kind, render
 from tests.integration.operator_helpers import (
     apply,
     azure_writes,
@@ -127,42 +127,47 @@ def federation(cloud: Cloud, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             other = f"system:serviceaccount:{NAMESPACE}:other-sender"
             return issuer.mint(other if subject else SUBJECT, audience or TOKEN_EXCHANGE, **times)
 
-        found = Federation(issuer.url, issuer.ca_pem, mint_local, env, None)
-        yield from _registered(cloud, found)
-        issuer.close()
+        try:
+            yield from _registered(cloud, Federation(issuer.url, issuer.ca_pem, mint_local, env, None))
+        finally:
+            issuer.close()
         return
-    # A platform team publishes the issuer's discovery document (here: kube-apiserver's own, to anyone).
-    cloud.kubectl(
-        "create",
-        "clusterrolebinding",
-        "oidc-discovery-public",
-        "--clusterrole=system:service-account-issuer-discovery",
-        "--group=system:unauthenticated",
-    )
-    cloud.kubectl("create", "serviceaccount", "other-sender", "-n", NAMESPACE)
-    cloud.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(of_kind(rendered, "ServiceAccount")))
-    with Webhook(cloud.manifest["kubeconfig"], root / "webhook", cloud.manifest["tenantId"]):
-        cloud.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(of_kind(rendered, "Deployment")))
-        pod = _pod_of_deployment(cloud)
-    volume = next(v for v in pod["spec"]["volumes"] if v["name"] == "azure-identity-token")
-    source = volume["projected"]["sources"][0]["serviceAccountToken"]
-
-    def mint_real(subject: str | None = None, audience: str | None = None, expired: bool = False) -> str:
-        account = "other-sender" if subject else RELEASE
-        bound = None if subject else pod["metadata"]["name"]  # only the pod's own ServiceAccount binds to it
-        token = _kubectl_token(cloud, account, audience or source["audience"], source["expirationSeconds"], bound)
-        if expired:
-            now = int(time.time())
-            token = _resigned(token, plane["serviceAccountKeyFile"], exp=now - 60, iat=now - 3660, nbf=now - 3660)
-        return token
-
-    found = Federation(plane["issuer"], Path(plane["caFile"]).read_text(), mint_real, _container_env(pod, root), pod)
+    minimal_account = of_kind(render(minimal()), "ServiceAccount")  # as the session installed it
     try:
+        # A platform team publishes the issuer's discovery document (here: kube-apiserver's own, to anyone).
+        cloud.kubectl(
+            "create",
+            "clusterrolebinding",
+            "oidc-discovery-public",
+            "--clusterrole=system:service-account-issuer-discovery",
+            "--group=system:unauthenticated",
+        )
+        cloud.kubectl("create", "serviceaccount", "other-sender", "-n", NAMESPACE)
+        cloud.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(of_kind(rendered, "ServiceAccount")))
+        with Webhook(cloud.manifest["kubeconfig"], root / "webhook", cloud.manifest["tenantId"]):
+            cloud.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(of_kind(rendered, "Deployment")))
+            pod = _pod_of_deployment(cloud)
+        volume = next(v for v in pod["spec"]["volumes"] if v["name"] == "azure-identity-token")
+        source = volume["projected"]["sources"][0]["serviceAccountToken"]
+
+        def mint_real(subject: str | None = None, audience: str | None = None, expired: bool = False) -> str:
+            account = "other-sender" if subject else RELEASE
+            bound = None if subject else pod["metadata"]["name"]  # only the pod's own ServiceAccount binds to it
+            token = _kubectl_token(cloud, account, audience or source["audience"], source["expirationSeconds"], bound)
+            if expired:
+                now = int(time.time())
+                token = _resigned(token, plane["serviceAccountKeyFile"], exp=now - 60, iat=now - 3660, nbf=now - 3660)
+            return token
+
+        found = Federation(
+            plane["issuer"], Path(plane["caFile"]).read_text(), mint_real, _container_env(pod, root), pod
+        )
         yield from _registered(cloud, found)
     finally:
-        cloud.kubectl("delete", "deployment", RELEASE, "-n", NAMESPACE, "--ignore-not-found")
-        cloud.kubectl("delete", "serviceaccount", "other-sender", "-n", NAMESPACE, "--ignore-not-found")
-        cloud.kubectl("delete", "clusterrolebinding", "oidc-discovery-public", "--ignore-not-found")
+        cloud.kubectl("delete", "deployment", RELEASE, "-n", NAMESPACE, "--ignore-not-found", check=False)
+        cloud.kubectl("delete", "serviceaccount", "other-sender", "-n", NAMESPACE, "--ignore-not-found", check=False)
+        cloud.kubectl("delete", "clusterrolebinding", "oidc-discovery-public", "--ignore-not-found", check=False)
+        cloud.kubectl("apply", "-f", "-", stdin=yaml.safe_dump_all(minimal_account), check=False)
 
 
 def _registered(cloud: Cloud, found: Federation) -> Iterator[Federation]:
@@ -216,9 +221,11 @@ def test_the_operator_provisions_and_rotates_with_no_client_secret(
     cloud: Cloud, federation: Federation, ns: str, tmp_path: Path
 ) -> None:
     federation.write(federation.mint())
+    cloud.reset()
     running = operator_with(cloud, federation, tmp_path)
     try:
-        assert "AZURE_CLIENT_SECRET" not in running.env
+        # No secret anywhere it could sign in with: only the token file's assertion gets it a token.
+        assert not {"AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH"} & set(running.env)
         apply(cloud, ns, "federated")
         wait_ready(cloud, ns, "federated", timeout=60)
         first = secret_data(cloud, ns, "federated-smtp")

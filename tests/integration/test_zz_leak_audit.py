@@ -16,6 +16,8 @@ from tests.conftest import Cloud, Operator
 
 # Entra's shape: three characters, `8Q~`, then the rest. A value may also travel percent-encoded (`%7E`).
 _MARK = re.compile(r"8Q(?:~|%7[Ee])")
+# A signed JWT: a workload identity assertion (a service account token), or an access token the sandbox issued.
+_JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}")
 
 
 def _texts(cloud: Cloud) -> Iterator[tuple[str, str]]:
@@ -67,3 +69,17 @@ def test_no_issued_client_secret_appears_in_any_log_event_object_metric_or_azure
         leaks += [f"{where}: a secret starting {s[:3]}..." for s in hits]
     assert read > 0
     assert leaks == [], "\n".join(leaks)
+
+
+def test_no_token_appears_in_any_log_event_object_metric_or_azure_write(cloud: Cloud) -> None:
+    """Workload identity's assertions (service account tokens) and the access tokens are secrets too."""
+    if not Operator.instances:
+        pytest.skip("no operator ran in this session: there is nothing to audit (run it with the suite)")
+    leaks = [f"{where}: {m.group()[:12]}..." for where, text in _texts(cloud) for m in _JWT.finditer(text)]
+    assert leaks == [], "\n".join(leaks)
+
+
+def test_the_token_audit_finds_a_token() -> None:
+    token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6YTpiIn0.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg"
+    assert _JWT.search(f"log: assertion={token} end")
+    assert not _JWT.search("a key id eyJhbGciOiJSUzI1NiJ9 alone")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import socket
+import ssl
 import subprocess
 import time
 from pathlib import Path
@@ -69,59 +70,80 @@ class Webhook:
         )
 
     def __enter__(self) -> Webhook:
+        with socket.socket() as probe:  # fail fast, and never mistake another listener for ours
+            try:
+                probe.bind(("127.0.0.1", PORT))
+            except OSError as exc:
+                raise RuntimeError(f"port {PORT}, which the webhook serves on, is taken: {exc}") from None
         self.dir.mkdir(parents=True, exist_ok=True)
         ca = trustme.CA(organization_name="azure-workload-identity")
         serving = ca.issue_cert("127.0.0.1")
         serving.cert_chain_pems[0].write_to_path(str(self.dir / "tls.crt"))
         serving.private_key_pem.write_to_path(str(self.dir / "tls.key"))
-        log = open(self.dir / "webhook.log", "wb")
-        self.process = subprocess.Popen(
-            [
-                str(BIN),
-                f"--webhook-cert-dir={self.dir}",
-                "--disable-cert-rotation=true",
-                "--health-addr=127.0.0.1:0",
-                "--metrics-addr=0",
-                "--log-level=info",
-            ],
-            env={
-                **os.environ,
-                "KUBECONFIG": self.kubeconfig,
-                "AZURE_TENANT_ID": self.tenant_id,  # the webhook's own config: the tenant a ServiceAccount may omit
-                "POD_NAMESPACE": "azure-workload-identity-system",
-            },
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        with open(self.dir / "webhook.log", "wb") as log:
+            self.process = subprocess.Popen(
+                [
+                    str(BIN),
+                    f"--webhook-cert-dir={self.dir}",
+                    "--disable-cert-rotation=true",
+                    "--health-addr=127.0.0.1:0",
+                    "--metrics-addr=0",
+                    "--log-level=info",
+                ],
+                env={
+                    **os.environ,
+                    "KUBECONFIG": self.kubeconfig,
+                    "AZURE_TENANT_ID": self.tenant_id,  # the webhook's own: the tenant a ServiceAccount may omit
+                    "POD_NAMESPACE": "azure-workload-identity-system",
+                },
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            self._wait_serving(ca)
+            self._kubectl("apply", "-f", "-", stdin=yaml.safe_dump(configuration(ca.cert_pem.bytes())))
+        except BaseException:
+            self._stop()
+            raise
+        return self
+
+    def _wait_serving(self, ca: trustme.CA) -> None:
+        """Until our process answers TLS with the certificate our CA issued."""
+        context = ssl.create_default_context()
+        ca.configure_trust(context)
         deadline = time.monotonic() + 60
         while True:
+            assert self.process is not None
             if self.process.poll() is not None:
                 raise RuntimeError(f"the webhook exited: {(self.dir / 'webhook.log').read_text()}")
             try:
-                socket.create_connection(("127.0.0.1", PORT), timeout=1).close()
-                break
+                with socket.create_connection(("127.0.0.1", PORT), timeout=1) as raw:
+                    context.wrap_socket(raw, server_hostname="127.0.0.1").close()
+                return
             except OSError:
                 if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"the webhook did not listen: {(self.dir / 'webhook.log').read_text()}"
-                    ) from None
+                    log = (self.dir / "webhook.log").read_text()
+                    raise RuntimeError(f"the webhook did not serve: {log}") from None
                 time.sleep(0.2)
-        self._kubectl("apply", "-f", "-", stdin=yaml.safe_dump(configuration(ca.cert_pem.bytes())))
-        return self
 
-    def __exit__(
-        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self._kubectl(
-            "delete",
-            "mutatingwebhookconfiguration",
-            "azure-wi-webhook-mutating-webhook-configuration",
-            "--ignore-not-found",
-        )
-        if self.process is not None:
+    def _stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, value: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        try:
+            self._kubectl(
+                "delete",
+                "mutatingwebhookconfiguration",
+                "azure-wi-webhook-mutating-webhook-configuration",
+                "--ignore-not-found",
+            )
+        finally:
+            self._stop()

@@ -21,7 +21,7 @@ from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph.graph_service_client import GraphServiceClient
 from msgraph_core import GraphClientFactory
 
-from acs_smtp_operator.azure.federated import WorkloadIdentity
+from acs_smtp_operator.azure.federated import NoClientId, WorkloadIdentity
 from acs_smtp_operator.azure.pacing import ArmPacing, Budgets, GraphPacing
 from acs_smtp_operator.settings import Settings
 
@@ -68,20 +68,30 @@ def client_secret_credential(
     )
 
 
+# The variables with which DefaultAzureCredential's first credential, EnvironmentCredential, applies (azure-identity
+# `_constants.EnvironmentVariables.CLIENT_SECRET_VARS` and `CERT_VARS`): then it wins over workload identity.
+_ENVIRONMENT_CREDENTIALS = (
+    ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID"),
+    ("AZURE_CLIENT_ID", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_TENANT_ID"),
+)
+
+
 def operator_credential(
     settings: Settings, hook: ResponseHook | None = None, environ: Mapping[str, str] = os.environ
 ) -> AsyncTokenCredential:
     """The operator's identity, as DefaultAzureCredential picks it: environment, workload identity, managed identity.
 
-    Workload identity (AZURE_FEDERATED_TOKEN_FILE with AZURE_CLIENT_ID, and no client secret or certificate in
-    the environment, which DefaultAzureCredential would try first) is `WorkloadIdentity`: the token file read
-    afresh for each exchange, and refusals that name the token's claims. Developer-machine credentials (Azure
-    CLI, PowerShell, azd, VS Code, broker) are left out: in a cluster they are never the intended identity, and
+    Workload identity (AZURE_FEDERATED_TOKEN_FILE, when the environment credential does not apply and
+    AZURE_TOKEN_CREDENTIALS does not choose otherwise) is `WorkloadIdentity`: the token file read afresh for
+    each exchange, and refusals that name the token's claims. Developer-machine credentials (Azure CLI,
+    PowerShell, azd, VS Code, broker) are left out: in a cluster they are never the intended identity, and
     probing them slows every failure down.
     """
     token_file, client_id = environ.get("AZURE_FEDERATED_TOKEN_FILE"), environ.get("AZURE_CLIENT_ID")
-    secret = environ.get("AZURE_CLIENT_SECRET") or environ.get("AZURE_CLIENT_CERTIFICATE_PATH")
-    if token_file and client_id and settings.tenant_id and not secret:
+    environment = any(all(environ.get(name) for name in names) for names in _ENVIRONMENT_CREDENTIALS)
+    if token_file and not environment and not environ.get("AZURE_TOKEN_CREDENTIALS") and settings.tenant_id:
+        if not client_id:
+            return NoClientId(Path(token_file))
         return WorkloadIdentity(
             settings.tenant_id,
             client_id,

@@ -147,6 +147,17 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
+def _raised(exc: BaseException) -> list[BaseException]:
+    """The exception and what it was explicitly raised from, not what it merely happened while handling (a
+    stale sign-in failure in an unrelated error's context is not its cause)."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen:
+        seen.append(current)
+        current = current.__cause__
+    return seen
+
+
 def _network(exc: BaseException) -> bool:
     """A failure to reach the endpoint at all: no HTTP answer came back.
 
@@ -162,12 +173,7 @@ def _network(exc: BaseException) -> bool:
 def _federated(exc: FederatedSignInError, what: str) -> Failure:
     """The operator's workload identity got no token: what Entra said, the token's own claims, what to change."""
     if exc.code is None:
-        return Failure(
-            Reason.OPERATOR_CREDENTIAL_REFUSED,
-            f"{what}: {exc.message}: the operator's workload identity needs the projected service account token "
-            'there (the pod label azure.workload.identity/use: "true" and the ServiceAccount\'s '
-            "azure.workload.identity/client-id annotation make the webhook mount it)",
-        )
+        return Failure(Reason.OPERATOR_CREDENTIAL_REFUSED, f"{what}: {exc.message}: {exc.advice}")
     advice = _FEDERATED.get(exc.code, "see https://login.microsoftonline.com/error?code=" + exc.code)
     token = f"; the token in {exc.path} has {exc.facts.describe()}" if exc.facts else ""
     return Failure(
@@ -224,7 +230,7 @@ def translate(exc: BaseException, what: str, not_found: Reason = Reason.AZURE_ER
     """An SDK exception as a `Failure`; `what` names the call for the message."""
     if isinstance(exc, Failure):
         return exc
-    federated = next((e for e in _chain(exc) if isinstance(e, FederatedSignInError)), None)
+    federated = next((e for e in _raised(exc) if isinstance(e, FederatedSignInError)), None)
     if federated is not None:
         return _federated(federated, what)
     if isinstance(exc, ClientAuthenticationError) and (exc.response is None or AADSTS.search(str(exc.message))):

@@ -8,7 +8,9 @@ so the condition can say which federated credential would match. The token itsel
 
 from __future__ import annotations
 
+import math
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,10 +18,11 @@ from typing import Any
 
 import jwt
 from azure.core.credentials import AccessToken, AccessTokenInfo, TokenRequestOptions
+from azure.core.credentials_async import AsyncTokenCredential
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity.aio import ClientAssertionCredential
 
-__all__ = ["AADSTS", "FederatedSignInError", "TokenFacts", "WorkloadIdentity", "token_facts"]
+__all__ = ["AADSTS", "FederatedSignInError", "NoClientId", "TokenFacts", "WorkloadIdentity", "token_facts"]
 
 AADSTS = re.compile(r"AADSTS(\d+)")  # an Entra error code in azure-identity's text: the only part that travels
 
@@ -51,17 +54,42 @@ def token_facts(token: str) -> TokenFacts | None:
         claims = jwt.decode(token, options={"verify_signature": False})
     except jwt.PyJWTError:
         return None
+    when: datetime | None = None
     expires = claims.get("exp")
-    when = datetime.fromtimestamp(expires, UTC) if isinstance(expires, int | float) else None
+    if isinstance(expires, int | float) and not isinstance(expires, bool) and math.isfinite(expires):
+        try:
+            when = datetime.fromtimestamp(expires, UTC)
+        except (OverflowError, OSError, ValueError):
+            when = None
     return TokenFacts(_text(claims.get("iss")), _text(claims.get("sub")), _text(claims.get("aud")), when)
 
 
 class FederatedSignInError(ClientAuthenticationError):
-    """The exchange failed: Entra refused the token (`code`, an AADSTS number) or the file could not be read."""
+    """No token for the workload identity: Entra refused the assertion (`code`, an AADSTS number), or there was
+    none to send (the file unreadable or empty, no client id); `advice` then says what to change."""
 
-    def __init__(self, message: str, *, code: str | None, client_id: str, path: Path, facts: TokenFacts | None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None,
+        client_id: str,
+        path: Path,
+        facts: TokenFacts | None,
+        advice: str = "",
+    ) -> None:
         super().__init__(message=message)
-        self.code, self.client_id, self.path, self.facts = code, client_id, path, facts
+        self.code, self.client_id, self.path, self.facts, self.advice = code, client_id, path, facts, advice
+
+
+_MOUNT_ADVICE = (
+    "workload identity needs the projected service account token there (the webhook mounts it when the pod is "
+    'labelled azure.workload.identity/use: "true" and its ServiceAccount has the '
+    "azure.workload.identity/client-id annotation)"
+)
+# What the token sent in this task's exchange says: set when the file is read, in the task that exchanges it
+# (ARM and Graph exchange concurrently, and the kubelet may re-write the file in between).
+_SENT: ContextVar[TokenFacts | None] = ContextVar("acssmtp_federated_token_sent", default=None)
 
 
 class WorkloadIdentity(ClientAssertionCredential):
@@ -69,41 +97,39 @@ class WorkloadIdentity(ClientAssertionCredential):
 
     def __init__(self, tenant_id: str, client_id: str, token_file: Path, **kwargs: Any) -> None:
         self.token_file, self.client_id = token_file, client_id
-        self._last: str | None = None
         super().__init__(tenant_id, client_id, self._read, **kwargs)
 
+    def _unusable(self, message: str) -> FederatedSignInError:
+        return FederatedSignInError(
+            message, code=None, client_id=self.client_id, path=self.token_file, facts=None, advice=_MOUNT_ADVICE
+        )
+
     def _read(self) -> str:
+        _SENT.set(None)
         try:
             token = self.token_file.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise FederatedSignInError(
-                f"the workload identity token file {self.token_file} could not be read ({type(exc).__name__})",
-                code=None,
-                client_id=self.client_id,
-                path=self.token_file,
-                facts=None,
+            raise self._unusable(
+                f"the workload identity token file {self.token_file} could not be read ({type(exc).__name__})"
             ) from None
         if not token:
-            raise FederatedSignInError(
-                f"the workload identity token file {self.token_file} is empty",
-                code=None,
-                client_id=self.client_id,
-                path=self.token_file,
-                facts=None,
-            )
-        self._last = token
+            raise self._unusable(f"the workload identity token file {self.token_file} is empty")
+        _SENT.set(token_facts(token))
         return token
 
-    def _refused(self, exc: ClientAuthenticationError) -> FederatedSignInError:
+    def _refused(self, exc: ClientAuthenticationError) -> FederatedSignInError | None:
+        """Entra's refusal with the token's claims; None when its answer carries no AADSTS code (a 429, a 5xx,
+        no answer at all: the error's own translation applies)."""
         found = AADSTS.search(str(exc.message or ""))
-        code = found.group(1) if found else None
-        facts = token_facts(self._last) if self._last else None
+        if found is None:
+            return None
+        code = found.group(1)
         return FederatedSignInError(
-            f"Entra refused the workload identity token from {self.token_file}" + (f" (AADSTS{code})" if code else ""),
+            f"Entra refused the workload identity token from {self.token_file} (AADSTS{code})",
             code=code,
             client_id=self.client_id,
             path=self.token_file,
-            facts=facts,
+            facts=_SENT.get(),
         )
 
     async def get_token(
@@ -119,7 +145,10 @@ class WorkloadIdentity(ClientAssertionCredential):
         except FederatedSignInError:
             raise
         except ClientAuthenticationError as exc:
-            raise self._refused(exc) from None
+            refused = self._refused(exc)
+            if refused is None:
+                raise
+            raise refused from None
 
     async def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
         try:
@@ -127,4 +156,39 @@ class WorkloadIdentity(ClientAssertionCredential):
         except FederatedSignInError:
             raise
         except ClientAuthenticationError as exc:
-            raise self._refused(exc) from None
+            refused = self._refused(exc)
+            if refused is None:
+                raise
+            raise refused from None
+
+
+class NoClientId(AsyncTokenCredential):
+    """AZURE_FEDERATED_TOKEN_FILE without AZURE_CLIENT_ID: every request says so (DefaultAzureCredential would
+    raise at construction, taking the operator down with a stack trace instead of a condition)."""
+
+    def __init__(self, token_file: Path) -> None:
+        self.token_file = token_file
+
+    async def get_token(
+        self,
+        *scopes: str,
+        claims: str | None = None,
+        tenant_id: str | None = None,
+        enable_cae: bool = False,
+        **kwargs: Any,
+    ) -> AccessToken:
+        raise FederatedSignInError(
+            f"AZURE_FEDERATED_TOKEN_FILE ({self.token_file}) is set, but AZURE_CLIENT_ID is not",
+            code=None,
+            client_id="",
+            path=self.token_file,
+            facts=None,
+            advice="annotate the operator's ServiceAccount with azure.workload.identity/client-id (the chart's "
+            "azure.identity.clientId), so that the webhook injects AZURE_CLIENT_ID",
+        )
+
+    async def close(self) -> None:
+        pass
+
+    async def __aexit__(self, *args: object) -> None:
+        pass

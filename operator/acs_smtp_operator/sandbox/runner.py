@@ -84,6 +84,10 @@ def _manifest(workdir: Path, ca: Path, cloud: Cloud, base: str, kubeconfig: Path
             if app.app_id != cloud.operator_app_id
             for sp in [cloud.sp_by_app_id(app.app_id)]
         ],
+        "managedIdentities": [
+            {"name": m.name, "clientId": m.client_id, "principalId": m.principal_id, "resourceId": m.id}
+            for m in cloud.managed_identities.values()
+        ],
         "smtp": {"host": HOST, "port": smtp_port},
         "control": f"{base}{CONTROL_PREFIX}",
         "env": {

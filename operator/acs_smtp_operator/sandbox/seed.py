@@ -22,6 +22,7 @@ __all__ = [
     "CommunicationServiceSeed",
     "DomainSeed",
     "FederatedCredentialSeed",
+    "ManagedIdentitySeed",
     "Seed",
     "derive_guid",
     "load_seed",
@@ -108,6 +109,17 @@ class AppSeed(_Strict):
     )
 
 
+class ManagedIdentitySeed(_Strict):
+    """A user-assigned managed identity: a service principal without an application, signed in to from a cluster
+    through its federated identity credentials (no secret, no IMDS here)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][-\w]{2,127}$")
+    resource_group: str = Field(alias="resourceGroup", default="rg-mail")
+    federated_identity_credentials: list[FederatedCredentialSeed] = Field(
+        alias="federatedIdentityCredentials", default_factory=list
+    )
+
+
 class Seed(_Strict):
     tenant: str = "sandbox-tenant"
     subscription: str = "sandbox-subscription"
@@ -131,6 +143,9 @@ class Seed(_Strict):
                 emailService="email-pending",
             ),
         ],
+    )
+    managed_identities: list[ManagedIdentitySeed] = Field(
+        alias="managedIdentities", default_factory=lambda: [ManagedIdentitySeed(name="mailer-identity")]
     )
     applications: list[AppSeed] = Field(
         default_factory=lambda: [

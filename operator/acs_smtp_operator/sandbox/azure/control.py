@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from acs_smtp_operator.sandbox.azure.context import Context
 from acs_smtp_operator.sandbox.azure.faults import FaultSpec
-from acs_smtp_operator.sandbox.azure.state import Application
+from acs_smtp_operator.sandbox.azure.state import Application, ManagedIdentity
 from acs_smtp_operator.sandbox.azure.throttle import ArmLimits, GraphLimits
 from acs_smtp_operator.sandbox.seed import (
     OPERATOR_ARM_ACTIONS,
@@ -201,18 +201,26 @@ def routes(ctx: Context) -> list[web.RouteDef]:
             {"actions": sorted(a for kind in OPERATOR_ARM_GRANTS for a in cloud.operator_role(kind).actions)}
         )
 
-    def _application(key: str) -> Application | None:
+    def _application(key: str) -> Application | ManagedIdentity | None:
+        """An application or a user-assigned managed identity, by client id or name."""
         cloud = ctx.cloud
-        return cloud.app_by_app_id(key) or next((a for a in cloud.applications.values() if a.display_name == key), None)
+        return (
+            cloud.app_by_app_id(key)
+            or cloud.managed_identity(key)
+            or next((a for a in cloud.applications.values() if a.display_name == key), None)
+            or next((m for m in cloud.managed_identities.values() if m.name == key), None)
+        )
+
+    def _client_id(holder: Application | ManagedIdentity) -> str:
+        return holder.app_id if isinstance(holder, Application) else holder.client_id
+
+    def _holders() -> list[Application | ManagedIdentity]:
+        return [*ctx.cloud.applications.values(), *ctx.cloud.managed_identities.values()]
 
     async def federated_credentials(request: web.Request) -> web.Response:
         if request.method == "GET":
             return web.json_response(
-                [
-                    {"application": a.app_id, **f.to_graph()}
-                    for a in ctx.cloud.applications.values()
-                    for f in a.federated
-                ]
+                [{"application": _client_id(h), **f.to_graph()} for h in _holders() for f in h.federated]
             )
         try:
             spec = FederatedCredentialSpec.model_validate(await request.json())
@@ -222,14 +230,14 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         if app is None:
             return web.json_response({"error": f"no application {spec.application!r}"}, status=404)
         try:
+            if spec.issuer_ca:
+                ctx.federation.trust(spec.issuer, spec.issuer_ca)
             created = ctx.cloud.add_federated_credential(
                 app, spec.name, spec.issuer, spec.subject, tuple(spec.audiences), spec.description
             )
         except ValueError as exc:
             return _bad_request(exc)
-        if spec.issuer_ca:
-            ctx.federation.trust(spec.issuer_ca)
-        return web.json_response({"application": app.app_id, **created.to_graph()}, status=201)
+        return web.json_response({"application": _client_id(app), **created.to_graph()}, status=201)
 
     async def delete_federated_credential(request: web.Request) -> web.Response:
         app = _application(request.match_info["application"])
@@ -258,8 +266,9 @@ def routes(ctx: Context) -> list[web.RouteDef]:
             "roleAssignments": [a.to_arm() for a in cloud.role_assignments.values()],
             "smtpUsernames": [u.to_arm() for u in cloud.smtp_usernames.values()],
             "federatedIdentityCredentials": [
-                {"application": a.app_id, **f.to_graph()} for a in cloud.applications.values() for f in a.federated
+                {"application": _client_id(h), **f.to_graph()} for h in _holders() for f in h.federated
             ],
+            "managedIdentities": [m.to_arm() for m in cloud.managed_identities.values()],
         }
         return web.json_response(body)
 

@@ -12,6 +12,7 @@ are documented, are in docs/sandbox.md.
 from __future__ import annotations
 
 import json
+import math
 import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -29,8 +30,17 @@ __all__ = ["ASSERTION_TYPE", "Federation", "Refusal", "judge_claims"]
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 # Entra supports RS256 only for federated assertions ("other algorithms may work but haven't been tested").
 _ALGORITHMS = ("RS256",)
-# Entra's own issuers cannot be federated (AADSTS700222).
-_ENTRA_HOSTS = ("login.microsoftonline.com", "login.windows.net", "login.microsoft.com", "sts.windows.net")
+# Entra's own issuers cannot be federated here (AADSTS700222); Entra's preview of a managed identity as a
+# federated credential (issuer login.microsoftonline.com/{tenant}/v2.0) is not emulated.
+_ENTRA_HOSTS = (
+    "login.microsoftonline.com",
+    "login.windows.net",
+    "login.microsoft.com",
+    "sts.windows.net",
+    "login.microsoftonline.us",
+    "login.chinacloudapi.cn",
+    "login.partner.microsoftonline.cn",
+)
 _FETCH_TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 
@@ -51,12 +61,30 @@ def _when(seconds: Any) -> str:
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond:06d}0Z"
 
 
+def _instant(value: Any) -> float | None:
+    """A NumericDate (RFC 7519): a finite JSON number; None for anything else (a string, a boolean, NaN)."""
+    if type(value) not in (int, float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _malformed(claims: dict[str, Any]) -> bool:
+    """Claims Entra cannot read: no issuer or subject string, an `exp` or `nbf` that is no finite number."""
+    if not isinstance(claims.get("iss"), str) or not isinstance(claims.get("sub"), str):
+        return True
+    if _instant(claims.get("exp")) is None:
+        return True
+    return "nbf" in claims and _instant(claims["nbf"]) is None
+
+
 def judge_claims(claims: dict[str, Any], federated: Sequence[FederatedCredential], now: datetime) -> Refusal | None:
     """Which federated credential the unverified claims fit, by issuer, subject and audience, then lifetime.
 
     None: one fits and the assertion is within its lifetime (its signature is still to be checked).
     """
-    issuer, subject = str(claims.get("iss", "")), str(claims.get("sub", ""))
+    if _malformed(claims):
+        return Refusal("50027")
+    issuer, subject = str(claims["iss"]), str(claims["sub"])
     if urlsplit(issuer).hostname in _ENTRA_HOSTS:
         return Refusal("700222")
     if not federated:
@@ -73,8 +101,8 @@ def judge_claims(claims: dict[str, Any], federated: Sequence[FederatedCredential
     if not any(a in f.audiences for f in by_subject for a in audiences):
         return Refusal("700212", shown)
     stamp = now.timestamp()
-    expires, starts = claims.get("exp"), claims.get("nbf")
-    if not isinstance(expires, int | float) or expires <= stamp or (isinstance(starts, int | float) and starts > stamp):
+    expires, starts = _instant(claims.get("exp")), _instant(claims.get("nbf"))
+    if expires is None or expires <= stamp or (starts is not None and starts > stamp):
         return Refusal(
             "700024",
             {"current": _when(stamp), "start": _when(starts), "expiry": _when(expires)},
@@ -82,24 +110,49 @@ def judge_claims(claims: dict[str, Any], federated: Sequence[FederatedCredential
     return None
 
 
+def _usable(key: Any, kid: str) -> bool:
+    """An RSA signing key of that id, as an issuer publishes it for RS256 (`use` and `alg` optional)."""
+    return (
+        isinstance(key, dict)
+        and key.get("kid") == kid
+        and key.get("kty") == "RSA"
+        and key.get("use", "sig") == "sig"
+        and key.get("alg", "RS256") == "RS256"
+    )
+
+
 class Federation:
-    """Checks assertions; fetches each issuer's discovery document and keys over https, trusting `roots`."""
+    """Checks assertions; fetches each issuer's discovery document and keys over https.
+
+    An issuer's endpoints are trusted through the public roots, or the CA certificates given for that issuer
+    (`trust`), as a local issuer needs.
+    """
 
     def __init__(self) -> None:
-        self.roots: list[str] = []  # PEM certificates the issuers' https endpoints are trusted with
+        self._contexts: dict[str, ssl.SSLContext] = {}  # by issuer
+        self._roots: dict[str, list[str]] = {}
 
-    def trust(self, pem: str) -> None:
-        if pem not in self.roots:
-            self.roots.append(pem)
+    def trust(self, issuer: str, pem: str) -> None:
+        """Trust `pem` (CA certificates) for `issuer`'s https endpoints; ValueError if it holds none."""
+        try:
+            ssl.create_default_context().load_verify_locations(cadata=pem)
+        except (ssl.SSLError, ValueError) as exc:
+            raise ValueError(f"issuerCa holds no PEM certificate ({exc})") from None
+        roots = self._roots.setdefault(issuer, [])
+        if pem not in roots:
+            roots.append(pem)
+            self._contexts.pop(issuer, None)
 
-    def _ssl(self) -> ssl.SSLContext:
-        context = ssl.create_default_context()
-        for pem in self.roots:
-            context.load_verify_locations(cadata=pem)
-        return context
+    def _ssl(self, issuer: str) -> ssl.SSLContext:
+        if issuer not in self._contexts:
+            context = ssl.create_default_context()
+            for pem in self._roots.get(issuer, []):
+                context.load_verify_locations(cadata=pem)
+            self._contexts[issuer] = context
+        return self._contexts[issuer]
 
-    async def _fetch(self, session: aiohttp.ClientSession, url: str) -> dict[str, Any]:
-        async with session.get(url, ssl=self._ssl(), allow_redirects=False) as response:
+    async def _fetch(self, session: aiohttp.ClientSession, url: str, issuer: str) -> dict[str, Any]:
+        async with session.get(url, ssl=self._ssl(issuer), allow_redirects=False) as response:
             if response.status != 200:
                 raise ValueError(f"{url} answered {response.status}")
             body = json.loads(await response.read())
@@ -112,13 +165,13 @@ class Federation:
             raise ValueError(f"issuer {issuer!r} is not an https URL")
         discovery_url = issuer.rstrip("/") + "/.well-known/openid-configuration"
         async with aiohttp.ClientSession(timeout=_FETCH_TIMEOUT) as session:
-            discovery = await self._fetch(session, discovery_url)
+            discovery = await self._fetch(session, discovery_url, issuer)
             if discovery.get("issuer") != issuer:
                 raise ValueError(f"{discovery_url} names issuer {discovery.get('issuer')!r}")
             jwks_uri = str(discovery.get("jwks_uri", ""))
             if not jwks_uri.startswith("https://"):
                 raise ValueError(f"{discovery_url} names no https jwks_uri")
-            return await self._fetch(session, jwks_uri)
+            return await self._fetch(session, jwks_uri, issuer)
 
     async def check(self, assertion: str, federated: Sequence[FederatedCredential], now: datetime) -> Refusal | None:
         """None if the assertion signs the application in, else why not."""
@@ -136,8 +189,10 @@ class Federation:
         except (aiohttp.ClientError, TimeoutError, ssl.SSLError, OSError, ValueError):
             return Refusal("90061", {"issuer": issuer})
         algorithm, kid = header.get("alg"), header.get("kid")
-        keys = [k for k in jwks.get("keys", []) if isinstance(k, dict)][:100]  # Entra keeps the first 100 keys
-        candidates = [k for k in keys if kid is None or k.get("kid") == kid]
+        listed = jwks.get("keys")
+        keys = listed[:100] if isinstance(listed, list) else []  # Entra keeps the first 100 keys
+        # A token without `kid` names no key: Entra's refusal then shows a blank identifier.
+        candidates = [k for k in keys if isinstance(kid, str) and _usable(k, kid)]
         if not candidates:
             return Refusal("7000272", {"kid": str(kid or ""), "issuer": issuer})
         if algorithm not in _ALGORITHMS:
@@ -153,7 +208,7 @@ class Federation:
                     issuer=issuer,
                     options={"verify_exp": False, "verify_nbf": False, "verify_iat": False},
                 )
-            except jwt.PyJWTError:
+            except (jwt.PyJWTError, TypeError, ValueError):  # a bad signature, or key data PyJWT cannot use
                 continue
             return None
         return Refusal("700027")

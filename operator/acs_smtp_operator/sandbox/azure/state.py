@@ -36,6 +36,7 @@ __all__ = [
     "Domain",
     "FederatedCredential",
     "Knobs",
+    "ManagedIdentity",
     "PasswordCredential",
     "RoleAssignment",
     "RoleDefinition",
@@ -198,19 +199,40 @@ class Application:
 
 
 @dataclass
+class ManagedIdentity:
+    """A user-assigned managed identity: its service principal has no application; federated credentials are the
+    ARM resource's (`.../userAssignedIdentities/{name}/federatedIdentityCredentials/{fic}`)."""
+
+    id: str
+    name: str
+    client_id: str
+    principal_id: str
+    federated: list[FederatedCredential] = field(default_factory=list)
+
+    def to_arm(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "type": "Microsoft.ManagedIdentity/userAssignedIdentities",
+            "properties": {"clientId": self.client_id, "principalId": self.principal_id},
+        }
+
+
+@dataclass
 class ServicePrincipal:
     object_id: str
     app_id: str
     display_name: str
     created: datetime
     graph_permissions: set[str] = field(default_factory=set)
+    kind: Literal["Application", "ManagedIdentity"] = "Application"
 
     def to_graph(self) -> dict[str, object]:
         return {
             "id": self.object_id,
             "appId": self.app_id,
             "displayName": self.display_name,
-            "servicePrincipalType": "Application",
+            "servicePrincipalType": self.kind,
             "accountEnabled": True,
         }
 
@@ -410,6 +432,7 @@ class Cloud:
     knobs: Knobs = field(default_factory=Knobs)
     applications: dict[str, Application] = field(default_factory=dict)  # by object id
     service_principals: dict[str, ServicePrincipal] = field(default_factory=dict)  # by object id
+    managed_identities: dict[str, ManagedIdentity] = field(default_factory=dict)  # by lower client id
     role_definitions: dict[str, RoleDefinition] = field(default_factory=dict)  # by guid
     role_assignments: dict[str, RoleAssignment] = field(default_factory=dict)  # by guid
     communication_services: dict[str, CommunicationService] = field(default_factory=dict)  # by lower id
@@ -507,6 +530,27 @@ class Cloud:
                 cloud.add_federated_credential(
                     created, fic.name, fic.issuer, fic.subject, tuple(fic.audiences), fic.description
                 )
+        for mi in seed.managed_identities:
+            cloud.resource_groups.add((first, mi.resource_group.lower()))
+            identity = ManagedIdentity(
+                id=f"/subscriptions/{first}/resourceGroups/{mi.resource_group}/providers/"
+                f"Microsoft.ManagedIdentity/userAssignedIdentities/{mi.name}",
+                name=mi.name,
+                client_id=derive_guid("managed-identity-client", mi.name),
+                principal_id=derive_guid("managed-identity-principal", mi.name),
+            )
+            cloud.managed_identities[identity.client_id] = identity
+            cloud.service_principals[identity.principal_id] = ServicePrincipal(
+                object_id=identity.principal_id,
+                app_id=identity.client_id,
+                display_name=mi.name,
+                created=now - timedelta(days=1),
+                kind="ManagedIdentity",
+            )
+            for fic in mi.federated_identity_credentials:
+                cloud.add_federated_credential(
+                    identity, fic.name, fic.issuer, fic.subject, tuple(fic.audiences), fic.description
+                )
         return cloud
 
     def grant_operator(self, kind: str, scope: str, principal_id: str, created: datetime) -> None:
@@ -574,6 +618,9 @@ class Cloud:
     def app_by_app_id(self, app_id: str) -> Application | None:
         return next((a for a in self.applications.values() if a.app_id.lower() == app_id.lower()), None)
 
+    def managed_identity(self, client_id: str) -> ManagedIdentity | None:
+        return self.managed_identities.get(client_id.lower())
+
     def sp_by_app_id(self, app_id: str) -> ServicePrincipal | None:
         return next((s for s in self.service_principals.values() if s.app_id.lower() == app_id.lower()), None)
 
@@ -634,7 +681,13 @@ class Cloud:
         return True
 
     def add_federated_credential(
-        self, app: Application, name: str, issuer: str, subject: str, audiences: tuple[str, ...], description: str = ""
+        self,
+        app: Application | ManagedIdentity,
+        name: str,
+        issuer: str,
+        subject: str,
+        audiences: tuple[str, ...],
+        description: str = "",
     ) -> FederatedCredential:
         """Add a federated identity credential as Graph's POST .../federatedIdentityCredentials would.
 
