@@ -8,8 +8,10 @@ so the condition can say which federated credential would match. The token itsel
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
+from collections.abc import Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -132,16 +134,11 @@ class WorkloadIdentity(ClientAssertionCredential):
             facts=_SENT.get(),
         )
 
-    async def get_token(
-        self,
-        *scopes: str,
-        claims: str | None = None,
-        tenant_id: str | None = None,
-        enable_cae: bool = False,
-        **kwargs: Any,
-    ) -> AccessToken:
+    @contextlib.contextmanager
+    def _refusals(self) -> Iterator[None]:
+        """Entra's refusal becomes a FederatedSignInError with the token's claims; any other error is left as is."""
         try:
-            return await super().get_token(*scopes, claims=claims, tenant_id=tenant_id, enable_cae=enable_cae, **kwargs)
+            yield
         except FederatedSignInError:
             raise
         except ClientAuthenticationError as exc:
@@ -150,16 +147,13 @@ class WorkloadIdentity(ClientAssertionCredential):
                 raise
             raise refused from None
 
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        with self._refusals():
+            return await super().get_token(*scopes, **kwargs)
+
     async def get_token_info(self, *scopes: str, options: TokenRequestOptions | None = None) -> AccessTokenInfo:
-        try:
+        with self._refusals():
             return await super().get_token_info(*scopes, options=options)
-        except FederatedSignInError:
-            raise
-        except ClientAuthenticationError as exc:
-            refused = self._refused(exc)
-            if refused is None:
-                raise
-            raise refused from None
 
 
 class NoClientId(AsyncTokenCredential):
@@ -169,14 +163,7 @@ class NoClientId(AsyncTokenCredential):
     def __init__(self, token_file: Path) -> None:
         self.token_file = token_file
 
-    async def get_token(
-        self,
-        *scopes: str,
-        claims: str | None = None,
-        tenant_id: str | None = None,
-        enable_cae: bool = False,
-        **kwargs: Any,
-    ) -> AccessToken:
+    async def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
         raise FederatedSignInError(
             f"AZURE_FEDERATED_TOKEN_FILE ({self.token_file}) is set, but AZURE_CLIENT_ID is not",
             code=None,
