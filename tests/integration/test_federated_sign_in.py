@@ -92,13 +92,16 @@ def test_a_matching_assertion_signs_the_application_in_and_arm_accepts_its_token
     acs = cloud.acs["resourceId"]
     arm = cloud.env["ACSSMTP_ARM_ENDPOINT"].rstrip("/")
     # The application is no operator: ARM knows its token (403 for want of a role), not 401 for a foreign one.
+    # (Listing role assignments: no test ever grants an SMTP application that; it may hold the SMTP role.)
     answer = httpx.get(
-        f"{arm}{acs}?api-version=2023-04-01",
+        f"{arm}{acs}/providers/Microsoft.Authorization/roleAssignments?api-version=2022-04-01",
         headers={"Authorization": f"Bearer {token}"},
         verify=trust(cloud),
     )
     assert answer.status_code == 403, answer.text
     assert answer.json()["error"]["code"] == "AuthorizationFailed"
+    refused = httpx.get(answer.request.url, headers={"Authorization": "Bearer not-a-token"}, verify=trust(cloud))
+    assert refused.status_code == 401
 
 
 def test_the_issuers_keys_are_fetched_through_its_discovery_document(

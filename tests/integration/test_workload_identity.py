@@ -10,10 +10,12 @@ the cluster's, and the pod's settings are the chart's rendered values.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -188,12 +190,26 @@ def _registered(cloud: Cloud, found: Federation) -> Iterator[Federation]:
         cloud.control.delete(f"/federated-credentials/{body['application']}/{body['name']}")
 
 
-def operator_with(cloud: Cloud, federation: Federation, directory: Path) -> Operator:
-    """The operator with the pod's workload identity variables, and no client secret in its environment."""
-    running = Operator(cloud, directory, **federation.env)
-    running.env.pop("AZURE_CLIENT_SECRET", None)
-    running.start()
-    return running
+@contextlib.contextmanager
+def operator_with(cloud: Cloud, federation: Federation, directory: Path, **env: str) -> Iterator[Operator]:
+    """The operator with the pod's workload identity variables, and nothing else it could sign in with (no
+    client secret or certificate, no AZURE_TOKEN_CREDENTIALS from the developer's shell); always stopped."""
+    running = Operator(cloud, directory, **{**federation.env, **env})
+    for name in ("AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_TOKEN_CREDENTIALS"):
+        running.env.pop(name, None)
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+
+
+def delete_credential(cloud: Cloud, federation: Federation, ns: str, name: str, token_file: Path | None = None) -> None:
+    """Delete it and wait for its finalizer, which needs Azure too: with a good token in the file first."""
+    target = token_file or federation.token_file
+    with contextlib.suppress(Exception):
+        write_atomic(target.parent, {target.name: (federation.mint().encode(), 0o644)})
+    cloud.kubectl("delete", "acssmtp", name, "-n", ns, "--timeout=45s", check=False)
 
 
 def test_the_webhook_gives_the_charts_pod_the_token_and_variables(cloud: Cloud, federation: Federation) -> None:
@@ -222,37 +238,41 @@ def test_the_operator_provisions_and_rotates_with_no_client_secret(
 ) -> None:
     federation.write(federation.mint())
     cloud.reset()
-    running = operator_with(cloud, federation, tmp_path)
-    try:
-        # No secret anywhere it could sign in with: only the token file's assertion gets it a token.
-        assert not {"AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH"} & set(running.env)
-        apply(cloud, ns, "federated")
-        wait_ready(cloud, ns, "federated", timeout=60)
-        first = secret_data(cloud, ns, "federated-smtp")
-        assert first is not None and login(cloud, first["username"], first["password"]) == 235
-        key = (get(cloud, ns, "acssmtp", "federated") or {})["status"]["currentKeyId"]
-        cloud.kubectl("annotate", "acssmtp", "federated", "-n", ns, "acssmtp.io/rotate=now", "--overwrite")
-        eventually(
-            lambda: (get(cloud, ns, "acssmtp", "federated") or {})["status"].get("currentKeyId") not in (None, key),
-            60,
-            "a rotation",
-        )
-        rotated = secret_data(cloud, ns, "federated-smtp")
-        assert rotated is not None and rotated["password"] != first["password"]
-        assert login(cloud, rotated["username"], rotated["password"]) == 235
-        signed_in = [r for r in cloud.requests() if r["api"] == "entra" and r["path"].endswith("/token")]
-        assert signed_in and all(r["status"] == 200 for r in signed_in)
-    finally:
-        cloud.kubectl("delete", "acssmtp", "federated", "-n", ns, "--timeout=60s", check=False)
-        running.stop()
+    with operator_with(cloud, federation, tmp_path) as running:
+        try:
+            # No secret anywhere it could sign in with: only the token file's assertion gets it a token.
+            assert not {"AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH"} & set(running.env)
+            apply(cloud, ns, "federated")
+            wait_ready(cloud, ns, "federated", timeout=60)
+            first = secret_data(cloud, ns, "federated-smtp")
+            assert first is not None and login(cloud, first["username"], first["password"]) == 235
+            key = (get(cloud, ns, "acssmtp", "federated") or {})["status"]["currentKeyId"]
+            cloud.kubectl("annotate", "acssmtp", "federated", "-n", ns, "acssmtp.io/rotate=now", "--overwrite")
+            eventually(
+                lambda: (get(cloud, ns, "acssmtp", "federated") or {})["status"].get("currentKeyId") not in (None, key),
+                60,
+                "a rotation",
+            )
+            rotated = secret_data(cloud, ns, "federated-smtp")
+            assert rotated is not None and rotated["password"] != first["password"]
+            assert login(cloud, rotated["username"], rotated["password"]) == 235
+            signed_in = [r for r in cloud.requests() if r["api"] == "entra" and r["path"].endswith("/token")]
+            assert signed_in and all(r["status"] == 200 for r in signed_in)
+        finally:
+            delete_credential(cloud, federation, ns, "federated")
 
 
 @pytest.mark.parametrize(
     ("case", "reason", "code", "named"),
     [
-        ("subject", "OperatorCredentialRefused", "AADSTS700213", "subject 'system:serviceaccount:"),
+        (
+            "subject",
+            "OperatorCredentialRefused",
+            "AADSTS700213",
+            f"subject 'system:serviceaccount:{NAMESPACE}:other-sender'",
+        ),
         ("audience", "OperatorCredentialRefused", "AADSTS700212", "audience 'api://acs-smtp-wrong'"),
-        ("expired", "OperatorCredentialExpired", "AADSTS700024", "expires "),
+        ("expired", "OperatorCredentialExpired", "AADSTS700024", "expires {exp}"),
     ],
 )
 def test_a_token_entra_refuses_is_a_condition_and_writes_nothing_and_a_rewritten_one_is_used(
@@ -263,46 +283,41 @@ def test_a_token_entra_refuses_is_a_condition_and_writes_nothing_and_a_rewritten
         "audience": lambda: federation.mint(audience="api://acs-smtp-wrong"),
         "expired": lambda: federation.mint(expired=True),
     }[case]()
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]
+    named = named.format(exp=f"{datetime.fromtimestamp(expires, UTC):%Y-%m-%dT%H:%M:%SZ}")
     federation.write(token)
     cloud.reset()
-    running = operator_with(cloud, federation, tmp_path)
-    try:
-        apply(cloud, ns, "refused")
-        ready = wait_reason(cloud, ns, "refused", reason, timeout=60)
-        message = ready["message"]
-        assert code in message and named in message, message
-        assert str(federation.token_file) in message and token not in message
-        assert "Traceback" not in message
-        assert azure_writes(cloud) == [], "nothing was written in Azure"
-        assert secret_data(cloud, ns, "refused-smtp") is None
-        # The kubelet re-writes the projected volume with a good token: the running operator uses it.
-        pid = running.process.pid if running.process else None
-        federation.write(federation.mint())
-        wait_ready(cloud, ns, "refused", timeout=90)
-        assert running.process is not None and running.process.pid == pid and running.process.poll() is None
-    finally:
-        federation.write(federation.mint())  # its finalizer needs Azure too
-        cloud.kubectl("delete", "acssmtp", "refused", "-n", ns, "--timeout=60s", check=False)
-        running.stop()
+    with operator_with(cloud, federation, tmp_path) as running:
+        try:
+            apply(cloud, ns, "refused")
+            ready = wait_reason(cloud, ns, "refused", reason, timeout=60)
+            message = ready["message"]
+            assert code in message and named in message, message
+            assert str(federation.token_file) in message and token not in message
+            assert "Traceback" not in message
+            assert azure_writes(cloud) == [], "nothing was written in Azure"
+            assert secret_data(cloud, ns, "refused-smtp") is None
+            # The kubelet re-writes the projected volume with a good token: the running operator uses it.
+            pid = running.process.pid if running.process else None
+            federation.write(federation.mint())
+            wait_ready(cloud, ns, "refused", timeout=90)
+            assert running.process is not None and running.process.pid == pid and running.process.poll() is None
+        finally:
+            delete_credential(cloud, federation, ns, "refused")
 
 
 def test_the_operator_names_a_missing_token_file(cloud: Cloud, federation: Federation, ns: str, tmp_path: Path) -> None:
     absent = tmp_path / "tokens" / "azure-identity-token"
-    running = Operator(cloud, tmp_path, **{**federation.env, "AZURE_FEDERATED_TOKEN_FILE": str(absent)})
-    running.env.pop("AZURE_CLIENT_SECRET", None)
-    running.start()
-    try:
-        cloud.reset()
-        apply(cloud, ns, "unmounted")
-        ready = wait_reason(cloud, ns, "unmounted", "OperatorCredentialRefused", timeout=60)
-        assert "could not be read (FileNotFoundError)" in ready["message"]
-        assert "azure.workload.identity/use" in ready["message"]
-        assert azure_writes(cloud) == []
-        # The volume appears (a late mount): the same process signs in.
-        write_atomic(absent.parent, {absent.name: (federation.mint().encode(), 0o644)})
-        wait_ready(cloud, ns, "unmounted", timeout=90)
-    finally:
-        if not absent.exists():
-            write_atomic(absent.parent, {absent.name: (federation.mint().encode(), 0o644)})  # for the finalizer
-        cloud.kubectl("delete", "acssmtp", "unmounted", "-n", ns, "--timeout=60s", check=False)
-        running.stop()
+    cloud.reset()
+    with operator_with(cloud, federation, tmp_path, AZURE_FEDERATED_TOKEN_FILE=str(absent)):
+        try:
+            apply(cloud, ns, "unmounted")
+            ready = wait_reason(cloud, ns, "unmounted", "OperatorCredentialRefused", timeout=60)
+            assert "could not be read (FileNotFoundError)" in ready["message"]
+            assert "azure.workload.identity/use" in ready["message"]
+            assert azure_writes(cloud) == []
+            # The volume appears (a late mount): the same process signs in.
+            write_atomic(absent.parent, {absent.name: (federation.mint().encode(), 0o644)})
+            wait_ready(cloud, ns, "unmounted", timeout=90)
+        finally:
+            delete_credential(cloud, federation, ns, "unmounted", absent)

@@ -10,6 +10,7 @@ from typing import Any
 
 import jwt
 import pytest
+from azure.core.exceptions import ClientAuthenticationError
 
 from acs_smtp_operator.azure.clients import operator_credential
 from acs_smtp_operator.azure.errors import translate
@@ -55,6 +56,9 @@ def claims(**changed: Any) -> dict[str, Any]:
         ({"exp": True}, "50027"),
         ({"nbf": "later"}, "50027"),
         ({"sub": None}, "50027"),
+        ({"exp": 10**400}, "50027"),  # an integer no float holds
+        ({"aud": [1]}, "50027"),
+        ({"iss": "https://[x"}, "50027"),  # not even a URL
         ({"nbf": int(NOW.timestamp()) + 60}, "700024"),
         ({"iss": "https://login.microsoftonline.com/t/v2.0"}, "700222"),
     ],
@@ -90,7 +94,7 @@ def test_token_facts_are_the_matching_claims_bounded_and_printable() -> None:
     assert "\x1b" not in facts.subject and len(facts.subject) <= 301
     assert facts.expires == datetime.fromtimestamp(1800000000, UTC)
     assert token_facts("not a token") is None
-    for absurd in (1e30, -1e20, True, "soon"):
+    for absurd in (1e30, -1e20, 10**400, True, "soon"):
         odd = token_facts(jwt.encode({"iss": ISSUER, "sub": "s", "exp": absurd}, "k" * 32, "HS256"))
         assert odd is not None and odd.expires is None
 
@@ -119,10 +123,13 @@ def test_a_refused_token_becomes_a_condition_naming_its_claims_and_never_the_tok
         # DefaultAzureCredential's environment credential, when it applies, comes first...
         ({"AZURE_CLIENT_SECRET": "s", "AZURE_TENANT_ID": "t"}, False),
         ({"AZURE_CLIENT_CERTIFICATE_PATH": "/c.pem", "AZURE_TENANT_ID": "t"}, False),
-        # ...which it does not without the tenant in the environment (nor with an empty secret)
+        # ...which it does not without the tenant in the environment (an empty secret counts as none here, where
+        # azure-identity would take it and fail on it)
         ({"AZURE_CLIENT_SECRET": "s"}, True),
         ({"AZURE_CLIENT_SECRET": "", "AZURE_TENANT_ID": "t"}, True),
-        ({"AZURE_TOKEN_CREDENTIALS": "ManagedIdentityCredential"}, False),  # the user chose
+        ({"AZURE_TOKEN_CREDENTIALS": "ManagedIdentityCredential"}, False),  # the user chose another
+        ({"AZURE_TOKEN_CREDENTIALS": "WorkloadIdentityCredential"}, True),
+        ({"AZURE_TOKEN_CREDENTIALS": "prod"}, True),
     ],
 )
 async def test_the_token_file_selects_workload_identity_unless_the_environment_has_a_secret(
@@ -213,3 +220,11 @@ async def test_an_absent_or_empty_token_file_is_named_with_what_mounts_it(tmp_pa
     message = translate(caught.value, "x").message
     assert str(path) in message and 'azure.workload.identity/use: "true"' in message
     assert ("could not be read (FileNotFoundError)" if content is None else "is empty") in message
+
+
+@pytest.mark.parametrize(("status", "refused"), [(401, True), (400, True), (429, False), (503, False)])
+def test_only_entras_refusal_of_the_token_is_taken_for_one(status: int, refused: bool) -> None:
+    credential = WorkloadIdentity("t", "c", Path("/t"), authority="https://login.example")
+    answer = ClientAuthenticationError(message="Microsoft Entra ID error '(x) AADSTS700213: No matching ...'")
+    answer.status_code = status
+    assert (credential._refused(answer) is not None) is refused

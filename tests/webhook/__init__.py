@@ -56,14 +56,14 @@ class Webhook:
         self.kubeconfig, self.dir, self.tenant_id = kubeconfig, directory, tenant_id
         self.process: subprocess.Popen[bytes] | None = None
 
-    def _kubectl(self, *args: str, stdin: str | None = None) -> None:
+    def _kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> None:
         from tests.conftest import BIN as PYBIN
 
         subprocess.run(
             [str(PYBIN / "kubectl"), *args],
             input=stdin,
             env={**os.environ, "KUBECONFIG": self.kubeconfig},
-            check=True,
+            check=check,
             capture_output=True,
             text=True,
             timeout=60,
@@ -144,6 +144,7 @@ class Webhook:
                 "mutatingwebhookconfiguration",
                 "azure-wi-webhook-mutating-webhook-configuration",
                 "--ignore-not-found",
+                check=False,  # never hide the failure that ended the block
             )
         finally:
             self._stop()

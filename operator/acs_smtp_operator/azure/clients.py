@@ -69,11 +69,16 @@ def client_secret_credential(
 
 
 # The variables with which DefaultAzureCredential's first credential, EnvironmentCredential, applies (azure-identity
-# `_constants.EnvironmentVariables.CLIENT_SECRET_VARS` and `CERT_VARS`): then it wins over workload identity.
+# `_constants.EnvironmentVariables.CLIENT_SECRET_VARS` and `CERT_VARS`): then it wins over workload identity. Set
+# means non-empty here (azure-identity takes an empty secret as set, and then fails on it).
 _ENVIRONMENT_CREDENTIALS = (
     ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID"),
     ("AZURE_CLIENT_ID", "AZURE_CLIENT_CERTIFICATE_PATH", "AZURE_TENANT_ID"),
 )
+
+
+# AZURE_TOKEN_CREDENTIALS values under which DefaultAzureCredential would use workload identity here.
+_WORKLOAD_CHOICES = ("", "prod", "workloadidentitycredential")
 
 
 def operator_credential(
@@ -82,14 +87,15 @@ def operator_credential(
     """The operator's identity, as DefaultAzureCredential picks it: environment, workload identity, managed identity.
 
     Workload identity (AZURE_FEDERATED_TOKEN_FILE, when the environment credential does not apply and
-    AZURE_TOKEN_CREDENTIALS does not choose otherwise) is `WorkloadIdentity`: the token file read afresh for
+    AZURE_TOKEN_CREDENTIALS does not choose another credential) is `WorkloadIdentity`: the token file read afresh for
     each exchange, and refusals that name the token's claims. Developer-machine credentials (Azure CLI,
     PowerShell, azd, VS Code, broker) are left out: in a cluster they are never the intended identity, and
     probing them slows every failure down.
     """
     token_file, client_id = environ.get("AZURE_FEDERATED_TOKEN_FILE"), environ.get("AZURE_CLIENT_ID")
     environment = any(all(environ.get(name) for name in names) for names in _ENVIRONMENT_CREDENTIALS)
-    if token_file and not environment and not environ.get("AZURE_TOKEN_CREDENTIALS") and settings.tenant_id:
+    chosen = environ.get("AZURE_TOKEN_CREDENTIALS", "").strip().lower()  # azure-identity's own choice of chain
+    if token_file and not environment and chosen in _WORKLOAD_CHOICES and settings.tenant_id:
         if not client_id:
             return NoClientId(Path(token_file))
         return WorkloadIdentity(

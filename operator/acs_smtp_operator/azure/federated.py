@@ -58,9 +58,10 @@ def token_facts(token: str) -> TokenFacts | None:
         return None
     when: datetime | None = None
     expires = claims.get("exp")
-    if isinstance(expires, int | float) and not isinstance(expires, bool) and math.isfinite(expires):
+    if isinstance(expires, int | float) and not isinstance(expires, bool):
         try:
-            when = datetime.fromtimestamp(expires, UTC)
+            number = float(expires)
+            when = datetime.fromtimestamp(number, UTC) if math.isfinite(number) else None
         except (OverflowError, OSError, ValueError):
             when = None
     return TokenFacts(_text(claims.get("iss")), _text(claims.get("sub")), _text(claims.get("aud")), when)
@@ -120,10 +121,11 @@ class WorkloadIdentity(ClientAssertionCredential):
         return token
 
     def _refused(self, exc: ClientAuthenticationError) -> FederatedSignInError | None:
-        """Entra's refusal with the token's claims; None when its answer carries no AADSTS code (a 429, a 5xx,
-        no answer at all: the error's own translation applies)."""
+        """Entra's refusal with the token's claims; None when it is none (no AADSTS code, no answer, a 429 or a
+        5xx: the error's own translation applies)."""
         found = AADSTS.search(str(exc.message or ""))
-        if found is None:
+        status = getattr(exc, "status_code", None) or 0
+        if found is None or status == 429 or status >= 500:  # Entra busy or failing: not a refusal of the token
             return None
         code = found.group(1)
         return FederatedSignInError(
@@ -157,8 +159,8 @@ class WorkloadIdentity(ClientAssertionCredential):
 
 
 class NoClientId(AsyncTokenCredential):
-    """AZURE_FEDERATED_TOKEN_FILE without AZURE_CLIENT_ID: every request says so (DefaultAzureCredential would
-    raise at construction, taking the operator down with a stack trace instead of a condition)."""
+    """AZURE_FEDERATED_TOKEN_FILE without AZURE_CLIENT_ID: every request says which annotation is missing
+    (DefaultAzureCredential fails each request with a ValueError's text about a client id, naming no fix)."""
 
     def __init__(self, token_file: Path) -> None:
         self.token_file = token_file

@@ -231,12 +231,14 @@ def routes(ctx: Context) -> list[web.RouteDef]:
             return web.json_response({"error": f"no application {spec.application!r}"}, status=404)
         try:
             if spec.issuer_ca:
-                ctx.federation.trust(spec.issuer, spec.issuer_ca)
+                ctx.federation.check_roots(spec.issuer_ca)
             created = ctx.cloud.add_federated_credential(
                 app, spec.name, spec.issuer, spec.subject, tuple(spec.audiences), spec.description
             )
         except ValueError as exc:
             return _bad_request(exc)
+        if spec.issuer_ca:
+            ctx.federation.trust(spec.issuer, spec.issuer_ca)
         return web.json_response({"application": _client_id(app), **created.to_graph()}, status=201)
 
     async def delete_federated_credential(request: web.Request) -> web.Response:

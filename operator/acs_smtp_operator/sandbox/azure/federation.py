@@ -56,16 +56,20 @@ def _when(seconds: Any) -> str:
     """As Entra writes the times in AADSTS700024 (seven fractional digits; no `nbf` reads as the epoch)."""
     try:
         moment = datetime.fromtimestamp(float(seconds or 0), UTC)
-    except (TypeError, ValueError, OverflowError):
+    except (TypeError, ValueError, OverflowError, OSError):
         moment = datetime.fromtimestamp(0, UTC)
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{moment.microsecond:06d}0Z"
 
 
 def _instant(value: Any) -> float | None:
     """A NumericDate (RFC 7519): a finite JSON number; None for anything else (a string, a boolean, NaN)."""
-    if type(value) not in (int, float) or not math.isfinite(value):
+    if type(value) not in (int, float):
         return None
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond any float
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _malformed(claims: dict[str, Any]) -> bool:
@@ -73,6 +77,9 @@ def _malformed(claims: dict[str, Any]) -> bool:
     if not isinstance(claims.get("iss"), str) or not isinstance(claims.get("sub"), str):
         return True
     if _instant(claims.get("exp")) is None:
+        return True
+    audience = claims.get("aud")
+    if not isinstance(audience, str) and not (isinstance(audience, list) and all(isinstance(a, str) for a in audience)):
         return True
     return "nbf" in claims and _instant(claims["nbf"]) is None
 
@@ -85,7 +92,11 @@ def judge_claims(claims: dict[str, Any], federated: Sequence[FederatedCredential
     if _malformed(claims):
         return Refusal("50027")
     issuer, subject = str(claims["iss"]), str(claims["sub"])
-    if urlsplit(issuer).hostname in _ENTRA_HOSTS:
+    try:
+        host = urlsplit(issuer).hostname
+    except ValueError:  # not even a URL
+        return Refusal("50027")
+    if host in _ENTRA_HOSTS:
         return Refusal("700222")
     if not federated:
         return Refusal("70025")
@@ -132,12 +143,17 @@ class Federation:
         self._contexts: dict[str, ssl.SSLContext] = {}  # by issuer
         self._roots: dict[str, list[str]] = {}
 
-    def trust(self, issuer: str, pem: str) -> None:
-        """Trust `pem` (CA certificates) for `issuer`'s https endpoints; ValueError if it holds none."""
+    @staticmethod
+    def check_roots(pem: str) -> None:
+        """ValueError unless `pem` holds CA certificates."""
         try:
             ssl.create_default_context().load_verify_locations(cadata=pem)
         except (ssl.SSLError, ValueError) as exc:
             raise ValueError(f"issuerCa holds no PEM certificate ({exc})") from None
+
+    def trust(self, issuer: str, pem: str) -> None:
+        """Trust `pem` (CA certificates) for `issuer`'s https endpoints; ValueError if it holds none."""
+        self.check_roots(pem)
         roots = self._roots.setdefault(issuer, [])
         if pem not in roots:
             roots.append(pem)
