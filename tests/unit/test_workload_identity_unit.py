@@ -206,10 +206,14 @@ def test_a_sign_in_failure_handled_earlier_is_not_taken_for_the_cause_of_a_later
     assert translate(wrapped, "x").code == "AADSTS700213", "an explicit cause is followed"
 
 
-@pytest.mark.parametrize("content", [None, "", "  \n"])
-async def test_an_absent_or_empty_token_file_is_named_with_what_mounts_it(tmp_path: Path, content: str | None) -> None:
+@pytest.mark.parametrize("content", [None, "", "  \n", b"\xff\xfe not text"])
+async def test_an_absent_or_empty_token_file_is_named_with_what_mounts_it(
+    tmp_path: Path, content: str | bytes | None
+) -> None:
     path = tmp_path / "azure-identity-token"
-    if content is not None:
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    elif content is not None:
         path.write_text(content)
     credential = WorkloadIdentity("t", "c", path, authority="https://login.example")
     try:
@@ -219,7 +223,8 @@ async def test_an_absent_or_empty_token_file_is_named_with_what_mounts_it(tmp_pa
         await credential.close()
     message = translate(caught.value, "x").message
     assert str(path) in message and 'azure.workload.identity/use: "true"' in message
-    assert ("could not be read (FileNotFoundError)" if content is None else "is empty") in message
+    expected = {None: "could not be read (FileNotFoundError)", b"\xff\xfe not text": "(UnicodeDecodeError)"}
+    assert expected.get(content, "is empty") in message
 
 
 @pytest.mark.parametrize(("status", "refused"), [(401, True), (400, True), (429, False), (503, False)])

@@ -111,7 +111,7 @@ class WorkloadIdentity(ClientAssertionCredential):
         _SENT.set(None)
         try:
             token = self.token_file.read_text(encoding="utf-8").strip()
-        except OSError as exc:
+        except (OSError, UnicodeDecodeError) as exc:
             raise self._unusable(
                 f"the workload identity token file {self.token_file} could not be read ({type(exc).__name__})"
             ) from None
