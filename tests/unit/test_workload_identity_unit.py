@@ -99,7 +99,7 @@ def test_token_facts_are_the_matching_claims_bounded_and_printable() -> None:
         assert odd is not None and odd.expires is None
 
 
-def test_a_refused_token_becomes_a_condition_naming_its_claims_and_never_the_token() -> None:
+def test_a_refused_token_becomes_a_condition_naming_its_claims() -> None:
     token = jwt.encode(
         {"iss": ISSUER, "sub": "system:serviceaccount:a:b", "aud": ["api://x"], "exp": int(time.time())},
         "k" * 32,

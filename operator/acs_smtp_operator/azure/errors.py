@@ -72,13 +72,9 @@ _SIGN_IN = {
     "700016": "its application was not found in the tenant: check AZURE_CLIENT_ID and AZURE_TENANT_ID",
     "7000229": "its application has no service principal in the tenant: create one (az ad sp create --id <app>)",
     "90002": "the tenant was not found: check AZURE_TENANT_ID",
-    "70021": "no federated identity credential matches its token: check the application's federated credentials",
-    "700213": "no federated identity credential matches its token's subject: check the service account subject",
-    "700211": "no federated identity credential matches its token's issuer: check the cluster's OIDC issuer",
-    "700024": "its federated token is outside its valid time range: check the projected token's refresh",
-    "700027": "its client assertion's signature is not valid",
 }
 
+_ERROR_PAGE = "see https://login.microsoftonline.com/error?code="
 # Workload identity: what Entra said of the token, and what to change. `{app}`: the operator's client id.
 _FEDERATED = {
     "70025": "application {app} has no federated identity credential: add one for the operator's ServiceAccount "
@@ -137,24 +133,14 @@ _NETWORK_TEXT = re.compile(
 _MISSING_FILE = re.compile(r"No such file or directory|FileNotFoundError", re.IGNORECASE)
 
 
-def _chain(exc: BaseException) -> list[BaseException]:
-    """The exception and its causes."""
+def _chain(exc: BaseException, handling: bool = True) -> list[BaseException]:
+    """The exception and its causes; with `handling=False` only those it was explicitly raised from, not what it
+    merely happened while handling (a stale sign-in failure in an unrelated error's context is not its cause)."""
     seen: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and current not in seen:
         seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
-
-
-def _raised(exc: BaseException) -> list[BaseException]:
-    """The exception and what it was explicitly raised from, not what it merely happened while handling (a
-    stale sign-in failure in an unrelated error's context is not its cause)."""
-    seen: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and current not in seen:
-        seen.append(current)
-        current = current.__cause__
+        current = current.__cause__ or (current.__context__ if handling else None)
     return seen
 
 
@@ -174,7 +160,7 @@ def _federated(exc: FederatedSignInError, what: str) -> Failure:
     """The operator's workload identity got no token: what Entra said, the token's own claims, what to change."""
     if exc.code is None:
         return Failure(Reason.OPERATOR_CREDENTIAL_REFUSED, f"{what}: {exc.message}: {exc.advice}")
-    advice = _FEDERATED.get(exc.code, "see https://login.microsoftonline.com/error?code=" + exc.code)
+    advice = _FEDERATED.get(exc.code, _ERROR_PAGE + exc.code)
     token = f"; the token in {exc.path} has {exc.facts.describe()}" if exc.facts else ""
     return Failure(
         Reason.OPERATOR_CREDENTIAL_EXPIRED if exc.code == "700024" else Reason.OPERATOR_CREDENTIAL_REFUSED,
@@ -195,7 +181,8 @@ def _sign_in(exc: ClientAuthenticationError, what: str) -> Failure:
             code=f"AADSTS{code}",
         )
     if code is not None:
-        advice = _SIGN_IN.get(code, "see https://login.microsoftonline.com/error?code=" + code)
+        # A federated code here: DefaultAzureCredential's own workload identity (AZURE_TOKEN_CREDENTIALS chose it).
+        advice = _SIGN_IN.get(code) or _FEDERATED.get(code, _ERROR_PAGE + code).format(app="AZURE_CLIENT_ID")
         return Failure(
             Reason.OPERATOR_CREDENTIAL_REFUSED,
             f"{what}: Entra refused the operator's own Azure identity (AADSTS{code}): {advice}",
@@ -230,7 +217,7 @@ def translate(exc: BaseException, what: str, not_found: Reason = Reason.AZURE_ER
     """An SDK exception as a `Failure`; `what` names the call for the message."""
     if isinstance(exc, Failure):
         return exc
-    federated = next((e for e in _raised(exc) if isinstance(e, FederatedSignInError)), None)
+    federated = next((e for e in _chain(exc, handling=False) if isinstance(e, FederatedSignInError)), None)
     if federated is not None:
         return _federated(federated, what)
     if isinstance(exc, ClientAuthenticationError) and (exc.response is None or AADSTS.search(str(exc.message))):

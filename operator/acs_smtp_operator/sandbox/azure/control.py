@@ -204,23 +204,12 @@ def routes(ctx: Context) -> list[web.RouteDef]:
     def _application(key: str) -> Application | ManagedIdentity | None:
         """An application or a user-assigned managed identity, by client id or name."""
         cloud = ctx.cloud
-        return (
-            cloud.app_by_app_id(key)
-            or cloud.managed_identity(key)
-            or next((a for a in cloud.applications.values() if a.display_name == key), None)
-            or next((m for m in cloud.managed_identities.values() if m.name == key), None)
-        )
-
-    def _client_id(holder: Application | ManagedIdentity) -> str:
-        return holder.app_id if isinstance(holder, Application) else holder.client_id
-
-    def _holders() -> list[Application | ManagedIdentity]:
-        return [*ctx.cloud.applications.values(), *ctx.cloud.managed_identities.values()]
+        return cloud.signs_in_as(key) or next((h for h in cloud.federation_holders if h.display_name == key), None)
 
     async def federated_credentials(request: web.Request) -> web.Response:
         if request.method == "GET":
             return web.json_response(
-                [{"application": _client_id(h), **f.to_graph()} for h in _holders() for f in h.federated]
+                [{"application": h.app_id, **f.to_graph()} for h in ctx.cloud.federation_holders for f in h.federated]
             )
         try:
             spec = FederatedCredentialSpec.model_validate(await request.json())
@@ -239,7 +228,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
             return _bad_request(exc)
         if spec.issuer_ca:
             ctx.federation.trust(spec.issuer, spec.issuer_ca)
-        return web.json_response({"application": _client_id(app), **created.to_graph()}, status=201)
+        return web.json_response({"application": app.app_id, **created.to_graph()}, status=201)
 
     async def delete_federated_credential(request: web.Request) -> web.Response:
         app = _application(request.match_info["application"])
@@ -268,7 +257,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
             "roleAssignments": [a.to_arm() for a in cloud.role_assignments.values()],
             "smtpUsernames": [u.to_arm() for u in cloud.smtp_usernames.values()],
             "federatedIdentityCredentials": [
-                {"application": _client_id(h), **f.to_graph()} for h in _holders() for f in h.federated
+                {"application": h.app_id, **f.to_graph()} for h in cloud.federation_holders for f in h.federated
             ],
             "managedIdentities": [m.to_arm() for m in cloud.managed_identities.values()],
         }

@@ -149,7 +149,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
                 return _aadsts("900144", now, missing="client_assertion_type")
             if kind != ASSERTION_TYPE:
                 return _aadsts("90011", now)
-            holder = cloud.app_by_app_id(app_id) or cloud.managed_identity(app_id)
+            holder = cloud.signs_in_as(app_id)
             if holder is None:
                 return _aadsts("700016", now, app=app_id, tenant=tenant)
             judged = await ctx.federation.check(assertion, holder.federated, now)

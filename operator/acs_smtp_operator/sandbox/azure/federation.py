@@ -91,7 +91,7 @@ def judge_claims(claims: dict[str, Any], federated: Sequence[FederatedCredential
     """
     if _malformed(claims):
         return Refusal("50027")
-    issuer, subject = str(claims["iss"]), str(claims["sub"])
+    issuer, subject = claims["iss"], claims["sub"]
     try:
         host = urlsplit(issuer).hostname
     except ValueError:  # not even a URL
@@ -100,8 +100,8 @@ def judge_claims(claims: dict[str, Any], federated: Sequence[FederatedCredential
         return Refusal("700222")
     if not federated:
         return Refusal("70025")
-    raw = claims.get("aud", [])
-    audiences = [raw] if isinstance(raw, str) else [str(a) for a in raw] if isinstance(raw, list) else []
+    raw = claims["aud"]  # a string or a list of strings (else malformed)
+    audiences: list[str] = [raw] if isinstance(raw, str) else raw
     shown = {"issuer": issuer, "subject": subject, "audience": ",".join(audiences)}
     by_issuer = [f for f in federated if f.issuer == issuer]
     if not by_issuer:

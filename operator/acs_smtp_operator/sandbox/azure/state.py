@@ -209,6 +209,16 @@ class ManagedIdentity:
     principal_id: str
     federated: list[FederatedCredential] = field(default_factory=list)
 
+    @property
+    def app_id(self) -> str:
+        """Its client id, under the name Entra's token endpoint and an application share (`client_id`)."""
+        return self.client_id
+
+    @property
+    def display_name(self) -> str:
+        """Its service principal's displayName: the identity's name."""
+        return self.name
+
     def to_arm(self) -> dict[str, object]:
         return {
             "id": self.id,
@@ -620,6 +630,15 @@ class Cloud:
 
     def managed_identity(self, client_id: str) -> ManagedIdentity | None:
         return self.managed_identities.get(client_id.lower())
+
+    def signs_in_as(self, client_id: str) -> Application | ManagedIdentity | None:
+        """What a client id at the token endpoint names: an application or a user-assigned managed identity."""
+        return self.app_by_app_id(client_id) or self.managed_identity(client_id)
+
+    @property
+    def federation_holders(self) -> list[Application | ManagedIdentity]:
+        """Everything that may hold federated identity credentials."""
+        return [*self.applications.values(), *self.managed_identities.values()]
 
     def sp_by_app_id(self, app_id: str) -> ServicePrincipal | None:
         return next((s for s in self.service_principals.values() if s.app_id.lower() == app_id.lower()), None)
