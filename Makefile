@@ -3,17 +3,20 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test quick test-real controlplane tools lint unit demo sandbox clean lock
+.PHONY: test quick test-real controlplane tools lint unit demo sandbox clean lock image chart
 
-$(BIN)/.installed: pyproject.toml
+# The venv: exactly requirements-dev.lock, by the venv's own pip, with no resolution (--no-deps), then the project
+# itself with the locked build backend; `pip check` proves the lock complete.
+$(BIN)/.installed: pyproject.toml requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet --no-deps --require-hashes --only-binary=:all: -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/pip check
 	touch $@
 
 lint: $(BIN)/.installed
-	$(BIN)/ruff check operator tests benchmarks examples/clients/python
-	$(BIN)/ruff format --check operator tests benchmarks examples/clients/python
+	$(BIN)/ruff check operator tests benchmarks scripts examples/clients/python
+	$(BIN)/ruff format --check operator tests benchmarks scripts examples/clients/python
 	test -z "$$(gofmt -l tests/controlplane tests/webhook examples/clients/go)"
 	cd examples/clients/go && go vet ./...
 	$(BIN)/mypy
@@ -39,6 +42,15 @@ tests/.bin/promtool-$(PROMETHEUS_VERSION):
 controlplane:
 	tests/controlplane/build.sh
 
+# The image, without a Docker engine: buildah on a Debian base made with mmdebstrap (root; `apt-get install -y buildah
+# mmdebstrap`), as an OCI archive with its SBOM in build/image/ (scripts/image.sh).
+image: $(BIN)/.installed
+	scripts/image.sh
+
+# The chart, packaged as released (build/chart/acs-smtp-operator-<version>.tgz).
+chart: $(BIN)/.installed
+	$(BIN)/python scripts/chart.py package build/chart
+
 # The integration scenarios, unchanged, against etcd + kube-apiserver + kube-controller-manager built from Go.
 test-real: $(BIN)/.installed controlplane
 	$(BIN)/pytest --cluster=real tests/integration
@@ -52,13 +64,21 @@ demo: $(BIN)/.installed
 sandbox: $(BIN)/.installed
 	$(BIN)/acs-smtp-operator sandbox --manifest .sandbox/manifest.json --workdir .sandbox
 
-# The image's dependencies, exact and hashed (Dockerfile: pip install --require-hashes -r requirements.lock).
-# Run after changing pyproject.toml's dependencies; tests/e2e/test_image.py checks that the lock covers them.
+# The locks: exact versions, every file's hash. requirements.lock is what the image runs, requirements-build.lock
+# the build backend (pyproject's build-system), requirements-dev.lock the test environment (the same runtime pins,
+# the test and sandbox extras, the build backend). Everything is installed from them with --no-deps: no resolution,
+# so an upstream release changes nothing. Run after changing pyproject.toml's dependencies (tests/e2e/test_locks.py
+# fails until you do); pins already in a lock are kept unless pyproject's ranges exclude them.
+UV_COMPILE = .lockvenv/bin/uv pip compile --quiet --generate-hashes --python-version 3.11 --no-header
 lock:
 	$(PYTHON) -m venv .lockvenv
-	.lockvenv/bin/pip install --quiet 'pip-tools>=7.4,<8'
-	.lockvenv/bin/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe --no-emit-index-url \
-		--no-emit-find-links --output-file=requirements.lock pyproject.toml
+	.lockvenv/bin/pip install --quiet 'uv>=0.9,<1'
+	$(UV_COMPILE) -o requirements.lock pyproject.toml
+	$(PYTHON) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
+		> .lockvenv/build.in
+	$(UV_COMPILE) -o requirements-build.lock .lockvenv/build.in
+	$(UV_COMPILE) --extra test --constraint requirements.lock --constraint requirements-build.lock \
+		-o requirements-dev.lock pyproject.toml .lockvenv/build.in
 
 clean:
-	rm -rf $(VENV) .lockvenv .sandbox .pytest_cache .mypy_cache .ruff_cache tests/.bin
+	rm -rf $(VENV) .lockvenv .sandbox .pytest_cache .mypy_cache .ruff_cache tests/.bin build

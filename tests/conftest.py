@@ -282,6 +282,7 @@ class Operator:
         }
         self.process: subprocess.Popen[bytes] | None = None
         self.command = [str(BIN / "acs-smtp-operator")]
+        self.argv: list[str] | None = None  # the whole command line instead (an image's entrypoint)
 
     def role(self) -> str | None:
         """What /readyz says: starting, standby or leader (None: not answering)."""
@@ -293,7 +294,7 @@ class Operator:
     def start(self, role: str | None = "leader") -> None:
         """Start, and wait until /readyz reports `role` (the leader is watching by then); None: any ready role."""
         self.process = subprocess.Popen(
-            [*self.command, "run", *self.args],
+            self.argv or [*self.command, "run", *self.args],
             env=self.env,
             stdout=open(self.log, "ab"),  # noqa: SIM115
             stderr=subprocess.STDOUT,

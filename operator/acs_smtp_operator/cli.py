@@ -34,6 +34,14 @@ def _sandbox_installed() -> None:
 
 
 @app.command()
+def version() -> None:
+    """Print the operator's version (the same as the chart's appVersion and the image's label)."""
+    from acs_smtp_operator import __version__
+
+    typer.echo(__version__)
+
+
+@app.command()
 def sandbox(
     manifest: Annotated[Path, typer.Option(help="where to write the JSON manifest once every server listens")],
     seed: Annotated[Path | None, typer.Option(help="a YAML seed (tenant, ACS resources, applications)")] = None,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import platform
 import re
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Info, start_http_server
 
+from acs_smtp_operator import __version__
 from acs_smtp_operator.model import ConditionType
 from acs_smtp_operator.status import Status
 
@@ -77,6 +79,8 @@ class Metrics:
             ["api"],
             registry=self.registry,
         )
+        self.build = Info("acssmtp_build", "The operator's version and the Python it runs on", registry=self.registry)
+        self.build.info({"version": __version__, "python": platform.python_version()})
 
     def serve(self, port: int, host: str = "0.0.0.0") -> None:  # noqa: S104 - Prometheus scrapes the pod's IP
         start_http_server(port, addr=host, registry=self.registry)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import kopf
+from kopf._core.engines.peering import Identity  # kopf.operator's identity type (not re-exported by kopf)
 
 from acs_smtp_operator.azure.clients import AzureClients, operator_credential, warm_up
 from acs_smtp_operator.azure.shared import Shared
@@ -82,7 +83,13 @@ def _warmed(task: asyncio.Future[None]) -> None:
         )
 
 
-def _leadership(settings: Settings, api: Any) -> Leadership:
+def _identity(settings: Settings) -> str:
+    """This replica's name, for the Lease and for kopf: the chart's pod name, else host name and a random suffix.
+    Given to kopf so that it never asks the OS who runs it (an image's UID has no passwd entry)."""
+    return settings.identity or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
+
+
+def _leadership(settings: Settings, api: Any, identity: str) -> Leadership:
     namespace = settings.lease_namespace or (
         _POD_NAMESPACE.read_text().strip() if _POD_NAMESPACE.exists() else "default"
     )
@@ -90,7 +97,7 @@ def _leadership(settings: Settings, api: Any) -> Leadership:
         api,
         name=settings.lease_name,
         namespace=namespace,
-        identity=settings.identity or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}",
+        identity=identity,
         lease_duration=settings.lease_duration,
         renew_deadline=settings.lease_renew_deadline,
         retry_period=settings.lease_retry_period,
@@ -111,7 +118,8 @@ async def _serve(settings: Settings, namespaces: Collection[str], clusterwide: b
     for signum in (signal.SIGINT, signal.SIGTERM):  # kopf installs its own once it runs
         loop.add_signal_handler(signum, stop.set)
     api = new_api_client()
-    leadership = _leadership(settings, api) if settings.leader_election else None
+    identity = _identity(settings)
+    leadership = _leadership(settings, api, identity) if settings.leader_election else None
     # While the CRDs are looked for and the Lease is won: the first pass must not wait for imports.
     warming = asyncio.ensure_future(asyncio.to_thread(warm_up))
     warming.add_done_callback(_warmed)
@@ -125,7 +133,7 @@ async def _serve(settings: Settings, namespaces: Collection[str], clusterwide: b
             if not leadership.leading.is_set():
                 return 1 if leadership.lost.is_set() else 0
         metrics.leader.set(1)
-        await _operate(settings, namespaces, clusterwide, metrics, health, api, leadership, stop)
+        await _operate(settings, namespaces, clusterwide, identity, metrics, health, api, leadership, stop)
         return 1 if leadership is not None and leadership.lost.is_set() else 0
     finally:
         if leadership is not None:
@@ -139,6 +147,7 @@ async def _operate(
     settings: Settings,
     namespaces: Collection[str],
     clusterwide: bool,
+    identity: str,
     metrics: Metrics,
     health: Health,
     api: Any,
@@ -174,6 +183,7 @@ async def _operate(
             clusterwide=clusterwide,
             namespaces=namespaces,
             standalone=True,  # the Lease, not kopf's peering, keeps replicas apart
+            identity=Identity(identity),
             ready_flag=ready,
         )
     )

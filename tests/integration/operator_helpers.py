@@ -9,6 +9,7 @@ import ssl
 import time
 import uuid
 from collections.abc import Callable
+from email.message import EmailMessage
 from typing import Any, TypeVar
 
 import yaml
@@ -114,3 +115,19 @@ def login(cloud: Cloud, username: str, password: str) -> int:
         except smtplib.SMTPAuthenticationError as exc:
             return exc.smtp_code
     return 235
+
+
+def send_with(cloud: Cloud, data: dict[str, str], subject: str) -> None:
+    """Log in and send exactly as a pod that mounts the Secret would."""
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = data["from"], "customer@example.org", subject
+    msg.set_content("hello from a pod")
+    trust = ssl.create_default_context(cafile=cloud.manifest["caBundle"])
+    with smtplib.SMTP(data["host"], int(data["port"]), timeout=10) as client:
+        client.starttls(context=trust)
+        client.login(data["username"], data["password"])
+        client.send_message(msg)
+
+
+def delivered(cloud: Cloud, subject: str) -> list[dict[str, Any]]:
+    return [m for m in cloud.control.get("/messages").json() if m["subject"] == subject]

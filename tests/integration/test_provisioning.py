@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import smtplib
-import ssl
 import urllib.parse
 import uuid
-from email.message import EmailMessage
-from typing import Any
 
 import pytest
 from tests.conftest import ROOT, Cloud
 from tests.integration.operator_helpers import (
     apply,
     azure_writes,
+    delivered,
     eventually,
     get,
     permit,
     secret_data,
+    send_with,
     wait_ready,
     wait_reason,
 )
@@ -26,22 +24,6 @@ from acs_smtp_operator.azure.clients import AzureClients
 from acs_smtp_operator.azure.passwords import remove_password
 
 pytestmark = pytest.mark.usefixtures("operator")
-
-
-def send_with(cloud: Cloud, data: dict[str, str], subject: str) -> None:
-    """Log in and send exactly as a pod that mounts the Secret would."""
-    msg = EmailMessage()
-    msg["From"], msg["To"], msg["Subject"] = data["from"], "customer@example.org", subject
-    msg.set_content("hello from a pod")
-    trust = ssl.create_default_context(cafile=cloud.manifest["caBundle"])
-    with smtplib.SMTP(data["host"], int(data["port"]), timeout=10) as client:
-        client.starttls(context=trust)
-        client.login(data["username"], data["password"])
-        client.send_message(msg)
-
-
-def delivered(cloud: Cloud, subject: str) -> list[dict[str, Any]]:
-    return [m for m in cloud.control.get("/messages").json() if m["subject"] == subject]
 
 
 def test_the_example_yields_a_secret_that_sends_mail(cloud: Cloud, ns: str) -> None:
