@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test quick test-real controlplane tools lint unit demo sandbox clean lock image chart
+.PHONY: test quick test-real controlplane registry tools lint unit demo sandbox clean lock image chart
 
 # The venv: exactly requirements-dev.lock, by the venv's own pip, with no resolution (--no-deps), then the project
 # itself with the locked build backend; `pip check` proves the lock complete.
@@ -51,8 +51,17 @@ image: $(BIN)/.installed
 chart: $(BIN)/.installed
 	$(BIN)/python scripts/chart.py package build/chart
 
+# A local OCI registry (go-containerregistry's crane), for installing the chart and the image as released
+# (tests/integration/test_release.py).
+CRANE_VERSION := v0.22.1
+registry: tests/.bin/crane-$(CRANE_VERSION)
+tests/.bin/crane-$(CRANE_VERSION):
+	GOBIN=$(CURDIR)/tests/.bin go install -trimpath -ldflags="-s -w" \
+		github.com/google/go-containerregistry/cmd/crane@$(CRANE_VERSION)
+	touch $@
+
 # The integration scenarios, unchanged, against etcd + kube-apiserver + kube-controller-manager built from Go.
-test-real: $(BIN)/.installed controlplane
+test-real: $(BIN)/.installed controlplane registry
 	$(BIN)/pytest --cluster=real tests/integration
 
 unit: $(BIN)/.installed

@@ -9,7 +9,8 @@ from pathlib import Path
 import helm_python
 
 CHART = Path(__file__).resolve().parent.parent / "charts" / "acs-smtp-operator"
-LINT_VALUES = {"azure": {"tenantId": "00000000-0000-0000-0000-000000000000", "identity": {"clientId": "00000000-0000-0000-0000-000000000000"}}}
+ANY_GUID = "00000000-0000-0000-0000-000000000000"
+LINT_VALUES = {"azure": {"tenantId": ANY_GUID, "identity": {"clientId": ANY_GUID}}}
 
 
 def package(destination: Path) -> Path:
