@@ -62,3 +62,13 @@ def test_failed_rotations_count_in_a_row_from_zero_and_a_success_resets_them() -
     assert value("acssmtp_credential_failed_rotations", labels) == 0, "a pass that succeeded: nothing is failing"
     metrics.forget("ns", "cr")
     assert value("acssmtp_credential_failed_rotations", labels) is None
+
+
+def test_build_info_carries_the_installed_version() -> None:
+    """`acssmtp_build_info{version}`: what a dashboard shows of a rollout, the package's own version."""
+    import platform
+    from importlib.metadata import version
+
+    metrics = Metrics()
+    labels = {"version": version("acs-smtp-operator"), "python": platform.python_version()}
+    assert metrics.registry.get_sample_value("acssmtp_build_info", labels) == 1.0
