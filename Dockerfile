@@ -38,10 +38,8 @@ ENV PATH=/opt/venv/bin:$PATH \
 COPY --from=build /opt/venv /opt/venv
 # A numeric, non-root user: Kubernetes' runAsNonRoot can check it without a passwd entry.
 USER 65532:65532
-# /healthz and /readyz (ACSSMTP_HEALTH_PORT), Prometheus metrics (ACSSMTP_METRICS_PORT).
+# /healthz and /readyz (ACSSMTP_HEALTH_PORT), Prometheus metrics (ACSSMTP_METRICS_PORT): the chart's probes. No
+# HEALTHCHECK: an OCI image cannot carry one (buildah drops it), and Kubernetes ignores it.
 EXPOSE 8080 9090
-# For plain `docker run`; in Kubernetes the chart's liveness and readiness probes use the same endpoints.
-HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
-  CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/healthz', timeout=4)"]
 ENTRYPOINT ["acs-smtp-operator", "run"]
 CMD ["--all-namespaces"]

@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 # The venv: exactly requirements-dev.lock, by the venv's own pip, with no resolution (--no-deps), then the project
 # itself with the locked build backend; `pip check` proves the lock complete.
 $(BIN)/.installed: pyproject.toml requirements-dev.lock
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/pip install --quiet --no-deps --require-hashes --only-binary=:all: -r requirements-dev.lock
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	$(BIN)/pip check

@@ -33,10 +33,14 @@ if [ -z "${IMAGE_BASE:-}" ] && ! buildah inspect --type image "$base" >/dev/null
 fi
 base_seconds=$((SECONDS - started))
 
-# This machine's pip settings (index, trusted hosts, CA bundle) reach the build as secrets, never as a layer.
-secrets=()
-cert=$(python3 scripts/pipconf.py "$out/pip.conf")
-secrets+=(--secret "id=pip.conf,src=$out/pip.conf")
+# This machine's pip settings (index, trusted hosts, CA bundle) reach the build as secrets, never as a layer; the
+# pip.conf written for it (an index URL may hold a password) is private and removed afterwards.
+private=$(mktemp -d)
+cleanup() { rm -rf "$private"; }
+trap cleanup EXIT
+(umask 077 && .venv/bin/python scripts/pipconf.py "$private/pip.conf" >"$private/cert")
+cert=$(cat "$private/cert")
+secrets=(--secret "id=pip.conf,src=$private/pip.conf")
 [ -n "$cert" ] && secrets+=(--secret "id=pip-cert,src=$cert")
 
 buildah bud --quiet --layers=false --pull=false --build-arg "BASE=$base" "${secrets[@]}" -t "$name" . >/dev/null
@@ -47,7 +51,7 @@ build_seconds=$((SECONDS - started - base_seconds))
 # The SBOM, read from the image's own venv: a throwaway venv on this machine whose site-packages is the image's.
 c=$(buildah from --pull=false "$name")
 root=$(buildah mount "$c")
-trap 'buildah umount "$c" >/dev/null; buildah rm "$c" >/dev/null' EXIT
+cleanup() { rm -rf "$private"; buildah umount "$c" >/dev/null; buildah rm "$c" >/dev/null; }
 python3 -m venv --without-pip --clear "$out/sbom-env"
 site=$(echo "$out"/sbom-env/lib/python3*/site-packages)
 rm -rf "$site"

@@ -23,9 +23,10 @@ UID = 65532
 
 
 def inputs_digest() -> str:
-    """What the image is built from: the Dockerfile, its ignore file, pyproject, the locks and the package."""
+    """What the image is built from: the Dockerfile, its ignore file, pyproject, the locks, the package, the scripts."""
     digest = hashlib.sha256()
-    files = [ROOT / n for n in ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md")]
+    files = [ROOT / n for n in ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md", "Makefile")]
+    files += sorted((ROOT / "scripts").glob("*"))
     files += sorted(ROOT.glob("requirements*.lock"))
     files += sorted(p for p in (ROOT / "operator").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     for path in files:

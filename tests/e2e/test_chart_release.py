@@ -63,7 +63,16 @@ def test_extra_env_volumes_and_spread_reach_the_pod() -> None:
     assert container["envFrom"] == [{"configMapRef": {"name": "proxy"}}]
     assert {"name": "extra-ca", "secret": {"secretName": "ca"}} in spec["volumes"]
     assert {v["mountPath"] for v in container["volumeMounts"]} == {"/tmp", "/etc/extra-ca"}
-    assert spec["topologySpreadConstraints"] == spread and pod["spec"]["revisionHistoryLimit"] == 3
+    selector = {"matchLabels": pod["spec"]["selector"]["matchLabels"]}
+    assert spec["topologySpreadConstraints"] == [{**spread[0], "labelSelector": selector}]
+    assert pod["spec"]["revisionHistoryLimit"] == 3
+    own = [{**spread[0], "labelSelector": {"matchLabels": {"tier": "mail"}}}]
+    assert (
+        deployment(render(minimal(topologySpreadConstraints=own)))["spec"]["template"]["spec"][
+            "topologySpreadConstraints"
+        ]
+        == own
+    )
 
 
 def test_names_and_common_labels_follow_the_overrides_on_every_object() -> None:
@@ -92,6 +101,10 @@ RESTRICTED_BREAKS = [
     pytest.param("securityContext", {"capabilities": {"drop": ["NET_RAW"]}}, "/capabilities/drop",
                  id="not ALL dropped"),
     pytest.param("securityContext", {"privileged": True}, "/privileged", id="privileged"),
+
+
+    pytest.param("securityContext", {"seccompProfile": {"type": "Localhost"}}, "/seccompProfile",
+                 id="Localhost without its profile"),
 ]  # fmt: skip
 
 
@@ -102,6 +115,35 @@ def test_security_contexts_that_break_pod_security_restricted_are_refused(
     with pytest.raises(helm_python.HelmValuesError) as refused:
         render(minimal(**{key: {**(POD if key == "podSecurityContext" else CONTAINER), **change}}))
     assert f"/{key}{path}" in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("values", "path"),
+    [
+        pytest.param({"securityContext": None}, "securityContext", id="no container security context"),
+        pytest.param({"podSecurityContext": None}, "podSecurityContext", id="no pod security context"),
+        pytest.param({"extraVolumes": [{"name": "host", "hostPath": {"path": "/"}}]}, "/extraVolumes/0", id="hostPath"),
+        pytest.param({"extraEnv": [{"name": "ACSSMTP_IDENTITY", "value": "one"}]}, "/extraEnv/0/name",
+                     id="the Lease identity redefined"),
+        pytest.param({"extraEnv": [{"name": "AZURE_CLIENT_SECRET", "value": "x"}]}, "/extraEnv/0/name",
+                     id="a secret as a plain value"),
+        pytest.param({"commonLabels": {"app.kubernetes.io/managed-by": "me"}}, "app.kubernetes.io/managed-by",
+                     id="Helm's ownership label replaced"),
+    ],
+)  # fmt: skip
+def test_values_that_would_escape_the_profile_or_the_charts_own_settings_are_refused(
+    values: dict[str, Any], path: str
+) -> None:
+    with pytest.raises(helm_python.HelmValuesError) as refused:
+        render(minimal(**values))
+    assert path in str(refused.value)
+
+
+def test_settings_the_chart_does_not_set_pass_through_extra_env() -> None:
+    extra = [{"name": "ACSSMTP_VERIFY_TIMEOUT", "value": "120"}, {"name": "HTTPS_PROXY", "value": "http://p:3128"}]
+    [container] = deployment(render(minimal(extraEnv=extra)))["spec"]["template"]["spec"]["containers"]
+    names = [e["name"] for e in container["env"]]
+    assert len(names) == len(set(names)) and container["env"][-2:] == extra
 
 
 def test_a_security_context_within_restricted_is_taken_as_given() -> None:
@@ -162,6 +204,11 @@ def test_notes_name_every_permission_the_install_guide_names_and_only_owned_by()
     assert needed <= named, f"NOTES omit {needed - named}"
     assert named - needed == {"Application.ReadWrite.All"}, named - needed
     assert "Never Application.ReadWrite.All" in said  # named only to be refused
+
+
+def test_notes_render_whatever_watch_namespaces_holds() -> None:
+    for watched in (None, [], ["shop", "billing"]):
+        assert "kind: AcsSmtpCredential" in notes(watchNamespaces=watched)
 
 
 def test_notes_put_a_policy_before_the_first_credential() -> None:
