@@ -58,8 +58,13 @@ rm -rf "$site"
 ln -s "$root/opt/venv/lib/python3.11/site-packages" "$site"
 .venv/bin/cyclonedx-py environment --pyproject pyproject.toml --output-reproducible -o "$out/sbom.cdx.json" "$out/sbom-env"
 rm -rf "$out/sbom-env"
-
 id=$(buildah inspect --type image --format '{{.FromImageID}}' "$name")
+# The archive is the product: buildah's copy (vfs keeps whole layers) and earlier builds' go; the base stays.
+buildah umount "$c" >/dev/null && buildah rm "$c" >/dev/null
+cleanup() { rm -rf "$private"; }
+buildah rmi "$name" >/dev/null
+buildah rmi --prune >/dev/null 2>&1 || true
+
 printf '{"version": "%s", "name": "%s", "id": "%s", "base": "%s", "baseSeconds": %d, "buildSeconds": %d}\n' \
   "$version" "$name" "$id" "$base" "$base_seconds" "$build_seconds" >"$out/build.json"
 cat "$out/build.json"
