@@ -46,12 +46,12 @@ LONGEST_LIFETIME = timedelta(hours=17520)  # two years: Entra's portal offers at
 SHORTEST_ROTATION = timedelta(hours=1)  # secretLifetime - renewBefore: the time between scheduled rotations
 _ACS_ID = re.compile(
     r"^/subscriptions/(?P<sub>[0-9a-fA-F-]{36})/resourceGroups/(?P<rg>[-\w.()]{0,89}[-\w()])"
-    r"/providers/Microsoft\.Communication/communicationServices/(?P<name>[-\w]{1,63})$",
+    r"/providers/Microsoft\.Communication/communicationServices/(?P<name>[-\w]{1,63})\Z",
     re.IGNORECASE,
 )
 
 
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\Z")
 
 
 def is_acs_resource_id(text: str) -> bool:

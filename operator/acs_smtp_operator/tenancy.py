@@ -36,7 +36,7 @@ __all__ = [
     "resource_allowed",
 ]
 
-_ACTION = re.compile(r"^[A-Za-z0-9.]+/([A-Za-z0-9.*]+/)*[A-Za-z0-9.*]+$")
+_ACTION = re.compile(r"^[A-Za-z0-9.]+/([A-Za-z0-9.*]+/)*[A-Za-z0-9.*]+\Z")
 _MAX_NAMED = 10  # namespaces a policy's status names before it says "and N more"
 
 
@@ -117,6 +117,9 @@ class PolicySpec(_Model):
         bad = [a for a in role.actions if not _ACTION.match(a)]
         if bad:
             raise ValueError(f"{bad} are not Azure actions (Provider/resourceType/action)")
+        granting = [a for a in role.actions if a.lower().startswith("microsoft.authorization/")]
+        if granting:  # a principal that may write role assignments can make itself Owner
+            raise ValueError(f"{granting}: an SMTP role may not manage access (Microsoft.Authorization)")
         return role
 
 

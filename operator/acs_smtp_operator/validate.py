@@ -24,10 +24,10 @@ __all__ = ["validate", "validate_names"]
 
 
 MOST_RENDERED = 512 * 1024  # characters the template entries may render to (a Secret holds 1 MiB in all)
-_DATA_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
+_DATA_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}\Z")
 _NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
-_LABEL_KEY = re.compile(rf"^([a-z0-9]([-a-z0-9.]{{0,251}}[a-z0-9])?/)?{_NAME}$")
-_LABEL_VALUE = re.compile(rf"^({_NAME})?$")
+_LABEL_KEY = re.compile(rf"^([a-z0-9]([-a-z0-9.]{{0,251}}[a-z0-9])?/)?{_NAME}\Z")
+_LABEL_VALUE = re.compile(rf"^({_NAME})?\Z")
 
 
 def _invalid(problem: str) -> Failure:

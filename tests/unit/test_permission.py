@@ -232,6 +232,13 @@ def test_a_policy_action_that_is_not_an_azure_action_makes_the_policy_invalid() 
     assert status["namespaces"] == "shop"  # the namespaces it would cover are still shown
 
 
+@pytest.mark.parametrize("action", ["Microsoft.Authorization/roleAssignments/write", "microsoft.authorization/*"])
+def test_a_policy_whose_role_could_grant_access_permits_nothing(action: str) -> None:
+    """The SMTP principals would get the role: with Microsoft.Authorization they could make themselves Owner."""
+    view = policy_view(policy("grant", role={"actions": ["Microsoft.Communication/CommunicationServices/Read", action]}))
+    assert view.spec is None and view.problem is not None and "may not manage access" in view.problem
+
+
 def test_a_policy_status_names_the_namespaces_it_covers_and_counts_credentials() -> None:
     view = policy_view(policy("teams", namespaces={"names": ["a"], "selector": {"matchLabels": {"team": "x"}}}))
     status = policy_status(view, {}, {"a": {}, "b": {"team": "x"}, "c": {"team": "y"}}, 3)

@@ -23,6 +23,18 @@ def spec(**over: Any) -> dict[str, Any]:
 
 REFUSED = [
     ("a resource id that is not an ACS resource", {"communicationService": {"resourceId": "/x"}}, "resourceId"),
+    # Python's `$` matches before a final newline: every pattern ends in \Z.
+    ("a resource id ending in a newline", {"communicationService": {"resourceId": ACS + "\n"}}, "resourceId"),
+    (
+        "a label value ending in a newline",
+        {"secret": {"template": {"labels": {"team": "shop\n"}}}},
+        "spec.secret.template.labels: 'team'",
+    ),
+    (
+        "a template key ending in a newline",
+        {"secret": {"template": {"data": {"URL\n": "{{ host }}"}}}},
+        "is not a Secret key",
+    ),
     (
         "an application in another tenant",
         {"entraApplication": {"clientId": "app", "tenantId": "other"}},

@@ -20,7 +20,7 @@ __all__ = ["delete_smtp_username", "linked_domain_ids", "read_domain", "read_smt
 # A linked domain's id (the spec's examples spell the segments `EmailServices`/`Domains`, the docs lower case).
 _DOMAIN_ID = re.compile(
     r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Communication"
-    r"/emailServices/(?P<service>[^/]+)/domains/(?P<name>[^/]+)$",
+    r"/emailServices/(?P<service>[^/]+)/domains/(?P<name>[^/]+)\Z",
     re.IGNORECASE,
 )
 # The records a domain needs verified to send: (SDK attribute, record name as `VerificationType` spells it).
