@@ -235,7 +235,8 @@ def test_a_policy_action_that_is_not_an_azure_action_makes_the_policy_invalid() 
 @pytest.mark.parametrize("action", ["Microsoft.Authorization/roleAssignments/write", "microsoft.authorization/*"])
 def test_a_policy_whose_role_could_grant_access_permits_nothing(action: str) -> None:
     """The SMTP principals would get the role: with Microsoft.Authorization they could make themselves Owner."""
-    view = policy_view(policy("grant", role={"actions": ["Microsoft.Communication/CommunicationServices/Read", action]}))
+    actions = ["Microsoft.Communication/CommunicationServices/Read", action]
+    view = policy_view(policy("grant", role={"actions": actions}))
     assert view.spec is None and view.problem is not None and "may not manage access" in view.problem
 
 
