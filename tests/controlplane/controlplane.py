@@ -139,6 +139,9 @@ class ControlPlane:
             f"--tls-private-key-file={d / 'serving.key'}",
             f"--client-ca-file={d / 'ca.pem'}",
             "--authorization-mode=RBAC",
+            # OpenShift's default: setting blockOwnerDeletion (the operator's Secrets do) needs update on the
+            # owner's finalizers. The defaults (PodSecurity among them) stay enabled.
+            "--enable-admission-plugins=OwnerReferencesPermissionEnforcement",
             "--service-cluster-ip-range=10.96.0.0/24",
             # Its own URL: the issuer's discovery document and JWKS are then served where Entra (the sandbox's)
             # fetches them, as workload identity needs (tests/integration/test_workload_identity.py).

@@ -52,6 +52,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 - apiGroups: [acssmtp.io]
   resources: [acssmtpcredentials/status]
   verbs: [get, patch]
+# The Secrets' ownerReference blocks the credential's deletion until they are gone (blockOwnerDeletion): with the
+# OwnerReferencesPermissionEnforcement admission plugin (OpenShift's default) that asks for this.
+- apiGroups: [acssmtp.io]
+  resources: [acssmtpcredentials/finalizers]
+  verbs: [update]
 # The SMTP Secrets it writes (watched to heal an out-of-band deletion at once).
 - apiGroups: [""]
   resources: [secrets]
