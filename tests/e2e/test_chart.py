@@ -235,6 +235,10 @@ def test_a_network_policy_lets_only_the_chosen_peers_scrape_and_limits_egress_wh
     ports = {(p["port"], p["protocol"]) for rule in spec["egress"] for p in rule["ports"]}
     assert ports == {(53, "UDP"), (53, "TCP"), (443, "TCP"), (6443, "TCP"), (587, "TCP")}
     assert env_of(manifests)["ACSSMTP_BIND_ADDRESS"] == "0.0.0.0"
+    assert not any("to" in rule for rule in spec["egress"]), "IMDS is for managed identities only"
+    managed = {**values_of("managed-identity"), "networkPolicy": {"enabled": True, "egress": {"enabled": True}}}
+    [imds] = [r for r in of_kind(render(managed), "NetworkPolicy")[0]["spec"]["egress"] if "to" in r]
+    assert imds == {"to": [{"ipBlock": {"cidr": "169.254.169.254/32"}}], "ports": [{"port": 80, "protocol": "TCP"}]}
     closed = render(minimal(networkPolicy={"enabled": True}))
     [ingress_only] = of_kind(closed, "NetworkPolicy")
     assert ingress_only["spec"]["policyTypes"] == ["Ingress"] and ingress_only["spec"]["ingress"] is None
