@@ -92,3 +92,20 @@ def test_the_operators_own_failures_get_an_actionable_reason(exc: BaseException,
     assert failure.reason == reason and needle in failure.message
     assert failure.message.startswith("reading application x: ")
     assert "Trace ID" not in failure.message, "only the code travels, not the SDK's whole text"
+
+
+def test_azures_message_reaches_status_as_one_bounded_printable_line() -> None:
+    """A message echoing a tenant's input (escape sequences, line breaks) or of any length is cut and flattened."""
+    from azure.core.exceptions import HttpResponseError, ODataV4Format
+
+    from acs_smtp_operator.azure.errors import DETAIL_LIMIT
+
+    exc = HttpResponseError(message="refused")
+    exc.status_code = 400
+    exc.error = ODataV4Format({"code": "BadRequest", "message": "bad name \x1b[31mred\r\nforged line " + "x" * 5000})
+    failure = translate(exc, "writing the role")
+    assert failure.reason is Reason.AZURE_ERROR and failure.code == "BadRequest"
+    assert "\x1b" not in failure.message and "\n" not in failure.message and "\r" not in failure.message
+    assert "bad name  [31mred  forged line" in failure.message
+    assert len(failure.message) <= len("writing the role: BadRequest: ") + DETAIL_LIMIT
+    assert failure.message.endswith("…")

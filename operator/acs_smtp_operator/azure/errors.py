@@ -207,6 +207,16 @@ def _sign_in(exc: ClientAuthenticationError, what: str) -> Failure:
     )
 
 
+DETAIL_LIMIT = 500  # characters of Azure's own message that reach a status condition, an Event or a log line
+
+
+def _shown(detail: str) -> str:
+    """Azure's message as one printable line of bounded length: it reaches status and Events, and may echo what a
+    tenant wrote (a resource id, a name) or be long enough to crowd out what the condition must say."""
+    flat = "".join(c if c.isprintable() else " " for c in detail)
+    return flat if len(flat) <= DETAIL_LIMIT else flat[: DETAIL_LIMIT - 1] + "…"
+
+
 def _root(exc: BaseException) -> BaseException:
     while exc.__cause__ is not None:
         exc = exc.__cause__
@@ -250,7 +260,7 @@ def translate(exc: BaseException, what: str, not_found: Reason = Reason.AZURE_ER
         status, headers, code, detail = exc.response_status_code, exc.response_headers, None, "no detail"
     else:
         return Failure(Reason.AZURE_ERROR, f"{what}: {type(exc).__name__}")
-    text = f"{what}: {code or status}: {detail}"
+    text = f"{what}: {code or status}: {_shown(detail)}"
     if status == 429:
         return Failure(Reason.THROTTLED, text, status=status, code=code, retry=_later(headers))
     if status is not None and status >= 500:
