@@ -26,6 +26,7 @@ __all__ = [
     "PolicySpec",
     "PolicyView",
     "Tenancy",
+    "claimable",
     "conflicts",
     "covered",
     "covers",
@@ -334,6 +335,33 @@ def covered(view: PolicyView, namespaces: Mapping[str, Mapping[str, str]]) -> li
     return sorted(ns for ns, labels in namespaces.items() if covers(view.selection, ns, labels))
 
 
+def claimable(selection: NamespaceSelection | None, namespaces: Mapping[str, Mapping[str, str]]) -> list[str]:
+    """What in a policy covers namespaces nobody made yet: whoever may create namespaces could claim them."""
+    if selection is None:
+        return []
+    found: list[str] = []
+    missing = [ns for ns in selection.names if ns not in namespaces]
+    if missing:
+        shown = ",".join(missing[:_MAX_NAMED]) + (
+            f" and {len(missing) - _MAX_NAMED} more" if len(missing) > _MAX_NAMED else ""
+        )
+        found.append(
+            f"names namespaces that do not exist ({shown}): whoever creates one first is covered "
+            "(docs/tenancy.md, claiming a namespace)"
+        )
+    selector = selection.selector
+    if (
+        selector is not None
+        and not selector.match_labels
+        and all(r.operator in ("NotIn", "DoesNotExist") for r in selector.match_expressions)
+    ):
+        found.append(
+            "the selector requires no label (only NotIn or DoesNotExist, or nothing): it covers every new namespace, "
+            "whoever makes it (docs/tenancy.md, claiming a namespace)"
+        )
+    return found
+
+
 def policy_status(
     view: PolicyView,
     conflicted: Mapping[str, str],
@@ -354,4 +382,5 @@ def policy_status(
         "namespaces": shown,
         "namespaceCount": len(names),
         "credentials": credentials,
+        "warnings": claimable(view.selection, namespaces),
     }

@@ -248,7 +248,38 @@ def test_a_policy_status_names_the_namespaces_it_covers_and_counts_credentials()
         "namespaces": "a,b",
         "namespaceCount": 2,
         "credentials": 3,
+        "warnings": [],
     }
+
+
+@pytest.mark.parametrize(
+    ("namespaces", "warned"),
+    [
+        ({"names": ["shop", "shop-staging"]}, "names namespaces that do not exist (shop-staging)"),
+        ({"selector": {"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["prod"]}]}},
+         "the selector requires no label"),
+        ({"selector": {"matchExpressions": [{"key": "frozen", "operator": "DoesNotExist"}]}},
+         "the selector requires no label"),
+        ({"selector": {}}, "the selector requires no label"),
+    ],
+    ids=["a name nobody created", "NotIn only", "DoesNotExist only", "an empty selector"],
+)  # fmt: skip
+def test_a_policy_warns_of_what_whoever_creates_a_namespace_could_claim(
+    namespaces: dict[str, Any], warned: str
+) -> None:
+    view = policy_view(policy("claim", namespaces=namespaces))
+    [warning] = policy_status(view, {}, {"shop": {}}, 0)["warnings"]
+    assert warned in warning and "docs/tenancy.md" in warning
+
+
+def test_a_policy_that_names_existing_namespaces_or_requires_a_label_warns_of_nothing() -> None:
+    for namespaces in (
+        {"names": ["shop"]},
+        {"selector": {"matchLabels": {"team": "shop"}}},
+        {"selector": {"matchExpressions": [{"key": "team", "operator": "In", "values": ["shop"]}]}},
+        {"selector": {"matchExpressions": [{"key": "team", "operator": "Exists"}]}},
+    ):
+        assert policy_status(policy_view(policy("p", namespaces=namespaces)), {}, {"shop": {}}, 0)["warnings"] == []
 
 
 def test_a_selector_with_expressions_matches_as_kubernetes_does() -> None:
