@@ -147,12 +147,13 @@ def cloud(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
 def real_cluster(manifest: dict[str, Any], directory: Path) -> Iterator[dict[str, Any]]:
     """The sandbox's Azure, with a real kube-apiserver: kubectl as admin, the operator under the chart's RBAC."""
     from tests.controlplane.controlplane import ControlPlane, built
-    from tests.helm import NAMESPACE, RBAC_KINDS, RELEASE, minimal, of_kind, render
+    from tests.helm import ADMISSION_KINDS, NAMESPACE, RBAC_KINDS, RELEASE, minimal, of_kind, render
 
     if not built():
         raise RuntimeError("the control plane is not built: run tests/controlplane/build.sh")
     with ControlPlane(directory) as plane:
-        install(plane.kubeconfig, [namespace_manifest(NAMESPACE), *of_kind(render(minimal()), *RBAC_KINDS)])
+        chart = of_kind(render(minimal()), *RBAC_KINDS, *ADMISSION_KINDS)  # what bounds the operator, with it
+        install(plane.kubeconfig, [namespace_manifest(NAMESPACE), *chart])
         yield {
             **manifest,
             "kubeconfig": str(plane.kubeconfig),

@@ -17,6 +17,7 @@ TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 CLIENT = "0b1c2d3e-4f50-4617-8a9b-0c1d2e3f4a5b"
 RELEASE, NAMESPACE = "acs-smtp-operator", "acs-smtp-system"
 RBAC_KINDS = ("ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding")
+ADMISSION_KINDS = ("ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding")  # what bounds the operator's RBAC
 
 
 def values_of(name: str) -> dict[str, Any]:

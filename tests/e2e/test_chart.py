@@ -11,6 +11,7 @@ import kubernetes_validate
 import pytest
 import yaml
 from tests.helm import (
+    ADMISSION_KINDS,
     CHART,
     CLIENT,
     RBAC_KINDS,
@@ -335,7 +336,7 @@ def test_only_rbac_objects_are_cluster_scoped() -> None:
     for name in VALUE_SETS:
         for manifest in render(values_of(name)):
             if "namespace" not in manifest["metadata"]:
-                assert manifest["kind"] in (*RBAC_KINDS, "CustomResourceDefinition"), manifest["kind"]
+                assert manifest["kind"] in (*RBAC_KINDS, *ADMISSION_KINDS, "CustomResourceDefinition"), manifest["kind"]
 
 
 def test_tenants_get_credentials_never_policies_through_aggregated_roles() -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from tests.conftest import ROOT, Cloud, Operator, account_kubeconfig, install
-from tests.helm import NAMESPACE, RBAC_KINDS, minimal, of_kind, operator_rbac, render
+from tests.helm import ADMISSION_KINDS, NAMESPACE, RBAC_KINDS, minimal, of_kind, operator_rbac, render
 from tests.integration.operator_helpers import apply, condition, eventually, get, namespace, permit, secret_data
 
 STEP = 12.0  # seconds each step of the scenario may take before it counts as failed
@@ -36,7 +36,7 @@ def real(request: pytest.FixtureRequest) -> Cloud:
 
 def rbac(release: str, watch: list[str]) -> list[dict[str, Any]]:
     values = minimal(watchNamespaces=watch) if watch else minimal()
-    return operator_rbac(of_kind(render(values, name=release, namespace=NAMESPACE), *RBAC_KINDS))
+    return operator_rbac(of_kind(render(values, name=release, namespace=NAMESPACE), *RBAC_KINDS, *ADMISSION_KINDS))
 
 
 def family(role: dict[str, Any]) -> str:

@@ -1,0 +1,115 @@
+"""What the operator's own ServiceAccount may write, on a real API server that enforces the chart's
+ValidatingAdmissionPolicies (templates/admission-policy.yaml): RBAC grants it create and update on every Secret
+and patch on every workload; the policies let through only its own Secrets and the restart annotation. Every
+other scenario of the real control plane runs under them too, so the operator's own writes pass."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+import yaml
+from tests.conftest import Cloud, kubectl_as
+from tests.integration.operator_helpers import eventually, namespace
+
+WORKLOADS = """
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web, namespace: {ns}}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}, annotations: {{other.example/rolled-by: ci}}}}
+    spec: {{containers: [{{name: app, image: "mailer:1"}}]}}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {{name: agent, namespace: {ns}}}
+spec:
+  selector: {{matchLabels: {{app: agent}}}}
+  template:
+    metadata: {{labels: {{app: agent}}}}
+    spec: {{containers: [{{name: agent, image: "agent:1"}}]}}
+"""
+
+
+@pytest.fixture
+def ns(request: pytest.FixtureRequest) -> Iterator[str]:
+    if request.config.getoption("--cluster") != "real":
+        pytest.skip("admission policies are enforced only by a real API server (pytest --cluster=real)")
+    cloud: Cloud = request.getfixturevalue("cloud")
+    name = namespace(cloud, policy=False)
+    cloud.kubectl("apply", "-f", "-", stdin=WORKLOADS.format(ns=name))
+    # A policy is enforced once the API server's admission plugin has loaded it (seconds after it is created).
+    probe = secret(name, "probe")
+    eventually(lambda: not as_operator(cloud, "create", "--dry-run=server", "-f", "-", stdin=probe)[0] or None)
+    yield name
+    cloud.kubectl("delete", "namespace", name, "--wait=false", check=False)
+
+
+def as_operator(cloud: Cloud, *args: str, stdin: str | None = None) -> tuple[bool, str]:
+    """kubectl with the operator's own ServiceAccount token: (allowed, what the API server said)."""
+    done = kubectl_as(cloud.env["KUBECONFIG"], *args, stdin=stdin, check=False)
+    return done.returncode == 0, done.stderr
+
+
+def secret(ns: str, name: str, labels: dict[str, str] | None = None, owner: bool = False) -> str:
+    metadata: dict[str, object] = {"name": name, "namespace": ns, "labels": labels or {}}
+    if owner:
+        metadata["ownerReferences"] = [
+            {"apiVersion": "acssmtp.io/v1alpha1", "kind": "AcsSmtpCredential", "name": "x", "controller": True,
+             "uid": "5b3c0d2e-1f4a-4b6c-8d9e-0a1b2c3d4e5f"}
+        ]  # fmt: skip
+    return yaml.safe_dump({"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "stringData": {"k": "v"}})
+
+
+OURS = {"app.kubernetes.io/managed-by": "acs-smtp-operator"}
+
+
+def test_the_operator_may_create_a_secret_only_as_its_own(cloud: Cloud, ns: str) -> None:
+    allowed, said = as_operator(cloud, "create", "-f", "-", stdin=secret(ns, "foreign"))
+    assert not allowed and "writes only Secrets labelled" in said
+    allowed, said = as_operator(cloud, "create", "-f", "-", stdin=secret(ns, "unowned", OURS))
+    assert not allowed and "owned by an AcsSmtpCredential" in said
+    allowed, said = as_operator(cloud, "create", "-f", "-", stdin=secret(ns, "ours", OURS, owner=True))
+    assert allowed, said
+
+
+def test_the_operator_may_not_take_over_another_teams_secret(cloud: Cloud, ns: str) -> None:
+    """Even one that names a credential as its owner: without the operator's label, it is not the operator's."""
+    cloud.kubectl("create", "-f", "-", stdin=secret(ns, "team-db", owner=True))
+    found = json.loads(cloud.kubectl("get", "secret", "team-db", "-n", ns, "-o", "json").stdout)
+    found["metadata"]["labels"] = OURS
+    allowed, said = as_operator(cloud, "replace", "-f", "-", stdin=json.dumps(found))
+    assert not allowed and "may not take over a Secret" in said
+
+
+def test_the_operator_may_restart_a_workload_and_change_nothing_else(cloud: Cloud, ns: str) -> None:
+    restart = {"spec": {"template": {"metadata": {"annotations": {"acssmtp.io/restartedAt": "2026-12-07T00:00:00Z"}}}}}
+    allowed, said = as_operator(cloud, "patch", "deployment", "web", "-n", ns, "-p", json.dumps(restart))
+    assert allowed, said
+
+    image = [{"op": "replace", "path": "/spec/template/spec/containers/0/image", "value": "evil:1"}]
+    allowed, said = as_operator(
+        cloud, "patch", "daemonset", "agent", "-n", ns, "--type=json", f"-p={json.dumps(image)}"
+    )
+    assert not allowed and "may not change their pod spec" in said
+
+    theirs = [{"op": "remove", "path": "/spec/template/metadata/annotations/other.example~1rolled-by"}]
+    allowed, said = as_operator(
+        cloud, "patch", "deployment", "web", "-n", ns, "--type=json", f"-p={json.dumps(theirs)}"
+    )
+    assert not allowed and "no pod template annotation but acssmtp.io/restartedAt" in said
+
+    allowed, said = as_operator(cloud, "patch", "deployment", "web", "-n", ns, "-p", '{"spec": {"replicas": 0}}')
+    assert not allowed and "may not scale" in said
+
+    label = {"metadata": {"labels": {"owner": "me"}}}
+    allowed, said = as_operator(cloud, "patch", "deployment", "web", "-n", ns, "-p", json.dumps(label))
+    assert not allowed and "labels, annotations, finalizers or owners" in said
+
+    template = json.loads(cloud.kubectl("get", "deployment", "web", "-n", ns, "-o", "json").stdout)["spec"]["template"]
+    assert template["metadata"]["annotations"]["other.example/rolled-by"] == "ci"
+    assert template["spec"]["containers"][0]["image"] == "mailer:1"
