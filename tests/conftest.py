@@ -249,6 +249,18 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+CLI_OUTPUTS: list[tuple[str, str]] = []  # (command, stdout and stderr) of every CLI run: the leak audit reads them
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """`acs-smtp-operator ARGS` as a person runs it, its output kept for the leak audit."""
+    done = subprocess.run(
+        [str(BIN / "acs-smtp-operator"), *args], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    CLI_OUTPUTS.append((" ".join(args), done.stdout + done.stderr))
+    return done
+
+
 class Operator:
     """`acs-smtp-operator run --all-namespaces` against the sandbox, as a subprocess.
 

@@ -3,21 +3,43 @@
 No client secret the sandbox ever issued may appear anywhere but in the Secrets the operator writes (and the
 token and SMTP exchanges that prove them): not in any operator's log, not in any Event, not in any
 credential's or policy's status or annotations (kopf's progress annotations included), not in a workload's
-pod template, not in a metrics page, not in the body of any ARM or Graph write, not in the sandbox's own log.
+pod template, not in any other Secret or ConfigMap, not in a metrics page, not in the output of any CLI command
+the tests ran, not in the body of any ARM or Graph write, not in the sandbox's own log; plain, JSON-escaped,
+percent-encoded or base64-encoded.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from tests.conftest import Cloud, Operator
+from tests.conftest import CLI_OUTPUTS, Cloud, Operator
 
 # Entra's shape: three characters, `8Q~`, then the rest. A value may also travel percent-encoded (`%7E`).
 _MARK = re.compile(r"8Q(?:~|%7[Ee])")
 # A signed JWT: a workload identity assertion (a service account token), or an access token the sandbox issued.
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}")
+# A run of base64 (either alphabet) long enough to hold a client secret (40 characters: 54 encoded).
+_BASE64 = re.compile(r"[A-Za-z0-9+/_-]{52,}={0,2}")
+OURS = {"app.kubernetes.io/managed-by": "acs-smtp-operator"}
+
+
+def _own(secret: dict[str, Any]) -> bool:
+    """A credential's own Secret (labelled, controlled by an AcsSmtpCredential): where the password belongs."""
+    meta = secret["metadata"]
+    owners = [r for r in meta.get("ownerReferences", []) if r.get("controller")]
+    return OURS.items() <= (meta.get("labels") or {}).items() and [r["kind"] for r in owners] == ["AcsSmtpCredential"]
+
+
+def _decoded(secret: dict[str, Any]) -> str:
+    """A Secret's metadata and its values, decoded: base64 is how the API shows them, not a hiding place."""
+    values = [base64.b64decode(v).decode(errors="replace") for v in (secret.get("data") or {}).values()]
+    return json.dumps(secret["metadata"]) + "\n" + "\n".join(values)
 
 
 def _texts(cloud: Cloud) -> Iterator[tuple[str, str]]:
@@ -31,6 +53,13 @@ def _texts(cloud: Cloud) -> Iterator[tuple[str, str]]:
     for kinds in ("events", "acssmtpcredentials", "acssmtppolicies", "deployments,statefulsets,daemonsets,leases"):
         listed = cloud.kubectl("get", kinds, "--all-namespaces", "-o", "json", check=False)
         yield f"kubectl get {kinds}", listed.stdout
+    secrets = cloud.kubectl("get", "secrets", "--all-namespaces", "-o", "json", check=False).stdout
+    for secret in json.loads(secrets or '{"items": []}')["items"]:
+        if not _own(secret):
+            yield f"Secret {secret['metadata'].get('namespace')}/{secret['metadata']['name']}", _decoded(secret)
+    yield "kubectl get configmaps", cloud.kubectl("get", "configmaps", "-A", "-o", "json", check=False).stdout
+    for command, output in CLI_OUTPUTS:
+        yield f"the output of acs-smtp-operator {command}", output
     for body in cloud.control.get("/audit").json()["bodies"]:
         yield f"the body of {body['method']} {body['path']}", body["body"]
     if cloud.directory is not None and (cloud.directory / "sandbox.log").exists():
@@ -38,19 +67,35 @@ def _texts(cloud: Cloud) -> Iterator[tuple[str, str]]:
 
 
 def _found(text: str, issued: set[str], lengths: set[int]) -> set[str]:
-    """The issued values in `text`, matched where Entra's mark is (a scan, not one search per value)."""
+    """The issued values in `text`, matched where Entra's mark is (a scan, not one search per value), and in every
+    long run of base64 in it, decoded at each of the four alignments a value can start at."""
     plain = re.sub(r"%7[Ee]", "~", text)
     hits = set()
     for mark in _MARK.finditer(plain):
         start = mark.start() - 3
         hits |= {plain[start : start + n] for n in lengths} & issued
+    for run in _BASE64.finditer(text):
+        encoded = run.group().replace("-", "+").replace("_", "/").rstrip("=")
+        for offset in range(4):
+            chunk = encoded[offset:]
+            rest = len(chunk) % 4  # a final partial group is decoded too (re-padded), a lone character cannot be
+            chunk = chunk[:-1] if rest == 1 else chunk + "=" * (-rest % 4)
+            try:
+                decoded = base64.b64decode(chunk).decode("latin-1")
+            except (binascii.Error, ValueError):
+                continue
+            if "8Q~" in decoded:
+                hits |= _found(decoded, issued, lengths)
     return hits
 
 
-def test_the_audit_finds_a_value_plain_json_escaped_or_percent_encoded() -> None:
+def test_the_audit_finds_a_value_plain_json_escaped_percent_or_base64_encoded() -> None:
     value = "a_B8Q~" + "x" * 36
-    for text in (f"log: {value} end", f'{{"m": "{value}"}}', "smtp://u:" + value.replace("~", "%7E") + "@h"):
-        assert _found(text, {value}, {len(value)}) == {value}
+    basic = base64.b64encode(f"user@shop:{value}".encode()).decode()  # an Authorization: Basic header
+    texts = [f"log: {value} end", f'{{"m": "{value}"}}', "smtp://u:" + value.replace("~", "%7E") + "@h"]
+    texts += [f"Authorization: Basic {basic}", base64.urlsafe_b64encode(("xx" + value).encode()).decode()]
+    for text in texts:
+        assert _found(text, {value}, {len(value)}) == {value}, text
     assert _found("only a hint: a_B8Q~ and an id", {value}, {len(value)}) == set()
 
 
