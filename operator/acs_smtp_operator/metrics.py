@@ -79,6 +79,9 @@ class Metrics:
             ["api"],
             registry=self.registry,
         )
+        # The counters' label sets of each credential, so that its series go with it (prometheus_client lists
+        # no children by label).
+        self._counted: dict[tuple[str, str], set[tuple[Counter, tuple[str, ...]]]] = {}
         self.build = Info("acssmtp_build", "The operator's version and the Python it runs on", registry=self.registry)
         self.build.info({"version": __version__, "python": platform.python_version()})
 
@@ -97,12 +100,21 @@ class Metrics:
             failed.set(0)  # a pass that succeeded leaves no rotation failing (one may have adopted a key in doubt)
 
     def forget(self, namespace: str, name: str) -> None:
+        """A deleted credential's series, gauges and counters: no label of a credential that is gone stays."""
         for gauge in (self.expiration, self.renewal, self.ready, self.failed_rotations):
             with contextlib.suppress(KeyError):
                 gauge.remove(namespace, name)
+        for counter, labels in self._counted.pop((namespace, name), set()):
+            with contextlib.suppress(KeyError):
+                counter.remove(*labels)
+
+    def _count(self, counter: Counter, *labels: str, by: float = 1) -> None:
+        counter.labels(*labels).inc(by)
+        if labels[0] or labels[1]:  # a credential's series (calls outside a pass carry no credential)
+            self._counted.setdefault((labels[0], labels[1]), set()).add((counter, labels))
 
     def rotation(self, namespace: str, name: str, reason: str, result: str) -> None:
-        self.rotations.labels(namespace, name, reason, result).inc()
+        self._count(self.rotations, namespace, name, reason, result)
         failed = self.failed_rotations.labels(namespace, name)
         if result == "success":
             failed.set(0)
@@ -114,4 +126,4 @@ class Metrics:
 
     def azure_call(self, api: str, method: str, path: str, code: int) -> None:
         namespace, name = CURRENT.get()
-        self.azure.labels(namespace, name, api, route(method, path), str(code)).inc()
+        self._count(self.azure, namespace, name, api, route(method, path), str(code))

@@ -1,4 +1,6 @@
-from acs_smtp_operator.metrics import Metrics, route
+from prometheus_client import generate_latest
+
+from acs_smtp_operator.metrics import CURRENT, Metrics, route
 from acs_smtp_operator.status import Status
 
 
@@ -72,3 +74,22 @@ def test_build_info_carries_the_installed_version() -> None:
     metrics = Metrics()
     labels = {"version": version("acs-smtp-operator"), "python": platform.python_version()}
     assert metrics.registry.get_sample_value("acssmtp_build_info", labels) == 1.0
+
+
+def test_a_forgotten_credential_leaves_no_series_counters_included() -> None:
+    """A deleted credential's rotations and Azure calls go with it; another's stay."""
+    metrics = Metrics()
+    for name in ("gone", "kept"):
+        metrics.credential("ns", name, Status.read({}))
+        metrics.rotation("ns", name, "RenewalDue", "success")
+        token = CURRENT.set(("ns", name))
+        try:
+            metrics.azure_call(
+                "graph", "POST", "/v1.0/applications/6f1c3b1e-5a0e-4d5b-9a43-0c0ffee0ac50/addPassword", 200
+            )
+        finally:
+            CURRENT.reset(token)
+    metrics.forget("ns", "gone")
+    page = generate_latest(metrics.registry).decode()
+    assert 'name="gone"' not in page
+    assert 'acssmtp_rotations_total{name="kept"' in page and 'acssmtp_azure_requests_total{api="graph"' in page
