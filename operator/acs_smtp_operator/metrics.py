@@ -6,6 +6,7 @@ import contextlib
 import contextvars
 import platform
 import re
+import threading
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Info, start_http_server
 
@@ -82,6 +83,7 @@ class Metrics:
         # The counters' label sets of each credential, so that its series go with it (prometheus_client lists
         # no children by label).
         self._counted: dict[tuple[str, str], set[tuple[Counter, tuple[str, ...]]]] = {}
+        self._counting = threading.Lock()  # Azure calls are counted from the SDKs' worker threads too
         self.build = Info("acssmtp_build", "The operator's version and the Python it runs on", registry=self.registry)
         self.build.info({"version": __version__, "python": platform.python_version()})
 
@@ -104,14 +106,16 @@ class Metrics:
         for gauge in (self.expiration, self.renewal, self.ready, self.failed_rotations):
             with contextlib.suppress(KeyError):
                 gauge.remove(namespace, name)
-        for counter, labels in self._counted.pop((namespace, name), set()):
-            with contextlib.suppress(KeyError):
-                counter.remove(*labels)
+        with self._counting:
+            for counter, labels in self._counted.pop((namespace, name), set()):
+                with contextlib.suppress(KeyError):
+                    counter.remove(*labels)
 
-    def _count(self, counter: Counter, *labels: str, by: float = 1) -> None:
-        counter.labels(*labels).inc(by)
-        if labels[0] or labels[1]:  # a credential's series (calls outside a pass carry no credential)
-            self._counted.setdefault((labels[0], labels[1]), set()).add((counter, labels))
+    def _count(self, counter: Counter, *labels: str) -> None:
+        with self._counting:  # counted and recorded together: a forget in between would leave the series
+            counter.labels(*labels).inc()
+            if labels[0] or labels[1]:  # a credential's series (calls outside a pass carry no credential)
+                self._counted.setdefault((labels[0], labels[1]), set()).add((counter, labels))
 
     def rotation(self, namespace: str, name: str, reason: str, result: str) -> None:
         self._count(self.rotations, namespace, name, reason, result)

@@ -37,6 +37,7 @@ __all__ = [
     "resource_allowed",
 ]
 
+_NAME_LABEL = "kubernetes.io/metadata.name"  # the API server sets it to the namespace's name
 _ACTION = re.compile(r"^[A-Za-z0-9.]+/([A-Za-z0-9.*]+/)*[A-Za-z0-9.*]+\Z")
 _MAX_NAMED = 10  # namespaces a policy's status names before it says "and N more"
 
@@ -340,7 +341,14 @@ def claimable(selection: NamespaceSelection | None, namespaces: Mapping[str, Map
     if selection is None:
         return []
     found: list[str] = []
-    missing = [ns for ns in selection.names if ns not in namespaces]
+    selector = selection.selector
+    named = list(selection.names)  # and those a selector names by kubernetes.io/metadata.name, as names
+    if selector is not None:
+        named += [v for k, v in selector.match_labels.items() if k == _NAME_LABEL]
+        named += [
+            v for r in selector.match_expressions if r.key == _NAME_LABEL and r.operator == "In" for v in r.values
+        ]
+    missing = [ns for ns in dict.fromkeys(named) if ns not in namespaces]
     if missing:
         shown = ",".join(missing[:_MAX_NAMED]) + (
             f" and {len(missing) - _MAX_NAMED} more" if len(missing) > _MAX_NAMED else ""

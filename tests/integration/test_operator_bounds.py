@@ -55,14 +55,15 @@ def as_operator(cloud: Cloud, *args: str, stdin: str | None = None) -> tuple[boo
     return done.returncode == 0, done.stderr
 
 
-def secret(ns: str, name: str, labels: dict[str, str] | None = None, owner: bool = False) -> str:
+def secret(ns: str, name: str, labels: dict[str, str] | None = None, owner: bool = False, **more: object) -> str:
     metadata: dict[str, object] = {"name": name, "namespace": ns, "labels": labels or {}}
     if owner:
         metadata["ownerReferences"] = [
             {"apiVersion": "acssmtp.io/v1alpha1", "kind": "AcsSmtpCredential", "name": "x", "controller": True,
              "uid": "5b3c0d2e-1f4a-4b6c-8d9e-0a1b2c3d4e5f"}
         ]  # fmt: skip
-    return yaml.safe_dump({"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "stringData": {"k": "v"}})
+    body = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/basic-auth", "metadata": metadata}
+    return yaml.safe_dump({**body, "stringData": {"username": "u", "password": "p"}, **more})
 
 
 OURS = {"app.kubernetes.io/managed-by": "acs-smtp-operator"}
@@ -70,20 +71,38 @@ OURS = {"app.kubernetes.io/managed-by": "acs-smtp-operator"}
 
 def test_the_operator_may_create_a_secret_only_as_its_own(cloud: Cloud, ns: str) -> None:
     allowed, said = as_operator(cloud, "create", "-f", "-", stdin=secret(ns, "foreign"))
-    assert not allowed and "writes only Secrets labelled" in said
+    assert not allowed and "writes only basic-auth Secrets labelled" in said
     allowed, said = as_operator(cloud, "create", "-f", "-", stdin=secret(ns, "unowned", OURS))
-    assert not allowed and "owned by an AcsSmtpCredential" in said
+    assert not allowed and "controlled by an AcsSmtpCredential" in said
     allowed, said = as_operator(cloud, "create", "-f", "-", stdin=secret(ns, "ours", OURS, owner=True))
     assert allowed, said
 
 
+def test_the_operator_may_not_mint_a_service_account_token(cloud: Cloud, ns: str) -> None:
+    """A token Secret, even labelled and owned as the operator's, would be filled in by the token controller."""
+    token = yaml.safe_load(secret(ns, "token", OURS, owner=True, type="kubernetes.io/service-account-token"))
+    token["metadata"]["annotations"] = {"kubernetes.io/service-account.name": "default"}
+    allowed, said = as_operator(cloud, "create", "-f", "-", stdin=yaml.safe_dump({**token, "stringData": {}}))
+    assert not allowed and "writes only basic-auth Secrets" in said
+
+
 def test_the_operator_may_not_take_over_another_teams_secret(cloud: Cloud, ns: str) -> None:
-    """Even one that names a credential as its owner: without the operator's label, it is not the operator's."""
-    cloud.kubectl("create", "-f", "-", stdin=secret(ns, "team-db", owner=True))
+    cloud.kubectl("create", "-f", "-", stdin=secret(ns, "team-db"))
     found = json.loads(cloud.kubectl("get", "secret", "team-db", "-n", ns, "-o", "json").stdout)
     found["metadata"]["labels"] = OURS
     allowed, said = as_operator(cloud, "replace", "-f", "-", stdin=json.dumps(found))
-    assert not allowed and "may not take over a Secret" in said
+    assert not allowed and "controlled by an AcsSmtpCredential" in said
+    assert json.loads(cloud.kubectl("get", "secret", "team-db", "-n", ns, "-o", "json").stdout)["metadata"].get(
+        "labels"
+    ) in (None, {})
+
+
+def test_the_operator_may_heal_its_secret_whose_label_someone_removed(cloud: Cloud, ns: str) -> None:
+    cloud.kubectl("create", "-f", "-", stdin=secret(ns, "healed", owner=True))  # controlled, not labelled
+    found = json.loads(cloud.kubectl("get", "secret", "healed", "-n", ns, "-o", "json").stdout)
+    found["metadata"]["labels"] = OURS
+    allowed, said = as_operator(cloud, "replace", "-f", "-", stdin=json.dumps(found))
+    assert allowed, said
 
 
 def test_the_operator_may_restart_a_workload_and_change_nothing_else(cloud: Cloud, ns: str) -> None:
@@ -101,10 +120,16 @@ def test_the_operator_may_restart_a_workload_and_change_nothing_else(cloud: Clou
     allowed, said = as_operator(
         cloud, "patch", "deployment", "web", "-n", ns, "--type=json", f"-p={json.dumps(theirs)}"
     )
-    assert not allowed and "no pod template annotation but acssmtp.io/restartedAt" in said
+    assert not allowed and "no pod template label or annotation but acssmtp.io/restartedAt" in said
 
     allowed, said = as_operator(cloud, "patch", "deployment", "web", "-n", ns, "-p", '{"spec": {"replicas": 0}}')
-    assert not allowed and "may not scale" in said
+    assert not allowed and "may not change a workload's spec" in said
+    all_at_once = {"spec": {"strategy": {"rollingUpdate": {"maxUnavailable": "100%"}}}}
+    allowed, said = as_operator(cloud, "patch", "deployment", "web", "-n", ns, "-p", json.dumps(all_at_once))
+    assert not allowed and "may not change a workload's spec" in said
+    partition = {"spec": {"updateStrategy": {"rollingUpdate": {"maxUnavailable": 5}}}}
+    allowed, said = as_operator(cloud, "patch", "daemonset", "agent", "-n", ns, "-p", json.dumps(partition))
+    assert not allowed and "may not change a workload's spec" in said
 
     label = {"metadata": {"labels": {"owner": "me"}}}
     allowed, said = as_operator(cloud, "patch", "deployment", "web", "-n", ns, "-p", json.dumps(label))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gzip
 import json
 import re
 from collections.abc import Iterator
@@ -81,10 +82,12 @@ def _found(text: str, issued: set[str], lengths: set[int]) -> set[str]:
             rest = len(chunk) % 4  # a final partial group is decoded too (re-padded), a lone character cannot be
             chunk = chunk[:-1] if rest == 1 else chunk + "=" * (-rest % 4)
             try:
-                decoded = base64.b64decode(chunk).decode("latin-1")
-            except (binascii.Error, ValueError):
+                raw = base64.b64decode(chunk)
+                raw = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw  # Helm's release Secrets
+            except (binascii.Error, ValueError, OSError, EOFError):
                 continue
-            if "8Q~" in decoded:
+            decoded = raw.decode("latin-1")
+            if _MARK.search(decoded) or _BASE64.search(decoded):  # a value, or base64 again (each level shorter)
                 hits |= _found(decoded, issued, lengths)
     return hits
 
@@ -94,6 +97,8 @@ def test_the_audit_finds_a_value_plain_json_escaped_percent_or_base64_encoded() 
     basic = base64.b64encode(f"user@shop:{value}".encode()).decode()  # an Authorization: Basic header
     texts = [f"log: {value} end", f'{{"m": "{value}"}}', "smtp://u:" + value.replace("~", "%7E") + "@h"]
     texts += [f"Authorization: Basic {basic}", base64.urlsafe_b64encode(("xx" + value).encode()).decode()]
+    texts += [base64.b64encode(texts[2].encode()).decode(), base64.b64encode(basic.encode()).decode()]
+    texts += [base64.b64encode(gzip.compress(json.dumps({"manifest": value}).encode())).decode()]
     for text in texts:
         assert _found(text, {value}, {len(value)}) == {value}, text
     assert _found("only a hint: a_B8Q~ and an id", {value}, {len(value)}) == set()

@@ -261,8 +261,11 @@ def test_a_policy_status_names_the_namespaces_it_covers_and_counts_credentials()
         ({"selector": {"matchExpressions": [{"key": "frozen", "operator": "DoesNotExist"}]}},
          "the selector requires no label"),
         ({"selector": {}}, "the selector requires no label"),
+        ({"selector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In",
+                                             "values": ["shop", "shop-qa"]}]}},
+         "names namespaces that do not exist (shop-qa)"),
     ],
-    ids=["a name nobody created", "NotIn only", "DoesNotExist only", "an empty selector"],
+    ids=["a name nobody created", "NotIn only", "DoesNotExist only", "an empty selector", "a name in a selector"],
 )  # fmt: skip
 def test_a_policy_warns_of_what_whoever_creates_a_namespace_could_claim(
     namespaces: dict[str, Any], warned: str
