@@ -184,7 +184,7 @@ def test_namespace_list_mode_every_rule_is_needed(real: Cloud, tmp_path: Path) -
     assert results.pop("all rules") is None, "the chart's namespaced RBAC is not enough"
     surplus = [label for label, failed in results.items() if failed is None]
     assert surplus == [], f"the scenario passed without these rules: {surplus}"
-    assert len(results) == len(rules) == 10
+    assert len(results) == len(rules) == 11
 
 
 def test_all_namespaces_mode_every_rule_is_needed(real: Cloud, tmp_path: Path) -> None:
@@ -204,7 +204,7 @@ def test_all_namespaces_mode_every_rule_is_needed(real: Cloud, tmp_path: Path) -
     print("all-namespaces mode, the step each removal broke:", failures)  # shown with -s
     surplus = [label for label, failed in failures.items() if label != "all rules" and failed is None]
     assert surplus == [], f"the scenario passed without these rules: {surplus}"
-    assert len(failures) == 11
+    assert len(failures) == 12
 
 
 def test_a_variant_differs_from_the_charts_rbac_by_exactly_one_rule() -> None:

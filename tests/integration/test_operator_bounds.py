@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 import yaml
-from tests.conftest import Cloud, kubectl_as
-from tests.integration.operator_helpers import eventually, namespace
+from tests.conftest import ROOT, Cloud, kubectl_as
+from tests.integration.operator_helpers import apply, eventually, namespace
 
 WORKLOADS = """
 apiVersion: apps/v1
@@ -40,6 +40,7 @@ def ns(request: pytest.FixtureRequest) -> Iterator[str]:
     if request.config.getoption("--cluster") != "real":
         pytest.skip("admission policies are enforced only by a real API server (pytest --cluster=real)")
     cloud: Cloud = request.getfixturevalue("cloud")
+    cloud.kubectl("apply", "-f", str(ROOT / "crds"))
     name = namespace(cloud, policy=False)
     cloud.kubectl("apply", "-f", "-", stdin=WORKLOADS.format(ns=name))
     # A policy is enforced once the API server's admission plugin has loaded it (seconds after it is created).
@@ -55,12 +56,16 @@ def as_operator(cloud: Cloud, *args: str, stdin: str | None = None) -> tuple[boo
     return done.returncode == 0, done.stderr
 
 
-def secret(ns: str, name: str, labels: dict[str, str] | None = None, owner: bool = False, **more: object) -> str:
+def secret(
+    ns: str, name: str, labels: dict[str, str] | None = None, owner: bool = False, uid: str = "", **more: object
+) -> str:
+    """A basic-auth Secret; `owner`: controlled by an AcsSmtpCredential (`uid`: a real one's, which the garbage
+    collector leaves; a made-up one's goes once the collector looks, so only a request's admission is asked)."""
     metadata: dict[str, object] = {"name": name, "namespace": ns, "labels": labels or {}}
     if owner:
         metadata["ownerReferences"] = [
             {"apiVersion": "acssmtp.io/v1alpha1", "kind": "AcsSmtpCredential", "name": "x", "controller": True,
-             "uid": "5b3c0d2e-1f4a-4b6c-8d9e-0a1b2c3d4e5f"}
+             "uid": uid or "5b3c0d2e-1f4a-4b6c-8d9e-0a1b2c3d4e5f"}
         ]  # fmt: skip
     body = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/basic-auth", "metadata": metadata}
     return yaml.safe_dump({**body, "stringData": {"username": "u", "password": "p"}, **more})
@@ -98,7 +103,9 @@ def test_the_operator_may_not_take_over_another_teams_secret(cloud: Cloud, ns: s
 
 
 def test_the_operator_may_heal_its_secret_whose_label_someone_removed(cloud: Cloud, ns: str) -> None:
-    cloud.kubectl("create", "-f", "-", stdin=secret(ns, "healed", owner=True))  # controlled, not labelled
+    apply(cloud, ns, "x")  # no policy covers the namespace and no operator runs here: it only owns the Secret
+    uid = json.loads(cloud.kubectl("get", "acssmtp", "x", "-n", ns, "-o", "json").stdout)["metadata"]["uid"]
+    cloud.kubectl("create", "-f", "-", stdin=secret(ns, "healed", owner=True, uid=uid))  # controlled, not labelled
     found = json.loads(cloud.kubectl("get", "secret", "healed", "-n", ns, "-o", "json").stdout)
     found["metadata"]["labels"] = OURS
     allowed, said = as_operator(cloud, "replace", "-f", "-", stdin=json.dumps(found))
