@@ -336,6 +336,12 @@ def covered(view: PolicyView, namespaces: Mapping[str, Mapping[str, str]]) -> li
     return sorted(ns for ns, labels in namespaces.items() if covers(view.selection, ns, labels))
 
 
+def _listed(names: list[str]) -> str:
+    """Namespace names for a status field: the first few, then how many more."""
+    more = len(names) - _MAX_NAMED
+    return ",".join(names[:_MAX_NAMED]) + (f" and {more} more" if more > 0 else "")
+
+
 def claimable(selection: NamespaceSelection | None, namespaces: Mapping[str, Mapping[str, str]]) -> list[str]:
     """What in a policy covers namespaces nobody made yet: whoever may create namespaces could claim them."""
     if selection is None:
@@ -350,14 +356,10 @@ def claimable(selection: NamespaceSelection | None, namespaces: Mapping[str, Map
         ]
     missing = [ns for ns in dict.fromkeys(named) if ns not in namespaces]
     if missing:
-        shown = ",".join(missing[:_MAX_NAMED]) + (
-            f" and {len(missing) - _MAX_NAMED} more" if len(missing) > _MAX_NAMED else ""
-        )
         found.append(
-            f"names namespaces that do not exist ({shown}): whoever creates one first is covered "
+            f"names namespaces that do not exist ({_listed(missing)}): whoever creates one first is covered "
             "(docs/tenancy.md, claiming a namespace)"
         )
-    selector = selection.selector
     if (
         selector is not None
         and not selector.match_labels
@@ -384,10 +386,9 @@ def policy_status(
     else:
         ready, reason, message = "True", "Accepted", "the policy is in force"
     names = covered(view, namespaces)
-    shown = ",".join(names[:_MAX_NAMED]) + (f" and {len(names) - _MAX_NAMED} more" if len(names) > _MAX_NAMED else "")
     return {
         "conditions": [{"type": "Ready", "status": ready, "reason": reason, "message": message}],
-        "namespaces": shown,
+        "namespaces": _listed(names),
         "namespaceCount": len(names),
         "credentials": credentials,
         "warnings": claimable(view.selection, namespaces),

@@ -16,22 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import pytest
-from tests.conftest import ROOT, Cloud, Operator, account_kubeconfig, install
+from tests.conftest import Cloud, Operator, account_kubeconfig, install
 from tests.helm import ADMISSION_KINDS, NAMESPACE, RBAC_KINDS, minimal, of_kind, operator_rbac, render
 from tests.integration.operator_helpers import apply, condition, eventually, get, namespace, permit, secret_data
 
 STEP = 12.0  # seconds each step of the scenario may take before it counts as failed
-
-
-@pytest.fixture
-def real(request: pytest.FixtureRequest) -> Cloud:
-    """The cloud with a real API server (only a real one enforces RBAC); skipped on the emulator."""
-    if request.config.getoption("--cluster") != "real":
-        pytest.skip("RBAC is enforced only by a real API server (pytest --cluster=real)")
-    cloud: Cloud = request.getfixturevalue("cloud")
-    cloud.kubectl("apply", "-f", str(ROOT / "crds"))
-    return cloud
 
 
 def rbac(release: str, watch: list[str]) -> list[dict[str, Any]]:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 import yaml
-from tests.conftest import ROOT, Cloud, kubectl_as
+from tests.conftest import Cloud, kubectl_as
 from tests.integration.operator_helpers import apply, eventually, namespace
 
 WORKLOADS = """
@@ -36,11 +36,8 @@ spec:
 
 
 @pytest.fixture
-def ns(request: pytest.FixtureRequest) -> Iterator[str]:
-    if request.config.getoption("--cluster") != "real":
-        pytest.skip("admission policies are enforced only by a real API server (pytest --cluster=real)")
-    cloud: Cloud = request.getfixturevalue("cloud")
-    cloud.kubectl("apply", "-f", str(ROOT / "crds"))
+def ns(real: Cloud) -> Iterator[str]:
+    cloud = real
     name = namespace(cloud, policy=False)
     cloud.kubectl("apply", "-f", "-", stdin=WORKLOADS.format(ns=name))
     # A policy is enforced once the API server's admission plugin has loaded it (seconds after it is created).
