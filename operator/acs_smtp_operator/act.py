@@ -40,7 +40,7 @@ class Job:
     observed: Observed
     content: Content  # what the Secret must hold, but for the password
     marker: str  # the display name of this credential's client secrets
-    entry: str  # the name of this credential's smtpUsernames entry (derived from its namespace and name)
+    entry: str  # the name of this credential's smtpUsernames entry (derived from its uid; `identity`)
     now: datetime
     done: Done
     emit: Emit
@@ -48,6 +48,8 @@ class Job:
     shared: Callable[[str], bool] = lambda _: False  # does another credential record this assignment as its own?
     retired: tuple[Retired, ...] = ()  # what a retarget left behind (status.retired)
     covers: Callable[[str], bool] = lambda _: False  # may this namespace use that ACS resource (by the policies)?
+    apps: frozenset[str] = frozenset()  # the applications (lower case) this credential used: its entries hold them
+    legacy_entry: str | None = None  # the entry's name before 0.2.0: a retarget may have left one (read back first)
 
 
 async def _role(job: Job, plan: Plan) -> None:
@@ -218,9 +220,11 @@ async def issue(job: Job, reason: RotationReason) -> None:
 
 
 async def _keep(job: Job, keep: Keep) -> None:
-    assert job.observed.secret is not None  # Keep is decided only for a Secret that holds a key
-    current = job.observed.secret.raw
-    await _write(job, current, decode(current)["password"], keep.key_id, keep.not_after)
+    """The key stands: in the Secret, or in the one written before spec.secret.name changed (it moves along)."""
+    current, source = job.observed.secret, job.observed.secret or job.observed.moved_from
+    assert source is not None  # Keep is decided only for a Secret that holds a key
+    raw = current.raw if current is not None else None
+    await _write(job, raw, decode(source.raw)["password"], keep.key_id, keep.not_after)
     job.done.held = (keep.key_id, keep.not_after)
 
 
@@ -299,7 +303,9 @@ async def _retire(job: Job) -> None:
             if remove and old.client_id:
                 await retire_application(job.ports, old.client_id, job.marker, job.emit)
             elif remove and old.smtp_username_at:
-                await retire_smtp_username(job.ports, AcsRef(resourceId=old.smtp_username_at), job.entry, job.emit)
+                acs = AcsRef(resourceId=old.smtp_username_at)
+                for entry in dict.fromkeys(e for e in (job.entry, job.legacy_entry) if e):
+                    await retire_smtp_username(job.ports, acs, entry, job.apps, job.emit)
         except Failure as exc:
             job.emit("Warning", "RetiredTargetNotCleaned", f"{old.key}: {exc.message}; tried again later")
             continue
@@ -326,12 +332,30 @@ async def retire_application(ports: Ports, client_id: str, marker: str, emit: Em
         )
 
 
-async def retire_smtp_username(ports: Ports, acs: AcsRef, entry: str, emit: Emit) -> None:
-    """Delete this credential's smtpUsernames entry (its derived name) from a resource."""
+async def retire_smtp_username(
+    ports: Ports, acs: AcsRef, entry: str, apps: frozenset[str], emit: Emit, forbidden_stops: bool = False
+) -> None:
+    """Delete this credential's smtpUsernames entry from a resource, read back first: an entry that does not
+    hold one of the applications this credential used (`apps`, lower case) is not ours, and is left.
+
+    Forbidden is told and passed over (a resource left behind is no longer the operator's to manage), unless
+    `forbidden_stops`: the entry on the resource the credential uses, whose deletion waits for the permission."""
+    client = ports.azure.communication(acs.subscription_id)
     try:
-        await acs_api.delete_smtp_username(ports.azure.communication(acs.subscription_id), acs, entry)
+        found = await acs_api.read_smtp_username(client, acs, entry)
+        if found is None:
+            return
+        if (found.entra_application_id or "").lower() not in apps:
+            emit(
+                "Warning",
+                "SmtpUsernameNotOurs",
+                f"smtpUsername entry {entry} on {acs.name} holds application {found.entra_application_id}, which "
+                "this credential never used: left",
+            )
+            return
+        await acs_api.delete_smtp_username(client, acs, entry)
     except Failure as exc:
-        if exc.reason != Reason.FORBIDDEN:
+        if exc.reason != Reason.FORBIDDEN or forbidden_stops:
             raise
         # No longer the operator's to manage: say so, never block a deletion.
         emit(

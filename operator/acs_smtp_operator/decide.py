@@ -9,19 +9,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from acs_smtp_operator.failure import Failure
+from acs_smtp_operator.failure import After, Failure
 from acs_smtp_operator.identity import (
     assignment_guid,
     role_definition_id,
     role_guid,
     secret_name,
-    smtp_username_resource,
 )
 from acs_smtp_operator.model import AcsRef, Reason, RoleSpec, RotationReason, Spec, same_actions
 from acs_smtp_operator.observed import Observed, RolesSeen, RoleView, SenderDomain, SmtpUsernameView
-from acs_smtp_operator.plan import SecretFacts, held_back, needs_new_secret
+from acs_smtp_operator.plan import SecretFacts, held_back, issue_held, last_issue, needs_new_secret
 from acs_smtp_operator.smtp import compose_username, on_linked_domain, sender_address
 from acs_smtp_operator.template import needs
+from acs_smtp_operator.timestamps import stamp
 from acs_smtp_operator.vocabulary import SECRET_TYPE
 
 __all__ = [
@@ -58,6 +58,8 @@ class Target:
     issued_key: str | None = None  # status.issuedKeyId: the last key added
     issued_at: datetime | None = None  # status.issuedAt: when
     graph_lag: timedelta = timedelta(0)  # how long Graph may not list a key just added
+    smtp_entry: str = ""  # the name of its smtpUsernames entry (`identity.smtp_username_entry`)
+    apps: frozenset[str] = frozenset()  # the applications (lower case) it uses or used: an entry it may overwrite
 
 
 @dataclass(frozen=True)
@@ -191,10 +193,19 @@ def _smtp_username(spec: Spec, target: Target, username: str, observed: Observed
         )
     client_id = spec.entra_application.client_id
     wanted = SmtpUsernameView(username=username, entra_application_id=client_id, tenant_id=target.tenant_id)
-    if observed.smtp_username == wanted:
+    found = observed.smtp_username
+    if found == wanted:
         return None
+    # Read back before it is overwritten: an entry at this credential's name that holds an application it never
+    # used was not written by it (only a legacy name could collide), and is not taken over.
+    if found is not None and (found.entra_application_id or "").lower() not in target.apps | {client_id.lower()}:
+        raise Failure(
+            Reason.SMTP_USERNAME_CONFLICT,
+            f"smtpUsername entry {target.smtp_entry} on {acs.name} holds application {found.entra_application_id}, "
+            "which this credential never used: it is left untouched; remove it in Azure if it is stale",
+        )
     return SmtpUsernameWrite(
-        resource_name=smtp_username_resource(target.namespace, target.name),
+        resource_name=target.smtp_entry,
         username=username,
         app_id=client_id,
         tenant_id=target.tenant_id,
@@ -209,7 +220,11 @@ def _fresh(target: Target, now: datetime) -> str | None:
 
 def _held(target: Target, now: datetime) -> datetime | None:
     return held_back(
-        target.rotate_requested, target.rotate_handled, target.last_rotation, target.min_rotation_interval, now
+        target.rotate_requested,
+        target.rotate_handled,
+        last_issue(target.last_rotation, target.issued_at),
+        target.min_rotation_interval,
+        now,
     )
 
 
@@ -227,8 +242,12 @@ def _secret(
             f"Secret {name} is of type {secret.type}, and a Secret's type cannot change: the operator writes "
             f"{SECRET_TYPE}; it is left untouched: delete it or choose another spec.secret.name"
         )
+    source = secret
+    moved = observed.moved_from
+    if secret is None and moved is not None and moved.type == SECRET_TYPE:
+        source = moved  # spec.secret.name changed: the Secret it wrote before holds the key, which moves along
     facts = SecretFacts(
-        secret=secret.state if secret is not None else None,
+        secret=source.state if source is not None else None,
         app_keys=observed.application.key_ends(),
         want_client_id=observed.application.client_id,
         want_resource_id=spec.communication_service.resource_id,
@@ -241,10 +260,23 @@ def _secret(
     )
     reason = needs_new_secret(facts, now)
     if reason is not None:
-        return Issue(reason)
-    assert secret is not None and secret.state.key_id  # a standing credential has both
-    key_id = secret.state.key_id
-    return Keep(key_id=key_id, not_after=facts.app_keys.get(key_id) or secret.state.not_after)
+        last = last_issue(target.last_rotation, target.issued_at)
+        until = issue_held(reason, last, target.min_rotation_interval, now)
+        if until is None:
+            return Issue(reason)
+        if reason != RotationReason.RENEWAL_DUE or source is None or not source.state.key_id:
+            assert last is not None  # a held issue has one before it
+            raise Failure(
+                Reason.ROTATION_HELD,
+                f"a new client secret is needed ({reason}), but this credential added one at {stamp(last)}: the "
+                "least time between its client secrets (the policy's minRotationInterval, at least "
+                f"ACSSMTP_MIN_MANUAL_INTERVAL) holds the next one until {stamp(until)}",
+                retry=After(max((until - now).total_seconds(), 1.0)),
+            )
+        # Renewal is due, and the key still works: it stands until the next one may be added.
+    assert source is not None and source.state.key_id  # a standing credential has both
+    key_id = source.state.key_id
+    return Keep(key_id=key_id, not_after=facts.app_keys.get(key_id) or source.state.not_after)
 
 
 def _check_template(spec: Spec, domains: tuple[SenderDomain, ...]) -> None:

@@ -14,12 +14,16 @@ from datetime import UTC, datetime, timedelta
 from pydantic import ValidationError
 
 from acs_smtp_operator.act import retire_application, retire_smtp_username
-from acs_smtp_operator.azure import acs as acs_api
 from acs_smtp_operator.azure import passwords, roles
 from acs_smtp_operator.azure.shared import note_assignment
 from acs_smtp_operator.credential import Credential
 from acs_smtp_operator.failure import Failure
-from acs_smtp_operator.identity import assignment_parts, key_marker, smtp_username_resource
+from acs_smtp_operator.identity import (
+    assignment_parts,
+    key_marker,
+    legacy_smtp_username_resource,
+    smtp_username_entry,
+)
 from acs_smtp_operator.model import AcsRef, Reason, Spec
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.status import Status
@@ -166,19 +170,26 @@ async def finalize(
     azure = ports.azure
     acs = AcsRef(resourceId=status.communication_service_id or spec.communication_service.resource_id)
     await _client_secrets(ports, cr, status.client_id or spec.entra_application.client_id, status, emit)
-    # The entry's name derives from the credential's namespace and name: Azure's record of it being ours. A
-    # name status gives is never deleted (status can be edited), only this one, when status says one was made.
-    ours = smtp_username_resource(cr.namespace, cr.name)
+    # The entry's name derives from the credential's uid (or is the legacy name status records): Azure's record
+    # of it being ours. A name status gives is never deleted otherwise (status can be edited), and the entry is
+    # read back first: one that holds no application this credential used is left.
+    ours = smtp_username_entry(cr.namespace, cr.name, cr.uid, status.smtp_username_resource)
     if status.smtp_username_resource not in (None, ours):
         emit("Warning", "SmtpUsernameNotOurs", f"smtpUsername {status.smtp_username_resource!r} is not ours: left")
+    apps = frozenset(
+        a.lower()
+        for a in (status.client_id or spec.entra_application.client_id, *(r.client_id for r in status.retired))
+        if a
+    )
     made = status.smtp_username_resource == ours
     if made or (not recorded and spec.username.format == "SmtpUsername"):  # or status from before it recorded it
-        await acs_api.delete_smtp_username(azure.communication(acs.subscription_id), acs, ours)
+        await retire_smtp_username(ports, acs, ours, apps, emit, forbidden_stops=True)
     for left in status.retired:  # what a retarget left behind, whether or not its grace period is over
         if left.client_id and left.client_id.lower() != (status.client_id or "").lower():
             await retire_application(ports, left.client_id, key_marker(cr.namespace, cr.name, cr.uid), emit)
         elif left.smtp_username_at and not (made and left.smtp_username_at.lower() == acs.resource_id.lower()):
-            await retire_smtp_username(ports, AcsRef(resourceId=left.smtp_username_at), ours, emit)
+            for entry in dict.fromkeys((ours, legacy_smtp_username_resource(cr.namespace, cr.name))):
+                await retire_smtp_username(ports, AcsRef(resourceId=left.smtp_username_at), entry, apps, emit)
     if not target:
         emit("Normal", "Deleted", "the client secrets and smtpUsernames entry of this credential were removed")
         return

@@ -13,9 +13,11 @@ __all__ = [
     "assignment_guid",
     "assignment_parts",
     "key_marker",
+    "legacy_smtp_username_resource",
     "role_definition_id",
     "role_guid",
     "secret_name",
+    "smtp_username_entry",
     "smtp_username_resource",
 ]
 
@@ -52,10 +54,30 @@ def assignment_parts(assignment_id: str) -> tuple[str, str, str]:
     return parts[2], assignment_id[:at], assignment_id[at + len(marker) :]
 
 
-def smtp_username_resource(namespace: str, name: str) -> str:
-    """The name of the ACS smtpUsernames child resource a credential owns."""
+def smtp_username_resource(namespace: str, name: str, uid: str) -> str:
+    """The name of the ACS smtpUsernames child resource a credential owns.
+
+    Its 128-bit tail hashes the credential's uid, which the API server chooses: a tenant who picks names and
+    namespaces cannot make another credential's entry name come out (the name is Azure's only record of it).
+    """
+    digest = hashlib.sha256(f"{namespace}/{name}/{uid}".encode()).hexdigest()[:32]
+    return f"acssmtp-{re.sub(r'[^a-zA-Z0-9-]', '-', name)[:40]}-{digest}"
+
+
+def legacy_smtp_username_resource(namespace: str, name: str) -> str:
+    """The entry name before 0.2.0 (48 bits from the namespace and name alone, which a tenant chooses).
+
+    Still used by a credential whose status records it (renaming a live entry would cut its logins), and read
+    back before any write or deletion: it is acted on only when it holds this credential's application.
+    """
     digest = hashlib.sha256(f"{namespace}/{name}".encode()).hexdigest()[:12]
     return f"acssmtp-{re.sub(r'[^a-zA-Z0-9-]', '-', name)[:40]}-{digest}"
+
+
+def smtp_username_entry(namespace: str, name: str, uid: str, recorded: str | None) -> str:
+    """The entry a credential uses: the one status records when it is the legacy name, else the uid-derived one."""
+    legacy = legacy_smtp_username_resource(namespace, name)
+    return legacy if recorded == legacy else smtp_username_resource(namespace, name, uid)
 
 
 def secret_name(name: str, chosen: str | None) -> str:

@@ -113,6 +113,8 @@ class Reason(enum.StrEnum):
     SECRET_CONFLICT = "SecretConflict"
     SECRET_READY = "SecretReady"
     SMTP_USERNAME_INVALID = "SmtpUsernameInvalid"
+    SMTP_USERNAME_CONFLICT = "SmtpUsernameConflict"
+    ROTATION_HELD = "RotationHeld"
     VERIFICATION_FAILED = "VerificationFailed"
     AZURE_ERROR = "AzureError"
     OPERATOR_ERROR = "OperatorError"  # a failure of the operator's own (a bug): its log has the traceback

@@ -114,9 +114,14 @@ async def observe(
     rollout_pending: bool,
     done: Done,
     recorded: str | None = None,
+    entry: str | None = None,
+    moved_from: str | None = None,
 ) -> Observed:
     """Read the ACS resource, the application and its service principal, the role and its assignment,
-    the smtpUsernames entry, the Secret, and the rollout when one is pending.
+    the smtpUsernames entry (`entry`, else the uid-derived name), the Secret, and the rollout when one is pending.
+
+    When the Secret is missing and status names another one it wrote (`moved_from`: spec.secret.name changed),
+    that one is read too: its password moves to the new name instead of a new client secret being issued.
 
     The linked domains are noted in `done` as soon as they are read: a later read that fails does not
     hide whether the resource can send.
@@ -137,9 +142,13 @@ async def observe(
     smtp_username = None
     if spec.username.format == "SmtpUsername":
         smtp_username = await acs_api.read_smtp_username(
-            ports.azure.communication(acs.subscription_id), acs, smtp_username_resource(namespace, name)
+            ports.azure.communication(acs.subscription_id), acs, entry or smtp_username_resource(namespace, name, uid)
         )
-    secret = await ports.kube.read_secret(namespace, secret_name(name, spec.secret.name))
+    wanted = secret_name(name, spec.secret.name)
+    secret = await ports.kube.read_secret(namespace, wanted)
+    previous = None
+    if secret is None and moved_from and moved_from != wanted:
+        previous = secret_view(await ports.kube.read_secret(namespace, moved_from), uid)
     rolled_out = not rollout_pending or await rollouts_done(ports, namespace, spec.restart_targets)
     return Observed(
         domains=domains,
@@ -150,5 +159,6 @@ async def observe(
         assignment=assignment,
         smtp_username=smtp_username,
         secret=secret_view(secret, uid),
+        moved_from=previous if previous is not None and previous.owned else None,
         rollout_done=rolled_out,
     )

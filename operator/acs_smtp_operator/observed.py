@@ -128,3 +128,4 @@ class Observed:
     smtp_username: SmtpUsernameView | None  # only for username.format SmtpUsername
     secret: SecretView | None
     rollout_done: bool  # the restarted workloads rolled out (True when nothing is pending)
+    moved_from: SecretView | None = None  # the Secret it wrote before spec.secret.name changed (when it is missing)

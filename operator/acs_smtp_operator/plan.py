@@ -23,6 +23,7 @@ __all__ = [
     "advance",
     "due_retirements",
     "held_back",
+    "issue_held",
     "ledger_of",
     "needs_new_secret",
     "next_wake",
@@ -58,6 +59,28 @@ def held_back(
     if not requested or requested == handled or last_rotation is None:
         return None
     until = last_rotation + interval
+    return until if now < until else None
+
+
+_UNBOUNDED = (RotationReason.APPLICATION_CHANGED, RotationReason.COMMUNICATION_SERVICE_CHANGED)
+
+
+def last_issue(last_rotation: datetime | None, issued_at: datetime | None) -> datetime | None:
+    """When this credential last added a client secret (verified or not) or last switched to one."""
+    return max((t for t in (last_rotation, issued_at) if t is not None), default=None)
+
+
+def issue_held(reason: RotationReason, last: datetime | None, interval: timedelta, now: datetime) -> datetime | None:
+    """Until when a new client secret wanted for `reason` must wait; None when it may be issued now.
+
+    Whatever triggered the pass (a spec edit, a Secret deleted or blanked, a key removed, an annotation, a
+    restart), a credential adds at most one client secret per `interval` (the policy's minRotationInterval,
+    at least ACSSMTP_MIN_MANUAL_INTERVAL), counted from `last` (status, so a restart keeps it). Only the first
+    client secret and a retarget (another application or resource, which the policies permitted) are not held.
+    """
+    if reason in _UNBOUNDED or last is None:
+        return None
+    until = last + interval
     return until if now < until else None
 
 

@@ -16,7 +16,7 @@ from acs_smtp_operator.act import Job, act
 from acs_smtp_operator.credential import Credential
 from acs_smtp_operator.decide import Target, decide
 from acs_smtp_operator.failure import Failure, UntilSpecChanges
-from acs_smtp_operator.identity import key_marker, smtp_username_resource
+from acs_smtp_operator.identity import key_marker, legacy_smtp_username_resource, smtp_username_entry
 from acs_smtp_operator.kube_secret import Content, owner_reference
 from acs_smtp_operator.model import ConditionType, Reason, Spec
 from acs_smtp_operator.observe import observe
@@ -64,8 +64,9 @@ async def _carry_out(
         previous.communication_service_id or ""
     ).lower() == spec.communication_service.resource_id.lower()
     recorded = previous.role_assignment_id if same_target else None
+    entry = smtp_username_entry(cr.namespace, cr.name, cr.uid, previous.smtp_username_resource)
     done.observed = observed = await observe(
-        ports, cr.namespace, cr.name, cr.uid, spec, grant.role, pending, done, recorded
+        ports, cr.namespace, cr.name, cr.uid, spec, grant.role, pending, done, recorded, entry, previous.secret_name
     )
     rotate = cr.annotations.get(ROTATE)
     settings = ports.settings
@@ -84,6 +85,8 @@ async def _carry_out(
         previous.issued_key_id,
         previous.issued_at,
         timedelta(seconds=settings.graph_lag),
+        entry,
+        frozenset(a.lower() for a in (spec.entra_application.client_id, previous.client_id) if a),
     )
     done.plan = plan = decide(spec, target, observed, now)
     if plan.rotation_waits is not None:
@@ -95,7 +98,7 @@ async def _carry_out(
     # Recorded before any write, so that deletion cleans up after a pass cut short too.
     done.acted_on = (spec.entra_application.client_id, spec.communication_service.resource_id)
     if plan.smtp_username is not None or observed.smtp_username is not None:
-        done.smtp_username = smtp_username_resource(cr.namespace, cr.name)
+        done.smtp_username = entry
     content = Content(
         namespace=cr.namespace,
         name=plan.secret_name,
@@ -109,7 +112,7 @@ async def _carry_out(
         sender=sender_address(observed.domains),
     )
     marker = key_marker(cr.namespace, cr.name, cr.uid)
-    entry = smtp_username_resource(cr.namespace, cr.name)
+    apps = (spec.entra_application.client_id, previous.client_id, *(r.client_id for r in previous.retired))
     job = Job(
         ports,
         spec,
@@ -124,6 +127,8 @@ async def _carry_out(
         shared,
         previous.retired,
         lambda resource_id: permits_target(tenancy, cr.namespace, spec.entra_application.client_id, resource_id),
+        frozenset(a.lower() for a in apps if a),
+        legacy_smtp_username_resource(cr.namespace, cr.name),
     )
     await act(job, plan, ledger)
 

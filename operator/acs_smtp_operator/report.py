@@ -202,6 +202,8 @@ def report(
         )
     has_key = bool(status.current_key_id) or done.held is not None
     standing = standing_after_failure(has_key, status.not_after, status.renewal_time, now)
+    if failure is not None and failure.reason == Reason.ROTATION_HELD:
+        standing = Standing.NONE  # held only when the Secret holds no working key (deleted, blanked, key removed)
     verdict = judge(
         PassResult(
             failure=failure,

@@ -28,7 +28,9 @@ from acs_smtp_operator.azure.roles import ASSIGNMENT_DESCRIPTION
 from acs_smtp_operator.coordinator import Coordinator
 from acs_smtp_operator.credential import Credential
 from acs_smtp_operator.finalize import finalize
+from acs_smtp_operator.identity import legacy_smtp_username_resource
 from acs_smtp_operator.model import Reason
+from acs_smtp_operator.sandbox.azure.state import SmtpUsername
 from acs_smtp_operator.sandbox.seed import AZURE_MANAGED_DOMAIN
 from acs_smtp_operator.tenancy import Tenancy, policy_view
 from acs_smtp_operator.vocabulary import GROUP, PLURAL, VERSION
@@ -469,3 +471,51 @@ async def test_deletion_under_a_strict_policy_removes_the_role_assignment(bench:
     await coordinator.finalize(stored)
     assert assignment not in {a.id.lower() for a in bench.sandbox.ctx.cloud.role_assignments.values()}
     assert "RoleAssignmentLeft" not in [e[1] for e in events]
+
+
+async def test_two_credentials_whose_names_share_40_characters_own_separate_entries_and_delete_only_their_own(
+    bench: Bench, ns: str
+) -> None:
+    """The entry's name is Azure's only record of whose it is: 128 bits of it hash the uid the API server chose."""
+    acs = bench.acs
+    sender = acs["senderDomains"][acs["linkedDomains"].index(AZURE_MANAGED_DOMAIN)]
+    shared = "x" * 40
+    names = (f"{shared}-first", f"{shared}-second")
+    for name in names:
+        await bench.apply(ns, name, username={"format": "SmtpUsername", "smtpUsername": f"{name[-6:]}-{ns}@{sender}"})
+        assert (await bench.run(ns, name)).outcome.failure is None
+    first, second = [(await _status(bench, ns, n))["smtpUsernameResource"] for n in names]
+    assert first != second and first[:49] == second[:49]  # only the uid-derived tail tells them apart
+    stored = await bench.read(ns, names[0])
+    assert stored is not None
+    await finalize(bench.ports, Credential.of(stored), lambda *e: None, None, lambda _: False, PERMITTED, ANYWHERE)
+    entries = {name for _, name in bench.sandbox.ctx.cloud.smtp_usernames}
+    assert first not in entries and second in entries
+
+
+async def test_a_legacy_entry_name_holding_another_application_is_neither_overwritten_nor_deleted(
+    bench: Bench, ns: str
+) -> None:
+    """An entry named as 0.1.0 named it (48 bits a tenant chooses) is read back: one that holds an application
+    this credential never used is another team's, however status names it."""
+    acs = bench.acs
+    sender = acs["senderDomains"][acs["linkedDomains"].index(AZURE_MANAGED_DOMAIN)]
+    await bench.apply(ns, "legacy", username={"format": "SmtpUsername", "smtpUsername": f"legacy-{ns}@{sender}"})
+    assert (await bench.run(ns, "legacy")).outcome.failure is None
+    cloud = bench.sandbox.ctx.cloud
+    old = legacy_smtp_username_resource(ns, "legacy")
+    victim = str(uuid.uuid4())
+    cloud.smtp_usernames[(acs["resourceId"].lower(), old.lower())] = SmtpUsername(
+        acs_id=acs["resourceId"], name=old, username=f"victim-{ns}@{sender}", entra_application_id=victim,
+        tenant_id=bench.sandbox.env["AZURE_TENANT_ID"],
+    )  # fmt: skip
+    stored = await _edit_status(bench, ns, "legacy", smtpUsernameResource=old)
+    failure = (await bench.run(ns, "legacy")).outcome.failure
+    assert failure is not None and failure.reason == Reason.SMTP_USERNAME_CONFLICT and victim in failure.message
+    events: list[tuple[str, str, str]] = []
+    stored = await bench.read(ns, "legacy")
+    assert stored is not None
+    await finalize(bench.ports, Credential.of(stored), lambda *e: events.append(e), None, lambda _: False,
+                   PERMITTED, ANYWHERE)  # fmt: skip
+    assert cloud.smtp_usernames[(acs["resourceId"].lower(), old.lower())].entra_application_id == victim
+    assert "SmtpUsernameNotOurs" in [e[1] for e in events]

@@ -23,8 +23,10 @@ from tests.integration.operator_helpers import (
     condition,
     eventually,
     get,
+    login,
     namespace,
     permit,
+    secret_data,
     wait_ready,
     wait_reason,
 )
@@ -269,3 +271,42 @@ def test_two_policies_naming_one_role_with_other_actions_the_second_is_refused_a
         for ns in (first, second):
             cloud.kubectl("delete", "acssmtp", "--all", "-n", ns, "--wait=false", check=False)
             cloud.kubectl("delete", "acssmtppolicy", ns, "--wait=false", check=False)
+
+
+def test_renaming_the_secret_ten_times_in_20s_adds_no_client_secret_and_a_deleted_one_waits_for_the_interval(
+    cloud: Cloud,
+) -> None:
+    """A spec edit, a Secret event or a restart: at most one new client secret per minRotationInterval. A renamed
+    Secret takes its standing key along; a deleted one is not issued again before the policy's interval."""
+    ns = namespace(cloud, policy=False)
+    permit(cloud, ns, names=[ns], limits={"minRotationInterval": "1h"})
+    body = {"apiVersion": "acssmtp.io/v1alpha1", "kind": "AcsSmtpCredential",
+            "metadata": {"name": "storm", "namespace": ns},
+            "spec": {"communicationService": {"resourceId": cloud.acs["resourceId"]},
+                     "entraApplication": {"clientId": cloud.app("shop-mailer")["clientId"]}}}  # fmt: skip
+    cloud.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(body))
+    wait_ready(cloud, ns, "storm")
+    object_id = cloud.app("shop-mailer")["objectId"]
+
+    def added() -> int:
+        return sum(
+            1 for r in cloud.requests() if r["method"] == "POST" and r["path"].endswith(f"{object_id}/addPassword")
+        )
+
+    before = added()
+    for edit in range(10):
+        body["spec"]["secret"] = {"name": f"storm-{edit % 3}"}  # type: ignore[index]
+        cloud.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(body))
+        time.sleep(2)
+    data = eventually(lambda: secret_data(cloud, ns, "storm-0"), 20, "the Secret under its last name")
+    assert login(cloud, data["username"], data["password"]) == 235
+    wait_ready(cloud, ns, "storm")
+    time.sleep(3)  # drift passes every 2 s: any pass still wanting a key has come by
+    assert added() == before, "a renamed Secret took its key along: no client secret was added"
+
+    cloud.kubectl("delete", "secret", "storm-0", "-n", ns)
+    held = wait_reason(cloud, ns, "storm", "RotationHeld")
+    assert "minRotationInterval" in held["message"] and "SecretMissing" in held["message"]
+    time.sleep(3)
+    assert added() == before, "a deleted Secret is not issued again within the policy's interval"
+    cloud.kubectl("delete", "acssmtp", "storm", "-n", ns, "--wait=false")

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from acs_smtp_operator.decide import Issue, Keep, SecretConflict, Target, decide, decide_role
-from acs_smtp_operator.failure import Failure, UntilSpecChanges
+from acs_smtp_operator.failure import After, Failure, UntilSpecChanges
 from acs_smtp_operator.identity import role_definition_id, role_guid
 from acs_smtp_operator.model import DEFAULT_ACTIONS, Reason, RoleSpec, RotationReason, Spec
 from acs_smtp_operator.observed import (
@@ -182,3 +182,73 @@ def test_a_rotation_request_within_the_policys_interval_waits_and_is_served_afte
     assert isinstance(held.secret, Keep) and held.rotation_waits == NOW + timedelta(hours=1)
     served = decide(spec(), asked, observed(), NOW + timedelta(hours=1))
     assert served.secret == Issue(RotationReason.MANUAL_ROTATION) and served.rotation_waits is None
+
+
+def _recent(issued: datetime, interval: timedelta = timedelta(hours=1), **over: Any) -> Target:
+    return Target(
+        "ns", "cr", "uid-1", TENANT, "smtp.example.com", 587, RoleSpec(),
+        last_rotation=issued - timedelta(days=1), min_rotation_interval=interval, issued_key="k0", issued_at=issued,
+        **over,
+    )  # fmt: skip
+
+
+def _incomplete() -> SecretView:
+    state = CredentialState(key_id=None, not_after=None, client_id="app", resource_id=ACS, username="u",
+                            has_password=False)  # fmt: skip
+    return SecretView(owned=True, state=state, raw={"data": {}})
+
+
+BOUNDED = [
+    ("the Secret deleted", observed(secret=None)),
+    ("the Secret blanked", observed(secret=_incomplete())),
+    ("the key removed from the application", observed(application=Application("obj", "app", ()))),
+    ("the key expired", observed(application=Application("obj", "app", (KeyInfo("k1", "m", NOW - timedelta(1)),)))),
+]
+
+
+@pytest.mark.parametrize(("case", "seen"), BOUNDED, ids=[c[0] for c in BOUNDED])
+def test_whatever_the_trigger_a_second_client_secret_waits_for_the_least_interval(case: str, seen: Observed) -> None:
+    """Spec edits, Secret events and restarts all come here: one new key per interval, counted from the last
+    one added (status.issuedAt), never one per trigger."""
+    target = _recent(NOW - timedelta(minutes=20))
+    with pytest.raises(Failure) as caught:
+        decide(spec(), target, seen, NOW)
+    assert caught.value.reason == Reason.ROTATION_HELD
+    assert caught.value.retry == After(40 * 60.0)
+    assert "2026-11-28T12:40:00Z" in caught.value.message  # until when, in the message
+    assert isinstance(decide(spec(), target, seen, NOW + timedelta(minutes=40)).secret, Issue)
+
+
+def test_the_first_client_secret_and_a_permitted_retarget_are_not_held() -> None:
+    assert decide(spec(), TARGET, observed(secret=None), NOW).secret == Issue(RotationReason.SECRET_MISSING)
+    moved = observed(secret=secret(client="other-app"))
+    assert decide(spec(), _recent(NOW), moved, NOW).secret == Issue(RotationReason.APPLICATION_CHANGED)
+
+
+def test_a_renewal_held_back_keeps_the_working_key() -> None:
+    soon = observed(application=Application("obj", "app", (KeyInfo("k1", "m", NOW + timedelta(days=1)),)))
+    decided = decide(spec(rotation={"renewBefore": "72h"}), _recent(NOW - timedelta(minutes=5)), soon, NOW).secret
+    assert decided == Keep("k1", NOW + timedelta(days=1))
+
+
+def test_a_renamed_secret_takes_the_standing_key_with_it_instead_of_a_new_one() -> None:
+    renamed = observed(secret=None, moved_from=secret())
+    assert decide(spec(secret={"name": "new-name"}), _recent(NOW), renamed, NOW).secret == Keep(
+        "k1", NOW + timedelta(days=60)
+    )
+    # The old one's key no longer on the application: a new key, within the bound.
+    gone = observed(secret=None, moved_from=secret(key="k9"))
+    with pytest.raises(Failure):
+        decide(spec(secret={"name": "new-name"}), _recent(NOW), gone, NOW)
+
+
+def test_an_entry_at_its_name_holding_an_application_it_never_used_is_not_overwritten() -> None:
+    named = spec(username={"format": "SmtpUsername", "smtpUsername": "orders@mail.example.com"})
+    foreign = SmtpUsernameView(username="sales@mail.example.com", entra_application_id="victim", tenant_id=TENANT)
+    target = _recent(NOW - timedelta(days=2), smtp_entry="acssmtp-cr-1ef61c6d8bb2", apps=frozenset({"app", "old"}))
+    with pytest.raises(Failure) as caught:
+        decide(named, target, observed(smtp_username=foreign), NOW)
+    assert caught.value.reason == Reason.SMTP_USERNAME_CONFLICT and "victim" in caught.value.message
+    previous = SmtpUsernameView(username="orders@mail.example.com", entra_application_id="old", tenant_id=TENANT)
+    write = decide(named, target, observed(smtp_username=previous), NOW).smtp_username
+    assert write is not None and (write.resource_name, write.app_id) == ("acssmtp-cr-1ef61c6d8bb2", "app")

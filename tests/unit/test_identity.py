@@ -6,15 +6,19 @@ a change here orphans roles, assignments, client secrets and smtpUsernames in ru
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from acs_smtp_operator import vocabulary
 from acs_smtp_operator.identity import (
     assignment_guid,
     key_marker,
+    legacy_smtp_username_resource,
     role_definition_id,
     role_guid,
     secret_name,
+    smtp_username_entry,
     smtp_username_resource,
 )
 
@@ -50,19 +54,47 @@ def test_client_secrets_are_marked_with_namespace_name_and_uid_prefix() -> None:
     assert marker == "acs-smtp-operator shop/shop-mailer 5d9e0a7c"
 
 
+UID = "5d9e0a7c-1111-4222-8333-944444444444"
+
+
 @pytest.mark.parametrize(
-    ("namespace", "name", "resource"),
+    ("namespace", "name", "uid", "resource"),
     [
-        ("shop", "shop-mailer", "acssmtp-shop-mailer-1ef61c6d8bb2"),
+        ("shop", "shop-mailer", UID, "acssmtp-shop-mailer-242a628ff9ce9cb3649c06cc4a5452b0"),
         (
             "billing",
             "Weird_Name.with.dots-and-a-very-long-tail-that-goes-on-and-on",
-            "acssmtp-Weird-Name-with-dots-and-a-very-long-tai-77fd11a9c718",
+            "0c1d2e3f-aaaa-4bbb-8ccc-dddddddddddd",
+            "acssmtp-Weird-Name-with-dots-and-a-very-long-tai-d1334ed0186f9bcde55e697c5dfbc252",
         ),
     ],
 )
-def test_the_smtp_username_resource_name_is_fixed_per_credential(namespace: str, name: str, resource: str) -> None:
-    assert smtp_username_resource(namespace, name) == resource
+def test_the_smtp_username_resource_name_is_fixed_per_credential(
+    namespace: str, name: str, uid: str, resource: str
+) -> None:
+    assert smtp_username_resource(namespace, name, uid) == resource
+    assert re.fullmatch(r"[a-zA-Z0-9-]{1,253}", resource)  # ARM's pattern for the resource name
+
+
+def test_the_entry_name_carries_128_bits_a_tenant_cannot_choose() -> None:
+    """Names sharing 40 characters, or the same namespace and name recreated, never share an entry; the uid the
+    API server chose is hashed into 32 hex digits."""
+    shared = "a" * 40
+    first = smtp_username_resource("shop", shared + "-one", UID)
+    second = smtp_username_resource("shop", shared + "-two", UID)
+    again = smtp_username_resource("shop", shared + "-one", "0c1d2e3f-aaaa-4bbb-8ccc-dddddddddddd")
+    assert len({first, second, again}) == 3
+    assert all(len(n.rsplit("-", 1)[1]) == 32 for n in (first, second, again))
+
+
+def test_a_credential_keeps_the_legacy_entry_its_status_records_and_only_that_one() -> None:
+    legacy = legacy_smtp_username_resource("shop", "shop-mailer")
+    assert legacy == "acssmtp-shop-mailer-1ef61c6d8bb2"  # what 0.1.0 named it: live entries keep their logins
+    assert smtp_username_entry("shop", "shop-mailer", UID, legacy) == legacy
+    fresh = smtp_username_resource("shop", "shop-mailer", UID)
+    assert smtp_username_entry("shop", "shop-mailer", UID, None) == fresh
+    # Status naming any other entry (another credential's legacy name) is not followed.
+    assert smtp_username_entry("shop", "shop-mailer", UID, "acssmtp-shop-mailer2-0123456789ab") == fresh
 
 
 def test_the_secret_is_named_after_the_credential_unless_the_spec_names_it() -> None:
