@@ -16,7 +16,7 @@ from acs_smtp_operator.azure import passwords, roles, verify
 from acs_smtp_operator.azure.shared import note_assignment
 from acs_smtp_operator.decide import Issue, Keep, Plan, SecretConflict
 from acs_smtp_operator.failure import Failure
-from acs_smtp_operator.identity import assignment_parts
+from acs_smtp_operator.identity import assignment_parts, issued_marker, marks
 from acs_smtp_operator.kube import workloads
 from acs_smtp_operator.kube_secret import Content, decode, same_secret
 from acs_smtp_operator.model import AcsRef, Reason, RotationReason, Spec
@@ -188,7 +188,10 @@ async def issue(job: Job, reason: RotationReason) -> None:
     namespace, name = content.namespace, str(content.owner["name"])
     try:
         new = await passwords.add_password(
-            ports.azure.graph, app.object_id, job.marker, job.now + job.spec.rotation.lifetime
+            ports.azure.graph,
+            app.object_id,
+            issued_marker(job.marker, ports.cluster),
+            job.now + job.spec.rotation.lifetime,
         )
     except Failure:
         ports.metrics.rotation(namespace, name, reason, "failed")
@@ -323,7 +326,7 @@ async def retire_application(ports: Ports, client_id: str, marker: str, emit: Em
         if exc.reason != Reason.APPLICATION_NOT_FOUND:
             raise
         return  # gone with its keys
-    ours = [k.key_id for k in application.keys if k.display_name == marker]
+    ours = [k.key_id for k in application.keys if marks(k.display_name, marker)]
     for key_id in ours:
         await passwords.remove_password(ports.azure.graph, application.object_id, key_id)
     if ours:

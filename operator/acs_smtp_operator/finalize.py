@@ -22,6 +22,7 @@ from acs_smtp_operator.identity import (
     assignment_parts,
     key_marker,
     legacy_smtp_username_resource,
+    marks,
     smtp_username_entry,
 )
 from acs_smtp_operator.model import AcsRef, Reason, Spec
@@ -49,7 +50,7 @@ async def _client_secrets(ports: Ports, cr: Credential, client_id: str, status: 
         return
     marker = key_marker(cr.namespace, cr.name, cr.uid)
     for key in app.keys:
-        if key.display_name == marker:
+        if marks(key.display_name, marker):
             await passwords.remove_password(ports.azure.graph, app.object_id, key.key_id)
     lag = ports.settings.graph_lag
     settled = status.issued_at + timedelta(seconds=lag) if status.issued_at and lag > 0 else None
@@ -72,7 +73,7 @@ async def _remove_marked(ports: Ports, object_id: str, client_id: str, marker: s
     """Read the application again and remove every key carrying the marker (one removed already counts)."""
     app = await passwords.find_application(ports.azure.graph, client_id)
     for key in app.keys:
-        if key.display_name == marker:
+        if marks(key.display_name, marker):
             await passwords.remove_password(ports.azure.graph, object_id, key.key_id)
 
 

@@ -11,10 +11,12 @@ import kopf
 
 from acs_smtp_operator.coordinator import Coordinator
 from acs_smtp_operator.failure import After, Failure, UntilSpecChanges
+from acs_smtp_operator.model import Reason
 from acs_smtp_operator.policy_report import PolicyReporter
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.reconcile import Outcome
 from acs_smtp_operator.schedule import MAX_BACKOFF, backoff
+from acs_smtp_operator.sweep import Sweeper
 from acs_smtp_operator.tenancy import PolicyView, Tenancy, policy_view
 from acs_smtp_operator.vocabulary import GROUP, KIND, MANAGED_BY, PLURAL, POLICY_PLURAL, ROTATE, VERSION
 
@@ -67,10 +69,20 @@ class Indexes:
         self._labels: kopf.Index[str, dict[str, str]] | None = None
         self._usage: kopf.Index[str, str] | None = None
         self._assignments: kopf.Index[str, str] | None = None
+        self._alive: kopf.Index[tuple[str, str, str], tuple[str, ...]] | None = None
 
     def capture(self, kwargs: dict[str, Any]) -> None:
         self._policies, self._labels, self._usage = kwargs["policies"], kwargs["namespace_labels"], kwargs["usage"]
-        self._assignments = kwargs["assignments"]
+        self._assignments, self._alive = kwargs["assignments"], kwargs["alive"]
+
+    def known(self) -> tuple[set[str], set[tuple[str, str, str]]]:
+        """For the sweep: the applications credentials and policies name, and the credentials that exist."""
+        apps = {a for view in self.tenancy().policies if view.spec is not None for a in view.spec.applications}
+        if self._alive is None:
+            raise Failure(Reason.OPERATOR_ERROR, "the credentials' index is not ready")
+        alive = set(self._alive)
+        apps.update(a for store in self._alive.values() for named in store for a in named)
+        return apps, alive
 
     def tenancy(self) -> Tenancy:
         if self._policies is None or self._labels is None:
@@ -100,6 +112,12 @@ def build_registry(ports: Ports, watched: Collection[str] | None = None) -> kopf
     indexes = Indexes()
     coordinator = Coordinator(ports, _emitter, indexes.tenancy, shared=indexes.shared)
     reporter = PolicyReporter(ports.kube, indexes.tenancy, indexes.usage, watched)
+    sweeper = Sweeper(ports, indexes.known, watched)
+
+    def capture(kwargs: dict[str, Any]) -> None:
+        """Every handler hands kopf's indexes over; the sweep starts once they hold the initial listing."""
+        indexes.capture(kwargs)
+        sweeper.start()
 
     @kopf.index(GROUP, VERSION, POLICY_PLURAL, id="policies", registry=registry)
     def policies(body: kopf.Body, **_: Any) -> dict[str, PolicyView]:
@@ -129,7 +147,7 @@ def build_registry(ports: Ports, watched: Collection[str] | None = None) -> kopf
 
     @kopf.on.event(GROUP, VERSION, POLICY_PLURAL, id="policy-changed", registry=registry)
     async def policy_changed(event: kopf.RawEvent, **kwargs: Any) -> None:
-        indexes.capture(kwargs)
+        capture(kwargs)
         view = policy_view(event.get("object") or {})
         if moved("policy", event, (view.created, view.spec, view.problem, view.selection)):
             coordinator.tenancy_changed()
@@ -137,7 +155,7 @@ def build_registry(ports: Ports, watched: Collection[str] | None = None) -> kopf
 
     @kopf.on.event("", "v1", "namespaces", id="namespace-changed", registry=registry)
     async def namespace_changed(event: kopf.RawEvent, **kwargs: Any) -> None:
-        indexes.capture(kwargs)
+        capture(kwargs)
         meta = (event.get("object") or {}).get("metadata") or {}
         if moved("namespace", event, dict(meta.get("labels") or {})):
             coordinator.tenancy_changed({str(meta.get("name"))})
@@ -146,6 +164,7 @@ def build_registry(ports: Ports, watched: Collection[str] | None = None) -> kopf
     @kopf.on.cleanup(registry=registry)
     async def stop_reporting(**_: Any) -> None:
         await reporter.stop()
+        await sweeper.stop()
 
     async def run(meta: dict[str, Any], retry: int) -> Outcome | None:
         """A pass for a change handler: kopf retries it after the delay a failure asks for."""
@@ -161,7 +180,7 @@ def build_registry(ports: Ports, watched: Collection[str] | None = None) -> kopf
     @kopf.on.create(*RESOURCE, id="reconcile", registry=registry)
     @kopf.on.update(*RESOURCE, id="reconcile", registry=registry)
     async def reconcile_credential(meta: kopf.Meta, retry: int, reason: str, **kwargs: Any) -> None:
-        indexes.capture(kwargs)
+        capture(kwargs)
         if reason == kopf.Reason.RESUME and retry == 0 and ports.settings.resume_spread:
             # At start-up or failover every credential resumes at once: spread their first passes out.
             await asyncio.sleep(random.uniform(0, ports.settings.resume_spread))  # noqa: S311
@@ -174,7 +193,7 @@ def build_registry(ports: Ports, watched: Collection[str] | None = None) -> kopf
         Raw events, not kopf's diff: kopf leaves annotations under its storage prefix (ours, acssmtp.io) out
         of the diff, so a change of acssmtp.io/rotate never reaches an update or field handler.
         """
-        indexes.capture(kwargs)
+        capture(kwargs)
         obj: dict[str, Any] = dict(event.get("object") or {})
         if moved("credential", event, (obj.get("status") or {}).get("policy")):
             reporter.changed()  # the count of a policy's credentials changed
@@ -186,8 +205,18 @@ def build_registry(ports: Ports, watched: Collection[str] | None = None) -> kopf
 
     @kopf.daemon(*RESOURCE, id="schedule", cancellation_timeout=2.0, registry=registry)
     async def scheduler(body: kopf.Body, stopped: kopf.DaemonStopped, **kwargs: Any) -> None:
-        indexes.capture(kwargs)
+        capture(kwargs)
         await coordinator.schedule(body, stopped.wait, lambda: bool(stopped))
+
+    @kopf.index(*RESOURCE, id="alive", registry=registry)
+    def alive(body: kopf.Body, **_: Any) -> dict[tuple[str, str, str], tuple[str, ...]]:
+        """Every credential that exists (its namespace, name and uid prefix, as key markers name it), with the
+        applications it uses or used: the sweep's view."""
+        meta, status = body["metadata"], body.get("status") or {}
+        apps = [(body.get("spec") or {}).get("entraApplication", {}).get("clientId"), status.get("clientId")]
+        apps += [r.get("clientId") for r in status.get("retired") or [] if isinstance(r, dict)]
+        key = (str(meta["namespace"]), str(meta["name"]), str(meta["uid"])[:8])
+        return {key: tuple(str(a) for a in apps if isinstance(a, str) and a)}
 
     @kopf.index(*RESOURCE, id="assignments", registry=registry)
     def assignments(body: kopf.Body, **_: Any) -> dict[str, str] | None:
@@ -196,7 +225,7 @@ def build_registry(ports: Ports, watched: Collection[str] | None = None) -> kopf
 
     @kopf.on.delete(*RESOURCE, id="finalize", registry=registry)
     async def delete_credential(body: kopf.Body, retry: int, **kwargs: Any) -> None:
-        indexes.capture(kwargs)
+        capture(kwargs)
         try:
             await coordinator.finalize(dict(body))
         except Failure as exc:
@@ -205,7 +234,7 @@ def build_registry(ports: Ports, watched: Collection[str] | None = None) -> kopf
     @kopf.on.event("", "v1", "secrets", labels=MANAGED_BY, id="owned-secret", registry=registry)
     async def owned_secret_changed(event: kopf.RawEvent, **kwargs: Any) -> None:
         """A managed Secret deleted or edited out of band is healed now, not at the next drift check."""
-        indexes.capture(kwargs)
+        capture(kwargs)
         obj: dict[str, Any] = dict(event.get("object") or {})
         meta: dict[str, Any] = obj.get("metadata") or {}
         owner = next((o for o in meta.get("ownerReferences") or [] if o.get("kind") == KIND), None)

@@ -12,8 +12,11 @@ import uuid
 __all__ = [
     "assignment_guid",
     "assignment_parts",
+    "issued_marker",
     "key_marker",
     "legacy_smtp_username_resource",
+    "marks",
+    "parse_marker",
     "role_definition_id",
     "role_guid",
     "secret_name",
@@ -27,6 +30,27 @@ _NS = uuid.UUID("0b7d2c55-4a5c-4f7e-9d56-acd5a1f0c0de")
 def key_marker(namespace: str, name: str, uid: str) -> str:
     """The display name of every client secret a credential creates: marks it as ours and names the CR."""
     return f"acs-smtp-operator {namespace}/{name} {uid[:8]}"
+
+
+def issued_marker(marker: str, cluster: str | None) -> str:
+    """The display name a new client secret gets: the credential's marker and, when known, the cluster's id
+    (the kube-system namespace's uid, 8 hex digits), which tells the sweep its own keys from another cluster's."""
+    return f"{marker} {cluster.replace('-', '')[:8].lower()}" if cluster else marker
+
+
+def marks(display_name: str | None, marker: str) -> bool:
+    """Does a client secret's display name carry this credential's marker (with a cluster id or without)?"""
+    return display_name == marker or (display_name or "").startswith(marker + " ")
+
+
+_MARKER = re.compile(r"acs-smtp-operator (?P<ns>[a-z0-9-]{1,63})/(?P<name>[^ /]{1,253}) (?P<uid>[0-9a-f]{8})"
+                     r"(?: (?P<cluster>[0-9a-f]{8}))?")  # fmt: skip
+
+
+def parse_marker(display_name: str | None) -> tuple[str, str, str, str | None] | None:
+    """(namespace, name, uid prefix, cluster id or None) of a client secret this operator added, else None."""
+    found = _MARKER.fullmatch(display_name or "")
+    return None if found is None else (found["ns"], found["name"], found["uid"], found["cluster"])
 
 
 def role_guid(tenant_id: str, role_name: str) -> str:

@@ -80,6 +80,12 @@ class Metrics:
             ["api"],
             registry=self.registry,
         )
+        self.swept = Counter(
+            "acssmtp_stray_keys_removed",
+            "Client secrets of this cluster's credentials that no longer exist (finalizer removed, namespace "
+            "force-deleted, etcd restored), removed by the sweep",
+            registry=self.registry,
+        )
         # The counters' label sets of each credential, so that its series go with it (prometheus_client lists
         # no children by label).
         self._counted: dict[tuple[str, str], set[tuple[Counter, tuple[str, ...]]]] = {}

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from acs_smtp_operator.identity import marks
 from acs_smtp_operator.model import RotationReason, Standing
 from acs_smtp_operator.observed import Application, CredentialState
 from acs_smtp_operator.status import PendingRollout, Retired, RetiringKey, Status
@@ -309,7 +310,7 @@ def plan_keys(
     from the Secret, which the tenant can edit, and must not name another credential's key to retire.
     """
     after, ended = advance(before, secret_key, now, grace, has_restart_targets, rollout_done, rollout_timeout)
-    ours = {k.key_id for k in application.keys if k.display_name == marker}
+    ours = {k.key_id for k in application.keys if marks(k.display_name, marker)}
     due = [k for k in ended if k in ours]  # another's key leaves the ledger, never the application
     marked = {k.key_id: k.start for k in application.keys if k.key_id in ours and k.key_id not in due}
     loose, settling = orphans(marked, after.referenced(), now, settle)

@@ -23,6 +23,7 @@ class Ports:
     metrics: Metrics = field(default_factory=Metrics)
     # Reads many credentials share (the default keeps only the one in flight: nothing is reused).
     shared: Shared = field(default_factory=lambda: Shared(ttl=0.0))
+    cluster: str | None = None  # the kube-system namespace's uid: new client secrets carry it (`identity`)
 
 
 Emit = Callable[[str, str, str], None]  # posts an Event about the credential: (type, reason, message)

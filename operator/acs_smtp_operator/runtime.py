@@ -16,6 +16,7 @@ from kopf._core.engines.peering import Identity  # kopf.operator's identity type
 
 from acs_smtp_operator.azure.clients import AzureClients, operator_credential, warm_up
 from acs_smtp_operator.azure.shared import Shared
+from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.handlers import build_registry
 from acs_smtp_operator.health import Health, Role, serve_health
 from acs_smtp_operator.kube.api import Kube, new_api_client, served
@@ -161,6 +162,10 @@ async def _operate(
     ports = Ports(
         settings=settings, azure=azure, kube=Kube(api), tenant_id=settings.tenant_id, metrics=metrics, shared=shared
     )
+    try:
+        ports.cluster = await ports.kube.cluster_id()  # new client secrets carry it: the sweep knows its own
+    except Failure as exc:
+        logger.warning("the cluster's id is unknown (%s): stray client secrets will not be swept", exc.message)
     registry = build_registry(ports, None if clusterwide else namespaces)
 
     @kopf.on.login(registry=registry)

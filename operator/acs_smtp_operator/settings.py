@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     verify_timeout: float = Field(default=60.0, ge=0, description="how long a new secret may take to work (s)")
     drift_period: float = Field(default=3600.0, gt=0, description="seconds between drift checks (reads only)")
     rollout_timeout: float = Field(default=600.0, ge=0, description="how long to wait for restarted workloads (s)")
+    sweep_period: float = Field(
+        default=3600.0,
+        ge=1,
+        description="how often the application keys of credentials that no longer exist are looked for (s)",
+    )
     orphan_settle: float = Field(default=120.0, ge=0, description="age before an unreferenced key of ours goes (s)")
     graph_lag: float = Field(
         default=60.0,

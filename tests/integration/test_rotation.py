@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -17,7 +18,16 @@ import httpx
 import pytest
 from kubernetes import client, config
 from tests.conftest import ROOT, Cloud, Operator
-from tests.integration.operator_helpers import apply, azure_writes, eventually, get, login, wait_ready, wait_reason
+from tests.integration.operator_helpers import (
+    apply,
+    azure_writes,
+    eventually,
+    get,
+    login,
+    secret_data,
+    wait_ready,
+    wait_reason,
+)
 
 # Scheduled rotations are at least an hour apart (the CRD's bound): these tests ask for theirs, seconds apart.
 QUICK = {"secretLifetime": "2h", "renewBefore": "1h", "gracePeriod": "3s"}
@@ -53,6 +63,7 @@ def operator(cloud: Cloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         ACSSMTP_GRAPH_LAG="3",  # within the settling window (the sandbox's Graph lags 2 s)
         ACSSMTP_ROLLOUT_TIMEOUT="10",
         ACSSMTP_VERIFY_TIMEOUT="6",
+        ACSSMTP_SWEEP_PERIOD="2",
     )
     running.start()
     try:
@@ -391,3 +402,33 @@ def test_killed_mid_rotation_the_secret_keeps_working_and_nothing_leaks(
         assert retiring, "the restart happened while a key was in its grace period"
     assert pod.refused == [], pod.refused
     assert not leaked & marked_keys(cloud, app, ns, "killed")
+
+
+def _live_keys(cloud: Cloud, app: str) -> dict[str, str]:
+    found = next(a for a in cloud.state()["applications"] if a["appId"] == cloud.app(app)["clientId"])
+    return {p["keyId"]: p["displayName"] for p in found["passwordCredentials"]}
+
+
+def test_a_credential_deleted_without_its_finalizer_has_its_client_secret_swept(
+    cloud: Cloud, ns: str, operator: Operator
+) -> None:
+    """A tenant may remove the finalizer: the key would work until it expires. The sweep removes a key whose
+    marker names this cluster and a credential that no longer exists, once it has settled (3 s here)."""
+    apply(cloud, ns, "unfinalized", app="billing-mailer")
+    wait_ready(cloud, ns, "unfinalized")
+    key = (get(cloud, ns, "acssmtp", "unfinalized") or {})["status"]["currentKeyId"]
+    marker = _live_keys(cloud, "billing-mailer")[key]
+    assert marker.startswith(f"acs-smtp-operator {ns}/unfinalized ") and len(marker.split(" ")) == 4  # + cluster
+    data = eventually(lambda: secret_data(cloud, ns, "unfinalized-smtp"), 10, "the Secret")
+    assert login(cloud, data["username"], data["password"]) == 235
+    operator.stop()  # a running operator puts its finalizer back at once; this one finds the credential gone
+    cloud.kubectl("patch", "acssmtp", "unfinalized", "-n", ns, "--type=merge", "-p",
+                  '{"metadata":{"finalizers":null}}')  # fmt: skip
+    cloud.kubectl("delete", "acssmtp", "unfinalized", "-n", ns)
+    assert key in _live_keys(cloud, "billing-mailer")
+    operator.start()
+    eventually(lambda: key not in _live_keys(cloud, "billing-mailer"), 30, "the stray client secret swept")
+    assert login(cloud, data["username"], data["password"]) == 535
+    operator.scrape()
+    assert re.search(r"^acssmtp_stray_keys_removed_total [1-9]", operator.metrics_pages[-1], re.M)
+    assert "no longer exists and was not finalized" in operator.log.read_text()

@@ -7,6 +7,7 @@ missing permission, anything else backs off. A 404 is an answer (None) where the
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -155,3 +156,12 @@ class Kube:
             absent=True,
         )
         return found
+
+    async def cluster_id(self) -> str | None:
+        """The kube-system namespace's uid: the cluster's identity (namespaces may be listed, not read)."""
+        found = await self.call(
+            "reading the kube-system namespace",
+            functools.partial(self.core.list_namespace, field_selector="metadata.name=kube-system"),
+        )
+        items = found.items or []
+        return str(items[0].metadata.uid) if items and items[0].metadata and items[0].metadata.uid else None

@@ -1,0 +1,37 @@
+"""Which client secrets the sweep takes for strays: this cluster's markers, served namespaces, credentials gone."""
+
+from __future__ import annotations
+
+from acs_smtp_operator.identity import issued_marker, key_marker, marks, parse_marker
+from acs_smtp_operator.observed import Application, KeyInfo
+from acs_smtp_operator.sweep import Stray, cluster_tag, strays
+
+UID, CLUSTER = "5d9e0a7c-1111-4222-8333-944444444444", "c0ffee12-aaaa-4bbb-8ccc-dddddddddddd"
+OURS = cluster_tag(CLUSTER) or ""
+
+
+def test_a_new_key_carries_the_cluster_and_still_counts_as_the_credentials_own() -> None:
+    base = key_marker("shop", "mailer", UID)
+    issued = issued_marker(base, CLUSTER)
+    assert issued == "acs-smtp-operator shop/mailer 5d9e0a7c c0ffee12"
+    assert marks(issued, base) and marks(base, base)  # keys from before 0.2.0 have no cluster id
+    assert not marks(issued, key_marker("shop", "mailer-2", UID)) and not marks("acs-smtp-operator shop/mailer", base)
+    assert parse_marker(issued) == ("shop", "mailer", "5d9e0a7c", "c0ffee12")
+    assert parse_marker(base) == ("shop", "mailer", "5d9e0a7c", None)
+    assert parse_marker("hand made") is None and parse_marker(issued + "\n") is None
+
+
+def test_only_this_clusters_keys_of_served_namespaces_whose_credential_is_gone_are_strays() -> None:
+    def key(key_id: str, display: str) -> KeyInfo:
+        return KeyInfo(key_id, display, None)
+
+    app = Application("obj", "app", (
+        key("gone", issued_marker(key_marker("shop", "old", UID), CLUSTER)),
+        key("alive", issued_marker(key_marker("shop", "mailer", UID), CLUSTER)),
+        key("legacy", key_marker("shop", "older", UID)),  # no cluster id: never swept
+        key("elsewhere", issued_marker(key_marker("shop", "old", UID), "0badc0de-0000-4000-8000-000000000000")),
+        key("unserved", issued_marker(key_marker("billing", "old", UID), CLUSTER)),
+        key("manual", "created in the portal"),
+    ))  # fmt: skip
+    found = strays(app, OURS, lambda ns: ns == "shop", {("shop", "mailer", UID[:8])})
+    assert found == [Stray("gone", "shop", "old", UID[:8])]
