@@ -17,6 +17,7 @@ from acs_smtp_operator.azure.shared import note_assignment
 from acs_smtp_operator.decide import Issue, Keep, Plan, SecretConflict
 from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.identity import assignment_parts, issued_marker, marks
+from acs_smtp_operator.ids import canonical
 from acs_smtp_operator.kube import workloads
 from acs_smtp_operator.kube_secret import Content, decode, same_secret
 from acs_smtp_operator.model import AcsRef, Reason, RotationReason, Spec
@@ -88,9 +89,9 @@ async def _retire_assignments(job: Job) -> None:
     Never the one this pass uses (the old role chosen again), and a removal that fails is told and retried
     by a later pass: it must not stop the Secret's renewal.
     """
-    current = job.done.assignment[0].lower() if job.done.assignment is not None else None
+    current = canonical(job.done.assignment[0]) if job.done.assignment is not None else None
     for old in job.replaced:
-        if old.id.lower() == current:
+        if canonical(old.id) == current:
             continue  # in use again: `report` drops it from the list
         if old.remove_after > job.now:
             continue

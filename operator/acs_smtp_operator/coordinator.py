@@ -20,6 +20,7 @@ from typing import Any
 from acs_smtp_operator.credential import Credential
 from acs_smtp_operator.failure import After, Failure, UntilSpecChanges
 from acs_smtp_operator.finalize import finalize
+from acs_smtp_operator.ids import canonical
 from acs_smtp_operator.metrics import CURRENT
 from acs_smtp_operator.model import Reason, Spec
 from acs_smtp_operator.observe import rollouts_done
@@ -145,12 +146,21 @@ class Coordinator:
     def shared(self, assignment: str, uid: str) -> bool:
         """Does another credential record this role assignment as its own? Asked of kopf's index, and of the
         statuses passes here have just written (the index learns them a watch event later)."""
-        wanted = assignment.lower()
+        wanted = canonical(assignment)
         recorded = any(
-            other != uid and (entry.status.role_assignment_id or "").lower() == wanted
+            other != uid and canonical(entry.status.role_assignment_id or "") == wanted
             for other, entry in self._entries.items()
         )
         return recorded or self._indexed(assignment, uid, self._finalized.keys())
+
+    async def _outside_slot(self, seconds: float) -> None:
+        """A deletion waiting out Graph's lag gives its pass slot back meanwhile: create/delete loops must not
+        hold the slots other credentials' passes wait for."""
+        self._passes.release()
+        try:
+            await asyncio.sleep(seconds)
+        finally:
+            await self._passes.acquire()
 
     def _done_with(self, uid: str) -> None:
         """`uid`'s deletion is finished: no longer anyone's sharer. Kept a while, beyond any watch's lag."""
@@ -360,6 +370,7 @@ class Coordinator:
                         lambda assignment: self.shared(assignment, uid),
                         target,
                         covers,
+                        self._outside_slot,
                     )
         finally:
             CURRENT.reset(token)

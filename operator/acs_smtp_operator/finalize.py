@@ -8,7 +8,7 @@ the spec says at deletion time: a tenant's last edit, refused by the policies, m
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from pydantic import ValidationError
@@ -33,7 +33,12 @@ from acs_smtp_operator.tenancy import Grant
 __all__ = ["finalize"]
 
 
-async def _client_secrets(ports: Ports, cr: Credential, client_id: str, status: Status, emit: Emit) -> None:
+Pause = Callable[[float], Awaitable[object]]
+
+
+async def _client_secrets(
+    ports: Ports, cr: Credential, client_id: str, status: Status, emit: Emit, pause: Pause
+) -> None:
     """Remove every key carrying this credential's marker, the newest one included.
 
     Graph is eventually consistent: the key added last (`status.issuedKeyId`) may not be listed yet, and a key
@@ -65,7 +70,7 @@ async def _client_secrets(ports: Ports, cr: Credential, client_id: str, status: 
             f"client secret {status.issued_key_id} is not listed yet: removing it "
             f"once Graph's lag is over, in {wait:.0f} s",
         )
-        await asyncio.sleep(wait)
+        await pause(wait)
         await _remove_marked(ports, app.object_id, client_id, marker)
 
 
@@ -120,6 +125,7 @@ async def finalize(
     shared: Callable[[str], bool] = lambda _: True,
     target: bool = False,
     covers: Callable[[str], bool] = lambda _: False,
+    pause: Pause = asyncio.sleep,
 ) -> None:
     """Remove this credential's client secrets, smtpUsernames entry, role assignments and (unused) role.
 
@@ -131,6 +137,7 @@ async def finalize(
     else the spec says now)? Role assignments and the role are removed only then; `covers`: may the
     namespace use that ACS resource (an assignment is removed only from a resource it may use).
     `shared`: does another credential record this role assignment as its own (then it stays)?
+    `pause`: waits out Graph's lag for the newest key (the coordinator's gives its pass slot back meanwhile).
     """
     try:
         spec = Spec.parse(cr.spec)
@@ -170,7 +177,7 @@ async def finalize(
         return
     azure = ports.azure
     acs = AcsRef(resourceId=status.communication_service_id or spec.communication_service.resource_id)
-    await _client_secrets(ports, cr, status.client_id or spec.entra_application.client_id, status, emit)
+    await _client_secrets(ports, cr, status.client_id or spec.entra_application.client_id, status, emit, pause)
     # The entry's name derives from the credential's uid (or is the legacy name status records): Azure's record
     # of it being ours. A name status gives is never deleted otherwise (status can be edited), and the entry is
     # read back first: one that holds no application this credential used is left.

@@ -11,6 +11,7 @@ import kopf
 
 from acs_smtp_operator.coordinator import Coordinator
 from acs_smtp_operator.failure import After, Failure, UntilSpecChanges
+from acs_smtp_operator.ids import canonical
 from acs_smtp_operator.model import Reason
 from acs_smtp_operator.policy_report import PolicyReporter
 from acs_smtp_operator.ports import Emit, Ports
@@ -97,7 +98,9 @@ class Indexes:
         assignment as its own?"""
         if self._assignments is None:
             return True  # unknown: never remove it
-        return any(other != uid and other not in finalized for other in self._assignments.get(assignment.lower(), []))
+        key = canonical(assignment)
+        sharers: Collection[str] = self._assignments.get(key, ())
+        return any(other != uid and other not in finalized for other in sharers)
 
     def usage(self) -> dict[str, int]:
         return {} if self._usage is None else {name: len(store) for name, store in self._usage.items()}
@@ -221,7 +224,7 @@ def build_registry(ports: Ports, watched: Collection[str] | None = None) -> kopf
     @kopf.index(*RESOURCE, id="assignments", registry=registry)
     def assignments(body: kopf.Body, **_: Any) -> dict[str, str] | None:
         found = (body.get("status") or {}).get("roleAssignmentId")
-        return {str(found).lower(): str(body["metadata"]["uid"])} if found else None
+        return {canonical(str(found)): str(body["metadata"]["uid"])} if found else None
 
     @kopf.on.delete(*RESOURCE, id="finalize", registry=registry)
     async def delete_credential(body: kopf.Body, retry: int, **kwargs: Any) -> None:

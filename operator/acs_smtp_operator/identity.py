@@ -8,6 +8,9 @@ from __future__ import annotations
 import hashlib
 import re
 import uuid
+from urllib.parse import unquote
+
+from acs_smtp_operator.ids import dashed_guid
 
 __all__ = [
     "assignment_guid",
@@ -71,11 +74,12 @@ def assignment_guid(acs_id: str, role_id: str, principal_id: str) -> str:
 def assignment_parts(assignment_id: str) -> tuple[str, str, str]:
     """(subscription id, scope, guid) of a role assignment's ARM id; ValueError when it is not one."""
     marker = "/providers/microsoft.authorization/roleassignments/"
-    at = assignment_id.lower().rfind(marker)
-    parts = assignment_id.split("/")
+    plain = unquote(assignment_id).rstrip("/")  # as ARM reads it: percent-decoded
+    at = plain.lower().rfind(marker)
+    parts = plain.split("/")
     if at <= 0 or len(parts) < 3 or parts[1].lower() != "subscriptions":
         raise ValueError(f"{assignment_id!r} is not the id of a role assignment")
-    return parts[2], assignment_id[:at], assignment_id[at + len(marker) :]
+    return parts[2], plain[:at], dashed_guid(plain[at + len(marker) :])
 
 
 def smtp_username_resource(namespace: str, name: str, uid: str) -> str:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from acs_smtp_operator.identity import marks
+from acs_smtp_operator.ids import same_id
 from acs_smtp_operator.model import RotationReason, Standing
 from acs_smtp_operator.observed import Application, CredentialState
 from acs_smtp_operator.status import PendingRollout, Retired, RetiringKey, Status
@@ -110,7 +111,7 @@ def _target_changed(o: SecretFacts, now: datetime) -> RotationReason | None:
         return None
     if (s.client_id or "").lower() != o.want_client_id.lower():
         return RotationReason.APPLICATION_CHANGED
-    if (s.resource_id or "").lower() != o.want_resource_id.lower():
+    if not same_id(s.resource_id, o.want_resource_id):
         return RotationReason.COMMUNICATION_SERVICE_CHANGED
     return None
 

@@ -17,6 +17,7 @@ from acs_smtp_operator.credential import Credential
 from acs_smtp_operator.decide import Target, decide
 from acs_smtp_operator.failure import Failure, UntilSpecChanges
 from acs_smtp_operator.identity import key_marker, legacy_smtp_username_resource, smtp_username_entry
+from acs_smtp_operator.ids import same_id
 from acs_smtp_operator.kube_secret import Content, owner_reference
 from acs_smtp_operator.model import ConditionType, Reason, Spec
 from acs_smtp_operator.observe import observe
@@ -60,9 +61,9 @@ async def _carry_out(
 ) -> None:
     ledger = ledger_of(previous)
     pending = ledger.pending is not None
-    same_target = (previous.client_id or "").lower() == spec.entra_application.client_id.lower() and (
-        previous.communication_service_id or ""
-    ).lower() == spec.communication_service.resource_id.lower()
+    same_target = (previous.client_id or "").lower() == spec.entra_application.client_id.lower() and same_id(
+        previous.communication_service_id, spec.communication_service.resource_id
+    )
     recorded = previous.role_assignment_id if same_target else None
     entry = smtp_username_entry(cr.namespace, cr.name, cr.uid, previous.smtp_username_resource)
     done.observed = observed = await observe(

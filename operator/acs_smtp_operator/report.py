@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from acs_smtp_operator.conditions import PassResult, judge, set_condition
 from acs_smtp_operator.decide import Plan, SecretConflict
 from acs_smtp_operator.failure import Failure
+from acs_smtp_operator.ids import canonical
 from acs_smtp_operator.model import ConditionType, Reason, RotationReason, Standing, is_acs_resource_id, is_guid
 from acs_smtp_operator.observed import Observed, SenderDomain
 from acs_smtp_operator.plan import KeyPlan, standing_after_failure, with_ledger
@@ -72,11 +73,11 @@ def _linked(domains: tuple[SenderDomain, ...]) -> str:
 def _replaced(previous: Status, done: Done, now: datetime, settle: timedelta) -> tuple[ReplacedAssignment, ...]:
     """The role assignments of ours waiting to go: one the policy's new role just replaced joins them (it goes
     once the new one has had `settle` to propagate); those this pass removed leave."""
-    new = done.assignment[0].lower() if done.assignment is not None else None
-    gone = {*done.removed_assignments, *([new] if new else [])}  # removed, or the role chosen again
-    waiting = [r for r in previous.replaced_role_assignments if r.id.lower() not in {g.lower() for g in gone}]
+    new = canonical(done.assignment[0]) if done.assignment is not None else None
+    gone = {canonical(g) for g in (*done.removed_assignments, *([new] if new else []))}  # or chosen again
+    waiting = [r for r in previous.replaced_role_assignments if canonical(r.id) not in gone]
     old, owned = previous.role_assignment_id, previous.role_assignment_owned
-    if new and old and owned and old.lower() != new and all(r.id.lower() != old.lower() for r in waiting):
+    if new and old and owned and canonical(old) != new and all(canonical(r.id) != canonical(old) for r in waiting):
         waiting.append(ReplacedAssignment(id=old, removeAfter=now + settle))
     return tuple(waiting)
 
@@ -93,19 +94,19 @@ def _retired(previous: Status, done: Done, now: datetime, grace: timedelta) -> t
         kept = [r.model_copy(update={"remove_after": max(r.remove_after, now + grace)}) for r in kept]
     if done.acted_on is None:
         return tuple(kept)
-    app, resource = (x.lower() for x in done.acted_on)
+    app, resource = done.acted_on[0].lower(), canonical(done.acted_on[1])
     kept = [r for r in kept if (r.client_id or "").lower() != app]
     if done.smtp_username is not None:
-        kept = [r for r in kept if (r.smtp_username_at or "").lower() != resource]
+        kept = [r for r in kept if canonical(r.smtp_username_at or "") != resource]
     keys = {r.key for r in kept}
     old_app, old_at = previous.client_id, previous.communication_service_id
     # Status can be edited: only a well-formed id is retired (anything else is left, not crashed on).
     if old_app and is_guid(old_app) and old_app.lower() != app and f"app:{old_app.lower()}" not in keys:
         kept.append(Retired(clientId=old_app, removeAfter=now + grace))
     # The entry the credential had stays needed only on the same resource, with the SmtpUsername format.
-    needed = old_at is not None and old_at.lower() == resource and done.smtp_username is not None
+    needed = old_at is not None and canonical(old_at) == resource and done.smtp_username is not None
     retire = bool(previous.smtp_username_resource) and old_at is not None and not needed
-    if retire and old_at is not None and is_acs_resource_id(old_at) and f"smtp:{old_at.lower()}" not in keys:
+    if retire and old_at is not None and is_acs_resource_id(old_at) and f"smtp:{canonical(old_at)}" not in keys:
         kept.append(Retired(smtpUsernameAt=old_at, removeAfter=now + grace))
     return tuple(kept)
 

@@ -122,6 +122,11 @@ class PolicySpec(_Model):
         granting = [a for a in role.actions if a.lower().startswith("microsoft.authorization/")]
         if granting:  # a principal that may write role assignments can make itself Owner
             raise ValueError(f"{granting}: an SMTP role may not manage access (Microsoft.Authorization)")
+        # Any other provider's action could grant more than mail: a Key Vault's access policies, a managed
+        # identity's federated credentials, a storage account's keys. The SMTP role is Microsoft.Communication's.
+        foreign = [a for a in role.actions if not a.lower().startswith("microsoft.communication/")]
+        if foreign:
+            raise ValueError(f"{foreign}: an SMTP role's actions are Microsoft.Communication's only")
         return role
 
 

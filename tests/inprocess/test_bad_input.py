@@ -519,3 +519,40 @@ async def test_a_legacy_entry_name_holding_another_application_is_neither_overwr
                    PERMITTED, ANYWHERE)  # fmt: skip
     assert cloud.smtp_usernames[(acs["resourceId"].lower(), old.lower())].entra_application_id == victim
     assert "SmtpUsernameNotOurs" in [e[1] for e in events]
+
+
+def _spelled(assignment: str, how: str) -> str:
+    guid = assignment.rsplit("/", 1)[1]
+    return {
+        "upper case": assignment.upper(),
+        "GUID without dashes": assignment.replace(guid, guid.replace("-", "")),
+        "percent-encoded": assignment.replace("/providers/", "/%70roviders/"),
+        "trailing slash": assignment + "/",
+    }[how]
+
+
+@pytest.mark.parametrize("how", ["upper case", "GUID without dashes", "percent-encoded", "trailing slash"])
+async def test_a_status_spelling_another_credentials_assignment_differently_does_not_get_it_deleted(
+    bench: Bench, ns: str, how: str
+) -> None:
+    """ARM ids are case-insensitive, and ARM names an assignment's GUID without dashes: "does another credential
+    hold it?" compares one canonical spelling (`ids.canonical`)."""
+    coordinator = Coordinator(
+        bench.ports,
+        lambda body: lambda *e: None,
+        lambda: bench.tenancy,
+        clock=lambda: bench.clock.now,
+        shared=lambda assignment, uid, finalized: False,  # the index knows nothing: what passes recorded decides
+    )
+    await bench.apply(ns, "holder")
+    await bench.apply(ns, "spelled", app="billing-mailer")
+    for name in ("holder", "spelled"):
+        stored = await bench.read(ns, name)
+        assert stored is not None
+        outcome = await coordinator.run(ns, name, str(stored["metadata"]["uid"]))
+        assert outcome is not None and outcome.failure is None, outcome
+    held = (await _status(bench, ns, "holder"))["roleAssignmentId"]
+    stored = await _edit_status(bench, ns, "spelled", roleAssignmentId=_spelled(held, how), roleAssignmentOwned=True)
+    await coordinator.finalize(stored)
+    client = bench.ports.azure.authorization(bench.sandbox.manifest["subscriptionId"])
+    assert (await client.role_assignments.get_by_id(held)).id == held, "another credential's assignment was deleted"

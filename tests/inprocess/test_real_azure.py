@@ -19,6 +19,7 @@ import httpx
 import pytest
 
 from acs_smtp_operator.azure import verify
+from acs_smtp_operator.coordinator import Coordinator
 from acs_smtp_operator.credential import Credential
 from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.finalize import finalize
@@ -304,6 +305,30 @@ async def test_deleting_right_after_a_rotation_waits_for_graph_to_list_the_newes
     )
     assert ("Normal", "WaitingForGraph") in [e[:2] for e in events], "it waited for Graph to list the key"
     assert newest not in bench.keys("shop-mailer")
+
+
+async def test_a_deletion_waiting_for_graph_gives_its_pass_slot_to_another_credential(
+    bench: Bench, ns: str, lag: None
+) -> None:
+    """One pass slot: a credential deleted right after its rotation waits out Graph's lag without holding it, so
+    create/delete loops cannot starve other credentials' passes."""
+    async with _ports(bench, max_concurrent_passes=1) as ports:
+        coordinator = Coordinator(ports, lambda body: lambda *e: None, lambda: bench.tenancy,
+                                  clock=lambda: bench.clock.now)  # fmt: skip
+        await bench.apply(ns, "brief")
+        await bench.apply(ns, "other", app="billing-mailer")
+        uids = {n: str(((await bench.read(ns, n)) or {})["metadata"]["uid"]) for n in ("brief", "other")}
+        outcome = await coordinator.run(ns, "brief", uids["brief"])
+        assert outcome is not None and outcome.failure is None
+        stored = await bench.read(ns, "brief")
+        assert stored is not None and stored["status"]["issuedKeyId"] not in _listed(bench, "shop-mailer")
+        deleting = asyncio.create_task(coordinator.finalize(stored))
+        await asyncio.sleep(1)  # it removed what Graph lists, and waits for the newest key to be listed
+        other = await asyncio.wait_for(coordinator.run(ns, "other", uids["other"]), timeout=8)
+        assert other is not None and other.failure is None
+        assert not deleting.done(), "the other credential's pass waited for the deletion's Graph lag"
+        await deleting
+    assert stored["status"]["issuedKeyId"] not in bench.keys("shop-mailer")
 
 
 # -- 4. the operator's own identity and the network -------------------------------------------------------

@@ -52,19 +52,19 @@ def rotating(
         time.sleep(0.2)
 
 
+_RUNNING = {
+    "ACSSMTP_DRIFT_PERIOD": "5",
+    "ACSSMTP_ORPHAN_SETTLE": "3",
+    "ACSSMTP_GRAPH_LAG": "3",  # within the settling window (the sandbox's Graph lags 2 s)
+    "ACSSMTP_ROLLOUT_TIMEOUT": "10",
+    "ACSSMTP_VERIFY_TIMEOUT": "6",
+}
+
+
 @pytest.fixture(scope="module")
 def operator(cloud: Cloud, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
     cloud.kubectl("apply", "-f", str(ROOT / "crds"))
-    running = Operator(
-        cloud,
-        tmp_path_factory.mktemp("rotation"),
-        ACSSMTP_DRIFT_PERIOD="5",
-        ACSSMTP_ORPHAN_SETTLE="3",
-        ACSSMTP_GRAPH_LAG="3",  # within the settling window (the sandbox's Graph lags 2 s)
-        ACSSMTP_ROLLOUT_TIMEOUT="10",
-        ACSSMTP_VERIFY_TIMEOUT="6",
-        ACSSMTP_SWEEP_PERIOD="2",
-    )
+    running = Operator(cloud, tmp_path_factory.mktemp("rotation"), **_RUNNING)
     running.start()
     try:
         yield running
@@ -410,7 +410,7 @@ def _live_keys(cloud: Cloud, app: str) -> dict[str, str]:
 
 
 def test_a_credential_deleted_without_its_finalizer_has_its_client_secret_swept(
-    cloud: Cloud, ns: str, operator: Operator
+    cloud: Cloud, ns: str, operator: Operator, tmp_path: Path
 ) -> None:
     """A tenant may remove the finalizer: the key would work until it expires. The sweep removes a key whose
     marker names this cluster and a credential that no longer exists, once it has settled (3 s here)."""
@@ -426,9 +426,15 @@ def test_a_credential_deleted_without_its_finalizer_has_its_client_secret_swept(
                   '{"metadata":{"finalizers":null}}')  # fmt: skip
     cloud.kubectl("delete", "acssmtp", "unfinalized", "-n", ns)
     assert key in _live_keys(cloud, "billing-mailer")
-    operator.start()
-    eventually(lambda: key not in _live_keys(cloud, "billing-mailer"), 30, "the stray client secret swept")
-    assert login(cloud, data["username"], data["password"]) == 535
-    operator.scrape()
-    assert re.search(r"^acssmtp_stray_keys_removed_total [1-9]", operator.metrics_pages[-1], re.M)
-    assert "no longer exists and was not finalized" in operator.log.read_text()
+    # This module's operator sweeps hourly (as shipped): one that sweeps every second finds the key.
+    sweeping = Operator(cloud, tmp_path, *operator.args, **{**_RUNNING, "ACSSMTP_SWEEP_PERIOD": "1"})
+    sweeping.start()
+    try:
+        eventually(lambda: key not in _live_keys(cloud, "billing-mailer"), 30, "the stray client secret swept")
+        assert login(cloud, data["username"], data["password"]) == 535
+        sweeping.scrape()
+        assert re.search(r"^acssmtp_stray_keys_removed_total [1-9]", sweeping.metrics_pages[-1], re.M)
+        assert "no longer exists and was not finalized" in sweeping.log.read_text()
+    finally:
+        sweeping.stop()
+        operator.start()

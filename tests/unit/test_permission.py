@@ -180,7 +180,7 @@ REFUSED = [
         "a policy refused for a role conflict permits nothing",
         credential(),
         [
-            policy("first", namespaces={"names": ["other"]}, role={"actions": ["A/b/read"]}),
+            policy("first", namespaces={"names": ["other"]}, role={"actions": ["Microsoft.Communication/CommunicationServices/Read"]}),
             policy("second", created="2026-02-01T00:00:00Z"),
         ],
         "policy 'second': the policy is refused: custom role 'ACS SMTP Sender' is already defined by policy 'first'",
@@ -215,9 +215,9 @@ def test_the_permitting_policy_chooses_the_role() -> None:
 
 
 def test_the_older_of_two_policies_keeps_a_role_name_and_the_newer_is_refused() -> None:
-    older = policy_view(policy("older", created="2026-01-01T00:00:00Z", role={"actions": ["A/b/read"]}))
-    newer = policy_view(policy("newer", created="2026-03-01T00:00:00Z", role={"actions": ["A/b/write"]}))
-    same = policy_view(policy("same", created="2026-04-01T00:00:00Z", role={"actions": ["a/B/READ"]}))
+    older = policy_view(policy("older", created="2026-01-01T00:00:00Z", role={"actions": ["Microsoft.Communication/CommunicationServices/Read"]}))
+    newer = policy_view(policy("newer", created="2026-03-01T00:00:00Z", role={"actions": ["Microsoft.Communication/EmailServices/write"]}))
+    same = policy_view(policy("same", created="2026-04-01T00:00:00Z", role={"actions": ["microsoft.communication/COMMUNICATIONSERVICES/read"]}))
     other = policy_view(policy("other", created="2026-05-01T00:00:00Z", role={"customRoleName": "x"}))
     refused = conflicts([newer, same, older, other])
     assert set(refused) == {"newer"}
@@ -238,6 +238,21 @@ def test_a_policy_whose_role_could_grant_access_permits_nothing(action: str) -> 
     actions = ["Microsoft.Communication/CommunicationServices/Read", action]
     view = policy_view(policy("grant", role={"actions": actions}))
     assert view.spec is None and view.problem is not None and "may not manage access" in view.problem
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        "Microsoft.KeyVault/vaults/accessPolicies/write",
+        "Microsoft.ManagedIdentity/userAssignedIdentities/federatedIdentityCredentials/write",
+        "Microsoft.Storage/storageAccounts/listKeys/action",
+    ],
+)
+def test_a_policy_whose_role_reaches_beyond_communication_services_permits_nothing(action: str) -> None:
+    """Another provider's action could hand the SMTP principals a vault, an identity or a storage key."""
+    actions = ["Microsoft.Communication/CommunicationServices/Read", action]
+    view = policy_view(policy("beyond", role={"actions": actions}))
+    assert view.spec is None and view.problem is not None and "Microsoft.Communication's only" in view.problem
 
 
 def test_a_policy_status_names_the_namespaces_it_covers_and_counts_credentials() -> None:
@@ -330,8 +345,8 @@ def test_another_spelling_of_a_role_name_is_a_conflict_as_its_one_definition_wou
 
 
 def test_the_same_actions_listed_twice_are_the_same_actions() -> None:
-    actions = ["A/b/read", "A/b/read", "A/c/write"]
-    older = policy_view(policy("older", role={"actions": ["A/b/read", "A/c/write"]}))
+    actions = ["Microsoft.Communication/CommunicationServices/Read", "Microsoft.Communication/CommunicationServices/Read", "Microsoft.Communication/EmailServices/write"]
+    older = policy_view(policy("older", role={"actions": ["Microsoft.Communication/CommunicationServices/Read", "Microsoft.Communication/EmailServices/write"]}))
     newer = policy_view(policy("newer", created="2026-02-01T00:00:00Z", role={"actions": actions}))
     assert conflicts([older, newer]) == {}
 

@@ -18,6 +18,7 @@ from azure.mgmt.authorization.v2022_04_01.models import (
 from acs_smtp_operator.azure.errors import AZURE_ERRORS, translate
 from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.identity import assignment_guid
+from acs_smtp_operator.ids import dashed_guid
 from acs_smtp_operator.model import Reason
 from acs_smtp_operator.observed import AssignmentView, RoleView
 
@@ -192,7 +193,7 @@ async def create_role_assignment(
         failure = translate(exc, f"assigning {role_id} to {principal_id} at {scope}")
         if failure.code == "RoleAssignmentExists":
             found = _EXISTING.search(failure.message)
-            other = found.group(1) if found else "unknown"
+            other = dashed_guid(found.group(1)) if found else "unknown"  # ARM names it without dashes
             return f"{scope}/providers/Microsoft.Authorization/roleAssignments/{other}", False
         raise failure from None
     return str(made.id), True

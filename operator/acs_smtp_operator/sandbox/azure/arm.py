@@ -20,6 +20,14 @@ from acs_smtp_operator.sandbox.azure.tokens import Claims
 __all__ = ["ArmError", "arm_error", "routes"]
 
 _GUID = r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
+
+
+def _guid(text: str) -> str:
+    """A GUID in a URL as ARM reads it (.NET's Guid.Parse): dashed or 32 hex digits, any case; kept dashed."""
+    low = text.lower().replace("-", "")
+    return f"{low[:8]}-{low[8:12]}-{low[12:16]}-{low[16:20]}-{low[20:]}"
+
+
 _ACS = (
     r"(?P<acs>/subscriptions/[^/]+/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Communication"
     r"/communicationServices/(?P<name>[^/]+))"
@@ -142,7 +150,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
     # -- Microsoft.Authorization/roleDefinitions -------------------------------------------------
 
     async def role_definition(request: web.Request, claims: Claims, m: re.Match[str]) -> web.Response:
-        scope, guid = m.group("scope"), m.group("guid").lower()
+        scope, guid = m.group("scope"), _guid(m.group("guid"))
         check_scope(scope)
         role = cloud.role_definitions.get(guid)
         if role is not None and not role.visible_at(scope):
@@ -247,7 +255,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
     # -- Microsoft.Authorization/roleAssignments -------------------------------------------------
 
     async def role_assignment(request: web.Request, claims: Claims, m: re.Match[str]) -> web.Response:
-        scope, guid = m.group("scope"), m.group("guid").lower()
+        scope, guid = m.group("scope"), _guid(m.group("guid"))
         check_scope(scope)
         existing = cloud.role_assignments.get(guid)
         if existing is not None and existing.scope.lower() != scope.lower():

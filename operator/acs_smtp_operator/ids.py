@@ -1,0 +1,35 @@
+"""ARM resource ids in one canonical spelling, for every comparison the operator makes.
+
+ARM ids are case-insensitive, may arrive percent-encoded, with a trailing slash, and ARM itself spells a role
+assignment's GUID without dashes (`RoleAssignmentExists` names the existing one so). Two spellings of one id
+must never be taken for two objects: "is this assignment another credential's?" is asked with `canonical`.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import unquote
+
+__all__ = ["canonical", "dashed_guid", "same_id"]
+
+_HEX32 = re.compile(r"[0-9a-f]{32}")
+
+
+def dashed_guid(text: str) -> str:
+    """A GUID in its usual form: lower case, dashed (32 hex digits without dashes are given them)."""
+    low = text.strip().lower()
+    if _HEX32.fullmatch(low):
+        return f"{low[:8]}-{low[8:12]}-{low[12:16]}-{low[16:20]}-{low[20:]}"
+    return low
+
+
+def canonical(resource_id: str) -> str:
+    """One spelling of an ARM id: percent-decoded, lower case, without a trailing slash, each GUID-shaped
+    segment dashed. Not a validation: an id that is not well formed stays as distinct as it was."""
+    decoded = unquote(resource_id).strip().lower().rstrip("/")
+    return "/".join(dashed_guid(part) for part in decoded.split("/"))
+
+
+def same_id(a: str | None, b: str | None) -> bool:
+    """Do two ids name one object (None names nothing)?"""
+    return a is not None and b is not None and canonical(a) == canonical(b)
