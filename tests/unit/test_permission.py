@@ -23,6 +23,8 @@ BILLING_ACS = (
 SHOP_APP = "aaaaaaaa-0000-0000-0000-000000000001"
 BILLING_APP = "bbbbbbbb-0000-0000-0000-000000000002"
 
+READ, WRITE = "Microsoft.Communication/CommunicationServices/Read", "Microsoft.Communication/EmailServices/write"
+
 
 def policy(name: str, created: str = "2026-01-01T00:00:00Z", **spec: Any) -> dict[str, Any]:
     body = {
@@ -180,7 +182,7 @@ REFUSED = [
         "a policy refused for a role conflict permits nothing",
         credential(),
         [
-            policy("first", namespaces={"names": ["other"]}, role={"actions": ["Microsoft.Communication/CommunicationServices/Read"]}),
+            policy("first", namespaces={"names": ["other"]}, role={"actions": [READ]}),
             policy("second", created="2026-02-01T00:00:00Z"),
         ],
         "policy 'second': the policy is refused: custom role 'ACS SMTP Sender' is already defined by policy 'first'",
@@ -215,9 +217,15 @@ def test_the_permitting_policy_chooses_the_role() -> None:
 
 
 def test_the_older_of_two_policies_keeps_a_role_name_and_the_newer_is_refused() -> None:
-    older = policy_view(policy("older", created="2026-01-01T00:00:00Z", role={"actions": ["Microsoft.Communication/CommunicationServices/Read"]}))
-    newer = policy_view(policy("newer", created="2026-03-01T00:00:00Z", role={"actions": ["Microsoft.Communication/EmailServices/write"]}))
-    same = policy_view(policy("same", created="2026-04-01T00:00:00Z", role={"actions": ["microsoft.communication/COMMUNICATIONSERVICES/read"]}))
+    older = policy_view(policy("older", created="2026-01-01T00:00:00Z", role={"actions": [READ]}))
+    newer = policy_view(policy("newer", created="2026-03-01T00:00:00Z", role={"actions": [WRITE]}))
+    same = policy_view(
+        policy(
+            "same",
+            created="2026-04-01T00:00:00Z",
+            role={"actions": ["microsoft.communication/COMMUNICATIONSERVICES/read"]},
+        )
+    )
     other = policy_view(policy("other", created="2026-05-01T00:00:00Z", role={"customRoleName": "x"}))
     refused = conflicts([newer, same, older, other])
     assert set(refused) == {"newer"}
@@ -345,8 +353,8 @@ def test_another_spelling_of_a_role_name_is_a_conflict_as_its_one_definition_wou
 
 
 def test_the_same_actions_listed_twice_are_the_same_actions() -> None:
-    actions = ["Microsoft.Communication/CommunicationServices/Read", "Microsoft.Communication/CommunicationServices/Read", "Microsoft.Communication/EmailServices/write"]
-    older = policy_view(policy("older", role={"actions": ["Microsoft.Communication/CommunicationServices/Read", "Microsoft.Communication/EmailServices/write"]}))
+    actions = [READ, READ, WRITE]
+    older = policy_view(policy("older", role={"actions": [READ, WRITE]}))
     newer = policy_view(policy("newer", created="2026-02-01T00:00:00Z", role={"actions": actions}))
     assert conflicts([older, newer]) == {}
 
