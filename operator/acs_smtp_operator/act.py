@@ -14,7 +14,7 @@ from typing import Any
 from acs_smtp_operator.azure import acs as acs_api
 from acs_smtp_operator.azure import passwords, roles, verify
 from acs_smtp_operator.azure.shared import note_assignment
-from acs_smtp_operator.decide import Issue, Keep, Plan, SecretConflict
+from acs_smtp_operator.decide import Held, Issue, Keep, Plan, SecretConflict
 from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.identity import assignment_parts, issued_marker, marks
 from acs_smtp_operator.ids import canonical
@@ -50,7 +50,7 @@ class Job:
     retired: tuple[Retired, ...] = ()  # what a retarget left behind (status.retired)
     covers: Callable[[str], bool] = lambda _: False  # may this namespace use that ACS resource (by the policies)?
     apps: frozenset[str] = frozenset()  # the applications (lower case) this credential used: its entries hold them
-    legacy_entry: str | None = None  # the entry's name before 0.2.0: a retarget may have left one (read back first)
+    legacy_entry: str | None = None  # its entry's name before 0.2.0: one a retarget left may be named so
 
 
 async def _role(job: Job, plan: Plan) -> None:
@@ -170,6 +170,9 @@ async def _take_back(job: Job, key_id: str) -> str:
         )
     except Failure as exc:
         return f"it could not be removed yet ({exc.message}) and goes as an orphan once settled"
+    # Gone again: it does not count against the least interval between client secrets (a first issue that
+    # failed its verification while Azure propagates is retried at the backoff's pace, as before).
+    job.done.added = None
     return "it was removed"
 
 
@@ -282,6 +285,8 @@ async def act(job: Job, plan: Plan, before: Ledger) -> None:
     await _smtp_username(job, plan)
     if isinstance(plan.secret, SecretConflict):
         return
+    if isinstance(plan.secret, Held):  # role, assignment and entry are repaired; the Secret waits
+        raise plan.secret.failure(job.now)
     done.acting = "secret"
     if isinstance(plan.secret, Issue):
         await issue(job, plan.secret.reason)
@@ -308,8 +313,9 @@ async def _retire(job: Job) -> None:
                 await retire_application(job.ports, old.client_id, job.marker, job.emit)
             elif remove and old.smtp_username_at:
                 acs = AcsRef(resourceId=old.smtp_username_at)
-                for entry in dict.fromkeys(e for e in (job.entry, job.legacy_entry) if e):
-                    await retire_smtp_username(job.ports, acs, entry, job.apps, job.emit)
+                named = old.smtp_username_resource  # a name status gives counts only if it is one of its own
+                entry = named if named is not None and named in (job.entry, job.legacy_entry) else job.entry
+                await retire_smtp_username(job.ports, acs, entry, job.apps, job.emit)
         except Failure as exc:
             job.emit("Warning", "RetiredTargetNotCleaned", f"{old.key}: {exc.message}; tried again later")
             continue

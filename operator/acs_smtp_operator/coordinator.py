@@ -24,7 +24,7 @@ from acs_smtp_operator.ids import canonical
 from acs_smtp_operator.metrics import CURRENT
 from acs_smtp_operator.model import Reason, Spec
 from acs_smtp_operator.observe import rollouts_done
-from acs_smtp_operator.plan import held_back
+from acs_smtp_operator.plan import held_back, last_issue
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.reconcile import Outcome, reconcile
 from acs_smtp_operator.schedule import MIN_INTERVAL, Streak, drift_due, natural_due, wake
@@ -85,6 +85,32 @@ class _Entry:
     cooldown: datetime | None = None  # a key was issued here: asks wait until then (this process's own record)
 
 
+class _Slot:
+    """One of the passes' slots, which a deletion waiting out Graph's lag gives back meanwhile (create/delete
+    loops must not hold the slots other credentials' passes wait for). Released once, cancelled or not."""
+
+    def __init__(self, slots: asyncio.Semaphore) -> None:
+        self._slots, self._held = slots, False
+
+    async def __aenter__(self) -> _Slot:
+        await self._slots.acquire()
+        self._held = True
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._held:
+            self._held = False
+            self._slots.release()
+
+    async def pause(self, seconds: float) -> None:
+        """Wait `seconds` without the slot, then take one again (a cancellation meanwhile leaves none held)."""
+        self._held = False
+        self._slots.release()
+        await asyncio.sleep(seconds)
+        await self._slots.acquire()
+        self._held = True
+
+
 def _deferred_rotation(entry: _Entry, body: Mapping[str, Any], now: datetime, floor: float) -> datetime | None:
     """When a rotation request the policy's minRotationInterval (at least `floor` seconds) holds back may be served."""
     if not isinstance(entry.permission, Grant):
@@ -92,7 +118,8 @@ def _deferred_rotation(entry: _Entry, body: Mapping[str, Any], now: datetime, fl
     requested = ((body.get("metadata") or {}).get("annotations") or {}).get(ROTATE)
     status = entry.status
     least = max(entry.permission.min_rotation_interval, timedelta(seconds=floor))
-    return held_back(requested, status.rotate_request_handled, status.last_rotation_time, least, now)
+    last = last_issue(status.last_rotation_time, status.issued_at)
+    return held_back(requested, status.rotate_request_handled, last, least, now)
 
 
 def _as_recorded(cr: Credential) -> dict[str, Any]:
@@ -132,10 +159,10 @@ class Coordinator:
         retarget touches both), taken in one order so that two credentials never wait on each other."""
         status, spec = body.get("status") or {}, body.get("spec") or {}
         pairs = {
-            (str(status.get("clientId") or "").lower(), str(status.get("communicationServiceId") or "").lower()),
+            (str(status.get("clientId") or "").lower(), canonical(str(status.get("communicationServiceId") or ""))),
             (
                 str((spec.get("entraApplication") or {}).get("clientId") or "").lower(),
-                str((spec.get("communicationService") or {}).get("resourceId") or "").lower(),
+                canonical(str((spec.get("communicationService") or {}).get("resourceId") or "")),
             ),
         }
         async with contextlib.AsyncExitStack() as stack:
@@ -152,15 +179,6 @@ class Coordinator:
             for other, entry in self._entries.items()
         )
         return recorded or self._indexed(assignment, uid, self._finalized.keys())
-
-    async def _outside_slot(self, seconds: float) -> None:
-        """A deletion waiting out Graph's lag gives its pass slot back meanwhile: create/delete loops must not
-        hold the slots other credentials' passes wait for."""
-        self._passes.release()
-        try:
-            await asyncio.sleep(seconds)
-        finally:
-            await self._passes.acquire()
 
     def _done_with(self, uid: str) -> None:
         """`uid`'s deletion is finished: no longer anyone's sharer. Kept a while, beyond any watch's lag."""
@@ -361,7 +379,7 @@ class Coordinator:
                 def covers(resource_id: str) -> bool:
                     return permits_target(tenancy, namespace, app, resource_id)
 
-                async with self._targets_of(body), self._passes:
+                async with self._targets_of(body), _Slot(self._passes) as slot:
                     await finalize(
                         self.ports,
                         cr,
@@ -370,7 +388,7 @@ class Coordinator:
                         lambda assignment: self.shared(assignment, uid),
                         target,
                         covers,
-                        self._outside_slot,
+                        slot.pause,
                     )
         finally:
             CURRENT.reset(token)

@@ -26,6 +26,7 @@ from acs_smtp_operator.vocabulary import SECRET_TYPE
 
 __all__ = [
     "AssignmentPlan",
+    "Held",
     "Issue",
     "Keep",
     "Plan",
@@ -60,6 +61,7 @@ class Target:
     graph_lag: timedelta = timedelta(0)  # how long Graph may not list a key just added
     smtp_entry: str = ""  # the name of its smtpUsernames entry (`identity.smtp_username_entry`)
     apps: frozenset[str] = frozenset()  # the applications (lower case) it uses or used: an entry it may overwrite
+    retarget: bool = False  # status records another application or resource than the spec names (not the Secret)
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,25 @@ class Keep:
 
 
 @dataclass(frozen=True)
+class Held:
+    """A new client secret is wanted, but the least interval since the last one holds it back until `until`:
+    the rest of the pass (role, assignment, smtpUsername) goes on, then the pass reports `RotationHeld`."""
+
+    reason: RotationReason
+    last: datetime
+    until: datetime
+
+    def failure(self, now: datetime) -> Failure:
+        return Failure(
+            Reason.ROTATION_HELD,
+            f"a new client secret is needed ({self.reason}), but this credential added one at {stamp(self.last)}: "
+            "the least time between its client secrets (the policy's minRotationInterval, at least "
+            f"ACSSMTP_MIN_MANUAL_INTERVAL) holds the next one until {stamp(self.until)}",
+            retry=After(max((self.until - now).total_seconds(), 1.0)),
+        )
+
+
+@dataclass(frozen=True)
 class Issue:
     """Add a client secret, verify it, then write it into the Secret."""
 
@@ -125,7 +146,7 @@ class Plan:
     username: str
     smtp_username: SmtpUsernameWrite | None
     secret_name: str
-    secret: Keep | Issue | SecretConflict
+    secret: Keep | Issue | SecretConflict | Held
     rotation_waits: datetime | None = None  # a rotation request the policy's interval holds back until then
 
 
@@ -149,9 +170,26 @@ def _conflict(name: str, other: RoleView) -> Failure:
     )
 
 
+def _grants_access(actions: tuple[str, ...]) -> list[str]:
+    """Actions with which the SMTP principals could give themselves any role: every action, or writing access."""
+    return [
+        a
+        for a in actions
+        if a.strip() == "*"
+        or (a.lower().startswith(("microsoft.authorization/", "*/")) and not a.lower().endswith("/read"))
+    ]
+
+
 def decide_role(role: RoleSpec, acs: AcsRef, tenant_id: str, roles: RolesSeen) -> RolePlan:
     """Use the named role; else keep ours equal to the policy's, adopt a same-name twin, or refuse a conflict."""
     if roles.existing is not None:
+        granting = _grants_access(roles.existing.actions)
+        if granting:  # a built-in or existing role such as Owner: the policy's own actions are checked as written
+            raise Failure(
+                Reason.NOT_PERMITTED,
+                f"the policy's role {roles.existing.name!r} ({roles.existing.id}) allows {granting}: the SMTP "
+                "principals could grant themselves any role; the policy must choose a role for mail only",
+            )
         return RolePlan(role_id=roles.existing.id, owned=False, write=None)
     guid, scope = role_guid(tenant_id, role.custom_role_name), acs.scope(role.definition_scope)
     current = roles.ours
@@ -230,7 +268,7 @@ def _held(target: Target, now: datetime) -> datetime | None:
 
 def _secret(
     spec: Spec, target: Target, username: str, name: str, observed: Observed, now: datetime
-) -> Keep | Issue | SecretConflict:
+) -> Keep | Issue | SecretConflict | Held:
     secret = observed.secret
     if secret is not None and not secret.owned:
         return SecretConflict(
@@ -261,18 +299,12 @@ def _secret(
     reason = needs_new_secret(facts, now)
     if reason is not None:
         last = last_issue(target.last_rotation, target.issued_at)
-        until = issue_held(reason, last, target.min_rotation_interval, now)
+        until = issue_held(reason, last, target.min_rotation_interval, now, target.retarget)
         if until is None:
             return Issue(reason)
         if reason != RotationReason.RENEWAL_DUE or source is None or not source.state.key_id:
             assert last is not None  # a held issue has one before it
-            raise Failure(
-                Reason.ROTATION_HELD,
-                f"a new client secret is needed ({reason}), but this credential added one at {stamp(last)}: the "
-                "least time between its client secrets (the policy's minRotationInterval, at least "
-                f"ACSSMTP_MIN_MANUAL_INTERVAL) holds the next one until {stamp(until)}",
-                retry=After(max((until - now).total_seconds(), 1.0)),
-            )
+            return Held(reason, last, until)
         # Renewal is due, and the key still works: it stands until the next one may be added.
     assert source is not None and source.state.key_id  # a standing credential has both
     key_id = source.state.key_id

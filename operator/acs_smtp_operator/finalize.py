@@ -24,7 +24,9 @@ from acs_smtp_operator.identity import (
     legacy_smtp_username_resource,
     marks,
     smtp_username_entry,
+    smtp_username_resource,
 )
+from acs_smtp_operator.ids import same_id
 from acs_smtp_operator.model import AcsRef, Reason, Spec
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.status import Status
@@ -181,7 +183,9 @@ async def finalize(
     # The entry's name derives from the credential's uid (or is the legacy name status records): Azure's record
     # of it being ours. A name status gives is never deleted otherwise (status can be edited), and the entry is
     # read back first: one that holds no application this credential used is left.
-    ours = smtp_username_entry(cr.namespace, cr.name, cr.uid, status.smtp_username_resource)
+    legacy = legacy_smtp_username_resource(cr.namespace, cr.name)
+    # Status from before targets were recorded (0.1.0's first releases): its entry has the legacy name.
+    ours = smtp_username_entry(cr.namespace, cr.name, cr.uid, status.smtp_username_resource if recorded else legacy)
     if status.smtp_username_resource not in (None, ours):
         emit("Warning", "SmtpUsernameNotOurs", f"smtpUsername {status.smtp_username_resource!r} is not ours: left")
     apps = frozenset(
@@ -195,9 +199,11 @@ async def finalize(
     for left in status.retired:  # what a retarget left behind, whether or not its grace period is over
         if left.client_id and left.client_id.lower() != (status.client_id or "").lower():
             await retire_application(ports, left.client_id, key_marker(cr.namespace, cr.name, cr.uid), emit)
-        elif left.smtp_username_at and not (made and left.smtp_username_at.lower() == acs.resource_id.lower()):
-            for entry in dict.fromkeys((ours, legacy_smtp_username_resource(cr.namespace, cr.name))):
-                await retire_smtp_username(ports, AcsRef(resourceId=left.smtp_username_at), entry, apps, emit)
+        elif left.smtp_username_at and not (made and same_id(left.smtp_username_at, acs.resource_id)):
+            named = left.smtp_username_resource  # acted on only when it is one of this credential's own names
+            current = smtp_username_resource(cr.namespace, cr.name, cr.uid)
+            entry = named if named in (current, legacy) else current
+            await retire_smtp_username(ports, AcsRef(resourceId=left.smtp_username_at), entry, apps, emit)
     if not target:
         emit("Normal", "Deleted", "the client secrets and smtpUsernames entry of this credential were removed")
         return

@@ -12,7 +12,7 @@ import kopf
 from acs_smtp_operator.coordinator import Coordinator
 from acs_smtp_operator.failure import After, Failure, UntilSpecChanges
 from acs_smtp_operator.ids import canonical
-from acs_smtp_operator.model import Reason
+from acs_smtp_operator.model import Reason, is_guid
 from acs_smtp_operator.policy_report import PolicyReporter
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.reconcile import Outcome
@@ -219,7 +219,7 @@ def build_registry(ports: Ports, watched: Collection[str] | None = None) -> kopf
         apps = [(body.get("spec") or {}).get("entraApplication", {}).get("clientId"), status.get("clientId")]
         apps += [r.get("clientId") for r in status.get("retired") or [] if isinstance(r, dict)]
         key = (str(meta["namespace"]), str(meta["name"]), str(meta["uid"])[:8])
-        return {key: tuple(str(a) for a in apps if isinstance(a, str) and a)}
+        return {key: tuple(a for a in apps if isinstance(a, str) and is_guid(a))}  # what Graph can look up
 
     @kopf.index(*RESOURCE, id="assignments", registry=registry)
     def assignments(body: kopf.Body, **_: Any) -> dict[str, str] | None:

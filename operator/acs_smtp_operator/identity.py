@@ -15,6 +15,7 @@ from acs_smtp_operator.ids import dashed_guid
 __all__ = [
     "assignment_guid",
     "assignment_parts",
+    "cluster_tag",
     "issued_marker",
     "key_marker",
     "legacy_smtp_username_resource",
@@ -35,10 +36,16 @@ def key_marker(namespace: str, name: str, uid: str) -> str:
     return f"acs-smtp-operator {namespace}/{name} {uid[:8]}"
 
 
+def cluster_tag(cluster: str | None) -> str | None:
+    """64 bits of the cluster's id (ACSSMTP_CLUSTER_ID, else the kube-system namespace's uid) for key markers."""
+    return hashlib.sha256(cluster.strip().lower().encode()).hexdigest()[:16] if cluster else None
+
+
 def issued_marker(marker: str, cluster: str | None) -> str:
-    """The display name a new client secret gets: the credential's marker and, when known, the cluster's id
-    (the kube-system namespace's uid, 8 hex digits), which tells the sweep its own keys from another cluster's."""
-    return f"{marker} {cluster.replace('-', '')[:8].lower()}" if cluster else marker
+    """The display name a new client secret gets: the credential's marker and, when known, the cluster's tag,
+    which tells the sweep this cluster's keys from another cluster's on a shared application."""
+    tag = cluster_tag(cluster)
+    return f"{marker} {tag}" if tag else marker
 
 
 def marks(display_name: str | None, marker: str) -> bool:
@@ -47,11 +54,11 @@ def marks(display_name: str | None, marker: str) -> bool:
 
 
 _MARKER = re.compile(r"acs-smtp-operator (?P<ns>[a-z0-9-]{1,63})/(?P<name>[^ /]{1,253}) (?P<uid>[0-9a-f]{8})"
-                     r"(?: (?P<cluster>[0-9a-f]{8}))?")  # fmt: skip
+                     r"(?: (?P<cluster>[0-9a-f]{16}))?")  # fmt: skip
 
 
 def parse_marker(display_name: str | None) -> tuple[str, str, str, str | None] | None:
-    """(namespace, name, uid prefix, cluster id or None) of a client secret this operator added, else None."""
+    """(namespace, name, uid prefix, cluster tag or None) of a client secret this operator added, else None."""
     found = _MARKER.fullmatch(display_name or "")
     return None if found is None else (found["ns"], found["name"], found["uid"], found["cluster"])
 
@@ -77,7 +84,8 @@ def assignment_parts(assignment_id: str) -> tuple[str, str, str]:
     plain = unquote(assignment_id).rstrip("/")  # as ARM reads it: percent-decoded
     at = plain.lower().rfind(marker)
     parts = plain.split("/")
-    if at <= 0 or len(parts) < 3 or parts[1].lower() != "subscriptions":
+    walks = any(p in ("", ".", "..") for p in parts[1:])  # a scope that climbs is not the one it names
+    if at <= 0 or len(parts) < 3 or parts[1].lower() != "subscriptions" or walks:
         raise ValueError(f"{assignment_id!r} is not the id of a role assignment")
     return parts[2], plain[:at], dashed_guid(plain[at + len(marker) :])
 

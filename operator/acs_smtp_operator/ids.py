@@ -23,11 +23,17 @@ def dashed_guid(text: str) -> str:
     return low
 
 
+_GUID_AFTER = {"subscriptions", "roleassignments", "roledefinitions"}  # segments whose next one is a GUID
+
+
 def canonical(resource_id: str) -> str:
-    """One spelling of an ARM id: percent-decoded, lower case, without a trailing slash, each GUID-shaped
-    segment dashed. Not a validation: an id that is not well formed stays as distinct as it was."""
-    decoded = unquote(resource_id).strip().lower().rstrip("/")
-    return "/".join(dashed_guid(part) for part in decoded.split("/"))
+    """One spelling of an ARM id: percent-decoded, lower case, without a trailing slash, the GUIDs ARM reads as
+    GUIDs (a subscription, a role assignment's or definition's name) dashed; a resource group or resource named
+    with 32 hex digits stays as it is. Not a validation: an id that is not well formed stays as distinct."""
+    parts = unquote(resource_id).strip().lower().rstrip("/").split("/")
+    return "/".join(
+        dashed_guid(part) if at > 0 and parts[at - 1] in _GUID_AFTER else part for at, part in enumerate(parts)
+    )
 
 
 def same_id(a: str | None, b: str | None) -> bool:

@@ -72,15 +72,18 @@ def last_issue(last_rotation: datetime | None, issued_at: datetime | None) -> da
     return max((t for t in (last_rotation, issued_at) if t is not None), default=None)
 
 
-def issue_held(reason: RotationReason, last: datetime | None, interval: timedelta, now: datetime) -> datetime | None:
+def issue_held(
+    reason: RotationReason, last: datetime | None, interval: timedelta, now: datetime, retarget: bool = False
+) -> datetime | None:
     """Until when a new client secret wanted for `reason` must wait; None when it may be issued now.
 
     Whatever triggered the pass (a spec edit, a Secret deleted or blanked, a key removed, an annotation, a
     restart), a credential adds at most one client secret per `interval` (the policy's minRotationInterval,
     at least ACSSMTP_MIN_MANUAL_INTERVAL), counted from `last` (status, so a restart keeps it). Only the first
-    client secret and a retarget (another application or resource, which the policies permitted) are not held.
+    client secret and a retarget are not held: `retarget` says the spec names another application or resource
+    than status records (which the policies permitted), not the Secret's annotations, which the tenant can edit.
     """
-    if reason in _UNBOUNDED or last is None:
+    if (reason in _UNBOUNDED and retarget) or last is None:
         return None
     until = last + interval
     return until if now < until else None

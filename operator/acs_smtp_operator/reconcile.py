@@ -71,6 +71,8 @@ async def _carry_out(
     )
     rotate = cr.annotations.get(ROTATE)
     settings = ports.settings
+    # The applications it used: an smtpUsernames entry holding one of them is its own to overwrite or delete.
+    apps = (spec.entra_application.client_id, previous.client_id, *(r.client_id for r in previous.retired))
     target = Target(
         cr.namespace,
         cr.name,
@@ -87,7 +89,8 @@ async def _carry_out(
         previous.issued_at,
         timedelta(seconds=settings.graph_lag),
         entry,
-        frozenset(a.lower() for a in (spec.entra_application.client_id, previous.client_id) if a),
+        frozenset(a.lower() for a in apps if a),
+        previous.client_id is not None and not same_target,
     )
     done.plan = plan = decide(spec, target, observed, now)
     if plan.rotation_waits is not None:
@@ -113,7 +116,6 @@ async def _carry_out(
         sender=sender_address(observed.domains),
     )
     marker = key_marker(cr.namespace, cr.name, cr.uid)
-    apps = (spec.entra_application.client_id, previous.client_id, *(r.client_id for r in previous.retired))
     job = Job(
         ports,
         spec,

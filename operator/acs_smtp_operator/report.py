@@ -107,7 +107,8 @@ def _retired(previous: Status, done: Done, now: datetime, grace: timedelta) -> t
     needed = old_at is not None and canonical(old_at) == resource and done.smtp_username is not None
     retire = bool(previous.smtp_username_resource) and old_at is not None and not needed
     if retire and old_at is not None and is_acs_resource_id(old_at) and f"smtp:{canonical(old_at)}" not in keys:
-        kept.append(Retired(smtpUsernameAt=old_at, removeAfter=now + grace))
+        name = previous.smtp_username_resource
+        kept.append(Retired(smtpUsernameAt=old_at, smtpUsernameResource=name, removeAfter=now + grace))
     return tuple(kept)
 
 

@@ -162,8 +162,8 @@ async def _operate(
     ports = Ports(
         settings=settings, azure=azure, kube=Kube(api), tenant_id=settings.tenant_id, metrics=metrics, shared=shared
     )
-    try:
-        ports.cluster = await ports.kube.cluster_id()  # new client secrets carry it: the sweep knows its own
+    try:  # new client secrets carry it: the sweep knows its own
+        ports.cluster = settings.cluster_id or await ports.kube.cluster_id()
     except Failure as exc:
         logger.warning("the cluster's id is unknown (%s): stray client secrets will not be swept", exc.message)
     registry = build_registry(ports, None if clusterwide else namespaces)

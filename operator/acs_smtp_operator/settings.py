@@ -51,8 +51,13 @@ class Settings(BaseSettings):
     rollout_timeout: float = Field(default=600.0, ge=0, description="how long to wait for restarted workloads (s)")
     sweep_period: float = Field(
         default=3600.0,
-        ge=1,
-        description="how often the application keys of credentials that no longer exist are looked for (s)",
+        ge=0,
+        description="how often the application keys of credentials that no longer exist are looked for (s); 0: never",
+    )
+    cluster_id: str | None = Field(
+        default=None,
+        max_length=253,
+        description="this cluster's identity in the keys it adds (default: the kube-system namespace's uid)",
     )
     orphan_settle: float = Field(default=120.0, ge=0, description="age before an unreferenced key of ours goes (s)")
     graph_lag: float = Field(

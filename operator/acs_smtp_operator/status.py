@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, model_validator
 
+from acs_smtp_operator.ids import canonical
 from acs_smtp_operator.model import ConditionType, is_acs_resource_id, is_guid
 from acs_smtp_operator.timestamps import parse_stamp, stamp
 
@@ -87,6 +88,8 @@ class Retired(_Shape):
 
     client_id: str | None = Field(default=None, alias="clientId")
     smtp_username_at: str | None = Field(default=None, alias="smtpUsernameAt")
+    # The entry's name there (this credential's uid-derived name, or its pre-0.2.0 name): None, the former.
+    smtp_username_resource: str | None = Field(default=None, alias="smtpUsernameResource")
     remove_after: Stamp = Field(alias="removeAfter")
 
     @model_validator(mode="after")
@@ -102,7 +105,7 @@ class Retired(_Shape):
 
     @property
     def key(self) -> str:
-        return f"app:{self.client_id.lower()}" if self.client_id else f"smtp:{(self.smtp_username_at or '').lower()}"
+        return f"app:{self.client_id.lower()}" if self.client_id else f"smtp:{canonical(self.smtp_username_at or '')}"
 
 
 class Status(_Shape):

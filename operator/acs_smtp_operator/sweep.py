@@ -5,11 +5,16 @@ restored from a backup: the finalizer never ran, and the credential's client sec
 they expire. The sweep, on the leader, every ACSSMTP_SWEEP_PERIOD:
 
 - reads the applications any credential or policy names (and those it saw before);
-- takes a key for stray when its display name is this operator's marker with *this cluster's* id (keys from
-  before 0.2.0, with no cluster id, and another cluster's are never touched), in a namespace this installation
-  serves, and no credential of that namespace, name and uid prefix is in the index;
+- takes a key for stray when its display name is this operator's marker with *this cluster's* tag (64 bits of
+  ACSSMTP_CLUSTER_ID, else of the kube-system namespace's uid; keys from before 0.2.0, with no tag, and another
+  cluster's are never touched), in a namespace this installation serves, and no credential of that namespace,
+  name and uid prefix is in the index;
 - removes it once it has looked stray for ACSSMTP_ORPHAN_SETTLE and a fresh read of the credential confirms it
   is gone, with a log line and `acssmtp_stray_keys_removed_total`.
+
+A cluster restored from another's etcd backup shares its kube-system uid: two such clusters sharing an
+application must be told apart by ACSSMTP_CLUSTER_ID (or the sweep turned off, ACSSMTP_SWEEP_PERIOD=0), or each
+would sweep the keys of the other's newer credentials.
 """
 
 from __future__ import annotations
@@ -22,12 +27,12 @@ from datetime import UTC, datetime, timedelta
 
 from acs_smtp_operator.azure import passwords
 from acs_smtp_operator.failure import Failure
-from acs_smtp_operator.identity import parse_marker
+from acs_smtp_operator.identity import cluster_tag, parse_marker
 from acs_smtp_operator.model import Reason
 from acs_smtp_operator.observed import Application
 from acs_smtp_operator.ports import Ports
 
-__all__ = ["Stray", "Sweeper", "strays"]
+__all__ = ["Stray", "Sweeper", "cluster_tag", "strays"]
 
 log = logging.getLogger(__name__)
 
@@ -54,11 +59,6 @@ def strays(app: Application, cluster: str, served: Callable[[str], bool], alive:
     return found
 
 
-def cluster_tag(cluster: str | None) -> str | None:
-    """The 8 hex digits of the cluster's id a marker carries (`identity.issued_marker`)."""
-    return cluster.replace("-", "")[:8].lower() if cluster else None
-
-
 @dataclass
 class Sweeper:
     ports: Ports
@@ -79,12 +79,16 @@ class Sweeper:
 
     async def _run(self) -> None:
         period = self.ports.settings.sweep_period
+        if not period:
+            return  # turned off (ACSSMTP_SWEEP_PERIOD=0)
         while True:
             await asyncio.sleep(period)
             try:
                 await self.sweep(datetime.now(UTC))
             except Failure as exc:
                 log.warning("the sweep for stray client secrets stopped: %s", exc.message)
+            except Exception:  # a bug of ours: said, and the next round runs all the same
+                log.exception("the sweep for stray client secrets failed")
 
     def _served(self, namespace: str) -> bool:
         return self.watched is None or namespace in self.watched

@@ -185,7 +185,7 @@ async def bench_on(sandbox: Sandbox) -> AsyncIterator[Bench]:
 async def operator_ports(sandbox: Sandbox, api: client.ApiClient, **more: Any) -> AsyncIterator[Ports]:
     """The operator's ports with a credential of their own (so no token cached by another's)."""
     env = sandbox.env
-    settings = settings_of(env, **{"verify_timeout": 5, "graph_lag": 10, "min_manual_interval": 1, **more})
+    settings = settings_of(env, **{"verify_timeout": 5, "graph_lag": 10, **more})
     tenant = env["AZURE_TENANT_ID"]
     credential = client_secret_credential(settings, tenant, env["AZURE_CLIENT_ID"], env["AZURE_CLIENT_SECRET"])
     azure = AzureClients(settings, credential)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from acs_smtp_operator.decide import Issue, Keep, SecretConflict, Target, decide, decide_role
+from acs_smtp_operator.decide import Held, Issue, Keep, SecretConflict, Target, decide, decide_role
 from acs_smtp_operator.failure import After, Failure, UntilSpecChanges
 from acs_smtp_operator.identity import role_definition_id, role_guid
 from acs_smtp_operator.model import DEFAULT_ACTIONS, Reason, RoleSpec, RotationReason, Spec
@@ -211,18 +211,27 @@ def test_whatever_the_trigger_a_second_client_secret_waits_for_the_least_interva
     """Spec edits, Secret events and restarts all come here: one new key per interval, counted from the last
     one added (status.issuedAt), never one per trigger."""
     target = _recent(NOW - timedelta(minutes=20))
-    with pytest.raises(Failure) as caught:
-        decide(spec(), target, seen, NOW)
-    assert caught.value.reason == Reason.ROTATION_HELD
-    assert caught.value.retry == After(40 * 60.0)
-    assert "2026-11-28T12:40:00Z" in caught.value.message  # until when, in the message
+    held = decide(spec(), target, seen, NOW).secret
+    assert isinstance(held, Held)
+    failure = held.failure(NOW)  # raised once the role, assignment and entry are seen to
+    assert failure.reason == Reason.ROTATION_HELD
+    assert failure.retry == After(40 * 60.0)
+    assert "2026-11-28T12:40:00Z" in failure.message  # until when, in the message
     assert isinstance(decide(spec(), target, seen, NOW + timedelta(minutes=40)).secret, Issue)
 
 
 def test_the_first_client_secret_and_a_permitted_retarget_are_not_held() -> None:
     assert decide(spec(), TARGET, observed(secret=None), NOW).secret == Issue(RotationReason.SECRET_MISSING)
     moved = observed(secret=secret(client="other-app"))
-    assert decide(spec(), _recent(NOW), moved, NOW).secret == Issue(RotationReason.APPLICATION_CHANGED)
+    retarget = decide(spec(), _recent(NOW, retarget=True), moved, NOW).secret
+    assert retarget == Issue(RotationReason.APPLICATION_CHANGED)
+
+
+def test_a_secret_whose_annotations_were_edited_to_look_retargeted_is_held_like_any_trigger() -> None:
+    """A retarget is status against the spec, not the Secret's annotations, which the tenant can edit."""
+    edited = observed(secret=secret(client="other-app"))
+    held = decide(spec(), _recent(NOW), edited, NOW).secret
+    assert isinstance(held, Held) and held.reason == RotationReason.APPLICATION_CHANGED
 
 
 def test_a_renewal_held_back_keeps_the_working_key() -> None:
@@ -238,8 +247,7 @@ def test_a_renamed_secret_takes_the_standing_key_with_it_instead_of_a_new_one() 
     )
     # The old one's key no longer on the application: a new key, within the bound.
     gone = observed(secret=None, moved_from=secret(key="k9"))
-    with pytest.raises(Failure):
-        decide(spec(secret={"name": "new-name"}), _recent(NOW), gone, NOW)
+    assert isinstance(decide(spec(secret={"name": "new-name"}), _recent(NOW), gone, NOW).secret, Held)
 
 
 def test_an_entry_at_its_name_holding_an_application_it_never_used_is_not_overwritten() -> None:
@@ -252,3 +260,21 @@ def test_an_entry_at_its_name_holding_an_application_it_never_used_is_not_overwr
     previous = SmtpUsernameView(username="orders@mail.example.com", entra_application_id="old", tenant_id=TENANT)
     write = decide(named, target, observed(smtp_username=previous), NOW).smtp_username
     assert write is not None and (write.resource_name, write.app_id) == ("acssmtp-cr-1ef61c6d8bb2", "app")
+
+
+@pytest.mark.parametrize(
+    "actions", [("*",), ("Microsoft.Authorization/*",), ("Microsoft.Authorization/roleAssignments/write",)]
+)
+def test_an_existing_or_built_in_role_that_could_grant_access_is_refused_before_any_write(
+    actions: tuple[str, ...],
+) -> None:
+    """Owner, Contributor or User Access Administrator named by a policy: the principals could make themselves
+    Owner (a custom role's actions are refused when the policy is read; these are known once the role is)."""
+    chosen = RoleSpec(builtInRoleName="Owner")
+    with pytest.raises(Failure) as caught:
+        decide_role(
+            chosen, spec().communication_service, TENANT, RolesSeen(existing=role(id_="/owner", actions=actions))
+        )
+    assert caught.value.reason == Reason.NOT_PERMITTED and "/owner" in caught.value.message
+    reader = RolesSeen(existing=role(id_="/reader", actions=("Microsoft.Authorization/*/read", *DEFAULT_ACTIONS)))
+    assert decide_role(chosen, spec().communication_service, TENANT, reader).role_id == "/reader"

@@ -40,3 +40,17 @@ def test_other_ids_stay_apart() -> None:
     assert not same_id(ASSIGNMENT, None) and not same_id(None, None)
     assert dashed_guid("8FF0A55051375A8F9F2D747B1E8C5565") == "8ff0a550-5137-5a8f-9f2d-747b1e8c5565"
     assert dashed_guid("not-a-guid") == "not-a-guid"
+
+
+def test_a_resource_named_with_32_hex_digits_is_not_taken_for_a_guid() -> None:
+    hexname = "0123456789abcdef0123456789abcdef"
+    dashed = "01234567-89ab-cdef-0123-456789abcdef"
+    assert not same_id(ACS.replace("rg-mail", hexname), ACS.replace("rg-mail", dashed))
+
+
+@pytest.mark.parametrize("climb", ["/../", "/%2E%2E/", "//", "/./"])
+def test_an_assignment_id_whose_scope_climbs_is_not_an_assignment_id(climb: str) -> None:
+    """A status edit must not point a deletion at a scope the namespace may not use by walking up from one."""
+    walking = ASSIGNMENT.replace("/resourceGroups/", f"/resourceGroups/x{climb}", 1)
+    with pytest.raises(ValueError, match="not the id of a role assignment"):
+        assignment_parts(walking)

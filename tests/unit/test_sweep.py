@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from acs_smtp_operator.identity import issued_marker, key_marker, marks, parse_marker
+from acs_smtp_operator.identity import cluster_tag, issued_marker, key_marker, marks, parse_marker
 from acs_smtp_operator.observed import Application, KeyInfo
-from acs_smtp_operator.sweep import Stray, cluster_tag, strays
+from acs_smtp_operator.sweep import Stray, strays
 
 UID, CLUSTER = "5d9e0a7c-1111-4222-8333-944444444444", "c0ffee12-aaaa-4bbb-8ccc-dddddddddddd"
 OURS = cluster_tag(CLUSTER) or ""
@@ -13,12 +13,13 @@ OURS = cluster_tag(CLUSTER) or ""
 def test_a_new_key_carries_the_cluster_and_still_counts_as_the_credentials_own() -> None:
     base = key_marker("shop", "mailer", UID)
     issued = issued_marker(base, CLUSTER)
-    assert issued == "acs-smtp-operator shop/mailer 5d9e0a7c c0ffee12"
-    assert marks(issued, base) and marks(base, base)  # keys from before 0.2.0 have no cluster id
+    assert issued == "acs-smtp-operator shop/mailer 5d9e0a7c a08652d270be35bf"
+    assert marks(issued, base) and marks(base, base)  # keys from before 0.2.0 have no cluster tag
     assert not marks(issued, key_marker("shop", "mailer-2", UID)) and not marks("acs-smtp-operator shop/mailer", base)
-    assert parse_marker(issued) == ("shop", "mailer", "5d9e0a7c", "c0ffee12")
+    assert parse_marker(issued) == ("shop", "mailer", "5d9e0a7c", "a08652d270be35bf")
     assert parse_marker(base) == ("shop", "mailer", "5d9e0a7c", None)
     assert parse_marker("hand made") is None and parse_marker(issued + "\n") is None
+    assert cluster_tag(CLUSTER.upper()) == OURS and cluster_tag("another") != OURS and len(OURS) == 16  # 64 bits
 
 
 def test_only_this_clusters_keys_of_served_namespaces_whose_credential_is_gone_are_strays() -> None:
