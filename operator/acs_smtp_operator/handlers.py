@@ -214,10 +214,13 @@ def build_registry(ports: Ports, watched: Collection[str] | None = None) -> kopf
     @kopf.index(*RESOURCE, id="alive", registry=registry)
     def alive(body: kopf.Body, **_: Any) -> dict[tuple[str, str, str], tuple[str, ...]]:
         """Every credential that exists (its namespace, name and uid prefix, as key markers name it), with the
-        applications it uses or used: the sweep's view."""
+        applications status records it acted on: the sweep's view (never the spec's, which names any application,
+        permitted or not, before a key is added)."""
         meta, status = body["metadata"], body.get("status") or {}
-        apps = [(body.get("spec") or {}).get("entraApplication", {}).get("clientId"), status.get("clientId")]
-        apps += [r.get("clientId") for r in status.get("retired") or [] if isinstance(r, dict)]
+        apps = [
+            status.get("clientId"),
+            *(r.get("clientId") for r in status.get("retired") or [] if isinstance(r, dict)),
+        ]
         key = (str(meta["namespace"]), str(meta["name"]), str(meta["uid"])[:8])
         return {key: tuple(a for a in apps if isinstance(a, str) and is_guid(a))}  # what Graph can look up
 

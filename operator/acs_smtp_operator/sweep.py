@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -32,7 +32,7 @@ from acs_smtp_operator.model import Reason
 from acs_smtp_operator.observed import Application
 from acs_smtp_operator.ports import Ports
 
-__all__ = ["Stray", "Sweeper", "cluster_tag", "strays"]
+__all__ = ["Stray", "Sweeper", "cluster_tag", "settled", "strays"]
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,15 @@ def strays(app: Application, cluster: str, served: Callable[[str], bool], alive:
         if parsed[:3] not in alive:
             found.append(Stray(key.key_id, parsed[0], parsed[1], parsed[2]))
     return found
+
+
+def settled(
+    found: Collection[str], seen: Mapping[str, datetime], now: datetime, settle: timedelta
+) -> tuple[set[str], dict[str, datetime]]:
+    """The stray keys that have looked stray for `settle` (since `seen` first noted them), and the first-seen
+    times to keep: those of the keys still stray (one no longer stray starts again if it ever is)."""
+    kept = {key: seen.get(key, now) for key in found}
+    return {key for key, since in kept.items() if now - since >= settle}, kept
 
 
 @dataclass
@@ -100,9 +109,7 @@ class Sweeper:
             return 0  # the cluster's id is unknown: no key can be told for this cluster's
         apps, alive = self.known()
         self.apps |= {a.lower() for a in apps}
-        settle = timedelta(seconds=self.ports.settings.orphan_settle)
-        stray_now: set[str] = set()
-        removed = 0
+        found: list[tuple[Application, Stray]] = []
         for client_id in sorted(self.apps):
             try:
                 app = await passwords.find_application(self.ports.azure.graph, client_id)
@@ -112,26 +119,26 @@ class Sweeper:
                 else:
                     log.warning("the sweep could not read application %s: %s", client_id, exc.message)
                 continue
-            for stray in strays(app, cluster, self._served, alive):
-                stray_now.add(stray.key_id)
-                if now - self.seen.setdefault(stray.key_id, now) < settle:
-                    continue
-                if await self._exists(stray):
-                    continue
-                await passwords.remove_password(self.ports.azure.graph, app.object_id, stray.key_id)
-                self.seen.pop(stray.key_id, None)
-                self.ports.metrics.swept.inc()
-                removed += 1
-                log.warning(
-                    "client secret %s removed from application %s: its AcsSmtpCredential %s/%s (uid %s…) no longer "
-                    "exists and was not finalized",
-                    stray.key_id,
-                    client_id,
-                    stray.namespace,
-                    stray.name,
-                    stray.uid,
-                )
-        self.seen = {k: t for k, t in self.seen.items() if k in stray_now}
+            found += [(app, stray) for stray in strays(app, cluster, self._served, alive)]
+        settle = timedelta(seconds=self.ports.settings.orphan_settle)
+        due, self.seen = settled([stray.key_id for _, stray in found], self.seen, now, settle)
+        removed = 0
+        for app, stray in found:
+            if stray.key_id not in due or await self._exists(stray):
+                continue
+            await passwords.remove_password(self.ports.azure.graph, app.object_id, stray.key_id)
+            self.seen.pop(stray.key_id, None)
+            self.ports.metrics.swept.inc()
+            removed += 1
+            log.warning(
+                "client secret %s removed from application %s: its AcsSmtpCredential %s/%s (uid %s…) no longer "
+                "exists and was not finalized",
+                stray.key_id,
+                app.client_id,
+                stray.namespace,
+                stray.name,
+                stray.uid,
+            )
         return removed
 
     async def _exists(self, stray: Stray) -> bool:

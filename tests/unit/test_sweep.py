@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from acs_smtp_operator.identity import cluster_tag, issued_marker, key_marker, marks, parse_marker
 from acs_smtp_operator.observed import Application, KeyInfo
-from acs_smtp_operator.sweep import Stray, strays
+from acs_smtp_operator.sweep import Stray, settled, strays
 
 UID, CLUSTER = "5d9e0a7c-1111-4222-8333-944444444444", "c0ffee12-aaaa-4bbb-8ccc-dddddddddddd"
 OURS = cluster_tag(CLUSTER) or ""
@@ -36,3 +38,13 @@ def test_only_this_clusters_keys_of_served_namespaces_whose_credential_is_gone_a
     ))  # fmt: skip
     found = strays(app, OURS, lambda ns: ns == "shop", {("shop", "mailer", UID[:8])})
     assert found == [Stray("gone", "shop", "old", UID[:8])]
+
+
+def test_a_stray_key_is_due_only_once_it_has_looked_stray_for_the_settle_period() -> None:
+    now, settle = datetime(2026, 12, 7, 12, 0, tzinfo=UTC), timedelta(seconds=120)
+    due, seen = settled(["a"], {}, now, settle)
+    assert due == set() and seen == {"a": now}  # first seen: a credential created moments ago gets its chance
+    due, seen = settled(["a", "b"], seen, now + settle, settle)
+    assert due == {"a"} and seen == {"a": now, "b": now + settle}
+    due, seen = settled(["b"], seen, now + 2 * settle, settle)  # "a" is no longer stray: forgotten
+    assert due == {"b"} and seen == {"b": now + settle}
