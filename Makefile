@@ -73,7 +73,8 @@ demo: $(BIN)/.installed
 sandbox: $(BIN)/.installed
 	$(BIN)/acs-smtp-operator sandbox --manifest .sandbox/manifest.json --workdir .sandbox
 
-# The locks: exact versions, every file's hash. requirements.lock is what the image runs, requirements-build.lock
+# The locks: exact versions, every file's hash. requirements.lock is what the image runs (the base distribution and
+# its `operator` extra), requirements-build.lock
 # the build backend (pyproject's build-system), requirements-dev.lock the test environment (the same runtime pins,
 # the test and sandbox extras, the build backend). Everything is installed from them with --no-deps: no resolution,
 # so an upstream release changes nothing. Run after changing pyproject.toml's dependencies (tests/e2e/test_locks.py
@@ -82,7 +83,7 @@ UV_COMPILE = .lockvenv/bin/uv pip compile --quiet --generate-hashes --python-ver
 lock:
 	$(PYTHON) -m venv .lockvenv
 	.lockvenv/bin/pip install --quiet 'uv>=0.9,<1'
-	$(UV_COMPILE) -o requirements.lock pyproject.toml
+	$(UV_COMPILE) --extra operator -o requirements.lock pyproject.toml
 	$(PYTHON) -c 'import tomllib; print(*tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")' \
 		> .lockvenv/build.in
 	$(UV_COMPILE) -o requirements-build.lock .lockvenv/build.in
