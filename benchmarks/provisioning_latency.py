@@ -68,7 +68,8 @@ async def measure(count: int, latency_ms: int, operator_path: str | None = None)
                     await _ready(config, f"bench-{n}")
                     samples.append(time.perf_counter() - started)
                     if n == 0:
-                        calls = collections.Counter(f"{c.api:<5} {route(c.method, c.path)}" for c in sandbox.ctx.log)
+                        log = sandbox.ctx.log
+                        calls = collections.Counter(f"{c.api:<5} {route(c.api, c.method, c.path)}" for c in log)
                 print(f"injected latency per Azure call: {latency_ms} ms, credentials: {count}")
                 print(
                     f"  apply -> Ready: median {statistics.median(samples):.2f} s, "

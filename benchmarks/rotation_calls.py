@@ -126,7 +126,7 @@ async def measure(sandbox: object, config: str, rotations: int) -> None:
         rotated = (await status(config)).get("lastRotationTime")
         if rotated != seen[-1]:
             seen.append(rotated)
-            per_rotation.append(collections.Counter(f"{c.api:<5} {route(c.method, c.path)}" for c in ctx.log))
+            per_rotation.append(collections.Counter(f"{c.api:<5} {route(c.api, c.method, c.path)}" for c in ctx.log))
             ctx.log.clear()
         await asyncio.sleep(0.2)
     print(f"rotations observed: {rotations}, SMTP logins by the consumer: {logins}")

@@ -50,10 +50,12 @@ def alerts(rule_: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def exported() -> set[str]:
-    """Every series name the operator's registry can export (a counter `x` as `x_total`)."""
+    """Every series name the operator's registry can export (a counter `x` as `x_total`, a histogram's `x_bucket`,
+    `x_sum` and `x_count`, an info `x` as `x_info`)."""
     names: set[str] = set()
     for family in Metrics().registry.collect():
-        names.add(family.name + ("_total" if family.type == "counter" else ""))
+        suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "info": ("_info",)}
+        names.update(family.name + suffix for suffix in suffixes.get(family.type, ("",)))
     return names
 
 
@@ -160,10 +162,12 @@ def test_the_dashboard_queries_only_exported_metrics_and_parse(tmp_path: Path) -
     board = json.loads(DASHBOARD.read_text())
     expressions = dashboard_expressions(board)
     titles = {p["title"] for p in board["panels"]}
-    assert {"Credentials", "Time to expiry", "Rotations by reason and result", "Azure calls by API and code"} <= titles
+    wanted = {"Credentials", "Time to expiry", "Rotations by reason and result", "Azure calls by API and outcome"}
+    assert wanted <= titles
     used = set().union(*(metric_names(e) for e in expressions))
     assert used <= exported(), used - exported()
     assert {"acssmtp_credential_ready_status", "acssmtp_leader", "acssmtp_rotations_total"} <= used
+    assert {"acssmtp_reconcile_duration_seconds_bucket", "acssmtp_restarts_total"} <= used
     tool = promtool()
     queries = [e for e in expressions if not e.startswith("label_values(")]
     concrete = [
