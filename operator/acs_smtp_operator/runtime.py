@@ -34,11 +34,18 @@ logger = logging.getLogger(__name__)
 _POD_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
-def _configure(settings: kopf.OperatorSettings) -> None:
+REPORTING_COMPONENT = "acs-smtp-operator"  # Events' reportingComponent and source (kubectl's "From" column)
+
+
+def _configure(settings: kopf.OperatorSettings, identity: str) -> None:
+    """kopf's settings; `identity`: this replica's name (the chart's pod name), which Events report as theirs."""
     settings.persistence.finalizer = FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix=PREFIX)
     settings.posting.level = logging.INFO
+    # kopf's defaults are "kopf" and "dev": Events then name no operator and no replica.
+    settings.posting.reporting_component = REPORTING_COMPONENT
+    settings.posting.reporting_instance = identity[:128]  # the API server's bound on reportingInstance
     # kopf's own log lines are not Events: a failing handler would post "failed temporarily" at every retry.
     # The operator posts its Events itself, a repeating failure once (`reconcile`).
     settings.posting.loggers = False
@@ -85,7 +92,8 @@ def _warmed(task: asyncio.Future[None]) -> None:
 
 
 def _identity(settings: Settings) -> str:
-    """This replica's name, for the Lease and for kopf: the chart's pod name, else host name and a random suffix.
+    """This replica's name, for the Lease, for kopf and as its Events' reportingInstance: the chart's pod name
+    (ACSSMTP_IDENTITY, from the downward API), else host name and a random suffix.
     Given to kopf so that it never asks the OS who runs it (an image's UID has no passwd entry)."""
     return settings.identity or f"{socket.gethostname()}_{uuid.uuid4().hex[:8]}"
 
@@ -174,7 +182,7 @@ async def _operate(
 
     @kopf.on.startup(registry=registry)
     def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
-        _configure(settings)
+        _configure(settings, identity)
 
     # Every task of ours exists before kopf starts: kopf treats tasks born later as its own, and waits on them.
     ready = asyncio.Event()

@@ -1,16 +1,20 @@
-"""The README's first command works: the demo exits 0 and shows a delivered mail and the timeline."""
+"""The README's first command works: the demo exits 0, shows a delivered mail and the timeline, then a rotation."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from tests.conftest import ROOT
 
 
-def test_the_demo_provisions_sends_and_narrates() -> None:
-    result = subprocess.run(
+@pytest.fixture(scope="module")
+def demo() -> subprocess.CompletedProcess[str]:
+    """`acs-smtp-operator demo`, run once for the tests below."""
+    return subprocess.run(
         [str(Path(sys.executable).parent / "acs-smtp-operator"), "demo"],
         cwd=ROOT,
         capture_output=True,
@@ -18,6 +22,10 @@ def test_the_demo_provisions_sends_and_narrates() -> None:
         timeout=180,
         check=False,
     )
+
+
+def test_the_demo_provisions_sends_and_narrates(demo: subprocess.CompletedProcess[str]) -> None:
+    result = demo
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "Sent through STARTTLS + AUTH LOGIN and delivered" in out
@@ -50,3 +58,37 @@ def test_the_demo_fails_clearly_when_the_example_does_not_match_the_sandbox(tmp_
     )
     assert result.returncode == 1
     assert "demo failed" in result.stderr and "does not have" in result.stderr
+
+
+ROTATION_STEPS = [
+    "rotation requested: kubectl annotate acssmtp shop-mailer acssmtp.io/rotate=",
+    "issued (Graph addPassword)",
+    "new key verified: Entra issues a token for it",
+    "Secret shop-mailer-smtp switched: acssmtp.io/key-id ",
+    "Deployment shop-web restarted: pod template acssmtp.io/restartedAt=",
+    "rollout done: 2/2 updated and ready",
+    "still valid in its grace period: SMTP AUTH LOGIN with the OLD password -> 235",
+    "grace period over: old key ",
+    "SMTP AUTH LOGIN with the OLD password -> 535 refused; with the NEW one -> 235",
+]
+TIMED = re.compile(r"^  \+ *(?P<seconds>\d+\.\d)s  (?P<text>.*)$")
+
+
+def test_the_demo_shows_a_rotation_step_by_step_with_the_seconds_it_took(
+    demo: subprocess.CompletedProcess[str],
+) -> None:
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    rotation = demo.stdout.split("\n11. A rotation, with time compressed", 1)[1]
+    timeline = [m for line in rotation.splitlines() if (m := TIMED.match(line))]
+    texts, seconds = [m["text"] for m in timeline], [float(m["seconds"]) for m in timeline]
+    at = [next(i for i, text in enumerate(texts) if step in text) for step in ROTATION_STEPS]  # each step is there
+    assert at == sorted(at), texts  # in this order
+    assert seconds == sorted(seconds) and seconds[0] == 0.0, "elapsed seconds, from the request on"
+    keys = re.search(r"key-id (\S+) -> (\S+)", rotation)
+    assert keys is not None and keys[1] != keys[2]
+    assert f"old key {keys[1]} still valid" in rotation and f"old key {keys[1]} removed" in rotation
+    switched, removed = seconds[at[3]], seconds[at[7]]
+    # The old key outlives the switch by the rollout (1 s) and the grace period (8 s); 2 s for the demo's polling.
+    assert removed >= switched + 7, "the old key stays its grace period"
+    assert "controller" in texts[at[5]], "it says who played the Deployment controller's part"
+    assert not re.search(r"password=(?!<)", demo.stdout), "no password is printed"

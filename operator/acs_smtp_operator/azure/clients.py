@@ -18,11 +18,11 @@ from azure.mgmt.authorization.aio import AuthorizationManagementClient
 from azure.mgmt.communication.aio import CommunicationServiceManagementClient
 from kiota_authentication_azure.azure_identity_authentication_provider import AzureIdentityAuthenticationProvider
 from msgraph.graph_request_adapter import GraphRequestAdapter
-from msgraph.graph_service_client import GraphServiceClient
 from msgraph_core import GraphClientFactory
 
 from acs_smtp_operator.azure.federated import NoClientId, WorkloadIdentity
 from acs_smtp_operator.azure.pacing import ArmPacing, Budgets, GraphPacing
+from acs_smtp_operator.azure.whoami import OperatorGraph
 from acs_smtp_operator.settings import Settings
 
 __all__ = [
@@ -184,7 +184,7 @@ class AzureClients:
         )
         adapter = GraphRequestAdapter(auth, client=self._http)
         adapter.base_url = settings.graph_endpoint.rstrip("/")
-        self.graph = GraphServiceClient(request_adapter=adapter)
+        self.graph = OperatorGraph(adapter, credential, settings.graph_audience)
 
     def _arm_transport(self) -> AioHttpTransport:
         if self._arm_session is None:

@@ -8,6 +8,7 @@ SDKs raise as other exception types than the services' own error answers.
 from __future__ import annotations
 
 import re
+import shlex
 import socket
 import ssl
 from collections.abc import Mapping
@@ -29,10 +30,19 @@ from kiota_http._exceptions import KiotaHTTPXError
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
 from acs_smtp_operator.azure.federated import AADSTS, FederatedSignInError
+from acs_smtp_operator.azure.whoami import Caller
 from acs_smtp_operator.failure import After, Backoff, Failure, Retry
 from acs_smtp_operator.model import Reason
 
-__all__ = ["AADSTS", "AZURE_ERRORS", "translate"]
+__all__ = [
+    "AADSTS",
+    "AZURE_ERRORS",
+    "GRAPH_DENIED",
+    "arm_denied_advice",
+    "denied_by_graph",
+    "owner_advice",
+    "translate",
+]
 
 # No answer came back: the connection failed, was reset or timed out, the name did not resolve, TLS failed.
 _UNREACHABLE: tuple[type[BaseException], ...] = (
@@ -217,14 +227,95 @@ def _shown(detail: str) -> str:
     return flat if len(flat) <= DETAIL_LIMIT else flat[: DETAIL_LIMIT - 1] + "…"
 
 
+# Graph's answer to a write (or, with `Application.ReadWrite.OwnedBy` only, a read) of an application the caller
+# may not touch: with the documented least privilege, one the operator's identity does not own.
+GRAPH_DENIED = "Authorization_RequestDenied"
+_WRITES_APPLICATIONS = {"Application.ReadWrite.OwnedBy", "Application.ReadWrite.All", "Directory.ReadWrite.All"}
+
+
+def denied_by_graph(exc: BaseException) -> bool:
+    """Graph refused the operator's identity this application (then `owner_advice` says what to grant)."""
+    return (
+        isinstance(exc, ODataError)
+        and exc.response_status_code == 403
+        and bool(exc.error and exc.error.code == GRAPH_DENIED)
+    )
+
+
+def owner_advice(application: str, caller: Caller | None) -> str:
+    """What to run so that the operator's identity may write `application` (its client id or object id, both of
+    which `az ad app owner add --id` takes): make it an owner, and grant the Graph permission if its token lacks
+    it. Ids only: `caller` holds no secret."""
+    who = "the operator's identity"
+    if caller is not None and (caller.object_id or caller.client_id):
+        named = [f"service principal {caller.object_id}"] if caller.object_id else []
+        named += [f"client id {caller.client_id}"] if caller.client_id else []
+        who += f" ({', '.join(named)})"
+    if caller is not None and caller.object_id:
+        owner = caller.object_id
+    elif caller is not None and caller.client_id:
+        owner = f"$(az ad sp show --id {caller.client_id} --query id -o tsv)"
+    else:
+        owner = "<the object id of the operator's service principal>"
+    add = f"`az ad app owner add --id {application} --owner-object-id {owner}`"
+    if caller is not None and caller.roles is not None and not set(caller.roles) & _WRITES_APPLICATIONS:
+        held = ", ".join(sorted(caller.roles)) or "none"
+        return (
+            f"{who} holds no Graph permission to write applications (its token grants: {held}): grant it "
+            f"Application.ReadWrite.OwnedBy with admin consent (docs/install.md), and make it an owner of "
+            f"application {application}: {add}"
+        )
+    return f"{who} is not an owner of application {application}: add it with {add}"
+
+
+# ARM's refusal names the caller, the action and the scope; they are the role assignment an administrator makes.
+_ARM_DENIED = re.compile(
+    r"with object id '(?P<oid>[0-9a-fA-F-]{36})' does not have authorization to perform action "
+    r"'(?P<action>[A-Za-z0-9./_-]+)' over scope '(?P<scope>/[^'\s`$\"]+)'"
+)
+
+
+def arm_denied_advice(detail: str) -> str | None:
+    """The grant ARM's `AuthorizationFailed` asks for, as an `az role assignment create` command; None when its
+    text does not name the caller, action and scope."""
+    found = _ARM_DENIED.search(detail)
+    if found is None:
+        return None
+    oid, action, scope = found.group("oid"), found.group("action"), found.group("scope")
+    lowered = action.lower()
+    if lowered.endswith("/read"):
+        role = "Reader"
+    elif lowered.startswith("microsoft.authorization/roleassignments/"):
+        role = "Role Based Access Control Administrator"
+    else:
+        role = f"<a role with {action}>"
+    return (
+        f"grant the operator's identity (object id {oid}) {action} at {scope} or above, e.g. `az role assignment "
+        f'create --assignee-object-id {oid} --assignee-principal-type ServicePrincipal --role "{role}" '
+        f"--scope {shlex.quote(scope)}` (docs/install.md lists each action and its scope)"
+    )
+
+
+def _then(text: str, advice: str) -> str:
+    """Azure's words, then ours: a sentence of its own after a full stop."""
+    return f"{text} {advice[:1].upper()}{advice[1:]}" if text.endswith(".") else f"{text}; {advice}"
+
+
 def _root(exc: BaseException) -> BaseException:
     while exc.__cause__ is not None:
         exc = exc.__cause__
     return exc
 
 
-def translate(exc: BaseException, what: str, not_found: Reason = Reason.AZURE_ERROR) -> Failure:
-    """An SDK exception as a `Failure`; `what` names the call for the message."""
+def translate(
+    exc: BaseException,
+    what: str,
+    not_found: Reason = Reason.AZURE_ERROR,
+    application: str | None = None,
+    caller: Caller | None = None,
+) -> Failure:
+    """An SDK exception as a `Failure`; `what` names the call for the message. `application`: the Entra
+    application a Graph call concerns, and `caller` the operator's identity, for Graph's refusal (`owner_advice`)."""
     if isinstance(exc, Failure):
         return exc
     federated = next((e for e in _chain(exc, handling=False) if isinstance(e, FederatedSignInError)), None)
@@ -274,7 +365,13 @@ def translate(exc: BaseException, what: str, not_found: Reason = Reason.AZURE_ER
         )
     if status == 403:
         reason = Reason.FORBIDDEN
-        text += " (grant the operator's identity what docs/install.md lists, at the scope named)"
+        arm = arm_denied_advice(detail) if code == "AuthorizationFailed" else None
+        if code == GRAPH_DENIED and application:
+            text = _then(text, owner_advice(application, caller))
+        elif arm is not None:
+            text = _then(text, arm)
+        else:
+            text += " (grant the operator's identity what docs/install.md lists)"
     elif status == 404:
         reason = not_found
     elif code in _POLICY_CODES:

@@ -23,7 +23,8 @@ from msgraph.generated.service_principals_with_app_id.service_principals_with_ap
 from msgraph.graph_service_client import GraphServiceClient
 from pydantic import SecretStr
 
-from acs_smtp_operator.azure.errors import AZURE_ERRORS, translate
+from acs_smtp_operator.azure.errors import AZURE_ERRORS, denied_by_graph, translate
+from acs_smtp_operator.azure.whoami import OperatorGraph
 from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.model import Reason
 from acs_smtp_operator.observed import Application, KeyInfo
@@ -56,11 +57,21 @@ def _principal_by_app_id(graph: GraphServiceClient, client_id: str) -> ServicePr
     return ServicePrincipalsWithAppIdRequestBuilder(graph.request_adapter, dict(graph.path_parameters), client_id)
 
 
+async def _failed(
+    graph: GraphServiceClient, exc: BaseException, what: str, application: str, not_found: Reason = Reason.AZURE_ERROR
+) -> Failure:
+    """`translate`, and when Graph refused the application: who the operator is, for the command that grants it."""
+    caller = await graph.caller() if isinstance(graph, OperatorGraph) and denied_by_graph(exc) else None
+    return translate(exc, what, not_found, application=application, caller=caller)
+
+
 async def find_application(graph: GraphServiceClient, client_id: str) -> Application:
     try:
         app = await _by_app_id(graph, client_id).get()
     except AZURE_ERRORS as exc:
-        raise translate(exc, f"reading application {client_id}", Reason.APPLICATION_NOT_FOUND) from None
+        raise await _failed(
+            graph, exc, f"reading application {client_id}", client_id, Reason.APPLICATION_NOT_FOUND
+        ) from None
     if app is None or app.id is None:
         raise Failure(Reason.APPLICATION_NOT_FOUND, f"application {client_id} was not found")
     keys = tuple(
@@ -75,8 +86,8 @@ async def find_service_principal(graph: GraphServiceClient, client_id: str) -> s
     try:
         sp = await _principal_by_app_id(graph, client_id).get()
     except AZURE_ERRORS as exc:
-        raise translate(
-            exc, f"reading the service principal of {client_id}", Reason.SERVICE_PRINCIPAL_NOT_FOUND
+        raise await _failed(
+            graph, exc, f"reading the service principal of {client_id}", client_id, Reason.SERVICE_PRINCIPAL_NOT_FOUND
         ) from None
     if sp is None or sp.id is None:
         raise Failure(
@@ -93,8 +104,12 @@ async def add_password(graph: GraphServiceClient, object_id: str, display_name: 
     try:
         made = await graph.applications.by_application_id(object_id).add_password.post(body)
     except AZURE_ERRORS as exc:
-        raise translate(
-            exc, f"adding a client secret to application object {object_id}", Reason.APPLICATION_NOT_FOUND
+        raise await _failed(
+            graph,
+            exc,
+            f"adding a client secret to application object {object_id}",
+            object_id,
+            Reason.APPLICATION_NOT_FOUND,
         ) from None
     if made is None or made.key_id is None or not made.secret_text:
         raise Failure(Reason.AZURE_ERROR, "addPassword returned no secret")
@@ -125,7 +140,7 @@ async def remove_password(graph: GraphServiceClient, object_id: str, key_id: str
             await graph.applications.by_application_id(object_id).remove_password.post(body)
             return
         except AZURE_ERRORS as exc:
-            failure = translate(exc, f"removing client secret {key_id}")
+            failure = await _failed(graph, exc, f"removing client secret {key_id}", object_id)
         if not _not_found(failure):
             raise failure from None
         if fresh_for <= 0:
