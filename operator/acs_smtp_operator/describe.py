@@ -43,9 +43,10 @@ class Found(_Shape):
 
 class Workload(_Shape):
     kind: str
-    name: str
+    name: str  # empty for a selector that matched nothing, or could not be listed
     state: Literal["rolled-out", "rolling-out", "absent", "unreadable"]
     detail: str = ""
+    selector: str = ""  # the restart target's label selector that matched it (empty: named)
 
 
 class ConditionView(_Shape):
@@ -257,7 +258,9 @@ def lines(summary: Summary, now: datetime) -> list[str]:
         )
     for target in summary.restart_targets:
         detail = f": {target.detail}" if target.detail else ""
-        rows.append(("Restart target", f"{target.kind} {target.name} {target.state}{detail}"))
+        which = f"{target.kind} {target.name}" if target.name else f"{target.kind}s matching {target.selector}"
+        selected = f" (selected by {target.selector})" if target.name and target.selector else ""
+        rows.append(("Restart target", f"{which}{selected} {target.state}{detail}"))
     if not summary.restart_targets:
         rows.append(("Restart targets", "none (pods reading the mounted files pick up a new password themselves)"))
     width = max(len(label) for label, _ in rows) + 2

@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     verify_timeout: float = Field(default=60.0, ge=0, description="how long a new secret may take to work (s)")
     drift_period: float = Field(default=3600.0, gt=0, description="seconds between drift checks (reads only)")
     rollout_timeout: float = Field(default=600.0, ge=0, description="how long to wait for restarted workloads (s)")
+    max_restart_targets: int = Field(
+        default=50,
+        ge=1,
+        le=1000,
+        description="workloads one credential's restartTargets may resolve to (names and selectors together); "
+        "more, and none is restarted",
+    )
     sweep_period: float = Field(
         default=3600.0,
         ge=0,

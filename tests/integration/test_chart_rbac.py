@@ -3,8 +3,8 @@
 Each variant installs the chart's RBAC under a release name of its own (its own ServiceAccount, Roles and
 Lease) with one rule taken out, runs the operator with that ServiceAccount's token, and plays one scenario:
 a policy that selects the namespace by label, provisioning (Secret, Ready, an Event, the policy's count of
-credentials) and a rotation that restarts a Deployment. With every rule the scenario passes; without any
-one of them it fails.
+credentials) and a rotation that restarts two Deployments, one named, one selected by label. With every rule the
+scenario passes; without any one of them it fails.
 """
 
 from __future__ import annotations
@@ -79,20 +79,34 @@ spec:
   template:
     metadata: {{labels: {{app: web}}}}
     spec: {{containers: [{{name: app, image: mailer:1}}]}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: worker, namespace: {ns}, labels: {{mail: sender}}}}
+spec:
+  selector: {{matchLabels: {{app: worker}}}}
+  template:
+    metadata: {{labels: {{app: worker}}}}
+    spec: {{containers: [{{name: app, image: mailer:1}}]}}
 """,
     )  # fmt: skip
     # Selected by label: without the namespaces' labels the operator could not tell that the policy covers it.
     cloud.kubectl("label", "namespace", ns, f"rbac-probe={ns}")
     permit(cloud, ns, namespaces={"selector": {"matchLabels": {"rbac-probe": ns}}})
     # An application of its own: a variant that cannot finalize leaves its role assignment and keys behind.
-    apply(cloud, ns, "mailer", app="probe-mailer", restartTargets=[{"kind": "Deployment", "name": "web"}])
+    # One target by name, one by label selector (listed: the `list` rule).
+    targets = [
+        {"kind": "Deployment", "name": "web"},
+        {"kind": "Deployment", "selector": {"matchLabels": {"mail": "sender"}}},
+    ]
+    apply(cloud, ns, "mailer", app="probe-mailer", restartTargets=targets)
 
     def status() -> dict[str, Any]:
         return dict((get(cloud, ns, "acssmtp", "mailer") or {}).get("status") or {})
 
     def restarted() -> bool:
-        template = (get(cloud, ns, "deployment", "web") or {})["spec"]["template"]
-        return "acssmtp.io/restartedAt" in (template["metadata"].get("annotations") or {})
+        templates = [(get(cloud, ns, "deployment", name) or {})["spec"]["template"] for name in ("web", "worker")]
+        return all("acssmtp.io/restartedAt" in (t["metadata"].get("annotations") or {}) for t in templates)
 
     if not wait(lambda: secret_data(cloud, ns, "mailer-smtp")):
         return "the Secret"
@@ -173,7 +187,7 @@ def test_namespace_list_mode_every_rule_is_needed(real: Cloud, tmp_path: Path) -
     assert results.pop("all rules") is None, "the chart's namespaced RBAC is not enough"
     surplus = [label for label, failed in results.items() if failed is None]
     assert surplus == [], f"the scenario passed without these rules: {surplus}"
-    assert len(results) == len(rules) == 11
+    assert len(results) == len(rules) == 12
 
 
 def test_all_namespaces_mode_every_rule_is_needed(real: Cloud, tmp_path: Path) -> None:
@@ -193,7 +207,7 @@ def test_all_namespaces_mode_every_rule_is_needed(real: Cloud, tmp_path: Path) -
     print("all-namespaces mode, the step each removal broke:", failures)  # shown with -s
     surplus = [label for label, failed in failures.items() if label != "all rules" and failed is None]
     assert surplus == [], f"the scenario passed without these rules: {surplus}"
-    assert len(failures) == 12
+    assert len(failures) == 13
 
 
 def test_a_variant_differs_from_the_charts_rbac_by_exactly_one_rule() -> None:

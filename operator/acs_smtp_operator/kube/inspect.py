@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import base64
 import json
-from typing import Any
+from typing import Any, Literal
 
 import urllib3
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
 
 from acs_smtp_operator.describe import Found, Workload
-from acs_smtp_operator.kube.workloads import METHODS, rollout
+from acs_smtp_operator.kube.workloads import LISTS, METHODS, rollout
+from acs_smtp_operator.model import RestartTarget
 from acs_smtp_operator.vocabulary import GROUP, KIND, PLURAL, POLICY_PLURAL, VERSION
 
-__all__ = ["credential", "events", "policy", "secret_data", "secret_metadata", "workload"]
+__all__ = ["credential", "events", "policy", "secret_data", "secret_metadata", "targets", "workload"]
 
 
 def _read(api: client.ApiClient, fn: Any, *args: Any) -> Found:
@@ -82,6 +84,56 @@ def workload(api: client.ApiClient, kind: str, namespace: str, name: str) -> Wor
         return Workload(kind=kind, name=name, state=found.state, detail=found.why)
     where = rollout(kind, found.body)
     return Workload(kind=kind, name=name, state="rolled-out" if where.complete else "rolling-out", detail=where.detail)
+
+
+def targets(api: client.ApiClient, namespace: str, raw: list[Any]) -> list[Workload]:
+    """Each of a credential's restart targets as spec.restartTargets gives them: a named workload, or every one its
+    selector matches now (at most `_SHOWN` of them), and where each one's rollout stands."""
+    shown: list[Workload] = []
+    for item in raw:
+        try:
+            target = RestartTarget.model_validate(item)
+        except ValidationError:  # the operator refuses such a spec (InvalidSpec): its conditions say why
+            given = item if isinstance(item, dict) else {}
+            kind, name = str(given.get("kind") or "?"), str(given.get("name") or "(no name)")
+            shown.append(Workload(kind=kind, name=name, state="unreadable", detail="not a valid restart target"))
+            continue
+        if target.selector is None:
+            shown.append(workload(api, target.kind, namespace, str(target.name)))
+            continue
+        shown.extend(_selected(api, target.kind, namespace, target.selector.query()))
+    return shown
+
+
+_SHOWN = 50  # workloads one selector lists at most
+
+
+def _selected(api: client.ApiClient, kind: str, namespace: str, query: str) -> list[Workload]:
+    lister = getattr(client.AppsV1Api(api), LISTS[kind])
+    try:
+        response: Any = lister(
+            namespace, label_selector=query, limit=_SHOWN, _request_timeout=15, _preload_content=False
+        )
+        answer = json.loads(response.data)
+    except ApiException as exc:
+        why = f"Kubernetes answered {exc.status} {exc.reason}"
+        return [Workload(kind=kind, name="", state="unreadable", detail=why, selector=query)]
+    except (urllib3.exceptions.HTTPError, OSError, ValueError) as exc:
+        why = f"the workloads could not be listed ({type(exc).__name__})"
+        return [Workload(kind=kind, name="", state="unreadable", detail=why, selector=query)]
+    items = answer.get("items") or []
+    if not items:
+        return [Workload(kind=kind, name="", state="absent", detail="none matches", selector=query)]
+    found = []
+    for item in items:
+        where = rollout(kind, item)
+        state: Literal["rolled-out", "rolling-out"] = "rolled-out" if where.complete else "rolling-out"
+        name = str((item.get("metadata") or {}).get("name"))
+        found.append(Workload(kind=kind, name=name, state=state, detail=where.detail, selector=query))
+    if (answer.get("metadata") or {}).get("continue"):
+        more = f"more than {_SHOWN} match; the first {_SHOWN} are shown"
+        found.append(Workload(kind=kind, name="", state="unreadable", detail=more, selector=query))
+    return found
 
 
 def events(api: client.ApiClient, namespace: str, name: str, uid: str | None) -> tuple[list[dict[str, Any]], str]:
