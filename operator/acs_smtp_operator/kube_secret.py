@@ -19,11 +19,25 @@ from acs_smtp_operator.vocabulary import (
     KIND,
     MANAGED_BY,
     NOT_AFTER,
+    ORPHANED_AT,
+    ORPHANED_FROM,
+    ORPHANED_UID,
     RESOURCE,
     SECRET_TYPE,
 )
 
-__all__ = ["Content", "decode", "owner_reference", "same_secret", "secret_body", "secret_is_ours", "secret_view"]
+__all__ = [
+    "Content",
+    "adoptable",
+    "decode",
+    "holds_key",
+    "orphaned",
+    "owner_reference",
+    "same_secret",
+    "secret_body",
+    "secret_is_ours",
+    "secret_view",
+]
 
 
 def decode(secret: dict[str, Any]) -> dict[str, str]:
@@ -34,8 +48,54 @@ def secret_is_ours(owner_references: list[dict[str, object]] | None, uid: str) -
     return any(ref.get("uid") == uid for ref in owner_references or [])
 
 
-def secret_view(secret: dict[str, Any] | None, uid: str) -> SecretView | None:
-    """The Secret as a pass sees it: owned by credential `uid` or not, and what it holds."""
+def _labelled(meta: dict[str, Any]) -> bool:
+    labels = meta.get("labels") or {}
+    return all(labels.get(key) == value for key, value in MANAGED_BY.items())
+
+
+def adoptable(secret: dict[str, Any], name: str) -> bool:
+    """Is this a Secret a deleted credential named `name` left behind (`spec.secret.deletionPolicy: Orphan`), for
+    the credential of that name in the same namespace to adopt? Labelled as ours, basic-auth, controlled by
+    nothing, and its `acssmtp.io/orphaned-from` names the credential (the admission policy asks the same)."""
+    meta = secret.get("metadata") or {}
+    notes = meta.get("annotations") or {}
+    return (
+        notes.get(ORPHANED_FROM) == name
+        and _labelled(meta)
+        and secret.get("type") == SECRET_TYPE
+        and not any(ref.get("controller") for ref in meta.get("ownerReferences") or [])
+    )
+
+
+def orphaned(secret: dict[str, Any], name: str, uid: str, now: datetime) -> dict[str, Any] | None:
+    """The Secret as credential `name`/`uid` leaves it on its deletion (Orphan): the same data, without the
+    credential as its owner (so the garbage collector leaves it), marked with its name, uid and the time. None
+    when the Secret is not that credential's (not controlled by it) or holds no key to leave."""
+    meta = secret.get("metadata") or {}
+    refs = meta.get("ownerReferences") or []
+    mine = any(ref.get("uid") == uid and ref.get("controller") for ref in refs)
+    notes = meta.get("annotations") or {}
+    if not mine or not notes.get(KEY_ID) or not decode(secret).get("password"):
+        return None
+    kept = {k: v for k, v in meta.items() if k not in ("ownerReferences", "managedFields")}
+    others = [ref for ref in refs if ref.get("uid") != uid]
+    if others:
+        kept["ownerReferences"] = others
+    kept["annotations"] = {**notes, ORPHANED_FROM: name, ORPHANED_UID: uid, ORPHANED_AT: stamp(now)}
+    return {**secret, "metadata": kept}
+
+
+def holds_key(secrets: list[dict[str, Any]], key_id: str) -> bool:
+    """Does one of these Secrets (the operator's, by their label) say it holds client secret `key_id`?"""
+    return any(
+        _labelled(meta) and (meta.get("annotations") or {}).get(KEY_ID) == key_id
+        for meta in ((s.get("metadata") or {}) for s in secrets)
+    )
+
+
+def secret_view(secret: dict[str, Any] | None, uid: str, name: str | None = None) -> SecretView | None:
+    """The Secret as a pass sees it: owned by credential `uid` or not, and what it holds. With the credential's
+    `name`, a Secret a deleted credential of that name left (Orphan) counts as owned: the pass adopts it."""
     if secret is None:
         return None
     meta = secret.get("metadata") or {}
@@ -49,11 +109,14 @@ def secret_view(secret: dict[str, Any] | None, uid: str) -> SecretView | None:
         username=data.get("username"),
         has_password=bool(data.get("password")),
     )
+    owned = secret_is_ours(meta.get("ownerReferences"), uid)
+    adopted = not owned and name is not None and adoptable(secret, name)
     return SecretView(
-        owned=secret_is_ours(meta.get("ownerReferences"), uid),
+        owned=owned or adopted,
         state=state,
         raw=secret,
         type=str(secret.get("type") or "Opaque"),
+        adopted=adopted,
     )
 
 

@@ -95,6 +95,7 @@ class SecretView:
     state: CredentialState
     raw: dict[str, Any] = field(repr=False)  # holds the password: never printed
     type: str = SECRET_TYPE  # a Secret's type cannot change: another type is not ours to write
+    adopted: bool = False  # a Secret a deleted credential of this name left (Orphan): this pass takes it over
 
     @property
     def resource_version(self) -> str | None:

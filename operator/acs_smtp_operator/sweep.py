@@ -28,9 +28,13 @@ from datetime import UTC, datetime, timedelta
 from acs_smtp_operator.azure import passwords
 from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.identity import cluster_tag, parse_marker
+from acs_smtp_operator.kube_secret import holds_key
 from acs_smtp_operator.model import Reason
 from acs_smtp_operator.observed import Application
+from acs_smtp_operator.plan import ledger_of
 from acs_smtp_operator.ports import Ports
+from acs_smtp_operator.status import Status
+from acs_smtp_operator.vocabulary import MANAGED_BY
 
 __all__ = ["Stray", "Sweeper", "cluster_tag", "settled", "strays"]
 
@@ -142,7 +146,14 @@ class Sweeper:
         return removed
 
     async def _exists(self, stray: Stray) -> bool:
-        """A fresh read: the index may lag a credential created moments ago."""
+        """A fresh read: the index may lag a credential created moments ago. A key is still needed, too, when a
+        Secret of ours in that namespace holds it (one a deletion with `secret.deletionPolicy: Orphan` left, or
+        that a new credential of the same name adopted), or that credential's ledger still moves it along."""
         found = await self.ports.kube.read_credential(stray.namespace, stray.name)
         uid = str(((found or {}).get("metadata") or {}).get("uid") or "")
-        return found is not None and uid.startswith(stray.uid)
+        if found is not None and uid.startswith(stray.uid):
+            return True
+        if found is not None and stray.key_id in ledger_of(Status.read(found.get("status"))).referenced():
+            return True
+        selector = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
+        return holds_key(await self.ports.kube.list_secrets(stray.namespace, selector), stray.key_id)

@@ -43,6 +43,8 @@ def _problems(spec: Spec, tenant_id: str, host: str, port: int) -> str | None:
         )
     if spec.username.format == "SmtpUsername" and not spec.username.smtp_username:
         return "spec.username.smtpUsername: format SmtpUsername needs the username"
+    if spec.username.format == "SmtpUsername" and spec.secret.deletion_policy == "Orphan":  # as the CRD's rule says
+        return "spec.secret.deletionPolicy Orphan is not supported with username.format SmtpUsername"
     for field, text in (
         ("secretLifetime", spec.rotation.secret_lifetime),
         ("renewBefore", spec.rotation.renew_before),

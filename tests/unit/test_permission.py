@@ -161,6 +161,12 @@ REFUSED = [
         "spec.deletionPolicy Retain is not allowed",
     ),
     (
+        "an orphaned Secret (its key outlives the credential) is refused unless the policy allows retaining",
+        credential(secret={"deletionPolicy": "Orphan"}),
+        [policy("shop")],
+        "spec.secret.deletionPolicy Orphan is not allowed (allowRetain is false)",
+    ),
+    (
         "a username format the policy does not list is refused",
         credential(username={"format": "Pipe"}),
         [policy("shop", limits={"usernameFormats": ["Dot"]})],

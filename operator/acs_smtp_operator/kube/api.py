@@ -104,6 +104,14 @@ class Kube:
         )
         return None if found is None else self.plain(found)
 
+    async def list_secrets(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        """The Secrets of a namespace that carry these labels (the operator's own)."""
+        found = await self.call(
+            f"listing Secrets in {namespace}",
+            functools.partial(self.core.list_namespaced_secret, namespace, label_selector=label_selector),
+        )
+        return [self.plain(item) for item in found.items or []]
+
     async def write_secret(self, namespace: str, body: dict[str, Any], resource_version: str | None) -> str:
         """Create the Secret, or replace it if `resource_version` (optimistic concurrency) is given.
 
