@@ -7,7 +7,7 @@ is filled step by step so that a failure half-way still reports what stands (and
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,10 +21,11 @@ from acs_smtp_operator.ids import canonical
 from acs_smtp_operator.kube import workloads
 from acs_smtp_operator.kube_secret import Content, decode, same_secret
 from acs_smtp_operator.model import AcsRef, Reason, RotationReason, Spec
-from acs_smtp_operator.observed import AssignmentView, Observed
+from acs_smtp_operator.observed import Application, AssignmentView, Observed
 from acs_smtp_operator.plan import Ledger, due_retirements, plan_keys, whole_second_after
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.report import Done
+from acs_smtp_operator.retention import as_own, predecessor_keys
 from acs_smtp_operator.status import ReplacedAssignment, Retired
 from acs_smtp_operator.template import TemplateError
 from acs_smtp_operator.timestamps import stamp
@@ -51,6 +52,7 @@ class Job:
     covers: Callable[[str], bool] = lambda _: False  # may this namespace use that ACS resource (by the policies)?
     apps: frozenset[str] = frozenset()  # the applications (lower case) this credential used: its entries hold them
     legacy_entry: str | None = None  # its entry's name before 0.2.0: one a retarget left may be named so
+    revoked: frozenset[str] = frozenset()  # old keys an emergency revocation removes once rolled out (status)
 
 
 async def _role(job: Job, plan: Plan) -> None:
@@ -139,6 +141,8 @@ async def _write(job: Job, current: dict[str, Any] | None, password: str, key_id
     job.done.secret_version = await job.ports.kube.write_secret(
         job.content.namespace, body, str(version) if version else None
     )
+    if job.observed.secret is not None and job.observed.secret.adopted:
+        job.emit("Normal", "SecretAdopted", f"Secret {job.content.name}, left by a deleted credential, adopted")
 
 
 async def _verified(job: Job, secret: str) -> str | None:
@@ -235,14 +239,54 @@ async def _keep(job: Job, keep: Keep) -> None:
     job.done.held = (keep.key_id, keep.not_after)
 
 
+async def _restart(job: Job) -> None:
+    """Restart every workload the targets name or select, each once; none if they come to more than the bound
+    (`resolve` raises before any patch: the ledger stays as it was, so the old key stays until they restart)."""
+    ports, namespace, bound = job.ports, job.content.namespace, job.ports.settings.max_restart_targets
+    resolved = await workloads.resolve(ports.kube, namespace, job.spec.restart_targets, bound)
+    for target in resolved.unmatched:
+        job.emit("Warning", "RestartTargetMissing", f"no {target.describe()} in namespace {namespace}")
+    for kind, name in resolved.workloads:
+        if await ports.metrics.restarted(kind, workloads.restart(ports.kube, kind, namespace, name, stamp(job.now))):
+            job.emit("Normal", "RolloutRestarted", f"{kind} {name} restarted to pick up the new secret")
+        else:
+            job.emit("Warning", "RestartTargetMissing", f"{kind} {name} does not exist")
+
+
+def _adopted(job: Job, before: Ledger) -> tuple[Ledger, Application]:
+    """The ledger and the application's keys as the key plan sees them once a Secret a deleted credential of this
+    name left (Orphan) was adopted: its key is this credential's current one (replaced, it is retired after the
+    grace period, not dropped at once), and such a key it references is retired like its own (`retention`)."""
+    assert job.done.held is not None
+    secret = job.observed.secret
+    if secret is not None and secret.adopted and secret.state.key_id and before.current is None:
+        before = replace(before, current=secret.state.key_id)
+    owner = job.content.owner
+    inherited = predecessor_keys(
+        job.observed.application,
+        job.content.namespace,
+        str(owner["name"]),
+        str(owner["uid"]),
+        job.ports.cluster,
+        before.referenced() | {job.done.held[0]},
+    )
+    return before, as_own(job.observed.application, inherited, job.marker)
+
+
 async def _keys(job: Job, before: Ledger) -> None:
     """Old keys: restart the workloads, wait for the rollout, keep them through the grace period, then remove."""
     assert job.done.held is not None
-    ports, spec, namespace = job.ports, job.spec, job.content.namespace
+    ports, spec = job.ports, job.spec
+    before, application = _adopted(job, before)
+    revoked = set(job.revoked)
+    if job.done.issued == RotationReason.REVOKED:  # every key this credential answers for but the new one
+        revoked |= before.referenced() - {job.done.held[0]}
+    # In status even if a step below fails: the next pass still removes them with no grace period.
+    job.done.revoked = tuple(sorted(revoked))
     keys = plan_keys(
         before,
         job.done.held[0],
-        job.observed.application,
+        application,
         job.marker,
         job.now,
         spec.rotation.grace,
@@ -250,19 +294,17 @@ async def _keys(job: Job, before: Ledger) -> None:
         job.observed.rollout_done,
         timedelta(seconds=ports.settings.rollout_timeout),
         timedelta(seconds=ports.settings.orphan_settle),
+        frozenset(revoked),
     )
     if keys.restart:
-        for target in spec.restart_targets:
-            if await workloads.restart(ports.kube, target.kind, namespace, target.name, stamp(job.now)):
-                job.emit(
-                    "Normal", "RolloutRestarted", f"{target.kind} {target.name} restarted to pick up the new secret"
-                )
-            else:
-                job.emit("Warning", "RestartTargetMissing", f"{target.kind} {target.name} does not exist")
+        await _restart(job)
     object_id = job.observed.application.object_id
     for key_id in keys.due:
         await passwords.remove_password(ports.azure.graph, object_id, key_id)
-        job.emit("Normal", "KeyRetired", f"old client secret {key_id} removed after its grace period")
+        if key_id in revoked:
+            job.emit("Normal", "KeyRevoked", f"old client secret {key_id} removed: revoked, the rollout is done")
+        else:
+            job.emit("Normal", "KeyRetired", f"old client secret {key_id} removed after its grace period")
     for key_id in keys.loose:
         await passwords.remove_password(ports.azure.graph, object_id, key_id)
         job.emit(
@@ -271,6 +313,7 @@ async def _keys(job: Job, before: Ledger) -> None:
             f"client secret {key_id} of ours was referenced by nothing (an interrupted rotation) and was removed",
         )
     job.done.keys = keys
+    job.done.revoked = tuple(sorted(revoked & keys.ledger.referenced()))
 
 
 async def act(job: Job, plan: Plan, before: Ledger) -> None:

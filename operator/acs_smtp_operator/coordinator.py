@@ -21,7 +21,6 @@ from acs_smtp_operator.credential import Credential
 from acs_smtp_operator.failure import After, Failure, UntilSpecChanges
 from acs_smtp_operator.finalize import finalize
 from acs_smtp_operator.ids import canonical
-from acs_smtp_operator.metrics import CURRENT
 from acs_smtp_operator.model import Reason, Spec
 from acs_smtp_operator.observe import rollouts_done
 from acs_smtp_operator.plan import held_back, last_issue
@@ -199,7 +198,6 @@ class Coordinator:
         `retried_by_kopf`: a kopf change handler asks, and kopf retries it if it fails.
         """
         entry = self._entry(uid)
-        token = CURRENT.set((namespace, name))
         try:
             async with entry.lock:
                 # Read it again under the lock: the event that brought us here may predate the last pass's status.
@@ -214,13 +212,15 @@ class Coordinator:
                 issued_before = Status.read(fresh.get("status")).issued_at
                 async with self._targets_of(fresh), self._passes:  # a slot only once nothing else is awaited
                     now, tenancy = self.clock(), self.tenancy()
-                    outcome = await reconcile(
-                        self.ports,
-                        Credential.of(fresh),
-                        now,
-                        self.emit_for(fresh),
-                        tenancy,
-                        lambda assignment: self.shared(assignment, uid),
+                    outcome = await self.ports.metrics.timed_pass(
+                        reconcile(
+                            self.ports,
+                            Credential.of(fresh),
+                            now,
+                            self.emit_for(fresh),
+                            tenancy,
+                            lambda assignment: self.shared(assignment, uid),
+                        )
                     )
                     entry.status = outcome.status  # before the target is free: a deletion asks `shared` of it
         except Failure as exc:  # no pass (the API server unreachable, a write conflict): back off all the same
@@ -228,8 +228,6 @@ class Coordinator:
             if not retried_by_kopf:
                 entry.wake.set()  # the scheduler retries it: its due time moved
             raise
-        finally:
-            CURRENT.reset(token)
         # The streak's time is the pass's end: a backoff counted from its start could be over before it ended.
         entry.streak = self._streak(entry.streak, outcome, self.clock(), retried_by_kopf)
         if outcome.status.issued_at is not None and outcome.status.issued_at != issued_before:
@@ -318,10 +316,13 @@ class Coordinator:
         if entry is not None and entry.namespace == namespace:
             self.ask(uid)
 
-    def ask(self, uid: str) -> None:
+    def ask(self, uid: str, urgent: bool = False) -> None:
         """A rotation was requested and not yet answered, or the Secret was deleted or edited: the credential's
-        scheduler runs a pass now (unless passes fail: then when their backoff ends)."""
+        scheduler runs a pass now (unless passes fail: then when their backoff ends). `urgent`: an emergency
+        revocation, which this process's cooldown after a new key does not hold (the policy bounds it per day)."""
         entry = self._entry(uid)
+        if urgent:
+            entry.cooldown = None
         if not entry.asked:
             entry.asked = True
             entry.wake.set()
@@ -357,41 +358,37 @@ class Coordinator:
         Whether a policy permits it is asked of what status records it acted on, not of a later edit.
         """
         cr = Credential.of(body)
-        token = CURRENT.set((cr.namespace, cr.name))
-        try:
-            async with self._entry(cr.uid).lock:
-                fresh = await self.ports.kube.read_credential(cr.namespace, cr.name)
-                if fresh is not None and fresh["metadata"].get("uid") == cr.uid:
-                    body, cr = fresh, Credential.of(fresh)
-                tenancy = self.tenancy()
-                decided = permission(self.ports, cr.namespace, _as_recorded(cr), tenancy)
-                grant = decided if isinstance(decided, Grant) else None
-                # Whether the namespace may use the recorded application and resource at all (whatever the
-                # spec says now): role assignments, shared by whoever uses them, go only then, and only from a
-                # resource the namespace may use with that application.
-                status, namespace, uid = Status.read(cr.status), cr.namespace, cr.uid
-                app = status.client_id or str((cr.spec.get("entraApplication") or {}).get("clientId") or "")
-                resource = status.communication_service_id or str(
-                    (cr.spec.get("communicationService") or {}).get("resourceId") or ""
+        async with self._entry(cr.uid).lock:
+            fresh = await self.ports.kube.read_credential(cr.namespace, cr.name)
+            if fresh is not None and fresh["metadata"].get("uid") == cr.uid:
+                body, cr = fresh, Credential.of(fresh)
+            tenancy = self.tenancy()
+            decided = permission(self.ports, cr.namespace, _as_recorded(cr), tenancy)
+            grant = decided if isinstance(decided, Grant) else None
+            # Whether the namespace may use the recorded application and resource at all (whatever the
+            # spec says now): role assignments, shared by whoever uses them, go only then, and only from a
+            # resource the namespace may use with that application.
+            status, namespace, uid = Status.read(cr.status), cr.namespace, cr.uid
+            app = status.client_id or str((cr.spec.get("entraApplication") or {}).get("clientId") or "")
+            resource = status.communication_service_id or str(
+                (cr.spec.get("communicationService") or {}).get("resourceId") or ""
+            )
+            target = grant is not None or permits_target(tenancy, namespace, app, resource)
+
+            def covers(resource_id: str) -> bool:
+                return permits_target(tenancy, namespace, app, resource_id)
+
+            async with self._targets_of(body), _Slot(self._passes) as slot:
+                await finalize(
+                    self.ports,
+                    cr,
+                    self.emit_for(body),
+                    grant,
+                    lambda assignment: self.shared(assignment, uid),
+                    target,
+                    covers,
+                    slot.pause,
                 )
-                target = grant is not None or permits_target(tenancy, namespace, app, resource)
-
-                def covers(resource_id: str) -> bool:
-                    return permits_target(tenancy, namespace, app, resource_id)
-
-                async with self._targets_of(body), _Slot(self._passes) as slot:
-                    await finalize(
-                        self.ports,
-                        cr,
-                        self.emit_for(body),
-                        grant,
-                        lambda assignment: self.shared(assignment, uid),
-                        target,
-                        covers,
-                        slot.pause,
-                    )
-        finally:
-            CURRENT.reset(token)
         self.ports.metrics.forget(cr.namespace, cr.name)
         self._entries.pop(cr.uid, None)
         self._done_with(cr.uid)

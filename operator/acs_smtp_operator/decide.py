@@ -18,7 +18,15 @@ from acs_smtp_operator.identity import (
 )
 from acs_smtp_operator.model import AcsRef, Reason, RoleSpec, RotationReason, Spec, same_actions
 from acs_smtp_operator.observed import Observed, RolesSeen, RoleView, SenderDomain, SmtpUsernameView
-from acs_smtp_operator.plan import SecretFacts, held_back, issue_held, last_issue, needs_new_secret
+from acs_smtp_operator.plan import (
+    SecretFacts,
+    held_back,
+    issue_held,
+    last_issue,
+    needs_new_secret,
+    revocation_asked,
+    revocation_refusal,
+)
 from acs_smtp_operator.smtp import compose_username, on_linked_domain, sender_address
 from acs_smtp_operator.template import needs
 from acs_smtp_operator.timestamps import stamp
@@ -62,6 +70,12 @@ class Target:
     smtp_entry: str = ""  # the name of its smtpUsernames entry (`identity.smtp_username_entry`)
     apps: frozenset[str] = frozenset()  # the applications (lower case) it uses or used: an entry it may overwrite
     retarget: bool = False  # status records another application or resource than the spec names (not the Secret)
+    revoke_requested: str | None = None  # its acssmtp.io/revoke annotation
+    revoke_handled: str | None = None  # status.revokeRequestHandled
+    revoke_refused: str | None = None  # the request status.revokeRequestRefused answered
+    revocations: tuple[datetime, ...] = ()  # status.revocations: when the last ones happened
+    max_revocations: int = 0  # the policy's limits.maxRevocationsPerDay
+    policy: str = ""  # the policy that permits it (named in a refusal)
 
 
 @dataclass(frozen=True)
@@ -148,6 +162,7 @@ class Plan:
     secret_name: str
     secret: Keep | Issue | SecretConflict | Held
     rotation_waits: datetime | None = None  # a rotation request the policy's interval holds back until then
+    revocation_refused: str | None = None  # why an asked revocation is refused (no key is issued for it)
 
 
 def expected_role_id(role: RoleSpec, acs: AcsRef, tenant_id: str, roles: RolesSeen) -> str:
@@ -266,6 +281,18 @@ def _held(target: Target, now: datetime) -> datetime | None:
     )
 
 
+def _revocation(target: Target, now: datetime) -> tuple[bool, str | None]:
+    """(asked and unanswered, why refused): an emergency revocation and the policy's word on it."""
+    if not revocation_asked(target.revoke_requested, target.revoke_handled, target.revoke_refused):
+        return False, None
+    return True, revocation_refusal(target.revocations, target.max_revocations, target.policy, now)
+
+
+def _revoking(target: Target, now: datetime) -> bool:
+    asked, refused = _revocation(target, now)
+    return asked and refused is None
+
+
 def _secret(
     spec: Spec, target: Target, username: str, name: str, observed: Observed, now: datetime
 ) -> Keep | Issue | SecretConflict | Held:
@@ -280,6 +307,8 @@ def _secret(
             f"Secret {name} is of type {secret.type}, and a Secret's type cannot change: the operator writes "
             f"{SECRET_TYPE}; it is left untouched: delete it or choose another spec.secret.name"
         )
+    if _revoking(target, now):  # an emergency: a new key now, whatever the least interval or the Secret says
+        return Issue(RotationReason.REVOKED)
     source = secret
     moved = observed.moved_from
     if secret is None and moved is not None and moved.type == SECRET_TYPE:
@@ -367,5 +396,6 @@ def decide(spec: Spec, target: Target, observed: Observed, now: datetime) -> Pla
         smtp_username=smtp_username,
         secret_name=name,
         secret=secret,
-        rotation_waits=_held(target, now),
+        rotation_waits=None if _revoking(target, now) else _held(target, now),
+        revocation_refused=_revocation(target, now)[1],
     )

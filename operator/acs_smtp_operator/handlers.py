@@ -13,13 +13,14 @@ from acs_smtp_operator.coordinator import Coordinator
 from acs_smtp_operator.failure import After, Failure, UntilSpecChanges
 from acs_smtp_operator.ids import canonical
 from acs_smtp_operator.model import Reason, is_guid
+from acs_smtp_operator.plan import revocation_asked
 from acs_smtp_operator.policy_report import PolicyReporter
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.reconcile import Outcome
 from acs_smtp_operator.schedule import MAX_BACKOFF, backoff
 from acs_smtp_operator.sweep import Sweeper
 from acs_smtp_operator.tenancy import PolicyView, Tenancy, policy_view
-from acs_smtp_operator.vocabulary import GROUP, KIND, MANAGED_BY, PLURAL, POLICY_PLURAL, ROTATE, VERSION
+from acs_smtp_operator.vocabulary import GROUP, KIND, MANAGED_BY, PLURAL, POLICY_PLURAL, REVOKE, ROTATE, VERSION
 
 __all__ = ["build_registry", "kopf_error"]
 
@@ -201,10 +202,13 @@ def build_registry(ports: Ports, watched: Collection[str] | None = None) -> kopf
         if moved("credential", event, (obj.get("status") or {}).get("policy")):
             reporter.changed()  # the count of a policy's credentials changed
         meta: dict[str, Any] = obj.get("metadata") or {}
-        requested = (meta.get("annotations") or {}).get(ROTATE)
-        handled = (obj.get("status") or {}).get("rotateRequestHandled")
-        if event.get("type") in ("ADDED", "MODIFIED") and requested and requested != handled:
-            coordinator.ask(str(meta.get("uid")))
+        annotations, status = meta.get("annotations") or {}, obj.get("status") or {}
+        requested = annotations.get(ROTATE)
+        handled = status.get("rotateRequestHandled")
+        refused = (status.get("revokeRequestRefused") or {}).get("request")
+        revoking = revocation_asked(annotations.get(REVOKE), status.get("revokeRequestHandled"), refused)
+        if event.get("type") in ("ADDED", "MODIFIED") and (revoking or (requested and requested != handled)):
+            coordinator.ask(str(meta.get("uid")), urgent=revoking)
 
     @kopf.daemon(*RESOURCE, id="schedule", cancellation_timeout=2.0, registry=registry)
     async def scheduler(body: kopf.Body, stopped: kopf.DaemonStopped, **kwargs: Any) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 __all__ = [
     "DEFAULT_ACTIONS",
@@ -16,11 +16,14 @@ __all__ = [
     "SHORTEST_ROTATION",
     "AcsRef",
     "ConditionType",
+    "LabelSelector",
     "Reason",
+    "RestartTarget",
     "RoleSpec",
     "RotationReason",
     "RotationSpec",
     "SecretSpec",
+    "SelectorRequirement",
     "Spec",
     "Standing",
     "is_acs_resource_id",
@@ -147,6 +150,7 @@ class RotationReason(enum.StrEnum):
     EXPIRED = "Expired"
     RENEWAL_DUE = "RenewalDue"
     MANUAL_ROTATION = "ManualRotation"
+    REVOKED = "Revoked"  # an emergency revocation: the old keys go as soon as the rollout completes
 
 
 class Standing(enum.StrEnum):
@@ -262,11 +266,108 @@ class SecretTemplate(_Model):
 class SecretSpec(_Model):
     name: str | None = None
     template: SecretTemplate = Field(default_factory=SecretTemplate)
+    # Orphan: when the credential is deleted, the Secret stays with a working password (its client secret, role
+    # assignment kept), for a new credential of the same name to adopt (`finalize.py`, `kube_secret.adoptable`).
+    deletion_policy: Literal["Delete", "Orphan"] = Field(default="Delete", alias="deletionPolicy")
+
+
+_SELECTOR_NAME = r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?"
+_LABEL_KEY = re.compile(rf"^([a-z0-9]([-a-z0-9.]{{0,251}}[a-z0-9])?/)?{_SELECTOR_NAME}\Z")
+_LABEL_VALUE = re.compile(rf"^({_SELECTOR_NAME})?\Z")
+
+
+def _label_key(key: str) -> str:
+    if not _LABEL_KEY.match(key):
+        raise ValueError(f"{key[:80]!r} is not a label key")
+    return key
+
+
+def _label_value(value: str) -> str:
+    if not _LABEL_VALUE.match(value):
+        raise ValueError(f"{value[:80]!r} is not a label value")
+    return value
+
+
+class SelectorRequirement(_Model):
+    """One `matchExpressions` entry of a standard Kubernetes LabelSelector."""
+
+    key: str
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: tuple[str, ...] = Field(default=(), max_length=32)
+
+    @field_validator("key")
+    @classmethod
+    def _key(cls, value: str) -> str:
+        return _label_key(value)
+
+    @field_validator("values")
+    @classmethod
+    def _values(cls, values: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_label_value(v) for v in values)
+
+    @model_validator(mode="after")
+    def _operands(self) -> SelectorRequirement:
+        if (self.operator in ("In", "NotIn")) != bool(self.values):
+            raise ValueError(f"{self.key}: In and NotIn need values; Exists and DoesNotExist take none")
+        return self
+
+    def term(self) -> str:
+        """The requirement as `?labelSelector=` takes it."""
+        return {
+            "In": f"{self.key} in ({','.join(self.values)})",
+            "NotIn": f"{self.key} notin ({','.join(self.values)})",
+            "Exists": self.key,
+            "DoesNotExist": f"!{self.key}",
+        }[self.operator]
+
+
+class LabelSelector(_Model):
+    """A standard Kubernetes LabelSelector; never empty (`{}` would match every workload of the namespace)."""
+
+    match_labels: dict[str, str] = Field(default_factory=dict, alias="matchLabels", max_length=16)
+    match_expressions: tuple[SelectorRequirement, ...] = Field(default=(), alias="matchExpressions", max_length=16)
+
+    @field_validator("match_labels")
+    @classmethod
+    def _labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        for key, value in labels.items():
+            _label_key(key)
+            _label_value(value)
+        return labels
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> LabelSelector:
+        if not self.match_labels and not self.match_expressions:
+            raise ValueError(
+                "an empty selector would match every workload in the namespace: give matchLabels or matchExpressions"
+            )
+        return self
+
+    def query(self) -> str:
+        """The selector as `?labelSelector=` takes it (keys and values are validated: no term can be injected)."""
+        terms = [f"{k}={v}" for k, v in sorted(self.match_labels.items())]
+        return ",".join(terms + [e.term() for e in self.match_expressions])
 
 
 class RestartTarget(_Model):
+    """A workload to restart by name, or every workload of that kind a label selector matches in the
+    credential's namespace (exactly one of the two)."""
+
     kind: Literal["Deployment", "StatefulSet", "DaemonSet"]
-    name: str
+    name: str | None = Field(default=None, min_length=1, max_length=253)
+    selector: LabelSelector | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> RestartTarget:
+        if (self.name is None) == (self.selector is None):
+            raise ValueError("give exactly one of name and selector")
+        return self
+
+    def describe(self) -> str:
+        """`Deployment web`, or `Deployments matching app=mailer`."""
+        if self.selector is not None:
+            return f"{self.kind}s matching {self.selector.query()}"
+        return f"{self.kind} {self.name}"
 
 
 class Spec(_Model):

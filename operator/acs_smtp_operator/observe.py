@@ -93,15 +93,15 @@ async def _roles(ports: Ports, acs: AcsRef, role: RoleSpec) -> RolesSeen:
 async def rollouts_done(ports: Ports, namespace: str, targets: tuple[RestartTarget, ...]) -> bool:
     """Have the workloads restarted for the last rotation finished rolling out? (Kubernetes reads only.)
 
-    A workload that cannot be read counts as still rolling out: the rollout timeout moves the key on.
+    The targets are resolved again (a selector listed once): the workloads they name or select now, which are
+    the ones restarted unless labels changed meanwhile. A workload that cannot be read, or targets that come to
+    more than the bound, count as still rolling out: the rollout timeout moves the key on.
     """
     try:
-        for target in targets:
-            if not await workloads.rollout_complete(ports.kube, target.kind, namespace, target.name):
-                return False
+        resolved = await workloads.resolve(ports.kube, namespace, targets, ports.settings.max_restart_targets)
+        return await workloads.rollouts_complete(ports.kube, namespace, resolved)
     except Failure:
         return False
-    return True
 
 
 async def observe(
@@ -158,7 +158,7 @@ async def observe(
         role_id=role_id,
         assignment=assignment,
         smtp_username=smtp_username,
-        secret=secret_view(secret, uid),
+        secret=secret_view(secret, uid, name),  # or one a deleted credential of this name left: adopted
         moved_from=previous if previous is not None and previous.owned else None,
         rollout_done=rolled_out,
     )

@@ -16,6 +16,7 @@ from acs_smtp_operator.ids import same_id
 from acs_smtp_operator.model import RotationReason, Standing
 from acs_smtp_operator.observed import Application, CredentialState
 from acs_smtp_operator.status import PendingRollout, Retired, RetiringKey, Status
+from acs_smtp_operator.timestamps import stamp
 
 __all__ = [
     "CHECKS",
@@ -31,6 +32,9 @@ __all__ = [
     "next_wake",
     "orphans",
     "plan_keys",
+    "recent_revocations",
+    "revocation_asked",
+    "revocation_refusal",
     "standing_after_failure",
     "whole_second_after",
     "with_ledger",
@@ -62,6 +66,33 @@ def held_back(
         return None
     until = last_rotation + interval
     return until if now < until else None
+
+
+REVOCATION_WINDOW = timedelta(days=1)
+
+
+def revocation_asked(requested: str | None, handled: str | None, refused: str | None) -> bool:
+    """Is an emergency revocation (acssmtp.io/revoke) asked and not yet answered (done or refused)?"""
+    return bool(requested) and requested not in (handled, refused)
+
+
+def recent_revocations(done: tuple[datetime, ...], now: datetime) -> tuple[datetime, ...]:
+    """The revocations of the last 24 hours (status keeps no older ones)."""
+    return tuple(t for t in done if now - REVOCATION_WINDOW < t <= now)
+
+
+def revocation_refusal(done: tuple[datetime, ...], limit: int, policy: str, now: datetime) -> str | None:
+    """Why a revocation asked now is refused (the policy's maxRevocationsPerDay), or None: it goes ahead."""
+    if limit <= 0:
+        return f"emergency revocation is turned off by policy {policy!r} (limits.maxRevocationsPerDay: 0)"
+    recent = recent_revocations(done, now)
+    if len(recent) < limit:
+        return None
+    return (
+        f"{len(recent)} emergency revocations in the last 24 hours reach policy {policy!r}'s "
+        f"limits.maxRevocationsPerDay ({limit}); the next may be asked from {stamp(min(recent) + REVOCATION_WINDOW)} "
+        "(a rotation with acssmtp.io/rotate is still possible, with the grace period)"
+    )
 
 
 _UNBOUNDED = (RotationReason.APPLICATION_CHANGED, RotationReason.COMMUNICATION_SERVICE_CHANGED)
@@ -218,28 +249,35 @@ def advance(
     has_restart_targets: bool,
     rollout_done: bool,
     rollout_timeout: timedelta,
+    revoked: frozenset[str] = frozenset(),
 ) -> tuple[Ledger, list[str]]:
     """Move keys along current -> (rollout) -> grace -> due; return the new ledger and the keys due now.
+
+    A `revoked` key (an emergency revocation) has no grace period: due as soon as the rollout is done.
 
     A key the Secret no longer holds is never due before the workloads restarted (or the rollout timed out)
     and its grace period passed. Whether Graph lists it is not asked here: a key it does not list may be one
     added moments ago (Graph is eventually consistent) as well as one removed out of band, and either way the
     workloads must move off it. `plan_keys` removes a due key only if it is listed as ours.
     """
-    retiring = [(k, t) for k, t in ledger.retiring if k != secret_key]
+
+    def end(key: str) -> datetime:
+        return now if key in revoked else now + grace
+
+    retiring = [(k, min(t, now) if k in revoked else t) for k, t in ledger.retiring if k != secret_key]
     pending = ledger.pending
     if pending is not None and (rollout_done or now >= pending[1] + rollout_timeout):
-        retiring.append((pending[0], now + grace))  # the workloads have moved: the grace period starts now
+        retiring.append((pending[0], end(pending[0])))  # the workloads have moved: the grace period starts now
         pending = None
     replaced = ledger.current if ledger.current and ledger.current != secret_key else None
     known = {k for k, _ in retiring} | ({pending[0]} if pending else set())
     if replaced and replaced not in known:
         if has_restart_targets:
             if pending is not None:  # a second rotation before the first rollout finished
-                retiring.append((pending[0], now + grace))
+                retiring.append((pending[0], end(pending[0])))
             pending = (replaced, now)  # `rollout_done` speaks of the previous rollout, not of this one
         else:
-            retiring.append((replaced, now + grace))
+            retiring.append((replaced, end(replaced)))
     due = [k for k, t in retiring if t <= now]
     kept = tuple((k, t) for k, t in retiring if t > now)
     return Ledger(current=secret_key, pending=pending, retiring=kept), due
@@ -307,13 +345,14 @@ def plan_keys(
     rollout_done: bool,
     rollout_timeout: timedelta,
     settle: timedelta,
+    revoked: frozenset[str] = frozenset(),
 ) -> KeyPlan:
     """The ledger moved along, the restarts and removals that takes, and the orphans to clean up.
 
     Only keys carrying this credential's marker are ever removed: the key id the ledger starts from comes
     from the Secret, which the tenant can edit, and must not name another credential's key to retire.
     """
-    after, ended = advance(before, secret_key, now, grace, has_restart_targets, rollout_done, rollout_timeout)
+    after, ended = advance(before, secret_key, now, grace, has_restart_targets, rollout_done, rollout_timeout, revoked)
     ours = {k.key_id for k in application.keys if marks(k.display_name, marker)}
     due = [k for k in ended if k in ours]  # another's key leaves the ledger, never the application
     marked = {k.key_id: k.start for k in application.keys if k.key_id in ours and k.key_id not in due}

@@ -29,7 +29,7 @@ from acs_smtp_operator.status import LEDGER, Status
 from acs_smtp_operator.tenancy import Grant, Tenancy, permit, permits_target
 from acs_smtp_operator.timestamps import stamp
 from acs_smtp_operator.validate import validate, validate_names
-from acs_smtp_operator.vocabulary import ROTATE
+from acs_smtp_operator.vocabulary import REVOKE, ROTATE
 
 __all__ = ["Outcome", "reconcile"]
 
@@ -69,7 +69,7 @@ async def _carry_out(
     done.observed = observed = await observe(
         ports, cr.namespace, cr.name, cr.uid, spec, grant.role, pending, done, recorded, entry, previous.secret_name
     )
-    rotate = cr.annotations.get(ROTATE)
+    rotate, revoke = cr.annotations.get(ROTATE), cr.annotations.get(REVOKE)
     settings = ports.settings
     # The applications it used: an smtpUsernames entry holding one of them is its own to overwrite or delete.
     apps = (spec.entra_application.client_id, previous.client_id, *(r.client_id for r in previous.retired))
@@ -91,8 +91,16 @@ async def _carry_out(
         entry,
         frozenset(a.lower() for a in apps if a),
         previous.client_id is not None and not same_target,
+        revoke,
+        previous.revoke_request_handled,
+        previous.revoke_request_refused.request if previous.revoke_request_refused else None,
+        previous.revocations,
+        grant.max_revocations_per_day,
+        grant.policy,
     )
     done.plan = plan = decide(spec, target, observed, now)
+    if plan.revocation_refused is not None:
+        emit("Warning", "RevocationRefused", f"emergency revocation {revoke} refused: {plan.revocation_refused}")
     if plan.rotation_waits is not None:
         message = (
             "rotation request waits for the least time between rotations (the policy's minRotationInterval, "
@@ -132,6 +140,7 @@ async def _carry_out(
         lambda resource_id: permits_target(tenancy, cr.namespace, spec.entra_application.client_id, resource_id),
         frozenset(a.lower() for a in apps if a),
         legacy_smtp_username_resource(cr.namespace, cr.name),
+        frozenset(previous.revoked_keys),
     )
     await act(job, plan, ledger)
 
@@ -198,9 +207,8 @@ async def reconcile(
     renew = spec.rotation.renew if spec is not None else None
     settle = timedelta(seconds=ports.settings.orphan_settle)
     grace = spec.rotation.grace if spec is not None else timedelta(0)
-    result = report(
-        previous, cr.generation, now, acs_name, done, failure, renew, cr.annotations.get(ROTATE), settle, grace
-    )
+    rotate, revoke = cr.annotations.get(ROTATE), cr.annotations.get(REVOKE)
+    result = report(previous, cr.generation, now, acs_name, done, failure, renew, rotate, settle, grace, revoke)
     patch = result.status.to_patch(cr.status)
     # Bad input and a refusal by the policies are told once, when they first land in status: every later pass
     # would say the same until the spec or a policy changes.

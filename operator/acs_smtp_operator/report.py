@@ -12,8 +12,8 @@ from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.ids import canonical
 from acs_smtp_operator.model import ConditionType, Reason, RotationReason, Standing, is_acs_resource_id, is_guid
 from acs_smtp_operator.observed import Observed, SenderDomain
-from acs_smtp_operator.plan import KeyPlan, standing_after_failure, with_ledger
-from acs_smtp_operator.status import ReplacedAssignment, Retired, Status
+from acs_smtp_operator.plan import KeyPlan, recent_revocations, standing_after_failure, with_ledger
+from acs_smtp_operator.status import DeferredRequest, RefusedRequest, ReplacedAssignment, Retired, Status
 from acs_smtp_operator.timestamps import stamp
 
 __all__ = ["Done", "Report", "report"]
@@ -49,6 +49,7 @@ class Done:
     issued: RotationReason | None = None  # a new client secret went into the Secret, and why
     added: tuple[str, datetime] | None = None  # (key id, when) addPassword answered, whatever happened next
     keys: KeyPlan | None = None
+    revoked: tuple[str, ...] | None = None  # the revoked keys still to remove, once the keys were planned
     secret_version: str | None = None  # the resourceVersion of the Secret this pass wrote
     shared_keys: set[Hashable] = field(default_factory=set)  # the shared reads it used (made stale if it fails)
 
@@ -112,6 +113,28 @@ def _retired(previous: Status, done: Done, now: datetime, grace: timedelta) -> t
     return tuple(kept)
 
 
+def _requests(status: Status, done: Done, rotate: str | None, revoke: str | None, now: datetime) -> dict[str, object]:
+    """What status says of the rotation and revocation requests: answered, deferred (until when) or refused (why),
+    and the revoked keys still to remove."""
+    update: dict[str, object] = {"revocations": recent_revocations(status.revocations, now)}
+    plan = done.plan
+    if plan is not None:
+        waits = plan.rotation_waits
+        deferred = DeferredRequest(request=rotate, until=waits) if waits is not None and rotate else None
+        update.update(rotate_request_deferred=deferred)
+        if plan.revocation_refused is not None and revoke:
+            update.update(revoke_request_refused=RefusedRequest(request=revoke, message=plan.revocation_refused))
+    if done.issued == RotationReason.REVOKED and revoke:
+        update.update(
+            revoke_request_handled=revoke,
+            revoke_request_refused=None,
+            revocations=(*recent_revocations(status.revocations, now), now),
+        )
+    if done.revoked is not None:
+        update.update(revoked_keys=done.revoked)
+    return update
+
+
 def _facts(
     status: Status,
     done: Done,
@@ -120,10 +143,15 @@ def _facts(
     now: datetime,
     settle: timedelta,
     grace: timedelta,
+    revoke: str | None = None,
 ) -> Status:
+    retired = _retired(status, done, now, grace)
+    if done.issued == RotationReason.REVOKED:  # keys left on an application a retarget left go without grace too
+        retired = tuple(r.model_copy(update={"remove_after": min(r.remove_after, now)}) if r.client_id else r
+                        for r in retired)  # fmt: skip
     update: dict[str, object] = {
         "replaced_role_assignments": _replaced(status, done, now, settle),
-        "retired": _retired(status, done, now, grace),
+        "retired": retired,
     }
     if done.policy is not None:
         update.update(policy=done.policy)
@@ -145,6 +173,7 @@ def _facts(
         update.update(last_rotation_time=now, last_rotation_reason=str(done.issued))
         if rotate:
             update.update(rotate_request_handled=rotate)
+    update.update(_requests(status, done, rotate, revoke, now))
     status = status.model_copy(update=update)
     if done.keys is not None:
         status = with_ledger(status, done.keys.ledger, done.keys.settling)
@@ -162,11 +191,12 @@ def report(
     rotate: str | None = None,
     settle: timedelta = timedelta(minutes=2),
     grace: timedelta = timedelta(0),
+    revoke: str | None = None,
 ) -> Report:
     """The new status and the Warning Event, if any. `renew` is the spec's renewBefore (None: bad spec);
     `settle`: how long a replaced role assignment stays after its successor was made; `grace`: the spec's
     gracePeriod, how long what a retarget left behind stays."""
-    status = _facts(previous, done, renew, rotate, now, settle, grace)
+    status = _facts(previous, done, renew, rotate, now, settle, grace, revoke)
     if failure is not None and failure.reason == Reason.NOT_PERMITTED:
         status = status.model_copy(update={"policy": None})  # no policy permits it any more
     conditions = status.conditions

@@ -14,7 +14,9 @@ from acs_smtp_operator.timestamps import parse_stamp, stamp
 __all__ = [
     "LEDGER",
     "Condition",
+    "DeferredRequest",
     "PendingRollout",
+    "RefusedRequest",
     "ReplacedAssignment",
     "Retired",
     "RetiringKey",
@@ -108,6 +110,20 @@ class Retired(_Shape):
         return f"app:{self.client_id.lower()}" if self.client_id else f"smtp:{canonical(self.smtp_username_at or '')}"
 
 
+class DeferredRequest(_Shape):
+    """A rotation request (`acssmtp.io/rotate`) the least time between rotations holds back, and until when."""
+
+    request: str
+    until: Stamp
+
+
+class RefusedRequest(_Shape):
+    """A revocation request (`acssmtp.io/revoke`) refused, and why (no key was issued for it)."""
+
+    request: str
+    message: str
+
+
 class Status(_Shape):
     """Every field the operator writes; `docs/operator.md` and the CRD's status schema list the same."""
 
@@ -133,6 +149,13 @@ class Status(_Shape):
     replaced_role_assignments: tuple[ReplacedAssignment, ...] = Field(default=(), alias="replacedRoleAssignments")
     retired: tuple[Retired, ...] = ()
     rotate_request_handled: str | None = Field(default=None, alias="rotateRequestHandled")
+    rotate_request_deferred: DeferredRequest | None = Field(default=None, alias="rotateRequestDeferred")
+    # Emergency revocation: the request answered (a new key in the Secret), or refused, and the old keys it
+    # removes as soon as the rollout completes (no grace period); `revocations`: when the last ones happened.
+    revoke_request_handled: str | None = Field(default=None, alias="revokeRequestHandled")
+    revoke_request_refused: RefusedRequest | None = Field(default=None, alias="revokeRequestRefused")
+    revoked_keys: tuple[str, ...] = Field(default=(), alias="revokedKeys")
+    revocations: tuple[Stamp, ...] = ()
     policy: str | None = None  # the AcsSmtpPolicy that permits the credential
     # What the last permitted pass acted on: deletion cleans up these, whatever the spec says by then.
     client_id: str | None = Field(default=None, alias="clientId")
@@ -163,7 +186,7 @@ class Status(_Shape):
     def to_json(self) -> dict[str, Any]:
         """The status object as Kubernetes stores it (camelCase, absent fields left out)."""
         dumped: dict[str, Any] = self.model_dump(mode="json", by_alias=True, exclude_none=True)
-        lists = ("conditions", "retiringKeys", "replacedRoleAssignments", "retired")
+        lists = ("conditions", "retiringKeys", "replacedRoleAssignments", "retired", "revokedKeys", "revocations")
         for empty in [key for key in lists if not dumped.get(key)]:
             del dumped[empty]
         return dumped

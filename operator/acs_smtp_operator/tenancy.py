@@ -93,6 +93,8 @@ class Limits(_Model):
     max_secret_lifetime: str = Field(default="2160h", alias="maxSecretLifetime")
     min_rotation_interval: str = Field(default="1h", alias="minRotationInterval")
     max_grace_period: str = Field(default="168h", alias="maxGracePeriod")
+    # Emergency revocations (acssmtp.io/revoke) in any 24 hours; 0 turns them off.
+    max_revocations_per_day: int = Field(default=3, ge=0, le=100, alias="maxRevocationsPerDay")
     username_formats: tuple[Literal["Dot", "Pipe", "SmtpUsername"], ...] = Field(
         default=("Dot", "Pipe", "SmtpUsername"), alias="usernameFormats"
     )
@@ -180,6 +182,7 @@ class Grant:
     policy: str
     role: RoleSpec
     min_rotation_interval: timedelta = timedelta(0)  # manual rotations too wait this long after the last one
+    max_revocations_per_day: int = 3  # emergency revocations in any 24 hours (0: none)
 
 
 def covers(chosen: NamespaceSelection | None, namespace: str, labels: Mapping[str, str] | None) -> bool:
@@ -255,6 +258,11 @@ def _over(spec: Spec, limits: Limits) -> str | None:
             spec.deletion_policy == "Retain" and not limits.allow_retain,
             "spec.deletionPolicy Retain is not allowed (allowRetain is false)",
         ),
+        (
+            # The Secret, its client secret and role assignment outlive the credential: a form of Retain.
+            spec.secret.deletion_policy == "Orphan" and not limits.allow_retain,
+            "spec.secret.deletionPolicy Orphan is not allowed (allowRetain is false)",
+        ),
     )
     for refused, why in checks:
         if refused:
@@ -311,7 +319,10 @@ def permit(spec: Spec, namespace: str, tenancy: Tenancy) -> Grant:
         why = _refusal(view, spec, conflicted)
         if why is None:
             assert view.spec is not None
-            return Grant(view.name, view.spec.role, parse_duration(view.spec.limits.min_rotation_interval))
+            limits = view.spec.limits
+            return Grant(
+                view.name, view.spec.role, parse_duration(limits.min_rotation_interval), limits.max_revocations_per_day
+            )
         refusals.append(f"policy {view.name!r}: {why}")
     raise Failure(
         Reason.NOT_PERMITTED,

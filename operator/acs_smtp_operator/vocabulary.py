@@ -11,12 +11,16 @@ __all__ = [
     "KIND",
     "MANAGED_BY",
     "NOT_AFTER",
+    "ORPHANED_AT",
+    "ORPHANED_FROM",
+    "ORPHANED_UID",
     "PLURAL",
     "POLICY_KIND",
     "POLICY_PLURAL",
     "PREFIX",
     "RESOURCE",
     "RESTARTED_AT",
+    "REVOKE",
     "ROTATE",
     "SECRET_TYPE",
     "VERSION",
@@ -34,8 +38,17 @@ NOT_AFTER = f"{PREFIX}/not-after"
 CLIENT_ID = f"{PREFIX}/client-id"
 RESOURCE = f"{PREFIX}/communication-service"
 
+# On a Secret a deleted credential left (`spec.secret.deletionPolicy: Orphan`): the credential's name and uid,
+# and when. A new credential of that name in that namespace adopts the Secret and drops them.
+ORPHANED_FROM = f"{PREFIX}/orphaned-from"
+ORPHANED_UID = f"{PREFIX}/orphaned-uid"
+ORPHANED_AT = f"{PREFIX}/orphaned-at"
+
 # On the credential: a new value asks for a rotation (`acs-smtp-operator rotate`).
 ROTATE = f"{PREFIX}/rotate"
+# On the credential: a new value asks for an emergency revocation (`kubectl acssmtp rotate --revoke`): a new key
+# now, whatever the least time between rotations, and the old ones removed as soon as the rollout completes.
+REVOKE = f"{PREFIX}/revoke"
 
 # On a restart target's pod template, as `kubectl rollout restart` does with its own key.
 RESTARTED_AT = f"{PREFIX}/restartedAt"

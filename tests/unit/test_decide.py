@@ -278,3 +278,34 @@ def test_an_existing_or_built_in_role_that_could_grant_access_is_refused_before_
     assert caught.value.reason == Reason.NOT_PERMITTED and "/owner" in caught.value.message
     reader = RolesSeen(existing=role(id_="/reader", actions=("Microsoft.Authorization/*/read", *DEFAULT_ACTIONS)))
     assert decide_role(chosen, spec().communication_service, TENANT, reader).role_id == "/reader"
+
+
+def _revoking(revocations: tuple[datetime, ...] = (), limit: int = 3, **over: Any) -> Target:
+    return _recent(NOW - timedelta(minutes=5), timedelta(hours=24), revoke_requested="leak-1",
+                   revocations=revocations, max_revocations=limit, policy="p", **over)  # fmt: skip
+
+
+def test_an_emergency_revocation_issues_a_key_at_once_whatever_the_least_interval() -> None:
+    """A key issued five minutes ago and a 24 h minRotationInterval: a rotation waits, a revocation does not."""
+    assert isinstance(decide(spec(), _recent(NOW - timedelta(minutes=5), rotate_requested="r"), observed(), NOW).secret,
+                      Keep)  # fmt: skip
+    revoked = decide(spec(), _revoking(rotate_requested="r"), observed(), NOW)
+    assert revoked.secret == Issue(RotationReason.REVOKED)
+    assert revoked.revocation_refused is None and revoked.rotation_waits is None  # the rotation is answered too
+    answered = decide(spec(), _revoking(revoke_handled="leak-1"), observed(), NOW)
+    assert isinstance(answered.secret, Keep)  # answered once: the same value does not revoke again
+
+
+def test_revocations_past_the_policys_daily_limit_are_refused_and_say_when_the_next_may_be_asked() -> None:
+    three = (NOW - timedelta(hours=23), NOW - timedelta(hours=2), NOW - timedelta(hours=1))
+    refused = decide(spec(), _revoking(three), observed(), NOW)
+    assert isinstance(refused.secret, Keep)  # no key issued: the Secret keeps its working one
+    assert refused.revocation_refused is not None
+    assert "maxRevocationsPerDay (3)" in refused.revocation_refused
+    assert "2026-11-28T13:00:00Z" in refused.revocation_refused  # the oldest of the three leaves the window then
+    older = (NOW - timedelta(hours=25), *three[1:])  # one of them is more than a day old: room for one more
+    assert decide(spec(), _revoking(older), observed(), NOW).secret == Issue(RotationReason.REVOKED)
+    off = decide(spec(), _revoking(limit=0), observed(), NOW)
+    assert isinstance(off.secret, Keep) and "turned off by policy 'p'" in (off.revocation_refused or "")
+    again = decide(spec(), _revoking(three, revoke_refused="leak-1"), observed(), NOW)
+    assert again.revocation_refused is None  # a refused request is answered: not refused (nor told) again

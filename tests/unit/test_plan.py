@@ -245,3 +245,20 @@ def test_retirements_wait_for_their_time_and_for_the_switch_and_never_remove_the
         (entry, False),  # the current resource still needs the smtpUsernames entry
     )
     assert due_retirements((entry,), now, app_b, acs, False, settling=False) == ((entry, True),)
+
+
+def test_revoked_keys_wait_for_the_rollout_and_then_go_with_no_grace_period() -> None:
+    """An emergency revocation: the leaked key stays until the restarted workloads rolled out (no login of theirs
+    fails), then goes at once; an older key still in its grace period goes at once too."""
+    before = Ledger(current="leaked", retiring=(("older", NOW + GRACE),))
+    revoked = frozenset({"leaked", "older"})
+    ledger, due = advance(before, "new", NOW, GRACE, True, False, TIMEOUT, revoked)
+    assert ledger.pending == ("leaked", NOW) and due == ["older"] and ledger.retiring == ()
+    later = NOW + timedelta(seconds=30)
+    ledger, due = advance(ledger, "new", later, GRACE, True, False, TIMEOUT, revoked)
+    assert due == [] and ledger.pending == ("leaked", NOW)  # still rolling out: the workloads still use it
+    ledger, due = advance(ledger, "new", later, GRACE, True, True, TIMEOUT, revoked)
+    assert due == ["leaked"] and ledger == Ledger(current="new")
+    # Without restart targets nothing is waited for: the leaked key goes in the pass that switched the Secret.
+    ledger, due = advance(Ledger(current="leaked"), "new", NOW, GRACE, False, False, TIMEOUT, frozenset({"leaked"}))
+    assert due == ["leaked"] and ledger == Ledger(current="new")

@@ -106,3 +106,34 @@ def test_a_later_rotation_does_not_postpone_a_retirement_only_the_switch_to_the_
 def test_an_edited_status_naming_no_application_or_resource_is_not_retired_and_does_not_crash() -> None:
     edited = Status(clientId="not-a-guid", communicationServiceId="/x", smtpUsernameResource="acssmtp-x-1")
     assert _retired(edited, Done(acted_on=(APP_B, ACS))) == []
+
+
+def test_a_revocation_is_answered_counted_and_its_keys_listed_until_they_are_gone() -> None:
+    old = (NOW - timedelta(days=2), NOW - timedelta(hours=3))
+    before = Status(revocations=old, revokeRequestRefused={"request": "leak-0", "message": "limit"})
+    issued = Done(held=("k2", NOW + timedelta(days=90)), issued=RotationReason.REVOKED, revoked=("k1",))
+    status = report(before, 1, NOW, "shop", issued, None, RENEW, None, revoke="leak-1").status
+    assert status.revoke_request_handled == "leak-1" and status.revoke_request_refused is None
+    assert status.revocations == (NOW - timedelta(hours=3), NOW)  # a day's window: the older one is dropped
+    assert status.revoked_keys == ("k1",)  # still to remove: the rollout goes on
+    later = Done(held=("k2", NOW + timedelta(days=90)), revoked=())
+    after = report(status, 1, NOW + timedelta(minutes=1), "shop", later, None, RENEW, None, revoke="leak-1").status
+    assert after.revoked_keys == () and "revokedKeys" not in after.to_json()
+    assert after.revoke_request_handled == "leak-1" and len(after.revocations) == 2
+
+
+def test_a_revocation_cuts_the_grace_of_keys_a_retarget_left_on_another_application() -> None:
+    app, acs = (
+        "11111111-2222-3333-4444-555555555555",
+        (
+            "/subscriptions/11111111-2222-3333-4444-555555555555/resourceGroups/rg/providers/"
+            "Microsoft.Communication/communicationServices/old"
+        ),
+    )
+    later = NOW + timedelta(days=7)
+    before = Status(retired=({"clientId": app, "removeAfter": later}, {"smtpUsernameAt": acs, "removeAfter": later}))
+    issued = Done(held=("k2", NOW + timedelta(days=90)), issued=RotationReason.REVOKED, revoked=())
+    retired = report(before, 1, NOW, "shop", issued, None, RENEW, None, revoke="leak").status.retired
+    assert [(r.client_id, r.remove_after) for r in retired] == [(app, NOW), (None, later)]  # the entry is no key
+    rotated = Done(held=("k2", NOW + timedelta(days=90)), issued=RotationReason.MANUAL_ROTATION)
+    assert all(r.remove_after == later for r in report(before, 1, NOW, "shop", rotated, None, RENEW).status.retired)
