@@ -51,7 +51,7 @@ def answer(credential: dict[str, Any], annotation: str, value: str) -> Answer:
     status = Status.read(credential.get("status"))
     if annotation == ROTATE:
         if status.rotate_request_handled == value:
-            return Answer(state="handled", key_id=status.current_key_id)
+            return Answer(state="handled", key_id=status.issued_key_id or status.current_key_id)
         deferred = status.rotate_request_deferred
         if deferred is not None and deferred.request == value:
             return Answer(state="deferred", until=deferred.until)
@@ -60,7 +60,9 @@ def answer(credential: dict[str, Any], annotation: str, value: str) -> Answer:
         if refused is not None and refused.request == value:
             return Answer(state="refused", message=refused.message)
         if status.revoke_request_handled == value:
-            return Answer(state="handled", key_id=status.current_key_id, revoked_keys=status.revoked_keys)
+            # The key issued for it (the ledger's current key lags when a later step of that pass failed).
+            key = status.issued_key_id or status.current_key_id
+            return Answer(state="handled", key_id=key, revoked_keys=status.revoked_keys)
     else:
         raise ValueError(f"{annotation} is not a request annotation")
     return Answer(state="pending")

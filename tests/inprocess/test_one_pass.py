@@ -11,8 +11,10 @@ from acs_smtp_operator.finalize import finalize
 from acs_smtp_operator.identity import key_marker
 from acs_smtp_operator.model import Reason
 from acs_smtp_operator.reconcile import reconcile
+from acs_smtp_operator.sandbox.azure.faults import FaultSpec
 from acs_smtp_operator.tenancy import Tenancy, policy_view
 from acs_smtp_operator.timestamps import parse_stamp
+from acs_smtp_operator.vocabulary import GROUP, PLURAL, VERSION
 from tests.inprocess.conftest import ANYWHERE, PERMITTED, Bench, PassResult, off_loop
 
 DAY = timedelta(days=1)
@@ -323,3 +325,34 @@ async def test_a_role_chosen_again_keeps_its_assignment_even_when_its_removal_wa
     status = await _ready(bench, ns, "back")
     assert status["roleAssignmentId"] == kept and await _assignment_exists(bench, kept)
     assert [r["id"] for r in status["replacedRoleAssignments"]] == [second]  # type: ignore[union-attr]
+
+
+async def test_a_revocation_cut_short_after_the_switch_still_removes_the_old_key_with_no_grace(
+    bench: Bench, ns: str
+) -> None:
+    """The Secret switched to the new key, then removing the leaked one failed (Graph refused, as it may mid-
+    incident): status keeps the revoked key, and the next pass removes it at once, not after the grace period."""
+    await bench.apply(ns, "leaky", rotation={"secretLifetime": "240h", "renewBefore": "48h", "gracePeriod": "24h"})
+    await bench.run(ns, "leaky")
+    leaked = str((await _ready(bench, ns, "leaky"))["currentKeyId"])
+    stored = await bench.read(ns, "leaky")
+    assert stored is not None
+    stored["metadata"].setdefault("annotations", {})["acssmtp.io/revoke"] = "leak-1"
+    await off_loop(bench.custom.replace_namespaced_custom_object, GROUP, VERSION, ns, PLURAL, "leaky", stored)
+    bench.sandbox.ctx.faults.add(FaultSpec(path="/removePassword", method="POST", status=403, times=1))
+    try:
+        cut = await bench.run(ns, "leaky")
+    finally:
+        bench.sandbox.ctx.faults.clear()
+    assert cut.outcome.failure is not None and len(cut.named("/addPassword")) == 1
+    status = await _ready(bench, ns, "leaky")
+    secret = await bench.secret(ns, "leaky-smtp")
+    assert secret is not None and secret["metadata"]["annotations"]["acssmtp.io/key-id"] != leaked  # switched
+    assert status["revokeRequestHandled"] == "leak-1" and status["revokedKeys"] == [leaked]
+    assert leaked in bench.keys("shop-mailer")
+    bench.clock.step(timedelta(seconds=2))
+    again = await bench.run(ns, "leaky")
+    assert again.outcome.failure is None and not again.named("/addPassword")  # answered: no second key
+    assert leaked not in bench.keys("shop-mailer"), "the leaked key waited for its grace period"
+    assert "revokedKeys" not in await _ready(bench, ns, "leaky")
+    assert ("Normal", "KeyRevoked") in [(t, r) for t, r, _ in again.events]

@@ -54,6 +54,10 @@ def test_a_revocation_is_refused_or_handled_with_the_old_keys_still_to_remove() 
     assert (handled.state, handled.key_id, handled.revoked_keys) == ("handled", "k3", ("k1", "k2"))
     done = answer(credential(revokeRequestHandled=ASKED, currentKeyId="k3"), REVOKE, ASKED)
     assert done.revoked_keys == ()
+    # A pass that switched the Secret and then failed: the ledger still names the old key, issuedKeyId the new.
+    cut = answer(credential(revokeRequestHandled=ASKED, currentKeyId="k1", issuedKeyId="k3", revokedKeys=["k1"]),
+                 REVOKE, ASKED)  # fmt: skip
+    assert (cut.key_id, cut.revoked_keys) == ("k3", ("k1",))
     # The rotation's fields answer a rotation only, and a revocation's a revocation.
     assert answer(credential(rotateRequestHandled=ASKED), REVOKE, ASKED).state == "pending"
     assert answer(credential(revokeRequestHandled=ASKED), ROTATE, ASKED).state == "pending"
