@@ -129,6 +129,14 @@ async def observe(
     acs, client_id = spec.communication_service, spec.entra_application.client_id
     done.domains = domains = await _domains(ports, acs, done)
     application = await passwords.find_application(ports.azure.graph, client_id)
+    # Owned, before anything is written (a role assignment or an entry for an application whose key it cannot
+    # add would be left for nothing): shared by the application's credentials, like the other reads.
+    await _shared(
+        ports,
+        done,
+        ("owned", application.object_id.lower()),
+        lambda: passwords.check_owner(ports.azure.graph, application),
+    )
     seen = await _shared(
         ports, done, ("role", acs.resource_id.lower(), role.model_dump_json()), lambda: _roles(ports, acs, role)
     )

@@ -90,12 +90,16 @@ async def test_credentials_on_one_resource_share_its_reads(bench: Bench, ns: str
 
 async def test_a_restart_re_checks_a_credential_without_reading_its_principal(bench: Bench, ns: str) -> None:
     """A fresh process (nothing shared yet): the principal comes from the assignment status records, as ARM
-    lists it; the only Graph read is the credential's application."""
+    lists it; the only Graph reads are the credential's application and its owners (ownership, before any write;
+    shared by the application's credentials afterwards)."""
     await bench.apply(ns, "restarted", app="billing-mailer")
     assert (await bench.run(ns, "restarted")).outcome.failure is None
     fresh = dataclasses.replace(bench.ports, shared=Shared(ttl=600))
     result = await bench.run(ns, "restarted", fresh)
     assert result.outcome.failure is None and not [c for c in result.calls if c.method != "GET"]
     assert [p.rsplit("/", 1)[-1] for p in _graph_reads(result)] == [
-        f"applications(appId='{bench.app('billing-mailer')['clientId']}')"
+        f"applications(appId='{bench.app('billing-mailer')['clientId']}')",
+        "owners",
     ]
+    again = await bench.run(ns, "restarted", fresh)
+    assert "owners" not in [p.rsplit("/", 1)[-1] for p in _graph_reads(again)], "shared: not read again while fresh"

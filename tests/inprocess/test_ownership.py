@@ -27,11 +27,15 @@ async def test_the_condition_names_the_missing_owner_and_the_command_that_adds_i
 
     refused = await bench.run(ns, "unowned")
     assert refused.outcome.failure is not None and refused.outcome.failure.reason == Reason.FORBIDDEN
-    assert not [c for c in refused.calls if c.method != "GET" and c.api == "graph"], "no Graph write"
+    # Ownership is read before anything is written: no role, no assignment, no entry, no key (Graph lets
+    # Application.ReadWrite.OwnedBy read every application, so only the owners list can tell).
+    writes = [(c.api, c.method, c.path) for c in refused.calls if c.method != "GET" and c.api != "entra"]
+    assert writes == [], f"Azure writes for an application it does not own: {writes}"
+    assert refused.named("/owners"), "the owners were read"
     ready = await _ready(bench, ns, "unowned")
     assert ready["status"] == "False" and ready["reason"] == "Forbidden"
     message = ready["message"]
-    assert "Authorization_RequestDenied" in message
+    assert "Nothing was written in Azure" in message
     assert f"The operator's identity (service principal {operator.object_id}, client id " in message
     assert f"is not an owner of application {app['clientId']}: add it with `az ad app owner add" in message
     command = COMMAND.search(message)

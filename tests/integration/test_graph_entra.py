@@ -126,6 +126,31 @@ async def test_graph_refuses_apps_the_operator_does_not_own(cloud: Cloud, azure:
     assert info.value.response_status_code == 403 and info.value.error.code == "Authorization_RequestDenied"
 
 
+async def test_owned_by_reads_every_application_and_its_owners_but_writes_only_its_own(
+    cloud: Cloud, azure: AzureClients
+) -> None:
+    """Application.ReadWrite.OwnedBy "allows an app to call GET /applications and GET /servicePrincipals endpoints
+    to list all applications and service principals in the tenant" (Graph's permissions reference): reading an
+    application tells nothing of ownership; its owners list does (List owners: OwnedBy is enough)."""
+    theirs, ours = cloud.app("not-owned-app"), cloud.app("shop-mailer")
+    found = await azure.graph.applications_with_app_id(theirs["clientId"]).get()
+    assert found is not None and found.id == theirs["objectId"]
+    listed = await azure.graph.applications.get()
+    assert listed is not None and theirs["objectId"] in {a.id for a in listed.value or []}
+    operator = await azure.graph.service_principals_with_app_id(cloud.env["AZURE_CLIENT_ID"]).get()
+    assert operator is not None
+    owners_of_ours = await azure.graph.applications.by_application_id(ours["objectId"]).owners.get()
+    owners_of_theirs = await azure.graph.applications.by_application_id(theirs["objectId"]).owners.get()
+    assert owners_of_ours is not None and owners_of_theirs is not None
+    ours_ids = {o.odata_type: o.id for o in owners_of_ours.value or []}
+    assert list(ours_ids) == ["#microsoft.graph.servicePrincipal"]
+    assert not owners_of_theirs.value
+    assert ours_ids["#microsoft.graph.servicePrincipal"] == operator.id  # the operator owns its applications
+    with pytest.raises(ODataError) as info:
+        await add_password(azure, theirs["objectId"])
+    assert info.value.response_status_code == 403
+
+
 @pytest.mark.parametrize(
     ("app_name", "lifetime", "code"),
     [

@@ -42,7 +42,7 @@ def test_bad_input_is_refused_with_invalid_spec_and_no_azure_write(cloud: Cloud,
         # ARM authorises before it looks: the operator's least privilege holds nothing on a missing resource.
         ("a missing ACS resource", "Forbidden", "a resource that does not exist"),
         ("an unknown application", "ApplicationNotFound", "Request_ResourceNotFound"),
-        ("an application the operator does not own", "Forbidden", "Authorization_RequestDenied"),
+        ("an application the operator does not own", "Forbidden", "is not an owner of application"),
         ("a lifetime the app's policy refuses", "CredentialPolicyRefused", "max value allowed as per assigned policy"),
     ],
 )

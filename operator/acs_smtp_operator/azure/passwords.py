@@ -23,8 +23,8 @@ from msgraph.generated.service_principals_with_app_id.service_principals_with_ap
 from msgraph.graph_service_client import GraphServiceClient
 from pydantic import SecretStr
 
-from acs_smtp_operator.azure.errors import AZURE_ERRORS, denied_by_graph, translate
-from acs_smtp_operator.azure.whoami import OperatorGraph
+from acs_smtp_operator.azure.errors import AZURE_ERRORS, denied_by_graph, owner_advice, translate
+from acs_smtp_operator.azure.whoami import OperatorGraph, may_write
 from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.model import Reason
 from acs_smtp_operator.observed import Application, KeyInfo
@@ -32,6 +32,7 @@ from acs_smtp_operator.observed import Application, KeyInfo
 __all__ = [
     "NewPassword",
     "add_password",
+    "check_owner",
     "find_application",
     "find_service_principal",
     "remove_password",
@@ -80,6 +81,34 @@ async def find_application(graph: GraphServiceClient, client_id: str) -> Applica
         if p.key_id is not None
     )
     return Application(object_id=app.id, client_id=client_id, keys=keys)
+
+
+async def check_owner(graph: GraphServiceClient, application: Application) -> bool:
+    """Before any write: does the operator own the application (or may it write every one)? One read of the
+    application's owners (`GET /applications/{id}/owners`, whose least privileged application permission is
+    Application.ReadWrite.OwnedBy: Graph's "List owners" page). A `Failure` naming the missing owner, and the
+    command that adds it, when it does not; True when it does, or when its identity is unknown (then the first
+    write tells)."""
+    caller = await graph.caller() if isinstance(graph, OperatorGraph) else None
+    if caller is None or caller.object_id is None:
+        return True
+    verdict = may_write(caller, frozenset())
+    if verdict:
+        return True  # it may write every application: no read needed
+    what = f"reading the owners of application {application.client_id}"
+    try:
+        found = await graph.applications.by_application_id(application.object_id).owners.get()
+    except AZURE_ERRORS as exc:
+        raise await _failed(graph, exc, what, application.client_id) from None
+    owners = frozenset(str(o.id).lower() for o in (found.value if found is not None else None) or [] if o.id)
+    if may_write(caller, owners):
+        return True
+    advice = owner_advice(application.client_id, caller)
+    raise Failure(
+        Reason.FORBIDDEN,
+        f"{advice[:1].upper()}{advice[1:]}. Nothing was written in Azure (no role assignment, "
+        "smtpUsername entry or client secret): Application.ReadWrite.OwnedBy writes only applications it owns",
+    )
 
 
 async def find_service_principal(graph: GraphServiceClient, client_id: str) -> str:

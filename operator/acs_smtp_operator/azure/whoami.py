@@ -3,7 +3,8 @@
 The token azure-identity hands the Graph client is a JWT whose claims name the caller: `oid`, the object id of
 the operator's service principal (what `az ad app owner add --owner-object-id` wants), `appid` (`azp` in a v2
 token), its client id, and `roles`, the Graph application permissions it holds. They are read without verifying
-the signature, which is fine for a message and never used for a decision. The token itself never leaves
+the signature: the operator got the token from Entra itself, over TLS, so its claims about the operator are as good
+as the token (they decide whether it owns an application before it writes, `may_write`). The token itself never leaves
 `OperatorGraph.caller`: not logged, not kept, not in any exception.
 """
 
@@ -18,7 +19,7 @@ from azure.core.credentials_async import AsyncTokenCredential
 from msgraph.graph_request_adapter import GraphRequestAdapter
 from msgraph.graph_service_client import GraphServiceClient
 
-__all__ = ["Caller", "OperatorGraph", "caller_of"]
+__all__ = ["Caller", "OperatorGraph", "caller_of", "may_write"]
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,21 @@ class Caller:
     object_id: str | None  # its service principal's object id
     client_id: str | None
     roles: tuple[str, ...] | None  # Graph application permissions; None: the token says nothing of them
+
+
+# Graph permissions that write any application, owned or not.
+_WRITES_ANY = {"Application.ReadWrite.All", "Directory.ReadWrite.All"}
+
+
+def may_write(caller: Caller | None, owners: frozenset[str]) -> bool | None:
+    """May the operator write the application whose owners (object ids, lower case) are `owners`? True: it owns
+    it, or its token grants writing every application; False: with Application.ReadWrite.OwnedBy (or no Graph
+    permission at all) it does not own it, so addPassword will be refused; None: its identity is unknown."""
+    if caller is None or caller.object_id is None:
+        return None
+    if caller.roles is not None and set(caller.roles) & _WRITES_ANY:
+        return True
+    return caller.object_id.lower() in owners
 
 
 def _id(value: Any) -> str | None:

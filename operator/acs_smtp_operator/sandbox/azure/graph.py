@@ -81,12 +81,18 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         return app
 
     def require(claims: Claims, app: Application | None, write: bool) -> None:
+        """Application.ReadWrite.OwnedBy reads every application and service principal of the tenant (the
+        permissions reference: "allows an app to call GET /applications and GET /servicePrincipals endpoints to
+        list all applications and service principals in the tenant"); it writes only those it owns."""
         granted = set(claims.roles)
         if granted & (_WRITE_ALL if write else _READ_ALL | _WRITE_ALL):
             return
-        if _OWNED_BY in granted and (app is None or claims.object_id in app.owners):
+        if _OWNED_BY in granted and (not write or app is None or claims.object_id in app.owners):
             return
         raise GraphError(403, "Authorization_RequestDenied", "Insufficient privileges to complete the operation.")
+
+    def readable(claims: Claims) -> bool:
+        return bool(set(claims.roles) & (_READ_ALL | _WRITE_ALL | {_OWNED_BY}))
 
     async def get_app(request: web.Request, claims: Claims, match: re.Match[str]) -> web.Response:
         app = find_app(match)
@@ -101,8 +107,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         visible = [
             a
             for a in cloud.applications.values()
-            if (wanted is None or a.app_id.lower() == wanted.lower())
-            and (set(claims.roles) & (_READ_ALL | _WRITE_ALL) or claims.object_id in a.owners)
+            if (wanted is None or a.app_id.lower() == wanted.lower()) and readable(claims)
         ]
         return web.json_response(
             {
@@ -130,16 +135,24 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         require(claims, None, write=False)
         wanted = _filter_app_id(request)
         found = [s for s in cloud.service_principals.values() if wanted is None or s.app_id.lower() == wanted.lower()]
-        visible = [
-            s
-            for s in found
-            if set(claims.roles) & (_READ_ALL | _WRITE_ALL)
-            or claims.object_id in getattr(cloud.app_by_app_id(s.app_id), "owners", set())
-        ]
+        visible = [s for s in found if readable(claims)]
         return web.json_response(
             {
                 "@odata.context": f"{ctx.base_url}/v1.0/$metadata#servicePrincipals",
                 "value": [s.to_graph() for s in visible],
+            }
+        )
+
+    async def list_owners(request: web.Request, claims: Claims, match: re.Match[str]) -> web.Response:
+        """`GET /applications/{id}/owners` (List owners of an application: Application.ReadWrite.OwnedBy is its
+        least privileged application permission): directoryObjects, here the owning service principals."""
+        app = find_app(match)
+        require(claims, app, write=False)
+        owners = [cloud.service_principals.get(o) for o in sorted(app.owners)]
+        return web.json_response(
+            {
+                "@odata.context": f"{ctx.base_url}/v1.0/$metadata#directoryObjects",
+                "value": [{"@odata.type": "#microsoft.graph.servicePrincipal", **sp.to_graph()} for sp in owners if sp],
             }
         )
 
@@ -188,6 +201,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
 
     table: list[tuple[str, re.Pattern[str], Handler]] = [
         ("GET", re.compile(rf"^{_APP_KEY}$"), get_app),
+        ("GET", re.compile(rf"^{_APP_KEY}/owners$"), list_owners),
         ("GET", re.compile(r"^applications$"), list_apps),
         ("GET", re.compile(rf"^{_SP_KEY}$"), get_sp),
         ("GET", re.compile(r"^servicePrincipals$"), list_sps),
