@@ -26,6 +26,7 @@ from acs_smtp_operator.plan import Ledger, due_retirements, plan_keys, whole_sec
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.report import Done
 from acs_smtp_operator.retention import as_own, predecessor_keys
+from acs_smtp_operator.smtp import envelope_sender
 from acs_smtp_operator.status import ReplacedAssignment, Retired
 from acs_smtp_operator.template import TemplateError
 from acs_smtp_operator.timestamps import stamp
@@ -155,7 +156,8 @@ async def _verified(job: Job, secret: str) -> str | None:
                 ports.settings, ports.tenant_id, client_id, secret, bound, hook=ports.metrics.azure_call
             )
         if job.spec.rotation.verify == "Smtp":
-            return await verify.verify_smtp(ports.settings, job.content.username, secret, job.content.sender, bound)
+            sender = envelope_sender(job.observed.domains)
+            return await verify.verify_smtp(ports.settings, job.content.username, secret, sender, bound)
     except Exception as exc:  # the check itself broke (network, TLS): the key is unproven
         return f"the verification could not run ({type(exc).__name__})"
     return None

@@ -108,8 +108,9 @@ class SenderDomain:
     """A domain linked to the ACS resource, as its domain resource describes it."""
 
     name: str  # the domain resource's name: `AzureManagedDomain`, or a custom domain's name
-    sender: str | None  # mailFromSenderDomain (else fromSenderDomain): the domain MAIL FROM must be on
+    sender: str | None  # mailFromSenderDomain (P1, the envelope; else fromSenderDomain): MAIL FROM's domain
     unverified: tuple[tuple[str, str], ...] = ()  # (record, status) of the records sending needs, not Verified
+    header: str | None = None  # fromSenderDomain (P2, the From header recipients see; else mailFromSenderDomain)
 
     @property
     def can_send(self) -> bool:

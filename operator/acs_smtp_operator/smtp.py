@@ -9,6 +9,7 @@ from acs_smtp_operator.observed import SenderDomain
 
 __all__ = [
     "compose_username",
+    "envelope_sender",
     "on_linked_domain",
     "secret_data",
     "sender_address",
@@ -38,14 +39,28 @@ def on_linked_domain(username: str, domains: Sequence[SenderDomain]) -> bool:
     return username.rsplit("@", 1)[1].lower() in {d.sender.lower() for d in domains if d.sender}
 
 
-def sender_address(domains: Sequence[SenderDomain]) -> str | None:
-    """ACS's default sender (`DoNotReply`) on the first linked domain that can send, else the first linked one.
-
-    The domain is the domain resource's `mailFromSenderDomain`, never its resource name: an Azure-managed
-    domain's resource is always `AzureManagedDomain` and sends as `<guid>.azurecomm.net`.
-    """
+def _usable(domains: Sequence[SenderDomain]) -> SenderDomain | None:
     usable = [d for d in domains if d.can_send] or [d for d in domains if d.sender]
-    return f"DoNotReply@{usable[0].sender}" if usable else None
+    return usable[0] if usable else None
+
+
+def sender_address(domains: Sequence[SenderDomain]) -> str | None:
+    """The Secret's `from`, what applications write in the From header: ACS's default sender (`DoNotReply`) on
+    the first linked domain that can send (else the first linked one), at its `fromSenderDomain` (P2, "the
+    sender domain that is displayed to the email recipients [RFC5322]" in the 2025-09-01 DomainProperties).
+
+    Never the domain's resource name: an Azure-managed domain's resource is always `AzureManagedDomain` and
+    sends as `<guid>.azurecomm.net`.
+    """
+    domain = _usable(domains)
+    return f"DoNotReply@{domain.header or domain.sender}" if domain is not None else None
+
+
+def envelope_sender(domains: Sequence[SenderDomain]) -> str | None:
+    """What MAIL FROM carries when the operator proves a key over SMTP (`rotation.verify: Smtp`): the same
+    sender at `mailFromSenderDomain` (P1, "the sender domain that is present on the email envelope [RFC5321]")."""
+    domain = _usable(domains)
+    return f"DoNotReply@{domain.sender}" if domain is not None else None
 
 
 def secret_data(username: str, password: str, host: str, port: int, sender: str | None) -> dict[str, str]:

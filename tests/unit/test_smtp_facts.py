@@ -5,6 +5,7 @@ import pytest
 from acs_smtp_operator.observed import SenderDomain
 from acs_smtp_operator.smtp import (
     compose_username,
+    envelope_sender,
     on_linked_domain,
     sender_address,
 )
@@ -59,3 +60,14 @@ def test_an_azure_managed_domain_is_known_by_its_sender_domain_never_its_resourc
 )
 def test_the_sender_address(domains: tuple[SenderDomain, ...], sender: str | None) -> None:
     assert sender_address(domains) == sender
+
+
+def test_the_from_header_is_on_the_p2_domain_and_the_envelope_on_p1() -> None:
+    """DomainProperties (2025-09-01): fromSenderDomain is "displayed to the email recipients [RFC5322]",
+    mailFromSenderDomain "present on the email envelope [RFC5321]". Equal in every published example, but two
+    properties: the Secret's `from` takes the first, the operator's own SMTP proof (MAIL FROM) the second."""
+    split = SenderDomain(name="contoso.com", sender="bounces.contoso.com", header="contoso.com")
+    assert sender_address([split]) == "DoNotReply@contoso.com"
+    assert envelope_sender([split]) == "DoNotReply@bounces.contoso.com"
+    only_p1 = SenderDomain(name="legacy", sender="legacy.example")
+    assert sender_address([only_p1]) == envelope_sender([only_p1]) == "DoNotReply@legacy.example"

@@ -57,8 +57,9 @@ def _sender_domain(domain_id: str, found: DomainResource) -> SenderDomain:
         status = str(getattr(state.status, "value", state.status)) if state is not None and state.status else None
         if status is not None and status.lower() != "verified":
             unverified.append((record, status))
+    header = (props.from_sender_domain or props.mail_from_sender_domain) if props else None
     return SenderDomain(
-        name=str(found.name or domain_id.rsplit("/", 1)[-1]), sender=sender, unverified=tuple(unverified)
+        name=str(found.name or domain_id.rsplit("/", 1)[-1]), sender=sender, unverified=tuple(unverified), header=header
     )
 
 
