@@ -39,6 +39,9 @@ _DOMAIN = (
 _AUTHZ = "/providers/Microsoft.Authorization"
 _API_VERSIONS = {
     "communication": {"2025-09-01", "2025-05-01", "2023-04-01"},
+    # smtpUsernames exist from 2024-09-01-preview; the first stable version with them is 2025-09-01 (the stable
+    # 2025-05-01 has none): azure-rest-api-specs specification/communication/resource-manager/Microsoft.Communication.
+    "smtpUsernames": {"2024-09-01-preview", "2025-05-01-preview", "2025-09-01", "2026-03-18"},
     "authorization": {"2022-04-01", "2022-05-01-preview", "2020-10-01", "2018-01-01-preview"},
 }
 
@@ -120,6 +123,9 @@ def routes(ctx: Context) -> list[web.RouteDef]:
                 400, "InvalidRequestContent", f"The request content is invalid: missing required properties {missing}."
             )
         username = str(props["username"])
+        if username.lower() == name.lower():
+            # Reported by public infrastructure code, not in the specs: the code is this emulator's choice.
+            raise ArmError(400, "InvalidSmtpUsername", f"The username '{username}' must differ from the resource name.")
         senders = {d.sender_domain.lower() for d in cloud.sender_domains(acs)}
         if "@" in username and username.rsplit("@", 1)[1].lower() not in senders:
             raise ArmError(
@@ -388,11 +394,11 @@ def routes(ctx: Context) -> list[web.RouteDef]:
     table: list[tuple[set[str], re.Pattern[str], str, Handler]] = [
         ({"GET"}, re.compile(rf"^{_ACS}$", re.I), "communication", get_acs),
         ({"GET"}, re.compile(rf"^{_DOMAIN}$", re.I), "communication", get_domain),
-        ({"GET"}, re.compile(rf"^{_ACS}/smtpUsernames$", re.I), "communication", list_smtp_usernames),
+        ({"GET"}, re.compile(rf"^{_ACS}/smtpUsernames$", re.I), "smtpUsernames", list_smtp_usernames),
         (
             {"GET", "PUT", "DELETE"},
             re.compile(rf"^{_ACS}/smtpUsernames/(?P<user>[^/]+)$", re.I),
-            "communication",
+            "smtpUsernames",
             smtp_username,
         ),
         (
