@@ -6,7 +6,15 @@ import asyncio
 
 import pytest
 
-from acs_smtp_operator.azure.pacing import ARM_LIMITS, Bucket, Budgets, graph_cost, kind_of, retry_after
+from acs_smtp_operator.azure.pacing import (
+    ARM_LIMITS,
+    Bucket,
+    Budgets,
+    graph_cost,
+    kind_of,
+    remaining_count,
+    retry_after,
+)
 
 
 class Clock:
@@ -108,3 +116,18 @@ def test_graph_goes_through_the_proxy_the_environment_names(monkeypatch: pytest.
     assert _proxy_for("https://graph.internal.example/v1.0") is None
     monkeypatch.delenv("HTTPS_PROXY")
     assert _proxy_for("https://graph.microsoft.com/v1.0") is None
+
+
+def test_arms_lowest_count_is_the_principals_budget_global_and_tenant_buckets_included() -> None:
+    """ARM's token buckets: 250 reads per principal and subscription, a global bucket 15 times that shared by
+    every principal of the subscription, and the tenant's; whichever says least is what this principal has."""
+    reads = {"x-ms-ratelimit-remaining-subscription-reads": "240"}
+    assert remaining_count(reads, "reads", 250) == 240
+    crowded = {**reads, "x-ms-ratelimit-remaining-subscription-global-reads": "12"}  # other principals spent it
+    assert remaining_count(crowded, "reads", 250) == 12
+    assert remaining_count({**reads, "x-ms-ratelimit-remaining-subscription-global-reads": "3600"}, "reads", 250) == 240
+    assert remaining_count({**reads, "x-ms-ratelimit-remaining-tenant-reads": "7"}, "reads", 250) == 7
+    # The older hourly limits' counts (11999 reads an hour) are no bucket's: nothing to sync.
+    assert remaining_count({"x-ms-ratelimit-remaining-subscription-reads": "11999"}, "reads", 250) is None
+    assert remaining_count({"x-ms-ratelimit-remaining-subscription-writes": "150"}, "reads", 250) is None
+    assert remaining_count({"x-ms-ratelimit-remaining-subscription-reads": "-1"}, "reads", 250) is None

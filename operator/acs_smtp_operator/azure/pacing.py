@@ -6,7 +6,9 @@ Azure Resource Manager gives each security principal, per subscription, a bucket
 tenant, a budget of resource units per 10 seconds (3,500 in a small tenant; a GET on an application costs
 2) and 3,000 writes per 150 seconds. The operator keeps the same buckets on its side: a request waits for
 its token before it is sent, a 429's Retry-After pauses every request of that bucket, and ARM's remaining
-counts correct ours (the principal's budget is what ARM says it is, whoever else spent it).
+counts correct ours (the principal's budget is what ARM says it is, whoever else spent it): the principal's,
+the subscription's global bucket (15 times a principal's, shared by all of them: others may have spent it) and
+the tenant's, whichever is lowest.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ __all__ = [
     "GraphPacing",
     "graph_cost",
     "kind_of",
+    "remaining_count",
     "retry_after",
 ]
 
@@ -155,6 +158,26 @@ def retry_after(headers: Mapping[str, str]) -> float:
     return min(max(seconds, 0.0), MAX_PAUSE) if math.isfinite(seconds) else 1.0
 
 
+GLOBAL_FACTOR = 15  # the subscription's global bucket, shared by every principal: 15 times a principal's
+
+
+def remaining_count(headers: Mapping[str, str], kind: str, size: float) -> float | None:
+    """What this principal may still send, by ARM's own counts: the least of the subscription's (per principal),
+    the subscription's global one (all principals; `-global-`) and the tenant's, each read only when it is a
+    token bucket's count (above the bucket it is the older hourly limit's, as sovereign clouds still send: not
+    ours to sync). None when no header says anything usable."""
+    counts = []
+    for header, bound in (
+        (f"x-ms-ratelimit-remaining-subscription-{kind}", size),
+        (f"x-ms-ratelimit-remaining-subscription-global-{kind}", size * GLOBAL_FACTOR),
+        (f"x-ms-ratelimit-remaining-tenant-{kind}", size),
+    ):
+        value = headers.get(header)
+        if value is not None and value.isdigit() and float(value) <= bound:
+            counts.append(float(value))
+    return min(counts) if counts else None
+
+
 def _subscription(path: str) -> str:
     parts = path.split("/")
     return parts[2] if len(parts) > 2 and parts[1].lower() == "subscriptions" else ""
@@ -180,10 +203,9 @@ class ArmPacing(AsyncHTTPPolicy):  # type: ignore[type-arg]
         finally:
             budgets.in_flight[key] -= 1
         headers = response.http_response.headers
-        remaining = headers.get(f"x-ms-ratelimit-remaining-subscription-{kind}")
-        # A count above the bucket is the older hourly limit's (sovereign clouds until they move): not ours to sync.
-        if remaining is not None and remaining.isdigit() and float(remaining) <= bucket.size:
-            bucket.remaining(float(remaining), budgets.in_flight[key])
+        remaining = remaining_count(headers, kind, bucket.size)
+        if remaining is not None:
+            bucket.remaining(remaining, budgets.in_flight[key])
         if response.http_response.status_code == 429:
             bucket.pause(retry_after(headers))
         return response

@@ -55,15 +55,12 @@ def _fault_response(api: str, status: int, retry_after: int | None, ctx: Context
     )
 
 
-_HOURLY = {"reads": "11999", "writes": "1199"}
-
-
 def _throttled(ctx: Context, api: str, request: web.Request) -> tuple[float, dict[str, str]]:
     """The emulated limits' verdict on a request: (seconds until it would be admitted, 0 if it is; headers).
 
     Only a request with a valid token counts: the limits are per principal (ARM) or per app (Graph).
     """
-    if api not in ("arm", "graph") or (ctx.throttle.arm is None and ctx.throttle.graph is None):
+    if api not in ("arm", "graph"):
         return 0.0, {}
     header = request.headers.get("Authorization", "")
     claims = ctx.issuer.verify(header.removeprefix("Bearer "), ctx.now()) if header.startswith("Bearer ") else None
@@ -113,9 +110,6 @@ def build_app(ctx: Context) -> web.Application:
                 response = exc
         for header, value in remaining.items():
             response.headers[header] = value
-        if api == "arm" and ctx.throttle.arm is None:  # without the buckets: the hourly limits' counts
-            kind = "reads" if request.method in ("GET", "HEAD") else "writes"
-            response.headers.setdefault(f"x-ms-ratelimit-remaining-subscription-{kind}", _HOURLY[kind])
         ctx.log.append(
             Logged(
                 api=api, method=request.method, path=request.path, status=response.status, time=ctx.now().isoformat()

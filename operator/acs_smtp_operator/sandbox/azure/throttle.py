@@ -3,7 +3,9 @@
 ARM ("Understand how Azure Resource Manager throttles requests"): each security principal has, per
 subscription, a bucket of reads (250, refilled 25/s), of writes (200, 10/s) and of deletes (200, 10/s). A
 request takes one token; with none left the answer is 429 `SubscriptionRequestsThrottled` with Retry-After.
-An answer carries `x-ms-ratelimit-remaining-subscription-{reads,writes,deletes}` for its own kind.
+An answer carries `x-ms-ratelimit-remaining-subscription-{reads,writes,deletes}` for its own kind, and
+`x-ms-ratelimit-remaining-subscription-global-{kind}` for the subscription's global bucket (15 times a
+principal's, shared by all of them).
 
 Graph (service-specific limits, identity and access): a budget of resource units per app and tenant per
 10 seconds, shared by every request the app makes there; with none left, 429 `TooManyRequests` and
@@ -15,7 +17,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-__all__ = ["ArmLimits", "Bucket", "GraphLimits", "Throttle"]
+__all__ = ["GLOBAL_FACTOR", "ArmLimits", "Bucket", "GraphLimits", "Throttle"]
+
+GLOBAL_FACTOR = 15  # ARM: the subscription's global bucket is 15 times a principal's
 
 
 @dataclass
@@ -89,17 +93,36 @@ class Throttle:
         self._graph.clear()
 
     def arm_take(self, subscription: str, principal: str, method: str, now: float) -> tuple[float, dict[str, str]]:
-        """(seconds to wait, 0 if admitted; the remaining-requests headers to send)."""
-        if self.arm is None:
-            return 0.0, {}
+        """(seconds to wait, 0 if admitted; the remaining-requests headers to send).
+
+        The principal's bucket and the subscription's global one (15 times its size and refill, shared by every
+        principal: "a global subscription limit that's 15 times the individual service principal limit"); a
+        request needs a token of both. Without limits configured, an idle subscription's counts: what ARM sends
+        when nobody is near a limit (the operator's header sync runs all the same).
+        """
         kind = _kind(method)
+        if self.arm is None:
+            size, _ = getattr(ArmLimits(), kind)
+            return 0.0, {
+                f"x-ms-ratelimit-remaining-subscription-{kind}": str(int(size) - 1),
+                f"x-ms-ratelimit-remaining-subscription-global-{kind}": str(int(size) * GLOBAL_FACTOR - 1),
+            }
         size, refill = getattr(self.arm, kind)
-        key = (subscription.lower(), principal, kind)
-        bucket = self._arm.setdefault(key, Bucket(size, refill))
+        bucket = self._arm.setdefault((subscription.lower(), principal, kind), Bucket(size, refill))
+        shared = self._arm.setdefault(
+            (subscription.lower(), "*", kind), Bucket(size * GLOBAL_FACTOR, refill * GLOBAL_FACTOR)
+        )
         wait = bucket.take(now)
+        if not wait:
+            wait = shared.take(now)
+            if wait:
+                bucket.tokens += 1  # refused by the global bucket: the principal's token is not spent
         if wait:
             self.throttled += 1
-        return wait, {f"x-ms-ratelimit-remaining-subscription-{kind}": str(bucket.remaining())}
+        return wait, {
+            f"x-ms-ratelimit-remaining-subscription-{kind}": str(bucket.remaining()),
+            f"x-ms-ratelimit-remaining-subscription-global-{kind}": str(shared.remaining()),
+        }
 
     def graph_take(self, tenant: str, app: str, method: str, path: str, now: float) -> float:
         if self.graph is None:
