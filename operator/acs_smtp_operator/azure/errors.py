@@ -87,9 +87,9 @@ _SIGN_IN = {
 _ERROR_PAGE = "see https://login.microsoftonline.com/error?code="
 # Workload identity: what Entra said of the token, and what to change. `{app}`: the operator's client id.
 _FEDERATED = {
-    "70025": "application {app} has no federated identity credential: add one for the operator's ServiceAccount "
-    "(issuer: the cluster's OIDC issuer URL, subject: system:serviceaccount:<namespace>:<name>, audience: "
-    "api://AzureADTokenExchange)",
+    "70025": "application {app} has no federated identity credential Entra can see: one added moments ago may not "
+    "have propagated yet (retried); otherwise add one for the operator's ServiceAccount (issuer: the cluster's "
+    "OIDC issuer URL, subject: system:serviceaccount:<namespace>:<name>, audience: api://AzureADTokenExchange)",
     "70021": "no federated identity credential of application {app} matches the token's issuer, subject and audience",
     "700211": "no federated identity credential of application {app} names the token's issuer: it must be the "
     "cluster's OIDC issuer URL exactly, trailing slash included (AKS: az aks show --query "
@@ -103,8 +103,9 @@ _FEDERATED = {
     "expires; check that AZURE_FEDERATED_TOKEN_FILE is the projected volume's file, and the node's clock",
     "90061": "Entra could not fetch the issuer's OpenID discovery document or keys: the issuer URL must be "
     "reachable from the internet over https, with /.well-known/openid-configuration and its jwks_uri",
-    "7000272": "the key that signed the token is not among the keys the issuer publishes: after a service "
-    "account signing key rotation, publish the new key in the issuer's JWKS",
+    "7000272": "the key that signed the token is not among the keys Entra knows for the issuer: after a service "
+    "account signing key rotation, publish the new key in the issuer's JWKS; Entra caches an issuer's keys, so "
+    "a refusal can last a while after the new key is published (retried)",
     "700027": "the token's signature does not verify with the issuer's published keys",
     "700222": "a token issued by Entra itself cannot be a federated assertion: point AZURE_FEDERATED_TOKEN_FILE "
     "at the projected service account token",

@@ -1,6 +1,7 @@
 """An SMTP server that authenticates like Azure Communication Services.
 
-STARTTLS is required, AUTH LOGIN is the only mechanism offered, the username
+STARTTLS is required, AUTH LOGIN is the only mechanism offered here (ACS also takes XOAUTH2 with an Entra
+token, not emulated; PLAIN is reported to fail: docs/sandbox.md), the username
 names an ACS resource, an Entra application and a tenant (dot, pipe or an
 smtpUsernames entry), the password must be a current client secret of that
 application, and its service principal must hold a role on the ACS resource
