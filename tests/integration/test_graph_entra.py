@@ -178,7 +178,9 @@ async def test_an_app_for_personal_accounts_holds_at_most_two_passwords(cloud: C
 
 
 async def test_arm_refuses_a_caller_without_the_permission_and_names_it(cloud: Cloud, azure: AzureClients) -> None:
-    """A mail application's own secret can read nothing in ARM: 403 AuthorizationFailed with the action."""
+    """A mail application's own secret can read nothing in ARM where it holds no role: 403 AuthorizationFailed with
+    the action. (Not the ACS resource itself: the session's credentials assign this application a role there,
+    and their deletions remove it only once no credential of the session uses it any more.)"""
     app = cloud.app("shop-mailer")
     secret = await add_password(azure, app["objectId"])
     assert secret.secret_text is not None
@@ -188,7 +190,9 @@ async def test_arm_refuses_a_caller_without_the_permission_and_names_it(cloud: C
     try:
         parts = cloud.acs["resourceId"].split("/")
         with pytest.raises(HttpResponseError) as info:
-            await weak.communication(cloud.manifest["subscriptionId"]).communication_services.get(parts[4], parts[8])
+            await weak.communication(cloud.manifest["subscriptionId"]).communication_services.get(
+                parts[4], "no-role-here"
+            )
         assert info.value.status_code == 403 and info.value.error.code == "AuthorizationFailed"
         assert "Microsoft.Communication/CommunicationServices/read" in info.value.error.message
     finally:
