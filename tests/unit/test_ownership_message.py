@@ -127,3 +127,17 @@ def test_an_arm_refusal_that_names_no_scope_gets_the_general_pointer() -> None:
     assert translate(exc, "writing role definition 'x'").message.endswith(
         "(grant the operator's identity what docs/install.md lists)"
     )
+
+
+def test_owning_an_application_is_not_enough_without_a_permission_that_writes_it() -> None:
+    from acs_smtp_operator.azure.whoami import Caller, may_write
+
+    oid = "11111111-2222-3333-4444-555555555555"
+    owners = frozenset({oid})
+    assert may_write(Caller(oid, None, ("Application.ReadWrite.OwnedBy",)), owners) is True
+    assert may_write(Caller(oid, None, ("Application.ReadWrite.OwnedBy",)), frozenset()) is False
+    assert may_write(Caller(oid, None, ("Application.Read.All",)), owners) is False  # reads, cannot add a key
+    assert may_write(Caller(oid, None, ()), owners) is False
+    assert may_write(Caller(oid, None, None), owners) is True  # the token says nothing of roles: ownership decides
+    assert may_write(Caller(oid, None, ("Application.ReadWrite.All",)), frozenset()) is True
+    assert may_write(Caller(None, None, ("Application.ReadWrite.All",)), owners) is None

@@ -131,3 +131,13 @@ def test_arms_lowest_count_is_the_principals_budget_global_and_tenant_buckets_in
     assert remaining_count({"x-ms-ratelimit-remaining-subscription-reads": "11999"}, "reads", 250) is None
     assert remaining_count({"x-ms-ratelimit-remaining-subscription-writes": "150"}, "reads", 250) is None
     assert remaining_count({"x-ms-ratelimit-remaining-subscription-reads": "-1"}, "reads", 250) is None
+
+
+def test_the_global_and_tenant_counts_only_lower_the_principals_never_stand_for_it() -> None:
+    """A global count alone (the principal's an hourly one, or absent) says nothing of this principal's bucket:
+    taking it would fill ours from a count 15 times larger."""
+    hourly = {"x-ms-ratelimit-remaining-subscription-reads": "11999"}
+    assert (
+        remaining_count({**hourly, "x-ms-ratelimit-remaining-subscription-global-reads": "3000"}, "reads", 250) is None
+    )
+    assert remaining_count({"x-ms-ratelimit-remaining-tenant-reads": "5"}, "reads", 250) is None

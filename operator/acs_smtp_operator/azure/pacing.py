@@ -175,6 +175,8 @@ def remaining_count(headers: Mapping[str, str], kind: str, size: float) -> float
         value = headers.get(header)
         if value is not None and value.isdigit() and float(value) <= bound:
             counts.append(float(value))
+        elif not counts:
+            return None  # the principal's own count is unknown: the others may only lower it, never set it
     return min(counts) if counts else None
 
 

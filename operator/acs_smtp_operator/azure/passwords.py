@@ -83,6 +83,9 @@ async def find_application(graph: GraphServiceClient, client_id: str) -> Applica
     return Application(object_id=app.id, client_id=client_id, keys=keys)
 
 
+_OWNER_PAGES = 10
+
+
 async def check_owner(graph: GraphServiceClient, application: Application) -> bool:
     """Before any write: does the operator own the application (or may it write every one)? One read of the
     application's owners (`GET /applications/{id}/owners`, whose least privileged application permission is
@@ -96,12 +99,18 @@ async def check_owner(graph: GraphServiceClient, application: Application) -> bo
     if verdict:
         return True  # it may write every application: no read needed
     what = f"reading the owners of application {application.client_id}"
+    owners: set[str] = set()
+    builder = graph.applications.by_application_id(application.object_id).owners
     try:
-        found = await graph.applications.by_application_id(application.object_id).owners.get()
+        found = await builder.get()
+        for _ in range(_OWNER_PAGES):  # an application has a handful of owners: a page or two at most
+            owners |= {str(o.id).lower() for o in (found.value if found is not None else None) or [] if o.id}
+            if found is None or not found.odata_next_link:
+                break
+            found = await builder.with_url(found.odata_next_link).get()
     except AZURE_ERRORS as exc:
-        raise await _failed(graph, exc, what, application.client_id) from None
-    owners = frozenset(str(o.id).lower() for o in (found.value if found is not None else None) or [] if o.id)
-    if may_write(caller, owners):
+        raise await _failed(graph, exc, what, application.client_id, Reason.APPLICATION_NOT_FOUND) from None
+    if may_write(caller, frozenset(owners)):
         return True
     advice = owner_advice(application.client_id, caller)
     raise Failure(

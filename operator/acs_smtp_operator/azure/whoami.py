@@ -35,19 +35,21 @@ class Caller:
     roles: tuple[str, ...] | None  # Graph application permissions; None: the token says nothing of them
 
 
-# Graph permissions that write any application, owned or not.
-_WRITES_ANY = {"Application.ReadWrite.All", "Directory.ReadWrite.All"}
+# The application permissions Graph's addPassword page lists: one writes any application, the other owned ones.
+_WRITES_ANY, _WRITES_OWNED = "Application.ReadWrite.All", "Application.ReadWrite.OwnedBy"
 
 
 def may_write(caller: Caller | None, owners: frozenset[str]) -> bool | None:
-    """May the operator write the application whose owners (object ids, lower case) are `owners`? True: it owns
-    it, or its token grants writing every application; False: with Application.ReadWrite.OwnedBy (or no Graph
-    permission at all) it does not own it, so addPassword will be refused; None: its identity is unknown."""
+    """May the operator add a client secret to the application whose owners (object ids, lower case) are
+    `owners`? True: its token grants Application.ReadWrite.All, or it owns the application and its token grants
+    Application.ReadWrite.OwnedBy (or says nothing of its permissions); False: otherwise (owning it without a
+    permission to write is not enough); None: its identity is unknown."""
     if caller is None or caller.object_id is None:
         return None
-    if caller.roles is not None and set(caller.roles) & _WRITES_ANY:
+    roles = None if caller.roles is None else set(caller.roles)
+    if roles is not None and _WRITES_ANY in roles:
         return True
-    return caller.object_id.lower() in owners
+    return caller.object_id.lower() in owners and (roles is None or _WRITES_OWNED in roles)
 
 
 def _id(value: Any) -> str | None:
