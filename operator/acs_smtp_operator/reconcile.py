@@ -100,7 +100,7 @@ async def _carry_out(
     )
     done.plan = plan = decide(spec, target, observed, now)
     if plan.revocation_refused is not None:
-        emit("Warning", "RevocationRefused", f"emergency revocation {revoke} refused: {plan.revocation_refused}")
+        emit("Warning", "RevocationRefused", f"emergency revocation refused: {plan.revocation_refused}")
     if plan.rotation_waits is not None:
         message = (
             "rotation request waits for the least time between rotations (the policy's minRotationInterval, "

@@ -102,3 +102,6 @@ def test_a_revoked_password_stops_working_once_the_rollout_is_done_and_no_restar
     assert _status(cloud, ns, "leaky")["currentKeyId"] == second_key
     reasons = cloud.kubectl("get", "events", "-n", ns, "-o", "jsonpath={.items[*].reason}").stdout.split()
     assert "RevocationRefused" in reasons
+    # The annotation's value is the tenant's text (up to 256 KiB): status keeps it to answer it, Events do not.
+    messages = cloud.kubectl("get", "events", "-n", ns, "-o", "jsonpath={.items[*].message}").stdout
+    assert "leak-3" not in messages
