@@ -139,7 +139,7 @@ def _definition(name: str, actions: tuple[str, ...], scopes: list[str]) -> RoleD
         role_name=name,
         role_type="CustomRole",
         description=ROLE_DESCRIPTION,
-        permissions=[Permission(actions=list(actions), not_actions=[])],
+        permissions=[Permission(actions=list(actions), not_actions=[], data_actions=[], not_data_actions=[])],
         assignable_scopes=scopes,
     )
 

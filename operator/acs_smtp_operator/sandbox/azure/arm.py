@@ -227,6 +227,8 @@ def routes(ctx: Context) -> list[web.RouteDef]:
         permissions = props.get("permissions") or [{}]
         actions = [str(a) for p in permissions for a in p.get("actions") or []]
         not_actions = [str(a) for p in permissions for a in p.get("notActions") or []]
+        data_actions = [str(a) for p in permissions for a in p.get("dataActions") or []]
+        not_data_actions = [str(a) for p in permissions for a in p.get("notDataActions") or []]
         role = RoleDefinition(
             guid=guid,
             id=f"/subscriptions/{_subscription(scope) or cloud.subscription_id}{_AUTHZ}/roleDefinitions/{guid}",
@@ -238,6 +240,8 @@ def routes(ctx: Context) -> list[web.RouteDef]:
             assignable_scopes=scopes,
             created=existing.created if existing else now,
             updated=now,
+            data_actions=data_actions,
+            not_data_actions=not_data_actions,
         )
         cloud.role_definitions[guid] = role
         return web.json_response(role.to_arm(_subscription(scope)), status=201)

@@ -259,6 +259,9 @@ class RoleDefinition:
     assignable_scopes: list[str]
     created: datetime
     updated: datetime
+    # Data-plane actions: kept and read back as written (nothing here is authorised by them).
+    data_actions: list[str] = field(default_factory=list)
+    not_data_actions: list[str] = field(default_factory=list)
 
     def allows(self, action: str) -> bool:
         def match(patterns: list[str]) -> bool:
@@ -288,8 +291,8 @@ class RoleDefinition:
                     {
                         "actions": self.actions,
                         "notActions": self.not_actions,
-                        "dataActions": [],
-                        "notDataActions": [],
+                        "dataActions": self.data_actions,
+                        "notDataActions": self.not_data_actions,
                     }
                 ],
                 "assignableScopes": self.assignable_scopes,
@@ -396,6 +399,9 @@ class CommunicationService:
                 "immutableResourceId": self.immutable_id,
                 "linkedDomains": self.linked_domains,
                 "version": "0.2.0",
+                # As azure-rest-api-specs' communicationServices/get.json example (2025-09-01) has them.
+                "disableLocalAuth": False,
+                "publicNetworkAccess": "Enabled",
             },
         }
 
