@@ -244,6 +244,15 @@ def _smtp_username(spec: Spec, target: Target, username: str, observed: Observed
             f"spec.username.smtpUsername {username!r} is not on the sender domain of a domain linked to "
             f"{acs.name} ({senders or 'none linked'})",
         )
+    if target.smtp_entry and username.lower() == target.smtp_entry.lower():
+        # ARM refuses a username equal to the entry's resource name (reported by public infrastructure code;
+        # the specs are silent): refused here, before any write.
+        raise Failure(
+            Reason.SMTP_USERNAME_INVALID,
+            f"spec.username.smtpUsername {username!r} is the name of the smtpUsernames entry the operator keeps "
+            "for this credential, which ARM refuses as a username: choose another (an address on a linked "
+            "domain is the usual form)",
+        )
     client_id = spec.entra_application.client_id
     wanted = SmtpUsernameView(username=username, entra_application_id=client_id, tenant_id=target.tenant_id)
     found = observed.smtp_username

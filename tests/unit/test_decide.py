@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -147,6 +148,18 @@ def test_an_email_username_off_the_linked_domains_is_refused_before_any_write() 
     with pytest.raises(Failure) as caught:
         decide(named, TARGET, observed(), NOW)
     assert caught.value.reason == Reason.SMTP_USERNAME_INVALID and "x@elsewhere.example" in caught.value.message
+
+
+def test_a_username_equal_to_the_entrys_name_is_refused_before_any_write() -> None:
+    """ARM refuses it (reported); the operator says so instead of writing role, assignment and key first."""
+    target = dataclasses.replace(TARGET, smtp_entry="acssmtp-cr-0123456789abcdef0123456789abcdef")
+    named = spec(username={"format": "SmtpUsername", "smtpUsername": target.smtp_entry.upper()})
+    with pytest.raises(Failure) as caught:
+        decide(named, target, observed(), NOW)
+    assert caught.value.reason == Reason.SMTP_USERNAME_INVALID and "ARM refuses" in caught.value.message
+    free = spec(username={"format": "SmtpUsername", "smtpUsername": "shop-orders"})
+    made = decide(free, target, observed(), NOW).smtp_username
+    assert made is not None and made.username == "shop-orders" and made.resource_name == target.smtp_entry
 
 
 def test_an_smtp_username_entry_is_written_only_when_it_differs() -> None:
