@@ -327,7 +327,6 @@ def _secret(
         app_keys=observed.application.key_ends(),
         want_client_id=observed.application.client_id,
         want_resource_id=spec.communication_service.resource_id,
-        want_username=username,
         renew_before=spec.rotation.renew,
         rotate_requested=target.rotate_requested,
         rotate_handled=target.rotate_handled,

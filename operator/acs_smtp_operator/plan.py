@@ -49,7 +49,6 @@ class SecretFacts:
     app_keys: dict[str, datetime | None]  # key id -> end, as Graph lists them
     want_client_id: str
     want_resource_id: str
-    want_username: str
     renew_before: timedelta
     rotate_requested: str | None = None  # the CR's acssmtp.io/rotate annotation
     rotate_handled: str | None = None  # the value the last rotation answered

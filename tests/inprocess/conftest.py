@@ -1,8 +1,11 @@
 """The in-process layer: one pass called directly against the sandbox, run on the test's own event loop.
 
-No subprocess and no sleep: the sandbox's servers run in this process, the operator's pass is called as
-a function with a clock the test steps, and every Azure and Kubernetes call still goes through the real
-clients (azure-mgmt-*, msgraph-sdk, azure-identity, kubernetes) over https/http to the emulators.
+No subprocess: the sandbox's servers run in this process, the operator's pass is called as a function with a
+clock the test steps, and every Azure and Kubernetes call still goes through the real clients (azure-mgmt-*,
+msgraph-sdk, azure-identity, kubernetes) over https/http to the emulators. The operator's clock never needs a
+sleep; what runs on the wall clock does, and only the scenarios about it wait: Graph's read-after-write lag
+(the `lag` scenarios of test_real_azure.py, which poll until Graph lists a key), a pass kept in flight while a
+deletion races it (test_deletion.py), and the start-up wait for the CRDs (test_startup.py).
 """
 
 from __future__ import annotations
@@ -135,6 +138,13 @@ class Bench:
                 return None
             raise
         return found
+
+    async def status(self, ns: str, name: str) -> dict[str, Any]:
+        """The credential's status as stored now (empty before its first pass)."""
+        stored = await self.read(ns, name)
+        assert stored is not None
+        status: dict[str, Any] = stored.get("status") or {}
+        return status
 
     async def secret(self, ns: str, name: str) -> dict[str, Any] | None:
         try:

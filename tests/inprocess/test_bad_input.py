@@ -9,7 +9,6 @@ kube-apiserver.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import uuid
 from collections.abc import Awaitable, Callable
@@ -41,13 +40,6 @@ Setup = Callable[[Bench, str], Awaitable[None]]
 
 def _writes(result: PassResult) -> list[str]:
     return [f"{c.method} {c.path}" for c in result.calls if c.method != "GET" and c.api != "entra"]
-
-
-async def _status(bench: Bench, ns: str, name: str) -> dict[str, Any]:
-    stored = await bench.read(ns, name)
-    assert stored is not None
-    status: dict[str, Any] = stored.get("status") or {}
-    return status
 
 
 async def _password(bench: Bench, ns: str, secret: str) -> str:
@@ -180,7 +172,7 @@ async def test_bad_input_past_admission_is_named_with_no_azure_write_and_no_key_
     result = await bench.run(ns, row.name)
     assert _writes(result) == []
     assert {app: bench.keys(app) for app in before} == before, "no key added or removed"
-    ready = next(c for c in (await _status(bench, ns, row.name))["conditions"] if c["type"] == "Ready")
+    ready = next(c for c in (await bench.status(ns, row.name))["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("False", row.reason), ready
     assert row.said in ready["message"], ready["message"]
     secret_after = await bench.secret(ns, f"{row.name}-smtp")
@@ -195,7 +187,7 @@ async def test_a_foreign_key_id_in_the_secrets_annotation_never_removes_that_key
     """A namespace editor points the Secret at another credential's key and asks for a rotation, no grace."""
     await bench.apply(ns, "other")
     await bench.run(ns, "other")
-    theirs = str((await _status(bench, ns, "other"))["currentKeyId"])
+    theirs = str((await bench.status(ns, "other"))["currentKeyId"])
     await _provisioned(bench, ns, rotation={"gracePeriod": "0s"})
     secret = await bench.secret(ns, "victim-smtp")
     assert secret is not None
@@ -208,10 +200,10 @@ async def test_a_foreign_key_id_in_the_secrets_annotation_never_removes_that_key
     for _ in range(3):
         await bench.run(ns, "victim")
         bench.clock.step(timedelta(seconds=bench.ports.settings.orphan_settle + 1))
-    mine = await _status(bench, ns, "victim")
+    mine = await bench.status(ns, "victim")
     assert mine["lastRotationReason"] == "ManualRotation" and mine["currentKeyId"] != theirs, "it did rotate"
     assert theirs in bench.keys("shop-mailer"), "another credential's key was removed"
-    assert (await _status(bench, ns, "other"))["currentKeyId"] == theirs
+    assert (await bench.status(ns, "other"))["currentKeyId"] == theirs
 
 
 async def _edit_status(bench: Bench, ns: str, name: str, **fields: Any) -> dict[str, Any]:
@@ -231,7 +223,7 @@ async def _edit_status(bench: Bench, ns: str, name: str, **fields: Any) -> dict[
 
 async def test_a_status_edited_to_name_a_foreign_role_assignment_does_not_get_it_deleted(bench: Bench, ns: str) -> None:
     await _provisioned(bench, ns)
-    status = await _status(bench, ns, "victim")
+    status = await bench.status(ns, "victim")
     subscription, scope = bench.sandbox.manifest["subscriptionId"], bench.acs["resourceId"]
     client = bench.ports.azure.authorization(subscription)
     ours = await client.role_assignments.get_by_id(status["roleAssignmentId"])
@@ -286,109 +278,6 @@ async def test_a_status_edited_to_name_a_foreign_custom_role_does_not_get_it_del
     assert ("Warning", "RoleDefinitionNotOurs") in [e[:2] for e in events]
 
 
-async def test_retargeting_another_application_retires_the_old_keys_and_assignment_after_the_grace_period(
-    bench: Bench, ns: str
-) -> None:
-    grace = {"secretLifetime": "240h", "renewBefore": "48h", "gracePeriod": "1h"}
-    await bench.apply(ns, "moving", rotation=grace)
-    await bench.run(ns, "moving")
-    before = await _status(bench, ns, "moving")
-    stored = await bench.read(ns, "moving")
-    assert stored is not None
-    marker = f" {ns}/moving "
-    assert [k for k, name in bench.keys("shop-mailer").items() if marker in name]
-    await bench.apply(ns, "moving", app="billing-mailer", rotation=grace)
-    moved = await bench.run(ns, "moving")
-    status = await _status(bench, ns, "moving")
-    assert status["lastRotationReason"] == "ApplicationChanged"
-    assert status["retired"] == [
-        {"clientId": bench.app("shop-mailer")["clientId"], "removeAfter": status["retired"][0]["removeAfter"]}
-    ]
-    assert [k for k, name in bench.keys("shop-mailer").items() if marker in name], "kept through the grace period"
-    assert not [e for e in moved.events if e[1] == "RetiredKeysRemoved"]
-    bench.clock.step(timedelta(hours=1, seconds=bench.ports.settings.orphan_settle))
-    done = await bench.run(ns, "moving")
-    assert not [k for k, name in bench.keys("shop-mailer").items() if marker in name], "the old keys are gone"
-    assert [k for k, name in bench.keys("billing-mailer").items() if marker in name], "the new one stays"
-    assert "RetiredKeysRemoved" in [e[1] for e in done.events]
-    after = await _status(bench, ns, "moving")
-    assert "retired" not in after and "replacedRoleAssignments" not in after
-    assignments = {a.id.lower() for a in bench.sandbox.ctx.cloud.role_assignments.values()}
-    assert after["roleAssignmentId"].lower() in assignments
-    assert before["roleAssignmentId"].lower() not in assignments, "the old application's assignment is gone"
-
-
-async def test_leaving_the_smtp_username_format_retires_the_entry_after_the_grace_period(bench: Bench, ns: str) -> None:
-    acs = bench.acs
-    sender = acs["senderDomains"][acs["linkedDomains"].index(AZURE_MANAGED_DOMAIN)]
-    grace = {"secretLifetime": "240h", "renewBefore": "48h", "gracePeriod": "1h"}
-    await bench.apply(
-        ns, "named", rotation=grace, username={"format": "SmtpUsername", "smtpUsername": f"mailer@{sender}"}
-    )
-    first = await bench.run(ns, "named")
-    assert first.outcome.failure is None, first.outcome.failure
-    entries = bench.sandbox.ctx.cloud.smtp_usernames
-    ours = (await _status(bench, ns, "named"))["smtpUsernameResource"]
-    assert any(name == ours for _, name in entries)
-    await bench.apply(ns, "named", rotation=grace)  # back to the Dot format
-    await bench.run(ns, "named")
-    status = await _status(bench, ns, "named")
-    assert [r["smtpUsernameAt"] for r in status["retired"]] == [acs["resourceId"]]
-    assert "smtpUsernameResource" not in status
-    assert any(name == ours for _, name in entries), "kept through the grace period"
-    bench.clock.step(timedelta(hours=1, seconds=1))
-    done = await bench.run(ns, "named")
-    assert not any(name == ours for _, name in entries), "the entry is gone"
-    assert "RetiredSmtpUsernameRemoved" in [e[1] for e in done.events]
-    assert "retired" not in await _status(bench, ns, "named")
-
-
-async def test_deletion_racing_a_pass_that_is_adding_a_key_waits_for_it_and_leaves_no_key(
-    bench: Bench, ns: str
-) -> None:
-    """The finalizer takes the credential's lock: the key the pass in flight adds is removed too, not orphaned."""
-    events: list[tuple[str, str, str]] = []
-    coordinator = Coordinator(
-        bench.ports, lambda body: lambda *e: events.append(e), lambda: bench.tenancy, clock=lambda: bench.clock.now
-    )
-    await bench.apply(ns, "raced")
-    stored = await bench.read(ns, "raced")
-    assert stored is not None
-    marker = f" {ns}/raced "
-    knobs = bench.sandbox.ctx.cloud.knobs
-    knobs.secret_propagation_seconds = 1.5  # verification waits for the new key: the pass stays in flight
-    try:
-        passing = asyncio.create_task(coordinator.run(ns, "raced", str(stored["metadata"]["uid"])))
-        while not [k for k, name in bench.keys("shop-mailer").items() if marker in name]:  # noqa: ASYNC110
-            await asyncio.sleep(0.05)  # until addPassword has answered (the emulated tenant lists the key)
-        finalizing = asyncio.create_task(coordinator.finalize(stored))  # as kopf would, with the object it saw
-        await asyncio.sleep(0.3)
-        assert not finalizing.done(), "the deletion did not wait for the pass in flight"
-        outcome = await passing
-        assert outcome is not None and outcome.failure is None, outcome
-        await finalizing
-    finally:
-        knobs.secret_propagation_seconds = 0.0
-    assert not [k for k, name in bench.keys("shop-mailer").items() if marker in name], "a key outlived its credential"
-    assert ("Normal", "Deleted") in [e[:2] for e in events]
-
-
-async def test_deleting_within_the_grace_after_leaving_the_smtp_username_format_removes_the_entry(
-    bench: Bench, ns: str
-) -> None:
-    acs = bench.acs
-    sender = acs["senderDomains"][acs["linkedDomains"].index(AZURE_MANAGED_DOMAIN)]
-    await bench.apply(ns, "brief", username={"format": "SmtpUsername", "smtpUsername": f"brief@{sender}"})
-    await bench.run(ns, "brief")
-    ours = (await _status(bench, ns, "brief"))["smtpUsernameResource"]
-    await bench.apply(ns, "brief")  # the Dot format: the entry is retired, its grace period running
-    await bench.run(ns, "brief")
-    stored = await bench.read(ns, "brief")
-    assert stored is not None and stored["status"]["retired"]
-    await finalize(bench.ports, Credential.of(stored), lambda *e: None, None, lambda _: False, PERMITTED, ANYWHERE)
-    assert not any(name == ours for _, name in bench.sandbox.ctx.cloud.smtp_usernames), "the entry outlived it"
-
-
 async def test_a_status_edited_to_retire_an_assignment_on_a_resource_the_policy_does_not_permit_leaves_it(
     bench: Bench, ns: str
 ) -> None:
@@ -404,7 +293,7 @@ async def test_a_status_edited_to_retire_an_assignment_on_a_resource_the_policy_
     }
     bench.tenancy = Tenancy((policy_view(body),), shop_only.namespaces)
     await _provisioned(bench, ns)
-    status = await _status(bench, ns, "victim")
+    status = await bench.status(ns, "victim")
     client = bench.ports.azure.authorization(bench.sandbox.manifest["subscriptionId"])
     ours = await client.role_assignments.get_by_id(status["roleAssignmentId"])
     elsewhere, guid = bench.acs_named("unverified-acs")["resourceId"], str(uuid.uuid4())
@@ -424,7 +313,7 @@ async def test_a_status_edited_to_retire_an_assignment_on_a_resource_the_policy_
     result = await bench.run(ns, "victim")
     assert ("Warning", "RoleAssignmentLeft") in [e[:2] for e in result.events]
     assert (await client.role_assignments.get(elsewhere, guid)).id == theirs.id, "another's assignment was removed"
-    assert "replacedRoleAssignments" not in await _status(bench, ns, "victim")
+    assert "replacedRoleAssignments" not in await bench.status(ns, "victim")
 
 
 async def test_a_restart_target_that_does_not_exist_is_named_and_the_rotation_still_completes(
@@ -433,64 +322,17 @@ async def test_a_restart_target_that_does_not_exist_is_named_and_the_rotation_st
     short = {"secretLifetime": "240h", "renewBefore": "48h", "gracePeriod": "1h"}
     await bench.apply(ns, "lonely", rotation=short, restartTargets=[{"kind": "Deployment", "name": "nosuch"}])
     await bench.run(ns, "lonely")
-    first = (await _status(bench, ns, "lonely"))["currentKeyId"]
+    first = (await bench.status(ns, "lonely"))["currentKeyId"]
     bench.clock.step(timedelta(days=9))  # renewal is due
     renewed = await bench.run(ns, "lonely")
     assert ("Warning", "RestartTargetMissing") in [e[:2] for e in renewed.events]
-    status = await _status(bench, ns, "lonely")
+    status = await bench.status(ns, "lonely")
     assert status["currentKeyId"] != first and first in bench.keys("shop-mailer"), "the old key stays a while"
     bench.clock.step(timedelta(seconds=2))  # a missing workload has nothing to roll out: the grace period starts
     await bench.run(ns, "lonely")
     bench.clock.step(timedelta(hours=1, seconds=1))
     await bench.run(ns, "lonely")
     assert first not in bench.keys("shop-mailer"), "the old key outlived its grace period"
-
-
-async def test_deletion_under_a_strict_policy_removes_the_role_assignment(bench: Bench, ns: str) -> None:
-    """Limits tighter than the spec's defaults (the Pipe format only, 720h at most) do not keep the
-    deletion from removing what the credential made: the target alone decides that."""
-    body = {
-        "metadata": {"name": "strict", "creationTimestamp": "2026-01-01T00:00:00Z"},
-        "spec": {
-            "namespaces": {"names": [ns]},
-            "applications": [bench.app("shop-mailer")["clientId"]],
-            "communicationServices": [bench.acs["resourceId"]],
-            "limits": {"usernameFormats": ["Pipe"], "maxSecretLifetime": "720h", "maxGracePeriod": "1h"},
-        },
-    }
-    bench.tenancy = Tenancy((policy_view(body),), {ns: {}})
-    rotation = {"secretLifetime": "720h", "renewBefore": "48h", "gracePeriod": "1h"}
-    await _provisioned(bench, ns, rotation=rotation, username={"format": "Pipe"})
-    stored = await bench.read(ns, "victim")
-    assert stored is not None
-    assignment = str(stored["status"]["roleAssignmentId"]).lower()
-    events: list[tuple[str, str, str]] = []
-    coordinator = Coordinator(
-        bench.ports, lambda _: lambda *e: events.append(e), lambda: bench.tenancy, shared=lambda a, u, f: False
-    )
-    await coordinator.finalize(stored)
-    assert assignment not in {a.id.lower() for a in bench.sandbox.ctx.cloud.role_assignments.values()}
-    assert "RoleAssignmentLeft" not in [e[1] for e in events]
-
-
-async def test_two_credentials_whose_names_share_40_characters_own_separate_entries_and_delete_only_their_own(
-    bench: Bench, ns: str
-) -> None:
-    """The entry's name is Azure's only record of whose it is: 128 bits of it hash the uid the API server chose."""
-    acs = bench.acs
-    sender = acs["senderDomains"][acs["linkedDomains"].index(AZURE_MANAGED_DOMAIN)]
-    shared = "x" * 40
-    names = (f"{shared}-first", f"{shared}-second")
-    for name in names:
-        await bench.apply(ns, name, username={"format": "SmtpUsername", "smtpUsername": f"{name[-6:]}-{ns}@{sender}"})
-        assert (await bench.run(ns, name)).outcome.failure is None
-    first, second = [(await _status(bench, ns, n))["smtpUsernameResource"] for n in names]
-    assert first != second and first[:49] == second[:49]  # only the uid-derived tail tells them apart
-    stored = await bench.read(ns, names[0])
-    assert stored is not None
-    await finalize(bench.ports, Credential.of(stored), lambda *e: None, None, lambda _: False, PERMITTED, ANYWHERE)
-    entries = {name for _, name in bench.sandbox.ctx.cloud.smtp_usernames}
-    assert first not in entries and second in entries
 
 
 async def test_a_legacy_entry_name_holding_another_application_is_neither_overwritten_nor_deleted(
@@ -551,7 +393,7 @@ async def test_a_status_spelling_another_credentials_assignment_differently_does
         assert stored is not None
         outcome = await coordinator.run(ns, name, str(stored["metadata"]["uid"]))
         assert outcome is not None and outcome.failure is None, outcome
-    held = (await _status(bench, ns, "holder"))["roleAssignmentId"]
+    held = (await bench.status(ns, "holder"))["roleAssignmentId"]
     stored = await _edit_status(bench, ns, "spelled", roleAssignmentId=_spelled(held, how), roleAssignmentOwned=True)
     await coordinator.finalize(stored)
     client = bench.ports.azure.authorization(bench.sandbox.manifest["subscriptionId"])

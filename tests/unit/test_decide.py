@@ -138,6 +138,14 @@ def test_the_secret(case: str, seen: Observed, expected: object) -> None:
         assert decided == expected
 
 
+def test_a_username_change_alone_keeps_the_password() -> None:
+    """The username is the Secret's to rewrite: no check asks for a new key because of it."""
+    before = decide(spec(), TARGET, observed(), NOW)
+    after = decide(spec(username={"format": "Pipe"}), TARGET, observed(), NOW)
+    assert after.username != before.username and "|" in after.username
+    assert after.secret == before.secret == Keep("k1", NOW + timedelta(days=60))
+
+
 def test_an_existing_assignment_is_not_created_again() -> None:
     assert decide(spec(), TARGET, observed(), NOW).assignment.existing_id == "/assignment"
     assert decide(spec(), TARGET, observed(assignment=None), NOW).assignment.existing_id is None

@@ -38,7 +38,6 @@ def observed(
         app_keys={"k1": NOW + 60 * DAY} if keys is None else keys,
         want_client_id=APP,
         want_resource_id=ACS,
-        want_username="u",
         renew_before=30 * DAY,
     )
     return SecretFacts(**{**base, **over})  # type: ignore[arg-type]
@@ -73,7 +72,6 @@ CASES = [
         observed(rotate_requested="2", rotate_handled="2"),
         None,
     ),
-    ("a username change alone keeps the password", observed(want_username="other"), None),
     (
         "a key issued moments ago that Graph does not list yet is not taken for removed",
         observed(keys={}, fresh_key="k1"),
