@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ARM_CASES", "ENUMS", "EXAMPLES", "GRAPH_CASES", "ArmCase", "Binding", "GraphCase", "example"]
+__all__ = ["ARM_CASES", "ENUMS", "EXAMPLES", "GRAPH_CASES", "MAPS", "ArmCase", "Binding", "GraphCase", "example"]
 
 EXAMPLES = Path(__file__).parent / "examples"
 SPECS = "azure-rest-api-specs/specification"
@@ -74,6 +74,8 @@ ARM_CASES: tuple[ArmCase, ...] = (
     # The old layout's copy names api-version 2020-10-01-preview (a slip in the specs); the SDK's is sent.
     ArmCase(f"{_AUTHZ}/RoleAssignments_Get.json", "GET", _ROLE_ASSIGNMENT, _V, setup=(_CREATE_ASSIGNMENT,)),
     ArmCase(f"{_AUTHZ_NEW}/RoleAssignments_Get.json", "GET", _ROLE_ASSIGNMENT, _V, setup=(_CREATE_ASSIGNMENT,)),
+    # By id: the tests read assignments so (`role_assignments.get_by_id`), the operator does not.
+    ArmCase(f"{_AUTHZ}/RoleAssignments_GetById.json", "GET", "/{roleAssignmentId}", _V, setup=(_CREATE_ASSIGNMENT,)),
     ArmCase(
         f"{_AUTHZ}/RoleAssignments_ListForScope.json",
         "GET",
@@ -123,6 +125,7 @@ GRAPH_CASES: tuple[GraphCase, ...] = tuple(
     GraphCase(f"{n}.json")
     for n in (
         "application-get",
+        "application-list",  # the tests list applications; the operator reads one by appId
         "serviceprincipal-get",
         "application-list-owners",
         "application-addpassword",
@@ -191,3 +194,7 @@ def _enums() -> dict[str, frozenset[str]]:
 
 
 ENUMS = _enums()
+
+# Objects keyed by record whose entries share one shape (DomainPropertiesVerificationStates: Domain, SPF, DKIM,
+# DKIM2, DMARC; DomainPropertiesVerificationRecords likewise).
+MAPS = frozenset({"$*.properties.verificationStates", "$*.properties.verificationRecords"})

@@ -47,16 +47,34 @@ def _enum_of(path: str, enums: Mapping[str, frozenset[str]]) -> frozenset[str] |
     return None
 
 
+def _enums_within(value: Any, enums: Mapping[str, frozenset[str]], path: str) -> list[Difference]:
+    """The enum values anywhere under a property the example does not show (an extra is still checked there)."""
+    if isinstance(value, dict):
+        return [d for k, v in value.items() for d in _enums_within(v, enums, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [d for v in value for d in _enums_within(v, enums, f"{path}[]")]
+    allowed = _enum_of(path, enums)
+    if allowed is not None and isinstance(value, str) and value not in allowed:
+        return [Difference(path, "enum", f"the emulator's {value!r} is not one of {sorted(allowed)}")]
+    return []
+
+
 def compare(
-    expected: Any, actual: Any, enums: Mapping[str, frozenset[str]] | None = None, path: str = "$"
+    expected: Any,
+    actual: Any,
+    enums: Mapping[str, frozenset[str]] | None = None,
+    path: str = "$",
+    maps: frozenset[str] = frozenset(),
 ) -> list[Difference]:
     """How `actual` (the emulator's answer) differs in shape from `expected` (Azure's example).
 
     An array's elements are each compared with the example's first element; an example's empty array says
     nothing of its elements' shape. `enums` maps a path pattern (fnmatch, e.g. `$.properties.principalType`
     or `$.value[].properties.verificationStates.*.status`) to the values the spec allows there; both the
-    example's and the emulator's values are checked against it. A `null` in the example says nothing (the
-    property is nullable, or the example leaves it unset).
+    example's and the emulator's values are checked against it, inside properties the example does not show as
+    well. A `null` in the example says nothing (the property is nullable, or the example leaves it unset).
+    `maps`: path patterns of objects whose keys are entries of one shape (e.g. `verificationStates`, keyed by
+    record): a key the example does not show is compared with the shape of the example's first entry.
     """
     enums = enums or {}
     found: list[Difference] = []
@@ -75,11 +93,18 @@ def compare(
             if name not in actual:
                 found.append(Difference(f"{path}.{name}", "missing"))
             else:
-                found.extend(compare(expected[name], actual[name], enums, f"{path}.{name}"))
-        found.extend(Difference(f"{path}.{name}", "extra") for name in actual if name not in expected)
+                found.extend(compare(expected[name], actual[name], enums, f"{path}.{name}", maps))
+        in_map = _enum_of(path, {p: frozenset() for p in maps}) is not None
+        entry = next(iter(expected.values()), None) if in_map else None
+        for name in (n for n in actual if n not in expected):
+            if entry is not None:  # another entry of the map: the example's entries show its shape
+                found.extend(compare(entry, actual[name], enums, f"{path}.{name}", maps))
+            else:
+                found.append(Difference(f"{path}.{name}", "extra"))
+                found.extend(_enums_within(actual[name], enums, f"{path}.{name}"))
     elif expected_type == "array" and expected:
         if not actual:
             found.append(Difference(f"{path}[]", "empty", "the example has elements, the answer none"))
         for element in actual:
-            found.extend(compare(expected[0], element, enums, f"{path}[]"))
+            found.extend(compare(expected[0], element, enums, f"{path}[]", maps))
     return sorted(set(found))

@@ -23,6 +23,7 @@ from azure.core.credentials import AccessToken
 from acs_smtp_operator.azure import acs, passwords, roles
 from acs_smtp_operator.azure.clients import AzureClients
 from acs_smtp_operator.failure import Failure
+from acs_smtp_operator.identity import assignment_guid
 from acs_smtp_operator.model import AcsRef, Reason
 from acs_smtp_operator.observed import SmtpUsernameView
 from acs_smtp_operator.sandbox.certs import make_tls
@@ -330,6 +331,7 @@ async def test_the_role_assignment_list_example_reads_as_the_assignments_at_the_
         a["name"]: (a["id"], a["properties"]["principalId"]) for a in listed
     }
     assert served.asked[-1][2].get("$filter") == "atScope()"
+    _asked_as_the_example(served, case)
 
 
 async def test_the_role_assignment_get_and_delete_examples(replay: tuple[Replay, AzureClients]) -> None:
@@ -343,6 +345,8 @@ async def test_the_role_assignment_get_and_delete_examples(replay: tuple[Replay,
             clients.authorization("a925f2f7-5c63-4b7b-8799-25a5f97bc3b2"), "/" + p["scope"], p["roleAssignmentName"]
         )
         assert removal == "not ours"
+    _asked_as_the_example(served, _case("RoleAssignments_Get"))
+    served.asked.clear()
     delete = _case("RoleAssignments_Delete")
     found = example(delete.example)
     body = found["responses"]["200"]["body"]
@@ -354,7 +358,28 @@ async def test_the_role_assignment_get_and_delete_examples(replay: tuple[Replay,
         clients.authorization("a925f2f7-5c63-4b7b-8799-25a5f97bc3b2"), "/" + p["scope"], p["roleAssignmentName"]
     )
     assert removal == "removed"
-    assert not {k: v for k, v in served.script.items() if v}
+    _asked_as_the_example(served, delete)
+
+
+async def test_an_assignment_made_before_descriptions_is_recognised_in_the_examples_role_id_form(
+    replay: tuple[Replay, AzureClients],
+) -> None:
+    """0.1.0 named its assignments after (scope, subscription-form role id, principal) and wrote no description;
+    Azure answers the role id in the tenant form (`/providers/Microsoft.Authorization/roleDefinitions/{guid}`),
+    as the example does: the name still proves it the operator's."""
+    served, clients = replay
+    case = _case("RoleAssignments_Delete")
+    found = example(case.example)
+    body = found["responses"]["200"]["body"]
+    props = body["properties"]
+    subscription = props["scope"].split("/")[2]
+    made_with = f"/subscriptions/{subscription}" + props["roleDefinitionId"]
+    name = assignment_guid(props["scope"], made_with, props["principalId"])
+    parameters = {**found["parameters"], "roleAssignmentName": name}
+    served.answer("GET", AS_IS.path(case.template, parameters), 200, {**body, "name": name})
+    served.example(case, "204", parameters)
+    removal = await roles.delete_role_assignment(clients.authorization(subscription), props["scope"], name)
+    assert removal == "removed"
 
 
 # -- Microsoft Graph ------------------------------------------------------------------------------------

@@ -205,7 +205,15 @@ def _made_by_us(found: RoleAssignment, guid: str) -> bool:
     if (found.description or "") == ASSIGNMENT_DESCRIPTION:
         return True
     scope, role, principal = found.scope or "", found.role_definition_id or "", found.principal_id or ""
-    return bool(scope and role and principal) and assignment_guid(scope, role, principal) == guid.lower()
+    if not (scope and role and principal):
+        return False
+    # Made from the role's subscription-form id (`/subscriptions/{sub}/providers/...`); Azure's examples answer
+    # the tenant form (`/providers/Microsoft.Authorization/roleDefinitions/{guid}`): either names the same role.
+    parts = scope.split("/")
+    subscription = parts[2] if len(parts) > 2 and parts[1].lower() == "subscriptions" else ""
+    role_guid = role.rstrip("/").rsplit("/", 1)[-1]
+    spelled = {role, f"/subscriptions/{subscription}/providers/Microsoft.Authorization/roleDefinitions/{role_guid}"}
+    return any(assignment_guid(scope, r, principal) == guid.lower() for r in spelled)
 
 
 async def _delete_if_ours(

@@ -111,9 +111,7 @@ def routes(ctx: Context) -> list[web.RouteDef]:
                 raise ArmError(404, "ResourceNotFound", f"SMTP username '{name}' was not found.")
             return web.json_response(cloud.smtp_usernames[key].to_arm())
         if request.method == "DELETE":
-            return (
-                web.json_response(None, status=200) if cloud.smtp_usernames.pop(key, None) else web.Response(status=204)
-            )
+            return web.Response(status=200) if cloud.smtp_usernames.pop(key, None) else web.Response(status=204)
         if not re.fullmatch(r"[a-zA-Z0-9-]{1,253}", name):
             raise ArmError(400, "InvalidResourceName", f"The resource name '{name}' is invalid.")
         props = (await _json(request)).get("properties") or {}
