@@ -16,7 +16,7 @@ from acs_smtp_operator.azure import passwords, roles, verify
 from acs_smtp_operator.azure.shared import note_assignment
 from acs_smtp_operator.decide import Held, Issue, Keep, Plan, SecretConflict
 from acs_smtp_operator.failure import Failure
-from acs_smtp_operator.identity import assignment_parts, issued_marker, marks
+from acs_smtp_operator.identity import assignment_parts, issued_marker
 from acs_smtp_operator.ids import canonical
 from acs_smtp_operator.kube import workloads
 from acs_smtp_operator.kube_secret import Content, decode, same_secret
@@ -24,6 +24,7 @@ from acs_smtp_operator.model import AcsRef, Reason, RotationReason, Spec
 from acs_smtp_operator.observed import Application, AssignmentView, Observed
 from acs_smtp_operator.plan import Ledger, due_retirements, plan_keys, whole_second_after
 from acs_smtp_operator.ports import Emit, Ports
+from acs_smtp_operator.removals import remove_assignment, remove_keys, retire_application, retire_smtp_username
 from acs_smtp_operator.report import Done
 from acs_smtp_operator.retention import as_own, predecessor_keys
 from acs_smtp_operator.smtp import envelope_sender
@@ -31,7 +32,7 @@ from acs_smtp_operator.status import ReplacedAssignment, Retired
 from acs_smtp_operator.template import TemplateError
 from acs_smtp_operator.timestamps import stamp
 
-__all__ = ["Job", "act", "issue", "retire_application", "retire_smtp_username"]
+__all__ = ["Job", "act", "issue"]
 
 
 @dataclass(frozen=True)
@@ -100,23 +101,17 @@ async def _retire_assignments(job: Job) -> None:
             continue
         if not job.shared(old.id):
             try:
-                subscription, scope, guid = assignment_parts(old.id)
+                _, scope, _ = assignment_parts(old.id)
                 if not job.covers(scope):  # status named it, and status can be edited: not this namespace's
                     job.emit("Warning", "RoleAssignmentLeft", f"{old.id} is on a resource no policy permits here: left")
                     job.done.removed_assignments += (old.id,)
                     continue
-                removal = await roles.delete_role_assignment(job.ports.azure.authorization(subscription), scope, guid)
-                if removal in ("removed", "gone"):
-                    note_assignment(job.ports.shared, scope, guid, None)
+                removal = await remove_assignment(job.ports, old.id, job.emit)
             except (Failure, ValueError) as exc:
                 why = exc.message if isinstance(exc, Failure) else str(exc)
                 job.emit("Warning", "RoleAssignmentNotRemoved", f"replaced role assignment {old.id}: {why}")
                 continue
-            if removal == "not ours":
-                job.emit(
-                    "Warning", "RoleAssignmentNotOurs", f"role assignment {old.id} was not made by the operator: left"
-                )
-            else:
+            if removal != "not ours":
                 job.emit("Normal", "RoleAssignmentRemoved", f"role assignment {old.id} is no longer the policy's role")
         job.done.removed_assignments += (old.id,)
 
@@ -302,13 +297,13 @@ async def _keys(job: Job, before: Ledger) -> None:
         await _restart(job)
     object_id = job.observed.application.object_id
     for key_id in keys.due:
-        await passwords.remove_password(ports.azure.graph, object_id, key_id)
+        await remove_keys(ports, object_id, (key_id,))
         if key_id in revoked:
             job.emit("Normal", "KeyRevoked", f"old client secret {key_id} removed: revoked, the rollout is done")
         else:
             job.emit("Normal", "KeyRetired", f"old client secret {key_id} removed after its grace period")
     for key_id in keys.loose:
-        await passwords.remove_password(ports.azure.graph, object_id, key_id)
+        await remove_keys(ports, object_id, (key_id,))
         job.emit(
             "Normal",
             "OrphanKeyRemoved",
@@ -365,56 +360,3 @@ async def _retire(job: Job) -> None:
             job.emit("Warning", "RetiredTargetNotCleaned", f"{old.key}: {exc.message}; tried again later")
             continue
         done.retired_done += (old.key,)
-
-
-async def retire_application(ports: Ports, client_id: str, marker: str, emit: Emit) -> None:
-    """Remove every client secret carrying `marker` from an application the credential no longer uses."""
-    try:
-        application = await passwords.find_application(ports.azure.graph, client_id)
-    except Failure as exc:
-        if exc.reason == Reason.FORBIDDEN:  # no longer the operator's to manage: say so, never block a deletion
-            emit("Warning", str(exc.reason), f"client secrets on {client_id} could not be cleaned up: {exc.message}")
-            return
-        if exc.reason != Reason.APPLICATION_NOT_FOUND:
-            raise
-        return  # gone with its keys
-    ours = [k.key_id for k in application.keys if marks(k.display_name, marker)]
-    for key_id in ours:
-        await passwords.remove_password(ports.azure.graph, application.object_id, key_id)
-    if ours:
-        emit(
-            "Normal", "RetiredKeysRemoved", f"{len(ours)} client secret(s) of this credential removed from {client_id}"
-        )
-
-
-async def retire_smtp_username(
-    ports: Ports, acs: AcsRef, entry: str, apps: frozenset[str], emit: Emit, forbidden_stops: bool = False
-) -> None:
-    """Delete this credential's smtpUsernames entry from a resource, read back first: an entry that does not
-    hold one of the applications this credential used (`apps`, lower case) is not ours, and is left.
-
-    Forbidden is told and passed over (a resource left behind is no longer the operator's to manage), unless
-    `forbidden_stops`: the entry on the resource the credential uses, whose deletion waits for the permission."""
-    client = ports.azure.communication(acs.subscription_id)
-    try:
-        found = await acs_api.read_smtp_username(client, acs, entry)
-        if found is None:
-            return
-        if (found.entra_application_id or "").lower() not in apps:
-            emit(
-                "Warning",
-                "SmtpUsernameNotOurs",
-                f"smtpUsername entry {entry} on {acs.name} holds application {found.entra_application_id}, which "
-                "this credential never used: left",
-            )
-            return
-        await acs_api.delete_smtp_username(client, acs, entry)
-    except Failure as exc:
-        if exc.reason != Reason.FORBIDDEN or forbidden_stops:
-            raise
-        # No longer the operator's to manage: say so, never block a deletion.
-        emit(
-            "Warning", str(exc.reason), f"smtpUsername entry {entry} on {acs.name} could not be removed: {exc.message}"
-        )
-        return
-    emit("Normal", "RetiredSmtpUsernameRemoved", f"smtpUsername entry {entry} removed from {acs.name}")

@@ -388,6 +388,7 @@ class Coordinator:
                     target,
                     covers,
                     slot.pause,
+                    clock=self.clock,
                 )
         self.ports.metrics.forget(cr.namespace, cr.name)
         self._entries.pop(cr.uid, None)

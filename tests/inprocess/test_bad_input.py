@@ -240,7 +240,14 @@ async def test_a_status_edited_to_name_a_foreign_role_assignment_does_not_get_it
     stored = await _edit_status(bench, ns, "victim", roleAssignmentId=made.id, roleAssignmentOwned=True)
     events: list[tuple[str, str, str]] = []
     await finalize(
-        bench.ports, Credential.of(stored), lambda *e: events.append(e), None, lambda _: False, PERMITTED, ANYWHERE
+        bench.ports,
+        Credential.of(stored),
+        lambda *e: events.append(e),
+        None,
+        lambda _: False,
+        PERMITTED,
+        ANYWHERE,
+        clock=lambda: bench.clock.now,
     )
     assert [a.id async for a in client.role_assignments.list_for_scope(scope) if a.name == guid]
     assert ("Warning", "RoleAssignmentNotOurs") in [e[:2] for e in events]
@@ -272,7 +279,14 @@ async def test_a_status_edited_to_name_a_foreign_custom_role_does_not_get_it_del
     stored = await _edit_status(bench, ns, "victim", roleDefinitionId=theirs.id, roleDefinitionOwned=True)
     events: list[tuple[str, str, str]] = []
     await finalize(
-        bench.ports, Credential.of(stored), lambda *e: events.append(e), None, lambda _: False, PERMITTED, ANYWHERE
+        bench.ports,
+        Credential.of(stored),
+        lambda *e: events.append(e),
+        None,
+        lambda _: False,
+        PERMITTED,
+        ANYWHERE,
+        clock=lambda: bench.clock.now,
     )
     assert (await client.role_definitions.get(scope, guid)).id == theirs.id
     assert ("Warning", "RoleDefinitionNotOurs") in [e[:2] for e in events]
@@ -358,7 +372,7 @@ async def test_a_legacy_entry_name_holding_another_application_is_neither_overwr
     stored = await bench.read(ns, "legacy")
     assert stored is not None
     await finalize(bench.ports, Credential.of(stored), lambda *e: events.append(e), None, lambda _: False,
-                   PERMITTED, ANYWHERE)  # fmt: skip
+                   PERMITTED, ANYWHERE, clock=lambda: bench.clock.now)  # fmt: skip
     assert cloud.smtp_usernames[(acs["resourceId"].lower(), old.lower())].entra_application_id == victim
     assert "SmtpUsernameNotOurs" in [e[1] for e in events]
 

@@ -63,7 +63,16 @@ async def test_deleting_within_the_grace_after_leaving_the_smtp_username_format_
     await bench.run(ns, "brief")
     stored = await bench.read(ns, "brief")
     assert stored is not None and stored["status"]["retired"]
-    await finalize(bench.ports, Credential.of(stored), lambda *e: None, None, lambda _: False, PERMITTED, ANYWHERE)
+    await finalize(
+        bench.ports,
+        Credential.of(stored),
+        lambda *e: None,
+        None,
+        lambda _: False,
+        PERMITTED,
+        ANYWHERE,
+        clock=lambda: bench.clock.now,
+    )
     assert not any(name == ours for _, name in bench.sandbox.ctx.cloud.smtp_usernames), "the entry outlived it"
 
 
@@ -109,6 +118,15 @@ async def test_two_credentials_whose_names_share_40_characters_own_separate_entr
     assert first != second and first[:49] == second[:49]  # only the uid-derived tail tells them apart
     stored = await bench.read(ns, names[0])
     assert stored is not None
-    await finalize(bench.ports, Credential.of(stored), lambda *e: None, None, lambda _: False, PERMITTED, ANYWHERE)
+    await finalize(
+        bench.ports,
+        Credential.of(stored),
+        lambda *e: None,
+        None,
+        lambda _: False,
+        PERMITTED,
+        ANYWHERE,
+        clock=lambda: bench.clock.now,
+    )
     entries = {name for _, name in bench.sandbox.ctx.cloud.smtp_usernames}
     assert first not in entries and second in entries

@@ -291,7 +291,14 @@ async def test_deletion_cleans_up_what_was_provisioned_not_what_a_refused_edit_n
     events: list[tuple[str, str, str]] = []
     before = len(bench.sandbox.ctx.log)
     await finalize(
-        bench.ports, Credential.of(stored), lambda *e: events.append(e), None, lambda _: False, PERMITTED, ANYWHERE
+        bench.ports,
+        Credential.of(stored),
+        lambda *e: events.append(e),
+        None,
+        lambda _: False,
+        PERMITTED,
+        ANYWHERE,
+        clock=lambda: bench.clock.now,
     )
     assert marker not in bench.keys("shop-mailer").values()  # the provisioned application's key is gone
     assert not await _assignment_exists(bench, str(status["roleAssignmentId"]))
@@ -306,7 +313,16 @@ async def test_deleting_a_credential_no_policy_ever_permitted_calls_nothing(benc
     stored = await bench.read(ns, "never")  # deleted before any pass (kopf's finalizer is on it already)
     assert stored is not None
     before = len(bench.sandbox.ctx.log)
-    await finalize(bench.ports, Credential.of(stored), lambda *e: None, None, lambda _: False, PERMITTED, ANYWHERE)
+    await finalize(
+        bench.ports,
+        Credential.of(stored),
+        lambda *e: None,
+        None,
+        lambda _: False,
+        PERMITTED,
+        ANYWHERE,
+        clock=lambda: bench.clock.now,
+    )
     assert bench.sandbox.ctx.log[before:] == []
 
 

@@ -54,6 +54,15 @@ async def test_the_condition_names_the_missing_owner_and_the_command_that_adds_i
         assert (await _ready(bench, ns, "unowned"))["status"] == "True"
         stored = await bench.read(ns, "unowned")
         assert stored is not None
-        await finalize(bench.ports, Credential.of(stored), lambda *e: None, None, lambda _: False, PERMITTED, ANYWHERE)
+        await finalize(
+            bench.ports,
+            Credential.of(stored),
+            lambda *e: None,
+            None,
+            lambda _: False,
+            PERMITTED,
+            ANYWHERE,
+            clock=lambda: bench.clock.now,
+        )
     finally:
         owned.owners.discard(command["owner"])  # the seed's state for the tests that come after

@@ -293,7 +293,14 @@ async def test_deleting_right_after_a_rotation_waits_for_graph_to_list_the_newes
     assert newest in bench.keys("shop-mailer") and newest not in _listed(bench, "shop-mailer")
     events: list[tuple[str, str, str]] = []
     await finalize(
-        bench.ports, Credential.of(stored), lambda *e: events.append(e), None, lambda _: False, PERMITTED, ANYWHERE
+        bench.ports,
+        Credential.of(stored),
+        lambda *e: events.append(e),
+        None,
+        lambda _: False,
+        PERMITTED,
+        ANYWHERE,
+        clock=lambda: bench.clock.now,
     )
     assert ("Normal", "WaitingForGraph") in [e[:2] for e in events], "it waited for Graph to list the key"
     assert newest not in bench.keys("shop-mailer")
@@ -455,13 +462,21 @@ async def test_without_each_documented_delete_permission_deletion_stops_forbidde
                 lambda _: False,
                 PERMITTED,
                 ANYWHERE,
+                clock=lambda: bench.clock.now,
             )
     finally:
         await _control(bench, "operator", {"restore": True})
     assert refused.value.reason == Reason.FORBIDDEN and f"'{action}'" in refused.value.message
     async with _ports(bench, graph_lag=0) as ports:  # the newest key, removed by the first attempt, is not awaited
         await finalize(
-            ports, Credential.of(stored), lambda *e: events.append(e), None, lambda _: False, PERMITTED, ANYWHERE
+            ports,
+            Credential.of(stored),
+            lambda *e: events.append(e),
+            None,
+            lambda _: False,
+            PERMITTED,
+            ANYWHERE,
+            clock=lambda: bench.clock.now,
         )
     assert ("Normal", "Deleted") in [e[:2] for e in events], "granted again, deletion completes"
 
