@@ -25,11 +25,12 @@ lint: $(BIN)/.installed
 # Everything CI runs: lint, the whole suite on the sandbox, then the scenarios on a real control plane.
 test: quick test-real
 
-# The developer's quick loop: lint and the whole suite on the sandbox's Kubernetes emulator. The tests that need
+# The developer's quick loop: lint and the whole suite on the sandbox's Kubernetes emulator (the 20 slowest tests
+# reported: the suite's time budget is watched there). The tests that need
 # promtool (built by `tools`) or a mail client's toolchain fail rather than skip here: the toolchains themselves
 # (Node.js with npm, a JDK with Maven, Go) must be installed; the tests fetch the clients' dependencies.
 quick: lint tools
-	ACSSMTP_REQUIRE_TOOLS=1 ACSSMTP_REQUIRE_CLIENTS=1 $(BIN)/pytest
+	ACSSMTP_REQUIRE_TOOLS=1 ACSSMTP_REQUIRE_CLIENTS=1 $(BIN)/pytest --durations=20
 
 # promtool, to unit-test the chart's alerting rules (tests/e2e/test_alerts_and_dashboard.py), from its Go module.
 PROMETHEUS_VERSION := v0.316.0
@@ -62,7 +63,7 @@ tests/.bin/crane-$(CRANE_VERSION):
 
 # The integration scenarios, unchanged, against etcd + kube-apiserver + kube-controller-manager built from Go.
 test-real: $(BIN)/.installed controlplane registry
-	$(BIN)/pytest --cluster=real tests/integration
+	$(BIN)/pytest --cluster=real --durations=20 tests/integration
 
 unit: $(BIN)/.installed
 	$(BIN)/pytest tests/unit
