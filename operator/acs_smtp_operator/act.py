@@ -35,7 +35,7 @@ from acs_smtp_operator.timestamps import stamp
 __all__ = ["Job", "act", "issue"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Job:
     """What every step of one pass acts with: the ports, the spec, what was observed, the clock, the record."""
 

@@ -23,7 +23,7 @@ class Cloud(StrEnum):
     AZURE_CHINA = "AzureChina"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Endpoints:
     authority_host: str
     arm_endpoint: str

@@ -44,7 +44,7 @@ def set_condition(
     return tuple(sorted([*others, condition], key=lambda c: rank.get(c.type, len(rank))))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PassResult:
     """What the readiness chain looks at: how the pass ended and what it leaves in the Secret."""
 

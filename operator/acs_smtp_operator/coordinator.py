@@ -68,7 +68,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class _Entry:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -224,7 +224,9 @@ class Coordinator:
                     )
                     entry.status = outcome.status  # before the target is free: a deletion asks `shared` of it
         except Failure as exc:  # no pass (the API server unreachable, a write conflict): back off all the same
-            entry.streak = self._streak(entry.streak, Outcome(entry.status, exc), self.clock(), retried_by_kopf)
+            entry.streak = self._streak(
+                entry.streak, Outcome(status=entry.status, failure=exc), self.clock(), retried_by_kopf
+            )
             if not retried_by_kopf:
                 entry.wake.set()  # the scheduler retries it: its due time moved
             raise

@@ -9,7 +9,7 @@ from typing import Any
 __all__ = ["Credential"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Credential:
     namespace: str
     name: str

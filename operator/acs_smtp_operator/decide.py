@@ -49,7 +49,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Target:
     """The credential as decisions need it: who it is, and what it asks for."""
 
@@ -78,7 +78,7 @@ class Target:
     policy: str = ""  # the policy that permits it (named in a refusal)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RoleWrite:
     """Create or update the custom role at its deterministic id."""
 
@@ -96,7 +96,7 @@ class RolePlan:
     write: RoleWrite | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AssignmentPlan:
     guid: str
     role_id: str
@@ -104,7 +104,7 @@ class AssignmentPlan:
     existing_id: str | None  # None: create it
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SmtpUsernameWrite:
     resource_name: str
     username: str
@@ -153,7 +153,7 @@ class SecretConflict:
     message: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Plan:
     role: RolePlan
     assignment: AssignmentPlan

@@ -116,7 +116,7 @@ def build_registry(ports: Ports, watched: Collection[str] | None = None) -> kopf
     indexes = Indexes()
     coordinator = Coordinator(ports, _emitter, indexes.tenancy, shared=indexes.shared)
     reporter = PolicyReporter(ports.kube, indexes.tenancy, indexes.usage, watched)
-    sweeper = Sweeper(ports, indexes.known, watched)
+    sweeper = Sweeper(ports=ports, known=indexes.known, watched=watched)
 
     def capture(kwargs: dict[str, Any]) -> None:
         """Every handler hands kopf's indexes over; the sweep starts once they hold the initial listing."""

@@ -125,7 +125,7 @@ def owner_reference(name: str, uid: str) -> dict[str, Any]:
     return {"apiVersion": API_VERSION, "kind": KIND, "name": name, "uid": uid}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Content:
     """What the Secret must hold, but for the password: the rest of its data, the template, its metadata."""
 

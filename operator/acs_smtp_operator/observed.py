@@ -22,7 +22,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class KeyInfo:
     """A client secret as Graph lists it (never its value)."""
 
@@ -42,7 +42,7 @@ class Application:
         return {k.key_id: k.end for k in self.keys}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class RoleView:
     """A role definition: its id, name, actions and where it may be assigned."""
 
@@ -75,7 +75,7 @@ class SmtpUsernameView:
     tenant_id: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CredentialState:
     """What the Secret says about the credential it holds (never the password itself)."""
 
@@ -87,7 +87,7 @@ class CredentialState:
     has_password: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SecretView:
     """The Secret as read: whether it is this credential's, what it holds, and the raw object for rewrites."""
 
@@ -103,7 +103,7 @@ class SecretView:
         return str(version) if version else None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SenderDomain:
     """A domain linked to the ACS resource, as its domain resource describes it."""
 
@@ -117,7 +117,7 @@ class SenderDomain:
         return self.sender is not None and not self.unverified
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Observed:
     """Everything one pass reads, read once, in one place (`observe.py`)."""
 

@@ -41,7 +41,7 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SecretFacts:
     """What the rotation checks look at: the Secret's credential, the application's keys, the spec's wishes."""
 
@@ -322,7 +322,7 @@ def next_wake(
     return min(moments)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class KeyPlan:
     """What happens to the application's keys once the Secret holds `ledger.current`."""
 

@@ -14,7 +14,7 @@ from acs_smtp_operator.settings import Settings
 __all__ = ["Emit", "Ports"]
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Ports:
     settings: Settings
     azure: AzureClients

@@ -36,7 +36,7 @@ __all__ = ["Outcome", "reconcile"]
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Outcome:
     status: Status
     failure: Failure | None = None
@@ -74,29 +74,29 @@ async def _carry_out(
     # The applications it used: an smtpUsernames entry holding one of them is its own to overwrite or delete.
     apps = (spec.entra_application.client_id, previous.client_id, *(r.client_id for r in previous.retired))
     target = Target(
-        cr.namespace,
-        cr.name,
-        cr.uid,
-        ports.tenant_id,
-        settings.smtp_host,
-        settings.smtp_port,
-        grant.role,
-        rotate,
-        previous.rotate_request_handled,
-        previous.last_rotation_time,
-        max(grant.min_rotation_interval, timedelta(seconds=settings.min_manual_interval)),
-        previous.issued_key_id,
-        previous.issued_at,
-        timedelta(seconds=settings.graph_lag),
-        entry,
-        frozenset(a.lower() for a in apps if a),
-        previous.client_id is not None and not same_target,
-        revoke,
-        previous.revoke_request_handled,
-        previous.revoke_request_refused.request if previous.revoke_request_refused else None,
-        previous.revocations,
-        grant.max_revocations_per_day,
-        grant.policy,
+        namespace=cr.namespace,
+        name=cr.name,
+        uid=cr.uid,
+        tenant_id=ports.tenant_id,
+        smtp_host=settings.smtp_host,
+        smtp_port=settings.smtp_port,
+        role=grant.role,
+        rotate_requested=rotate,
+        rotate_handled=previous.rotate_request_handled,
+        last_rotation=previous.last_rotation_time,
+        min_rotation_interval=max(grant.min_rotation_interval, timedelta(seconds=settings.min_manual_interval)),
+        issued_key=previous.issued_key_id,
+        issued_at=previous.issued_at,
+        graph_lag=timedelta(seconds=settings.graph_lag),
+        smtp_entry=entry,
+        apps=frozenset(a.lower() for a in apps if a),
+        retarget=previous.client_id is not None and not same_target,
+        revoke_requested=revoke,
+        revoke_handled=previous.revoke_request_handled,
+        revoke_refused=previous.revoke_request_refused.request if previous.revoke_request_refused else None,
+        revocations=previous.revocations,
+        max_revocations=grant.max_revocations_per_day,
+        policy=grant.policy,
     )
     done.plan = plan = decide(spec, target, observed, now)
     if plan.revocation_refused is not None:
@@ -125,22 +125,22 @@ async def _carry_out(
     )
     marker = key_marker(cr.namespace, cr.name, cr.uid)
     job = Job(
-        ports,
-        spec,
-        observed,
-        content,
-        marker,
-        entry,
-        now,
-        done,
-        emit,
-        previous.replaced_role_assignments,
-        shared,
-        previous.retired,
-        lambda resource_id: permits_target(tenancy, cr.namespace, spec.entra_application.client_id, resource_id),
-        frozenset(a.lower() for a in apps if a),
-        legacy_smtp_username_resource(cr.namespace, cr.name),
-        frozenset(previous.revoked_keys),
+        ports=ports,
+        spec=spec,
+        observed=observed,
+        content=content,
+        marker=marker,
+        entry=entry,
+        now=now,
+        done=done,
+        emit=emit,
+        replaced=previous.replaced_role_assignments,
+        shared=shared,
+        retired=previous.retired,
+        covers=lambda resource_id: permits_target(tenancy, cr.namespace, spec.entra_application.client_id, resource_id),
+        apps=frozenset(a.lower() for a in apps if a),
+        legacy_entry=legacy_smtp_username_resource(cr.namespace, cr.name),
+        revoked=frozenset(previous.revoked_keys),
     )
     await act(job, plan, ledger)
 
@@ -180,7 +180,7 @@ async def reconcile(
             f"status fields {list(unreadable)} do not parse; fix or remove them (kubectl edit --subresource=status)"
         )
         emit("Warning", Reason.STATUS_UNREADABLE, message)
-        return Outcome(previous, Failure(Reason.STATUS_UNREADABLE, message))
+        return Outcome(status=previous, failure=Failure(Reason.STATUS_UNREADABLE, message))
     done = Done()
     failure: Failure | None = None
     spec: Spec | None = None
@@ -219,8 +219,14 @@ async def reconcile(
         if patch is not None:
             await ports.kube.patch_status(cr.namespace, cr.name, patch)
     except Failure as unwritten:  # what stands in status is what Kubernetes holds: nothing moved
-        return Outcome(previous, failure or unwritten, secret_version=done.secret_version, permission=said)
+        return Outcome(
+            status=previous, failure=failure or unwritten, secret_version=done.secret_version, permission=said
+        )
     ports.metrics.credential(cr.namespace, cr.name, result.status)
     return Outcome(
-        result.status, failure, wrote_status=patch is not None, secret_version=done.secret_version, permission=said
+        status=result.status,
+        failure=failure,
+        wrote_status=patch is not None,
+        secret_version=done.secret_version,
+        permission=said,
     )

@@ -30,7 +30,7 @@ def _role_failed(failure: Failure | None, done: Done) -> bool:
     )
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Done:
     """How far a pass got, filled step by step: what it observed, decided and carried out."""
 

@@ -48,7 +48,7 @@ class Wake:
         return self.look < self.due
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Streak:
     """How the credential's last passes went, as far as the schedule cares."""
 

@@ -34,7 +34,7 @@ class Step(enum.StrEnum):
 EXIT_CODES = {Step.CONNECT: 3, Step.STARTTLS: 4, Step.AUTH: 5, Step.MAIL_FROM: 6, Step.RSET: 7, Step.QUIT: 7}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Check:
     """What a pod would read from the Secret."""
 
@@ -46,7 +46,7 @@ class Check:
     starttls: bool = True
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Verdict:
     passed: tuple[Step, ...]
     failed: Step | None = None
@@ -76,7 +76,7 @@ def run_check(check: Check, context: ssl.SSLContext, timeout: float = 20.0) -> V
     tls: str | None = None
 
     def failed(step: Step, why: str) -> Verdict:
-        return Verdict(tuple(passed), step, why, tls)
+        return Verdict(passed=tuple(passed), failed=step, why=why, tls=tls)
 
     if not check.starttls:
         return failed(
@@ -158,7 +158,7 @@ def run_check(check: Check, context: ssl.SSLContext, timeout: float = 20.0) -> V
         except _BROKE as exc:
             return failed(Step.QUIT, f"the connection broke off ({_error(exc)})")
         passed.append(Step.QUIT)
-        return Verdict(tuple(passed), None, "", tls)
+        return Verdict(passed=tuple(passed), failed=None, why="", tls=tls)
     finally:
         client.close()
 

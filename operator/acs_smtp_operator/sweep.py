@@ -43,7 +43,7 @@ log = logging.getLogger(__name__)
 Alive = tuple[str, str, str]  # namespace, name, uid prefix (8 hex digits)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Stray:
     key_id: str
     namespace: str
@@ -59,7 +59,7 @@ def strays(app: Application, cluster: str, served: Callable[[str], bool], alive:
         if parsed is None or parsed[3] != cluster or not served(parsed[0]):
             continue
         if parsed[:3] not in alive:
-            found.append(Stray(key.key_id, parsed[0], parsed[1], parsed[2]))
+            found.append(Stray(key_id=key.key_id, namespace=parsed[0], name=parsed[1], uid=parsed[2]))
     return found
 
 
@@ -72,7 +72,7 @@ def settled(
     return {key for key, since in kept.items() if now - since >= settle}, kept
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Sweeper:
     ports: Ports
     known: Callable[[], tuple[set[str], set[Alive]]]  # application client ids, credentials that exist (the index)

@@ -132,7 +132,7 @@ class PolicySpec(_Model):
         return role
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class PolicyView:
     """A policy as the operator's index holds it: parsed, or why it does not parse."""
 
@@ -152,14 +152,14 @@ def policy_view(body: Mapping[str, Any]) -> PolicyView:
     raw = dict(body.get("spec") or {})
     try:
         spec = PolicySpec.model_validate(raw)
-        return PolicyView(name, created, spec, selection=spec.namespaces, status=status)
+        return PolicyView(name=name, created=created, spec=spec, selection=spec.namespaces, status=status)
     except ValidationError as exc:
         problems = schema_problems(exc)
     try:
         selection: NamespaceSelection | None = NamespaceSelection.model_validate(raw.get("namespaces") or {})
     except ValidationError:
         selection = None
-    return PolicyView(name, created, None, problems, selection, status)
+    return PolicyView(name=name, created=created, spec=None, problem=problems, selection=selection, status=status)
 
 
 @dataclass(frozen=True)
@@ -175,7 +175,7 @@ class Tenancy:
         return conflicts(self.policies)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Grant:
     """A credential permitted: by which policy, with which role."""
 
@@ -321,7 +321,10 @@ def permit(spec: Spec, namespace: str, tenancy: Tenancy) -> Grant:
             assert view.spec is not None
             limits = view.spec.limits
             return Grant(
-                view.name, view.spec.role, parse_duration(limits.min_rotation_interval), limits.max_revocations_per_day
+                policy=view.name,
+                role=view.spec.role,
+                min_rotation_interval=parse_duration(limits.min_rotation_interval),
+                max_revocations_per_day=limits.max_revocations_per_day,
             )
         refusals.append(f"policy {view.name!r}: {why}")
     raise Failure(

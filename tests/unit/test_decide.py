@@ -30,7 +30,15 @@ TENANT, SUB = "tenant-1", "11111111-2222-3333-4444-555555555555"
 RG = f"/subscriptions/{SUB}/resourceGroups/rg"
 ACS = f"{RG}/providers/Microsoft.Communication/communicationServices/shop"
 OURS = role_definition_id(SUB, role_guid(TENANT, "ACS SMTP Sender"))
-TARGET = Target("ns", "cr", "uid-1", TENANT, "smtp.example.com", 587, RoleSpec())
+TARGET = Target(
+    namespace="ns",
+    name="cr",
+    uid="uid-1",
+    tenant_id=TENANT,
+    smtp_host="smtp.example.com",
+    smtp_port=587,
+    role=RoleSpec(),
+)
 
 
 def spec(**over: Any) -> Spec:
@@ -105,8 +113,10 @@ def secret(owned: bool = True, key: str | None = "k1", client: str = "app", reso
 
 def observed(**over: Any) -> Observed:
     base: dict[str, Any] = dict(
-        domains=(SenderDomain("mail.example.com", "mail.example.com"),),
-        application=Application("obj", "app", (KeyInfo("k1", "marker", NOW + timedelta(days=60)),)),
+        domains=(SenderDomain(name="mail.example.com", sender="mail.example.com"),),
+        application=Application(
+            "obj", "app", (KeyInfo(key_id="k1", display_name="marker", end=NOW + timedelta(days=60)),)
+        ),
         principal_id="sp",
         roles=RolesSeen(ours=role()),
         role_id=OURS,
@@ -198,7 +208,19 @@ def test_a_template_needing_a_sender_waits_for_a_linked_domain_before_any_write(
 
 def test_a_rotation_request_within_the_policys_interval_waits_and_is_served_after_it() -> None:
     last, interval = NOW - timedelta(hours=23), timedelta(hours=24)
-    asked = Target("ns", "cr", "uid-1", TENANT, "smtp.example.com", 587, RoleSpec(), "now", None, last, interval)
+    asked = Target(
+        namespace="ns",
+        name="cr",
+        uid="uid-1",
+        tenant_id=TENANT,
+        smtp_host="smtp.example.com",
+        smtp_port=587,
+        role=RoleSpec(),
+        rotate_requested="now",
+        rotate_handled=None,
+        last_rotation=last,
+        min_rotation_interval=interval,
+    )
     held = decide(spec(), asked, observed(), NOW)
     assert isinstance(held.secret, Keep) and held.rotation_waits == NOW + timedelta(hours=1)
     served = decide(spec(), asked, observed(), NOW + timedelta(hours=1))
@@ -207,10 +229,19 @@ def test_a_rotation_request_within_the_policys_interval_waits_and_is_served_afte
 
 def _recent(issued: datetime, interval: timedelta = timedelta(hours=1), **over: Any) -> Target:
     return Target(
-        "ns", "cr", "uid-1", TENANT, "smtp.example.com", 587, RoleSpec(),
-        last_rotation=issued - timedelta(days=1), min_rotation_interval=interval, issued_key="k0", issued_at=issued,
+        namespace="ns",
+        name="cr",
+        uid="uid-1",
+        tenant_id=TENANT,
+        smtp_host="smtp.example.com",
+        smtp_port=587,
+        role=RoleSpec(),
+        last_rotation=issued - timedelta(days=1),
+        min_rotation_interval=interval,
+        issued_key="k0",
+        issued_at=issued,
         **over,
-    )  # fmt: skip
+    )
 
 
 def _incomplete() -> SecretView:
@@ -223,7 +254,12 @@ BOUNDED = [
     ("the Secret deleted", observed(secret=None)),
     ("the Secret blanked", observed(secret=_incomplete())),
     ("the key removed from the application", observed(application=Application("obj", "app", ()))),
-    ("the key expired", observed(application=Application("obj", "app", (KeyInfo("k1", "m", NOW - timedelta(1)),)))),
+    (
+        "the key expired",
+        observed(
+            application=Application("obj", "app", (KeyInfo(key_id="k1", display_name="m", end=NOW - timedelta(1)),))
+        ),
+    ),
 ]
 
 
@@ -256,7 +292,9 @@ def test_a_secret_whose_annotations_were_edited_to_look_retargeted_is_held_like_
 
 
 def test_a_renewal_held_back_keeps_the_working_key() -> None:
-    soon = observed(application=Application("obj", "app", (KeyInfo("k1", "m", NOW + timedelta(days=1)),)))
+    soon = observed(
+        application=Application("obj", "app", (KeyInfo(key_id="k1", display_name="m", end=NOW + timedelta(days=1)),))
+    )
     decided = decide(spec(rotation={"renewBefore": "72h"}), _recent(NOW - timedelta(minutes=5)), soon, NOW).secret
     assert decided == Keep("k1", NOW + timedelta(days=1))
 

@@ -70,7 +70,7 @@ def test_a_key_is_inherited_only_from_a_predecessor_of_the_same_name_in_this_clu
     tag = cluster_tag(CLUSTER)
 
     def key(key_id: str, namespace: str, name: str, uid: str, cluster: str | None = CLUSTER) -> KeyInfo:
-        return KeyInfo(key_id, issued_marker(key_marker(namespace, name, uid), cluster), None)
+        return KeyInfo(key_id=key_id, display_name=issued_marker(key_marker(namespace, name, uid), cluster), end=None)
 
     app = Application(
         "obj",

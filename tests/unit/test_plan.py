@@ -190,7 +190,11 @@ SETTLE = timedelta(minutes=2)
 
 def _app(*keys: tuple[str, str, timedelta]) -> Application:
     """An application with keys (id, display name, lifetime left), all created a day ago."""
-    return Application("obj", "app", tuple(KeyInfo(k, name, NOW + left, NOW - DAY) for k, name, left in keys))
+    return Application(
+        "obj",
+        "app",
+        tuple(KeyInfo(key_id=k, display_name=name, end=NOW + left, start=NOW - DAY) for k, name, left in keys),
+    )
 
 
 def test_a_new_rollout_restarts_the_workloads_once_and_leaves_foreign_keys_alone() -> None:

@@ -10,9 +10,11 @@ from acs_smtp_operator.smtp import (
     sender_address,
 )
 
-MANAGED = SenderDomain("AzureManagedDomain", "3f7c2c1e-8d5e-4d1b-a3a8-0c9f2b6e1d42.azurecomm.net")
-CUSTOM = SenderDomain("mail.shop.example.com", "mail.shop.example.com")
-UNVERIFIED = SenderDomain("pending.example.com", "pending.example.com", (("SPF", "VerificationFailed"),))
+MANAGED = SenderDomain(name="AzureManagedDomain", sender="3f7c2c1e-8d5e-4d1b-a3a8-0c9f2b6e1d42.azurecomm.net")
+CUSTOM = SenderDomain(name="mail.shop.example.com", sender="mail.shop.example.com")
+UNVERIFIED = SenderDomain(
+    name="pending.example.com", sender="pending.example.com", unverified=(("SPF", "VerificationFailed"),)
+)
 
 APP, TENANT = "76d25cdf-e868-5455-9d98-19efb79681a0", "4abb8796-9bb8-51dc-85b5-1cf66481263e"
 
@@ -48,7 +50,7 @@ def test_an_azure_managed_domain_is_known_by_its_sender_domain_never_its_resourc
     [
         ((UNVERIFIED, CUSTOM), "DoNotReply@mail.shop.example.com"),
         ((UNVERIFIED,), "DoNotReply@pending.example.com"),
-        ((SenderDomain("odd", None),), None),
+        ((SenderDomain(name="odd", sender=None),), None),
         ((), None),
     ],
     ids=[

@@ -33,20 +33,20 @@ def _streak(before: Streak, outcome: Outcome, retried_by_kopf: bool = False) -> 
 
 
 def test_failures_count_up_and_keep_the_retry_after_azure_sent() -> None:
-    throttled = Outcome(Status(), Failure(Reason.THROTTLED, "429", retry=After(30)))
+    throttled = Outcome(status=Status(), failure=Failure(Reason.THROTTLED, "429", retry=After(30)))
     after = _streak(Streak(failures=2), throttled)
     assert (after.failures, after.retry_after, after.retried_by_kopf, after.at) == (3, 30, False, NOW)
 
 
 def test_bad_input_is_left_to_a_spec_change_as_if_kopf_retried_it() -> None:
-    invalid = Outcome(Status(), Failure(Reason.INVALID_SPEC, "bad", retry=UntilSpecChanges()))
+    invalid = Outcome(status=Status(), failure=Failure(Reason.INVALID_SPEC, "bad", retry=UntilSpecChanges()))
     assert _streak(Streak(), invalid).retried_by_kopf
 
 
 def test_a_success_that_leaves_a_due_time_behind_counts_as_behind_and_a_clean_one_resets() -> None:
-    stuck = Outcome(Status(renewalTime=NOW - timedelta(days=1)))
+    stuck = Outcome(status=Status(renewalTime=NOW - timedelta(days=1)))
     assert _streak(Streak(behind=1), stuck) == Streak(behind=2, at=NOW)
-    clean = Outcome(Status(renewalTime=NOW + timedelta(days=1)))
+    clean = Outcome(status=Status(renewalTime=NOW + timedelta(days=1)))
     assert _streak(Streak(failures=4, behind=2), clean) == Streak()
 
 

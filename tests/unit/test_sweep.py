@@ -26,7 +26,7 @@ def test_a_new_key_carries_the_cluster_and_still_counts_as_the_credentials_own()
 
 def test_only_this_clusters_keys_of_served_namespaces_whose_credential_is_gone_are_strays() -> None:
     def key(key_id: str, display: str) -> KeyInfo:
-        return KeyInfo(key_id, display, None)
+        return KeyInfo(key_id=key_id, display_name=display, end=None)
 
     app = Application("obj", "app", (
         key("gone", issued_marker(key_marker("shop", "old", UID), CLUSTER)),
@@ -37,7 +37,7 @@ def test_only_this_clusters_keys_of_served_namespaces_whose_credential_is_gone_a
         key("manual", "created in the portal"),
     ))  # fmt: skip
     found = strays(app, OURS, lambda ns: ns == "shop", {("shop", "mailer", UID[:8])})
-    assert found == [Stray("gone", "shop", "old", UID[:8])]
+    assert found == [Stray(key_id="gone", namespace="shop", name="old", uid=UID[:8])]
 
 
 def test_a_stray_key_is_due_only_once_it_has_looked_stray_for_the_settle_period() -> None:

@@ -29,7 +29,7 @@ __all__ = ["AADSTS", "FederatedSignInError", "NoClientId", "TokenFacts", "Worklo
 AADSTS = re.compile(r"AADSTS(\d+)")  # an Entra error code in azure-identity's text: the only part that travels
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class TokenFacts:
     """What a federated credential is matched on, read from the token without verifying it (no secret)."""
 
@@ -64,7 +64,12 @@ def token_facts(token: str) -> TokenFacts | None:
             when = datetime.fromtimestamp(number, UTC) if math.isfinite(number) else None
         except (OverflowError, OSError, ValueError):
             when = None
-    return TokenFacts(_text(claims.get("iss")), _text(claims.get("sub")), _text(claims.get("aud")), when)
+    return TokenFacts(
+        issuer=_text(claims.get("iss")),
+        subject=_text(claims.get("sub")),
+        audience=_text(claims.get("aud")),
+        expires=when,
+    )
 
 
 class FederatedSignInError(ClientAuthenticationError):

@@ -63,7 +63,7 @@ def graph_cost(method: str, path: str) -> float:
     return 2.0 if method.upper() == "GET" and tail.startswith("applications") else 1.0
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Bucket:
     """A token bucket that waits (first come, first served) instead of refusing."""
 
@@ -109,7 +109,7 @@ class Bucket:
         self._paused_until = max(self._paused_until, self.clock() + seconds)
 
 
-@dataclass
+@dataclass(kw_only=True)
 class Budgets:
     """Every bucket the operator draws on, and the bound on requests in flight per API."""
 
@@ -131,7 +131,7 @@ class Budgets:
         key = (subscription.lower(), kind)
         if key not in self._arm:
             size, refill = ARM_LIMITS[kind]
-            self._arm[key] = Bucket(size, refill, clock=self.clock)
+            self._arm[key] = Bucket(size=size, refill=refill, clock=self.clock)
         return self._arm[key]
 
     def graph(self, kind: str) -> Bucket:
@@ -139,7 +139,7 @@ class Budgets:
             size, refill = GRAPH_WRITES if kind == "writes" else GRAPH_UNITS
             # Half full at first: Graph's window may be fixed, not a bucket; a full bucket and its refill
             # could then spend twice the budget in the first window.
-            self._graph[kind] = Bucket(size, refill, tokens=size / 2, clock=self.clock)
+            self._graph[kind] = Bucket(size=size, refill=refill, tokens=size / 2, clock=self.clock)
         return self._graph[kind]
 
     def slots(self, api: str) -> asyncio.Semaphore:
