@@ -11,9 +11,11 @@ from tests.integration.operator_helpers import namespace
 
 @pytest.fixture
 def ns(cloud: Cloud) -> Iterator[str]:
-    """A fresh namespace; its credentials are deleted afterwards so they stop calling Azure."""
+    """A fresh namespace; its credentials are deleted afterwards so they stop calling Azure, and the faults and
+    throttling the scenario set end with it (the next scenario, in whatever order, meets a clean sandbox)."""
     name = namespace(cloud)
     yield name
+    cloud.reset()
     cloud.kubectl("delete", "acssmtp", "--all", "-n", name, "--wait=false", check=False)
     cloud.kubectl("delete", "acssmtppolicy", name, "--wait=false", check=False)
 
