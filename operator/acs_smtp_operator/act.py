@@ -1,6 +1,6 @@
 """Act: carry out a plan through the adapters, and record what was done as it is done.
 
-Nothing here decides; each step does what `decide.py` (or, for the keys, `plan.plan_keys`) said. `Done`
+Nothing here decides; each step does what `decide.py` (or, for the keys, `ledger.plan_keys`) said. `Done`
 is filled step by step so that a failure half-way still reports what stands (and what to clean up).
 """
 
@@ -20,9 +20,9 @@ from acs_smtp_operator.identity import assignment_parts, issued_marker
 from acs_smtp_operator.ids import canonical
 from acs_smtp_operator.kube import workloads
 from acs_smtp_operator.kube_secret import Content, decode, same_secret
+from acs_smtp_operator.ledger import Ledger, due_retirements, plan_keys, whole_second_after
 from acs_smtp_operator.model import AcsRef, Reason, RotationReason, Spec
 from acs_smtp_operator.observed import Application, AssignmentView, Observed
-from acs_smtp_operator.plan import Ledger, due_retirements, plan_keys, whole_second_after
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.removals import remove_assignment, remove_keys, retire_application, retire_smtp_username
 from acs_smtp_operator.report import Done

@@ -23,9 +23,9 @@ from acs_smtp_operator.finalize import finalize
 from acs_smtp_operator.ids import canonical
 from acs_smtp_operator.model import Reason, Spec
 from acs_smtp_operator.observe import rollouts_done
-from acs_smtp_operator.plan import held_back, last_issue
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.reconcile import Outcome, reconcile
+from acs_smtp_operator.rotation import held_back, last_issue
 from acs_smtp_operator.schedule import MIN_INTERVAL, Streak, drift_due, natural_due, wake
 from acs_smtp_operator.status import Status
 from acs_smtp_operator.tenancy import Grant, Tenancy, permit, permits_target

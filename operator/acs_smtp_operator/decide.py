@@ -18,7 +18,7 @@ from acs_smtp_operator.identity import (
 )
 from acs_smtp_operator.model import AcsRef, Reason, RoleSpec, RotationReason, Spec, same_actions
 from acs_smtp_operator.observed import Observed, RolesSeen, RoleView, SenderDomain, SmtpUsernameView
-from acs_smtp_operator.plan import (
+from acs_smtp_operator.rotation import (
     SecretFacts,
     held_back,
     issue_held,

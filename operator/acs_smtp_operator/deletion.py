@@ -22,9 +22,9 @@ from acs_smtp_operator.identity import (
     smtp_username_resource,
 )
 from acs_smtp_operator.ids import same_id
+from acs_smtp_operator.ledger import ledger_of
 from acs_smtp_operator.model import AcsRef, Reason, Spec
 from acs_smtp_operator.observed import Application
-from acs_smtp_operator.plan import ledger_of
 from acs_smtp_operator.retention import predecessor_keys
 from acs_smtp_operator.status import Status
 

@@ -140,7 +140,7 @@ class ConditionType(enum.StrEnum):
 
 
 class RotationReason(enum.StrEnum):
-    """Why a new client secret is issued (`plan.needs_new_secret`, first reason wins)."""
+    """Why a new client secret is issued (`rotation.needs_new_secret`, first reason wins)."""
 
     SECRET_MISSING = "SecretMissing"
     SECRET_INCOMPLETE = "SecretIncomplete"

@@ -19,9 +19,9 @@ from acs_smtp_operator.failure import Failure, UntilSpecChanges
 from acs_smtp_operator.identity import key_marker, legacy_smtp_username_resource, smtp_username_entry
 from acs_smtp_operator.ids import same_id
 from acs_smtp_operator.kube_secret import Content, owner_reference
+from acs_smtp_operator.ledger import ledger_of
 from acs_smtp_operator.model import ConditionType, Reason, Spec
 from acs_smtp_operator.observe import observe
-from acs_smtp_operator.plan import ledger_of
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.report import Done, report
 from acs_smtp_operator.smtp import sender_address

@@ -10,9 +10,10 @@ from acs_smtp_operator.conditions import PassResult, judge, set_condition
 from acs_smtp_operator.decide import Plan, SecretConflict
 from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.ids import canonical
+from acs_smtp_operator.ledger import KeyPlan, standing_after_failure, with_ledger
 from acs_smtp_operator.model import ConditionType, Reason, RotationReason, Standing, is_acs_resource_id, is_guid
 from acs_smtp_operator.observed import Observed, SenderDomain
-from acs_smtp_operator.plan import KeyPlan, recent_revocations, standing_after_failure, with_ledger
+from acs_smtp_operator.rotation import recent_revocations
 from acs_smtp_operator.status import DeferredRequest, RefusedRequest, ReplacedAssignment, Retired, Status
 from acs_smtp_operator.timestamps import stamp
 

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from acs_smtp_operator.plan import ledger_of, next_wake
+from acs_smtp_operator.ledger import ledger_of, next_wake
 from acs_smtp_operator.status import Status
 
 __all__ = [

@@ -29,9 +29,9 @@ from acs_smtp_operator.azure import passwords
 from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.identity import cluster_tag, parse_marker
 from acs_smtp_operator.kube_secret import holds_key
+from acs_smtp_operator.ledger import ledger_of
 from acs_smtp_operator.model import Reason
 from acs_smtp_operator.observed import Application
-from acs_smtp_operator.plan import ledger_of
 from acs_smtp_operator.ports import Ports
 from acs_smtp_operator.status import Status
 from acs_smtp_operator.vocabulary import MANAGED_BY

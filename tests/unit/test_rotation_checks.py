@@ -6,18 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from acs_smtp_operator.observed import Application, CredentialState, KeyInfo
-from acs_smtp_operator.plan import (
+from acs_smtp_operator.ledger import (
     Ledger,
-    SecretFacts,
     advance,
     due_retirements,
-    needs_new_secret,
     next_wake,
     orphans,
     plan_keys,
     standing_after_failure,
 )
+from acs_smtp_operator.observed import Application, CredentialState, KeyInfo
+from acs_smtp_operator.rotation import SecretFacts, needs_new_secret
 from acs_smtp_operator.status import Retired
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
