@@ -15,7 +15,9 @@ import uuid
 from typing import Any
 
 from acs_smtp_operator.failure import Failure
-from acs_smtp_operator.tenancy import Tenancy, conflicts, permit, policy_status, policy_view
+from acs_smtp_operator.policy import policy_view
+from acs_smtp_operator.policy_status import policy_status
+from acs_smtp_operator.tenancy import Tenancy, conflicts, permit
 from acs_smtp_operator.validate import validate
 
 SUB = "11111111-2222-3333-4444-555555555555"

@@ -13,13 +13,14 @@ from acs_smtp_operator.coordinator import Coordinator
 from acs_smtp_operator.failure import After, Failure, UntilSpecChanges
 from acs_smtp_operator.ids import canonical
 from acs_smtp_operator.model import Reason, is_guid
+from acs_smtp_operator.policy import PolicyView, policy_view
 from acs_smtp_operator.policy_report import PolicyReporter
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.reconcile import Outcome
 from acs_smtp_operator.rotation import revocation_asked
 from acs_smtp_operator.schedule import MAX_BACKOFF, backoff
 from acs_smtp_operator.sweep import Sweeper
-from acs_smtp_operator.tenancy import PolicyView, Tenancy, policy_view
+from acs_smtp_operator.tenancy import Tenancy
 from acs_smtp_operator.vocabulary import GROUP, KIND, MANAGED_BY, PLURAL, POLICY_PLURAL, REVOKE, ROTATE, VERSION
 
 __all__ = ["build_registry", "kopf_error"]

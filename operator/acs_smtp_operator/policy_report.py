@@ -16,7 +16,9 @@ from typing import Any
 
 from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.kube.api import Kube
-from acs_smtp_operator.tenancy import Tenancy, covers, policy_status
+from acs_smtp_operator.policy import covers
+from acs_smtp_operator.policy_status import policy_status
+from acs_smtp_operator.tenancy import Tenancy
 
 __all__ = ["PolicyReporter"]
 

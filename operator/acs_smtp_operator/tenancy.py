@@ -1,165 +1,29 @@
-"""Pure tenancy: which AcsSmtpPolicy permits a credential, which policies conflict, what a policy's status says.
+"""Pure tenancy: which AcsSmtpPolicy permits a credential, and which policies conflict.
 
-An administrator's cluster-scoped `AcsSmtpPolicy` states, for a set of namespaces, which Entra applications
-and ACS resources they may use, the role the operator assigns, and bounds on the tenant's choices. A
+An administrator's cluster-scoped `AcsSmtpPolicy` (`policy.py`) states, for a set of namespaces, which Entra
+applications and ACS resources they may use, the role the operator assigns, and bounds on the tenant's choices. A
 credential no policy permits is refused before any Azure call (default deny).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from acs_smtp_operator.failure import Failure, UntilSpecChanges
-from acs_smtp_operator.model import Reason, RoleSpec, Spec, parse_duration, same_actions, schema_problems
+from acs_smtp_operator.model import Reason, RoleSpec, Spec, parse_duration, same_actions
+from acs_smtp_operator.policy import Limits, PolicyView, covers
 
 __all__ = [
     "Grant",
-    "Limits",
-    "NamespaceSelection",
-    "PolicySpec",
-    "PolicyView",
     "Tenancy",
-    "claimable",
     "conflicts",
-    "covered",
-    "covers",
     "permit",
     "permits_target",
-    "policy_status",
-    "policy_view",
     "resource_allowed",
 ]
-
-_NAME_LABEL = "kubernetes.io/metadata.name"  # the API server sets it to the namespace's name
-_ACTION = re.compile(r"^[A-Za-z0-9.]+/([A-Za-z0-9.*]+/)*[A-Za-z0-9.*]+\Z")
-_MAX_NAMED = 10  # namespaces a policy's status names before it says "and N more"
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True, frozen=True)
-
-
-class Requirement(_Model):
-    key: str
-    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
-    values: tuple[str, ...] = ()
-
-    @model_validator(mode="after")
-    def _values(self) -> Requirement:
-        if (self.operator in ("In", "NotIn")) != bool(self.values):
-            raise ValueError("In and NotIn need values; Exists and DoesNotExist take none")
-        return self
-
-
-class Selector(_Model):
-    """A Kubernetes label selector: every matchLabels entry and every expression must hold."""
-
-    match_labels: dict[str, str] = Field(default_factory=dict, alias="matchLabels")
-    match_expressions: tuple[Requirement, ...] = Field(default=(), alias="matchExpressions")
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        if any(labels.get(k) != v for k, v in self.match_labels.items()):
-            return False
-        for req in self.match_expressions:
-            present = req.key in labels
-            ok = {
-                "In": present and labels.get(req.key) in req.values,
-                "NotIn": not present or labels.get(req.key) not in req.values,
-                "Exists": present,
-                "DoesNotExist": not present,
-            }[req.operator]
-            if not ok:
-                return False
-        return True
-
-
-class NamespaceSelection(_Model):
-    """The namespaces a policy covers: those named, and those whose labels the selector matches."""
-
-    names: tuple[str, ...] = ()
-    selector: Selector | None = None
-
-
-class Limits(_Model):
-    """Bounds on what a covered credential may ask for."""
-
-    max_secret_lifetime: str = Field(default="2160h", alias="maxSecretLifetime")
-    min_rotation_interval: str = Field(default="1h", alias="minRotationInterval")
-    max_grace_period: str = Field(default="168h", alias="maxGracePeriod")
-    # Emergency revocations (acssmtp.io/revoke) in any 24 hours; 0 turns them off.
-    max_revocations_per_day: int = Field(default=3, ge=0, le=100, alias="maxRevocationsPerDay")
-    username_formats: tuple[Literal["Dot", "Pipe", "SmtpUsername"], ...] = Field(
-        default=("Dot", "Pipe", "SmtpUsername"), alias="usernameFormats"
-    )
-    smtp_username_domains: tuple[str, ...] = Field(default=(), alias="smtpUsernameDomains")
-    allow_retain: bool = Field(default=False, alias="allowRetain")
-
-    @field_validator("max_secret_lifetime", "min_rotation_interval", "max_grace_period")
-    @classmethod
-    def _duration(cls, value: str) -> str:
-        parse_duration(value)
-        return value
-
-
-class PolicySpec(_Model):
-    namespaces: NamespaceSelection
-    applications: tuple[str, ...]
-    communication_services: tuple[str, ...] = Field(alias="communicationServices")
-    role: RoleSpec = Field(default_factory=RoleSpec)
-    limits: Limits = Field(default_factory=Limits)
-
-    @field_validator("role")
-    @classmethod
-    def _actions(cls, role: RoleSpec) -> RoleSpec:
-        bad = [a for a in role.actions if not _ACTION.match(a)]
-        if bad:
-            raise ValueError(f"{bad} are not Azure actions (Provider/resourceType/action)")
-        granting = [a for a in role.actions if a.lower().startswith("microsoft.authorization/")]
-        if granting:  # a principal that may write role assignments can make itself Owner
-            raise ValueError(f"{granting}: an SMTP role may not manage access (Microsoft.Authorization)")
-        # Any other provider's action could grant more than mail: a Key Vault's access policies, a managed
-        # identity's federated credentials, a storage account's keys. The SMTP role is Microsoft.Communication's.
-        foreign = [a for a in role.actions if not a.lower().startswith("microsoft.communication/")]
-        if foreign:
-            raise ValueError(f"{foreign}: an SMTP role's actions are Microsoft.Communication's only")
-        return role
-
-
-@dataclass(frozen=True, kw_only=True)
-class PolicyView:
-    """A policy as the operator's index holds it: parsed, or why it does not parse."""
-
-    name: str
-    created: str  # creationTimestamp: the older of two conflicting policies wins
-    spec: PolicySpec | None
-    problem: str | None = None  # why the spec does not parse (the policy permits nothing)
-    selection: NamespaceSelection | None = None  # the namespaces it covers, even when the rest is invalid
-    status: Mapping[str, Any] = field(default_factory=dict)  # as stored, to write only a change
-
-
-def policy_view(body: Mapping[str, Any]) -> PolicyView:
-    """Parse a policy object as the API server sends it; a bad one is kept with its problem."""
-    meta = body.get("metadata") or {}
-    name, created = str(meta.get("name")), str(meta.get("creationTimestamp") or "")
-    status = dict(body.get("status") or {})
-    raw = dict(body.get("spec") or {})
-    try:
-        spec = PolicySpec.model_validate(raw)
-        return PolicyView(name=name, created=created, spec=spec, selection=spec.namespaces, status=status)
-    except ValidationError as exc:
-        problems = schema_problems(exc)
-    try:
-        selection: NamespaceSelection | None = NamespaceSelection.model_validate(raw.get("namespaces") or {})
-    except ValidationError:
-        selection = None
-    return PolicyView(name=name, created=created, spec=None, problem=problems, selection=selection, status=status)
 
 
 @dataclass(frozen=True)
@@ -183,15 +47,6 @@ class Grant:
     role: RoleSpec
     min_rotation_interval: timedelta = timedelta(0)  # manual rotations too wait this long after the last one
     max_revocations_per_day: int = 3  # emergency revocations in any 24 hours (0: none)
-
-
-def covers(chosen: NamespaceSelection | None, namespace: str, labels: Mapping[str, str] | None) -> bool:
-    """Does the selection cover the namespace? By name, or by labels (a namespace not seen has none)."""
-    if chosen is None:
-        return False
-    if namespace in chosen.names:
-        return True
-    return chosen.selector is not None and labels is not None and chosen.selector.matches(labels)
 
 
 def resource_allowed(patterns: Iterable[str], resource_id: str) -> bool:
@@ -348,67 +203,3 @@ def permits_target(tenancy: Tenancy, namespace: str, client_id: str, resource_id
         ):
             return True
     return False
-
-
-def covered(view: PolicyView, namespaces: Mapping[str, Mapping[str, str]]) -> list[str]:
-    """The existing namespaces the policy covers, by name."""
-    return sorted(ns for ns, labels in namespaces.items() if covers(view.selection, ns, labels))
-
-
-def _listed(names: list[str]) -> str:
-    """Namespace names for a status field: the first few, then how many more."""
-    more = len(names) - _MAX_NAMED
-    return ",".join(names[:_MAX_NAMED]) + (f" and {more} more" if more > 0 else "")
-
-
-def claimable(selection: NamespaceSelection | None, namespaces: Mapping[str, Mapping[str, str]]) -> list[str]:
-    """What in a policy covers namespaces nobody made yet: whoever may create namespaces could claim them."""
-    if selection is None:
-        return []
-    found: list[str] = []
-    selector = selection.selector
-    named = list(selection.names)  # and those a selector names by kubernetes.io/metadata.name, as names
-    if selector is not None:
-        named += [v for k, v in selector.match_labels.items() if k == _NAME_LABEL]
-        named += [
-            v for r in selector.match_expressions if r.key == _NAME_LABEL and r.operator == "In" for v in r.values
-        ]
-    missing = [ns for ns in dict.fromkeys(named) if ns not in namespaces]
-    if missing:
-        found.append(
-            f"names namespaces that do not exist ({_listed(missing)}): whoever creates one first is covered "
-            "(docs/tenancy.md, claiming a namespace)"
-        )
-    if (
-        selector is not None
-        and not selector.match_labels
-        and all(r.operator in ("NotIn", "DoesNotExist") for r in selector.match_expressions)
-    ):
-        found.append(
-            "the selector requires no label (only NotIn or DoesNotExist, or nothing): it covers every new namespace, "
-            "whoever makes it (docs/tenancy.md, claiming a namespace)"
-        )
-    return found
-
-
-def policy_status(
-    view: PolicyView,
-    conflicted: Mapping[str, str],
-    namespaces: Mapping[str, Mapping[str, str]],
-    credentials: int,
-) -> dict[str, Any]:
-    """The status a policy should show: is it accepted, which namespaces it covers, how many credentials use it."""
-    if view.spec is None:
-        ready, reason, message = "False", "InvalidPolicy", f"the policy permits nothing: {view.problem}"
-    elif view.name in conflicted:
-        ready, reason, message = "False", "RoleConflict", conflicted[view.name]
-    else:
-        ready, reason, message = "True", "Accepted", "the policy is in force"
-    names = covered(view, namespaces)
-    return {
-        "conditions": [{"type": "Ready", "status": ready, "reason": reason, "message": message}],
-        "namespaces": _listed(names),
-        "namespaceCount": len(names),
-        "credentials": credentials,
-        "warnings": claimable(view.selection, namespaces),
-    }

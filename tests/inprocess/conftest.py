@@ -26,12 +26,13 @@ from acs_smtp_operator.azure.clients import AzureClients, client_secret_credenti
 from acs_smtp_operator.credential import Credential
 from acs_smtp_operator.kube.api import Kube
 from acs_smtp_operator.metrics import Metrics
+from acs_smtp_operator.policy import policy_view
 from acs_smtp_operator.ports import Ports
 from acs_smtp_operator.reconcile import Outcome, reconcile
 from acs_smtp_operator.sandbox import Sandbox, Seed, run_sandbox
 from acs_smtp_operator.sandbox.azure.context import Logged
 from acs_smtp_operator.sandbox.demo import open_policy
-from acs_smtp_operator.tenancy import Tenancy, policy_view
+from acs_smtp_operator.tenancy import Tenancy
 from acs_smtp_operator.vocabulary import GROUP, PLURAL, VERSION
 from tests.conftest import settings_of
 

@@ -29,9 +29,10 @@ from acs_smtp_operator.credential import Credential
 from acs_smtp_operator.finalize import finalize
 from acs_smtp_operator.identity import legacy_smtp_username_resource
 from acs_smtp_operator.model import Reason
+from acs_smtp_operator.policy import policy_view
 from acs_smtp_operator.sandbox.azure.state import SmtpUsername
 from acs_smtp_operator.sandbox.seed import AZURE_MANAGED_DOMAIN
-from acs_smtp_operator.tenancy import Tenancy, policy_view
+from acs_smtp_operator.tenancy import Tenancy
 from acs_smtp_operator.vocabulary import GROUP, PLURAL, VERSION
 from tests.inprocess.conftest import ANYWHERE, PERMITTED, Bench, PassResult, off_loop
 

@@ -9,8 +9,9 @@ from typing import Any
 from acs_smtp_operator.coordinator import Coordinator
 from acs_smtp_operator.credential import Credential
 from acs_smtp_operator.finalize import finalize
+from acs_smtp_operator.policy import policy_view
 from acs_smtp_operator.sandbox.seed import AZURE_MANAGED_DOMAIN
-from acs_smtp_operator.tenancy import Tenancy, policy_view
+from acs_smtp_operator.tenancy import Tenancy
 from tests.inprocess.conftest import ANYWHERE, PERMITTED, Bench
 
 

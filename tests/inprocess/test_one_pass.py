@@ -10,9 +10,10 @@ from acs_smtp_operator.credential import Credential
 from acs_smtp_operator.finalize import finalize
 from acs_smtp_operator.identity import key_marker
 from acs_smtp_operator.model import Reason
+from acs_smtp_operator.policy import policy_view
 from acs_smtp_operator.reconcile import reconcile
 from acs_smtp_operator.sandbox.azure.faults import FaultSpec
-from acs_smtp_operator.tenancy import Tenancy, policy_view
+from acs_smtp_operator.tenancy import Tenancy
 from acs_smtp_operator.timestamps import parse_stamp
 from acs_smtp_operator.vocabulary import GROUP, PLURAL, VERSION
 from tests.inprocess.conftest import ANYWHERE, PERMITTED, Bench, PassResult, off_loop

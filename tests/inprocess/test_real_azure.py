@@ -24,11 +24,12 @@ from acs_smtp_operator.credential import Credential
 from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.finalize import finalize
 from acs_smtp_operator.model import DEFAULT_ACTIONS, Reason
+from acs_smtp_operator.policy import policy_view
 from acs_smtp_operator.ports import Ports
 from acs_smtp_operator.sandbox import Sandbox, Seed, run_sandbox
 from acs_smtp_operator.sandbox.demo import open_policy
 from acs_smtp_operator.sandbox.seed import AZURE_MANAGED_DOMAIN, CommunicationServiceSeed
-from acs_smtp_operator.tenancy import Tenancy, policy_view
+from acs_smtp_operator.tenancy import Tenancy
 from tests.inprocess.conftest import ANYWHERE, PERMITTED, Bench, PassResult, bench_on, off_loop, operator_ports
 
 OWNER_ROLE = "09976791-48a7-449e-bb21-39d1a415f350"  # Communication and Email Service Owner

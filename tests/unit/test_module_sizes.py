@@ -16,7 +16,6 @@ NOT_YET_SPLIT = {
     "metrics.py": 319,
     "model.py": 384,
     "plugin.py": 402,
-    "tenancy.py": 414,
 }
 
 

@@ -9,9 +9,11 @@ import pytest
 
 from acs_smtp_operator.failure import Failure, UntilSpecChanges
 from acs_smtp_operator.model import Reason, Spec
+from acs_smtp_operator.policy import policy_view
+from acs_smtp_operator.policy_status import policy_status
 from acs_smtp_operator.schedule import Streak, wake
 from acs_smtp_operator.status import Status
-from acs_smtp_operator.tenancy import Tenancy, conflicts, permit, policy_status, policy_view, resource_allowed
+from acs_smtp_operator.tenancy import Tenancy, conflicts, permit, resource_allowed
 from acs_smtp_operator.validate import validate
 
 SUB = "11111111-2222-3333-4444-555555555555"
