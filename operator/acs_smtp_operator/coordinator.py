@@ -8,32 +8,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from acs_smtp_operator.credential import Credential
-from acs_smtp_operator.failure import After, Failure, UntilSpecChanges
+from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.finalize import finalize
 from acs_smtp_operator.ids import canonical
-from acs_smtp_operator.model import Reason, Spec
+from acs_smtp_operator.model import Spec
 from acs_smtp_operator.observe import rollouts_done
 from acs_smtp_operator.ports import Emit, Ports
 from acs_smtp_operator.reconcile import Outcome, reconcile
-from acs_smtp_operator.rotation import held_back, last_issue
-from acs_smtp_operator.schedule import MIN_INTERVAL, Streak, drift_due, natural_due, wake
+from acs_smtp_operator.rotation import deferred_rotation
+from acs_smtp_operator.schedule import MIN_INTERVAL, Streak, drift_due, next_streak, phase, wake
+from acs_smtp_operator.slots import Slot, TargetLocks
 from acs_smtp_operator.status import Status
-from acs_smtp_operator.tenancy import Grant, Tenancy, permit, permits_target
-from acs_smtp_operator.validate import validate
-from acs_smtp_operator.vocabulary import ROTATE
+from acs_smtp_operator.tenancy import Permission, Tenancy, as_recorded, deletion_scope, permission
 from acs_smtp_operator.waiting import first
 
-__all__ = ["Coordinator", "phase"]
+__all__ = ["Coordinator"]
 
 _FINALIZED_KEPT = 600.0  # seconds a finished deletion is remembered: far beyond a watch event's lag
 
@@ -44,28 +42,6 @@ EmitFor = Callable[[dict[str, Any]], Emit]  # the Event poster for a credential'
 TenancySource = Callable[[], Tenancy]  # the policies and namespace labels, as the operator's indexes hold them
 # (role assignment id, uid, uids to leave out): does another credential record it as its own?
 Shared = Callable[[str, str, Collection[str]], bool]
-Permission = Grant | str | None  # permitted by, refused because, or not decided (the spec is invalid)
-
-
-def permission(ports: Ports, namespace: str, spec: Mapping[str, Any] | None, tenancy: Tenancy) -> Permission:
-    """What the policies say of a credential's spec: pure, no call (as the pass's first steps decide it)."""
-    settings = ports.settings
-    try:
-        return permit(
-            validate(dict(spec or {}), ports.tenant_id, settings.smtp_host, settings.smtp_port), namespace, tenancy
-        )
-    except Failure as refused:
-        return refused.message if refused.reason == Reason.NOT_PERMITTED else None
-
-
-def phase(uid: str) -> float:
-    """A fraction in [0, 1) fixed by the credential's uid (the same after a restart)."""
-    digest = hashlib.sha256(uid.encode()).digest()
-    return int.from_bytes(digest[:4], "big") / 2**32
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(kw_only=True)
@@ -84,60 +60,14 @@ class _Entry:
     cooldown: datetime | None = None  # a key was issued here: asks wait until then (this process's own record)
 
 
-class _Slot:
-    """One of the passes' slots, which a deletion waiting out Graph's lag gives back meanwhile (create/delete
-    loops must not hold the slots other credentials' passes wait for). Released once, cancelled or not."""
-
-    def __init__(self, slots: asyncio.Semaphore) -> None:
-        self._slots, self._held = slots, False
-
-    async def __aenter__(self) -> _Slot:
-        await self._slots.acquire()
-        self._held = True
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        if self._held:
-            self._held = False
-            self._slots.release()
-
-    async def pause(self, seconds: float) -> None:
-        """Wait `seconds` without the slot, then take one again (a cancellation meanwhile leaves none held)."""
-        self._held = False
-        self._slots.release()
-        await asyncio.sleep(seconds)
-        await self._slots.acquire()
-        self._held = True
-
-
-def _deferred_rotation(entry: _Entry, body: Mapping[str, Any], now: datetime, floor: float) -> datetime | None:
-    """When a rotation request the policy's minRotationInterval (at least `floor` seconds) holds back may be served."""
-    if not isinstance(entry.permission, Grant):
-        return None
-    requested = ((body.get("metadata") or {}).get("annotations") or {}).get(ROTATE)
-    status = entry.status
-    least = max(entry.permission.min_rotation_interval, timedelta(seconds=floor))
-    last = last_issue(status.last_rotation_time, status.issued_at)
-    return held_back(requested, status.rotate_request_handled, last, least, now)
-
-
-def _as_recorded(cr: Credential) -> dict[str, Any]:
-    """The spec, with the application and resource status records the credential acted on."""
-    spec, status = dict(cr.spec), Status.read(cr.status)
-    if status.client_id:
-        spec["entraApplication"] = {**dict(spec.get("entraApplication") or {}), "clientId": status.client_id}
-    if status.communication_service_id:
-        spec["communicationService"] = {"resourceId": status.communication_service_id}
-    return spec
-
-
 class Coordinator:
     def __init__(
         self,
         ports: Ports,
         emit_for: EmitFor,
         tenancy: TenancySource,
-        clock: Clock = _utcnow,
+        *,
+        clock: Clock,
         shared: Shared = lambda assignment, uid, finalized: True,  # unknown: shared, so never removed
     ) -> None:
         self.ports, self.emit_for, self.tenancy, self.clock, self._indexed = ports, emit_for, tenancy, clock, shared
@@ -147,27 +77,17 @@ class Coordinator:
         self._finalized: dict[str, float] = {}
         # One lock per (application, ACS resource): credentials naming the same pair share one role assignment
         # (its id derives from them), so a deletion that may remove it waits for a pass that may adopt it.
-        self._targets: dict[tuple[str, str], asyncio.Lock] = {}
+        self._targets = TargetLocks()
         # At most this many passes and deletions call Azure at once, whatever wakes them (a restart, a policy
         # change reaching many credentials): the rest wait their turn, holding no connection.
         self._passes = asyncio.Semaphore(ports.settings.max_concurrent_passes)
 
-    @contextlib.asynccontextmanager
-    async def _targets_of(self, body: Mapping[str, Any]) -> AsyncIterator[None]:
-        """Hold the locks of what status records the credential acted on and of what its spec names now (a
-        retarget touches both), taken in one order so that two credentials never wait on each other."""
-        status, spec = body.get("status") or {}, body.get("spec") or {}
-        pairs = {
-            (str(status.get("clientId") or "").lower(), canonical(str(status.get("communicationServiceId") or ""))),
-            (
-                str((spec.get("entraApplication") or {}).get("clientId") or "").lower(),
-                canonical(str((spec.get("communicationService") or {}).get("resourceId") or "")),
-            ),
-        }
-        async with contextlib.AsyncExitStack() as stack:
-            for pair in sorted(p for p in pairs if any(p)):
-                await stack.enter_async_context(self._targets.setdefault(pair, asyncio.Lock()))
-            yield
+    def _permission(self, spec: Mapping[str, Any] | None, namespace: str, tenancy: Tenancy) -> Permission:
+        settings = self.ports.settings
+        return permission(
+            spec, namespace, tenancy, tenant_id=self.ports.tenant_id, smtp_host=settings.smtp_host,
+            smtp_port=settings.smtp_port,
+        )  # fmt: skip
 
     def shared(self, assignment: str, uid: str) -> bool:
         """Does another credential record this role assignment as its own? Asked of kopf's index, and of the
@@ -210,7 +130,7 @@ class Coordinator:
                 self._entry(uid, fresh.get("status"))
                 entry.namespace, entry.recheck = namespace, False
                 issued_before = Status.read(fresh.get("status")).issued_at
-                async with self._targets_of(fresh), self._passes:  # a slot only once nothing else is awaited
+                async with self._targets.hold(fresh), self._passes:  # a slot only once nothing else is awaited
                     now, tenancy = self.clock(), self.tenancy()
                     outcome = await self.ports.metrics.timed_pass(
                         reconcile(
@@ -242,24 +162,16 @@ class Coordinator:
         return outcome
 
     def _streak(self, before: Streak, outcome: Outcome, now: datetime, retried_by_kopf: bool) -> Streak:
-        failure = outcome.failure
-        if failure is not None:
-            return Streak(
-                failures=before.failures + 1,
-                retry_after=failure.retry.seconds if isinstance(failure.retry, After) else None,
-                retried_by_kopf=retried_by_kopf or isinstance(failure.retry, UntilSpecChanges),
-                at=now,
-                spread=random.random(),  # noqa: S311 - spreading retries, not a secret
-            )
         settings = self.ports.settings
-        due = natural_due(
+        return next_streak(
+            before,
+            outcome.failure,
             outcome.status,
             now,
-            timedelta(seconds=settings.drift_period),
-            timedelta(seconds=settings.rollout_timeout),
-            timedelta(seconds=settings.graph_lag),
+            retried_by_kopf=retried_by_kopf,
+            spread=random.random(),  # noqa: S311 - spreading retries, not a secret
+            periods=(settings.drift_period, settings.rollout_timeout, settings.graph_lag),
         )
-        return Streak(behind=before.behind + 1, at=now) if due <= now else Streak()
 
     async def schedule(
         self, body: Mapping[str, Any], stopped: Callable[[], Awaitable[object]], is_stopped: Callable[[], bool]
@@ -279,7 +191,9 @@ class Coordinator:
         last, share = self.clock(), phase(uid)
         while True:
             now = self.clock()
-            deferred = _deferred_rotation(entry, body, now, self.ports.settings.min_manual_interval)
+            deferred = deferred_rotation(
+                entry.permission, entry.status, body, now, self.ports.settings.min_manual_interval
+            )
             when = wake(
                 entry.status,
                 last,
@@ -339,7 +253,7 @@ class Coordinator:
             if namespaces is not None and entry.namespace not in namespaces:
                 continue
             try:
-                now = permission(self.ports, entry.namespace, entry.body.get("spec"), tenancy)
+                now = self._permission(entry.body.get("spec"), entry.namespace, tenancy)
             except Exception:  # one credential's surprise must not stop the others' re-check
                 log.exception("permission of a credential in %s could not be decided", entry.namespace)
                 now = None
@@ -365,30 +279,18 @@ class Coordinator:
             if fresh is not None and fresh["metadata"].get("uid") == cr.uid:
                 body, cr = fresh, Credential.of(fresh)
             tenancy = self.tenancy()
-            decided = permission(self.ports, cr.namespace, _as_recorded(cr), tenancy)
-            grant = decided if isinstance(decided, Grant) else None
-            # Whether the namespace may use the recorded application and resource at all (whatever the
-            # spec says now): role assignments, shared by whoever uses them, go only then, and only from a
-            # resource the namespace may use with that application.
-            status, namespace, uid = Status.read(cr.status), cr.namespace, cr.uid
-            app = status.client_id or str((cr.spec.get("entraApplication") or {}).get("clientId") or "")
-            resource = status.communication_service_id or str(
-                (cr.spec.get("communicationService") or {}).get("resourceId") or ""
-            )
-            target = grant is not None or permits_target(tenancy, namespace, app, resource)
-
-            def covers(resource_id: str) -> bool:
-                return permits_target(tenancy, namespace, app, resource_id)
-
-            async with self._targets_of(body), _Slot(self._passes) as slot:
+            decided = self._permission(as_recorded(cr.spec, Status.read(cr.status)), cr.namespace, tenancy)
+            scope = deletion_scope(decided, tenancy, cr.namespace, cr.spec, Status.read(cr.status))
+            uid = cr.uid
+            async with self._targets.hold(body), Slot(self._passes) as slot:
                 await finalize(
                     self.ports,
                     cr,
                     self.emit_for(body),
-                    grant,
+                    scope.grant,
                     lambda assignment: self.shared(assignment, uid),
-                    target,
-                    covers,
+                    scope.target,
+                    scope.covers,
                     slot.pause,
                     clock=self.clock,
                 )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from datetime import datetime
 from typing import Any, cast
 
 import kopf
@@ -108,16 +109,18 @@ class Indexes:
         return {} if self._usage is None else {name: len(store) for name, store in self._usage.items()}
 
 
-def build_registry(ports: Ports, watched: Collection[str] | None = None) -> kopf.OperatorRegistry:
+def build_registry(
+    ports: Ports, clock: Callable[[], datetime], watched: Collection[str] | None = None
+) -> kopf.OperatorRegistry:
     """All handlers, bound to one coordinator; one registry per operator instance.
 
     `watched`: the namespaces served (None: every namespace).
     """
     registry = kopf.OperatorRegistry()
     indexes = Indexes()
-    coordinator = Coordinator(ports, _emitter, indexes.tenancy, shared=indexes.shared)
+    coordinator = Coordinator(ports, _emitter, indexes.tenancy, clock=clock, shared=indexes.shared)
     reporter = PolicyReporter(ports.kube, indexes.tenancy, indexes.usage, watched)
-    sweeper = Sweeper(ports=ports, known=indexes.known, watched=watched)
+    sweeper = Sweeper(ports=ports, known=indexes.known, clock=clock, watched=watched)
 
     def capture(kwargs: dict[str, Any]) -> None:
         """Every handler hands kopf's indexes over; the sweep starts once they hold the initial listing."""

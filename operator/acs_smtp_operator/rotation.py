@@ -7,19 +7,23 @@ first reason wins; it lands in status, the Event and the metrics label.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from acs_smtp_operator.ids import same_id
 from acs_smtp_operator.model import RotationReason
 from acs_smtp_operator.observed import CredentialState
+from acs_smtp_operator.status import Status
 from acs_smtp_operator.timestamps import stamp
+from acs_smtp_operator.vocabulary import ROTATE
 
 __all__ = [
     "CHECKS",
     "REVOCATION_WINDOW",
     "SecretFacts",
+    "deferred_rotation",
     "held_back",
     "issue_held",
     "last_issue",
@@ -174,3 +178,17 @@ def needs_new_secret(observed: SecretFacts, now: datetime) -> RotationReason | N
         if reason is not None:
             return reason
     return None
+
+
+def deferred_rotation(
+    permitted: object, status: Status, body: Mapping[str, Any], now: datetime, floor: float
+) -> datetime | None:
+    """When a rotation request the policy's minRotationInterval (at least `floor` seconds) holds back may be
+    served; None when nothing is held (or the credential is not permitted: nothing is served then anyway)."""
+    interval = getattr(permitted, "min_rotation_interval", None)
+    if not isinstance(interval, timedelta):
+        return None
+    requested = ((body.get("metadata") or {}).get("annotations") or {}).get(ROTATE)
+    least = max(interval, timedelta(seconds=floor))
+    last = last_issue(status.last_rotation_time, status.issued_at)
+    return held_back(requested, status.rotate_request_handled, last, least, now)

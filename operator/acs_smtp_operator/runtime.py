@@ -8,6 +8,7 @@ import signal
 import socket
 import uuid
 from collections.abc import Collection
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -174,7 +175,7 @@ async def _operate(
         ports.cluster = settings.cluster_id or await ports.kube.cluster_id()
     except Failure as exc:
         logger.warning("the cluster's id is unknown (%s): stray client secrets will not be swept", exc.message)
-    registry = build_registry(ports, None if clusterwide else namespaces)
+    registry = build_registry(ports, lambda: datetime.now(UTC), None if clusterwide else namespaces)  # the clock
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from acs_smtp_operator.failure import After, Failure, UntilSpecChanges
 from acs_smtp_operator.ledger import ledger_of, next_wake
 from acs_smtp_operator.status import Status
 
@@ -18,6 +20,8 @@ __all__ = [
     "backoff",
     "drift_due",
     "natural_due",
+    "next_streak",
+    "phase",
     "wake",
 ]
 
@@ -143,3 +147,35 @@ def wake(
     # A pending rollout is watched every 2 s (Kubernetes reads), but not while passes fail: then it waits too.
     look = min(due, now + ROLLOUT_POLL) if status.pending_rollout is not None and not troubled else due
     return Wake(due=due, look=look)
+
+
+def phase(uid: str) -> float:
+    """A fraction in [0, 1) fixed by the credential's uid (the same after a restart)."""
+    digest = hashlib.sha256(uid.encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2**32
+
+
+def next_streak(
+    before: Streak,
+    failure: Failure | None,
+    status: Status,
+    now: datetime,
+    *,
+    retried_by_kopf: bool,
+    spread: float,
+    periods: tuple[float, float, float],
+) -> Streak:
+    """The failures (or late passes) in a row after a pass: a failure counts one more, with its retry rule; a
+    success clears them, unless the pass left the credential due again at once (then it is behind).
+    `periods`: the drift period, the rollout timeout and Graph's lag, in seconds."""
+    if failure is not None:
+        return Streak(
+            failures=before.failures + 1,
+            retry_after=failure.retry.seconds if isinstance(failure.retry, After) else None,
+            retried_by_kopf=retried_by_kopf or isinstance(failure.retry, UntilSpecChanges),
+            at=now,
+            spread=spread,
+        )
+    drift, rollout, lag = (timedelta(seconds=p) for p in periods)
+    due = natural_due(status, now, drift, rollout, lag)
+    return Streak(behind=before.behind + 1, at=now) if due <= now else Streak()

@@ -23,7 +23,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from acs_smtp_operator.azure import passwords
 from acs_smtp_operator.failure import Failure
@@ -76,6 +76,7 @@ def settled(
 class Sweeper:
     ports: Ports
     known: Callable[[], tuple[set[str], set[Alive]]]  # application client ids, credentials that exist (the index)
+    clock: Callable[[], datetime]
     watched: Collection[str] | None = None  # the namespaces served (None: all)
     apps: set[str] = field(default_factory=set)  # every application seen named: a vanished credential's too
     seen: dict[str, datetime] = field(default_factory=dict)  # stray key id -> first seen stray
@@ -97,7 +98,7 @@ class Sweeper:
         while True:
             await asyncio.sleep(period)
             try:
-                await self.sweep(datetime.now(UTC))
+                await self.sweep(self.clock())
             except Failure as exc:
                 log.warning("the sweep for stray client secrets stopped: %s", exc.message)
             except Exception:  # a bug of ours: said, and the next round runs all the same

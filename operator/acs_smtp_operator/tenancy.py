@@ -7,19 +7,27 @@ credential no policy permits is refused before any Azure call (default deny).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from functools import cached_property
+from typing import Any
 
 from acs_smtp_operator.failure import Failure, UntilSpecChanges
 from acs_smtp_operator.model import Reason, RoleSpec, Spec, parse_duration, same_actions
 from acs_smtp_operator.policy import Limits, PolicyView, covers
+from acs_smtp_operator.status import Status
+from acs_smtp_operator.validate import validate
 
 __all__ = [
+    "DeletionScope",
     "Grant",
+    "Permission",
     "Tenancy",
+    "as_recorded",
     "conflicts",
+    "deletion_scope",
+    "permission",
     "permit",
     "permits_target",
     "resource_allowed",
@@ -203,3 +211,52 @@ def permits_target(tenancy: Tenancy, namespace: str, client_id: str, resource_id
         ):
             return True
     return False
+
+
+Permission = Grant | str | None  # permitted by, refused because, or not decided (the spec is invalid)
+
+
+def permission(
+    spec: Mapping[str, Any] | None, namespace: str, tenancy: Tenancy, *, tenant_id: str, smtp_host: str, smtp_port: int
+) -> Permission:
+    """What the policies say of a credential's spec, as the pass's first steps decide it (validate, permit)."""
+    try:
+        return permit(validate(dict(spec or {}), tenant_id, smtp_host, smtp_port), namespace, tenancy)
+    except Failure as refused:
+        return refused.message if refused.reason == Reason.NOT_PERMITTED else None
+
+
+def as_recorded(spec: Mapping[str, Any], status: Status) -> dict[str, Any]:
+    """The spec, with the application and resource status records the credential acted on: what a deletion's
+    permission is asked of (a tenant's last edit must not redirect it)."""
+    recorded = dict(spec)
+    if status.client_id:
+        recorded["entraApplication"] = {**dict(recorded.get("entraApplication") or {}), "clientId": status.client_id}
+    if status.communication_service_id:
+        recorded["communicationService"] = {"resourceId": status.communication_service_id}
+    return recorded
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeletionScope:
+    """What a deletion may touch: `grant`, the policy that permits what status records (None: none does);
+    `target`, may the namespace use the recorded application and resource at all (role assignments, shared by
+    whoever uses them, go only then); `covers`, may it use this resource with that application."""
+
+    grant: Grant | None
+    target: bool
+    covers: Callable[[str], bool]
+
+
+def deletion_scope(
+    decided: Permission, tenancy: Tenancy, namespace: str, spec: Mapping[str, Any], status: Status
+) -> DeletionScope:
+    """The scope of a deletion, from what status records the credential acted on (whatever the spec says now)."""
+    grant = decided if isinstance(decided, Grant) else None
+    app = status.client_id or str((spec.get("entraApplication") or {}).get("clientId") or "")
+    resource = status.communication_service_id or str((spec.get("communicationService") or {}).get("resourceId") or "")
+
+    def covers(resource_id: str) -> bool:
+        return permits_target(tenancy, namespace, app, resource_id)
+
+    return DeletionScope(grant=grant, target=grant is not None or covers(resource), covers=covers)

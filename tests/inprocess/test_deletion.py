@@ -97,7 +97,11 @@ async def test_deletion_under_a_strict_policy_removes_the_role_assignment(bench:
     assignment = str(stored["status"]["roleAssignmentId"]).lower()
     events: list[tuple[str, str, str]] = []
     coordinator = Coordinator(
-        bench.ports, lambda _: lambda *e: events.append(e), lambda: bench.tenancy, shared=lambda a, u, f: False
+        bench.ports,
+        lambda _: lambda *e: events.append(e),
+        lambda: bench.tenancy,
+        clock=lambda: bench.clock.now,
+        shared=lambda a, u, f: False,
     )
     await coordinator.finalize(stored)
     assert assignment not in {a.id.lower() for a in bench.sandbox.ctx.cloud.role_assignments.values()}

@@ -10,8 +10,9 @@ import uuid
 from kubernetes import config
 
 from acs_smtp_operator.azure.shared import Shared
-from acs_smtp_operator.coordinator import Coordinator, phase
+from acs_smtp_operator.coordinator import Coordinator
 from acs_smtp_operator.sandbox.azure.faults import FaultSpec
+from acs_smtp_operator.schedule import phase
 from tests.inprocess.conftest import Bench, PassResult, operator_ports
 
 
@@ -32,7 +33,9 @@ async def test_no_more_passes_call_azure_at_once_than_the_cap(bench: Bench, ns: 
     bench.sandbox.ctx.faults.add(slow)
     try:
         async with operator_ports(bench.sandbox, api, max_concurrent_passes=1) as ports:
-            coordinator = Coordinator(ports, lambda body: lambda *e: None, lambda: bench.tenancy)
+            coordinator = Coordinator(
+                ports, lambda body: lambda *e: None, lambda: bench.tenancy, clock=lambda: bench.clock.now
+            )
             started = time.monotonic()
             outcomes = await asyncio.gather(*(coordinator.run(ns, n, uids[n]) for n in names))
             took = time.monotonic() - started

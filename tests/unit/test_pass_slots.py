@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from acs_smtp_operator.coordinator import _Slot
+from acs_smtp_operator.slots import Slot as _Slot
 
 
 async def test_a_paused_slot_serves_another_and_a_cancellation_while_retaking_it_returns_it_once() -> None:

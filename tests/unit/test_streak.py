@@ -28,7 +28,7 @@ class _Only:
 
 
 def _streak(before: Streak, outcome: Outcome, retried_by_kopf: bool = False) -> Streak:
-    coordinator = Coordinator(cast(Ports, _Only()), lambda body: lambda *event: None, Tenancy)
+    coordinator = Coordinator(cast(Ports, _Only()), lambda body: lambda *event: None, Tenancy, clock=lambda: NOW)
     return coordinator._streak(before, outcome, NOW, retried_by_kopf)
 
 
