@@ -8,7 +8,6 @@ SDKs raise as other exception types than the services' own error answers.
 from __future__ import annotations
 
 import re
-import shlex
 import socket
 import ssl
 from collections.abc import Mapping
@@ -29,7 +28,9 @@ from kiota_authentication_azure._exceptions import KiotaAuthenticationError
 from kiota_http._exceptions import KiotaHTTPXError
 from msgraph.generated.models.o_data_errors.o_data_error import ODataError
 
+from acs_smtp_operator.azure.advice import GRAPH_DENIED, arm_denied_advice, denied_by_graph, owner_advice
 from acs_smtp_operator.azure.federated import AADSTS, FederatedSignInError
+from acs_smtp_operator.azure.signin_advice import ERROR_PAGE, FEDERATED, SIGN_IN
 from acs_smtp_operator.azure.whoami import Caller
 from acs_smtp_operator.failure import After, Backoff, Failure, Retry
 from acs_smtp_operator.model import Reason
@@ -73,45 +74,6 @@ _POLICY_CODES = {
     "CredentialInvalidLifetimeAsPerAppPolicy",
     "CredentialTypeNotAllowedAsPerAppPolicy",
     "TooManyAppPasswords",
-}
-
-# AADSTS codes of the operator's own sign-in, and what the platform team should do about each.
-_SIGN_IN = {
-    "7000222": "its client secret has expired: create a new one and update AZURE_CLIENT_SECRET",
-    "7000215": "its client secret is not valid: check AZURE_CLIENT_SECRET (the secret's value, not its id)",
-    "700016": "its application was not found in the tenant: check AZURE_CLIENT_ID and AZURE_TENANT_ID",
-    "7000229": "its application has no service principal in the tenant: create one (az ad sp create --id <app>)",
-    "90002": "the tenant was not found: check AZURE_TENANT_ID",
-}
-
-_ERROR_PAGE = "see https://login.microsoftonline.com/error?code="
-# Workload identity: what Entra said of the token, and what to change. `{app}`: the operator's client id.
-_FEDERATED = {
-    "70025": "application {app} has no federated identity credential Entra can see: one added moments ago may not "
-    "have propagated yet (retried); otherwise add one for the operator's ServiceAccount (issuer: the cluster's "
-    "OIDC issuer URL, subject: system:serviceaccount:<namespace>:<name>, audience: api://AzureADTokenExchange)",
-    "70021": "no federated identity credential of application {app} matches the token's issuer, subject and audience",
-    "700211": "no federated identity credential of application {app} names the token's issuer: it must be the "
-    "cluster's OIDC issuer URL exactly, trailing slash included (AKS: az aks show --query "
-    "oidcIssuerProfile.issuerUrl)",
-    "700213": "no federated identity credential of application {app} names the token's subject (matched exactly, "
-    "case included): add one for system:serviceaccount:<namespace>:<name> of the ServiceAccount the operator "
-    "runs as, or run it as the one the credential names",
-    "700212": "no federated identity credential of application {app} with the token's issuer and subject names "
-    "its audience: the credential's audience and the projected token's (api://AzureADTokenExchange) must match",
-    "700024": "the token has expired or is not yet valid: the kubelet re-writes a projected token before it "
-    "expires; check that AZURE_FEDERATED_TOKEN_FILE is the projected volume's file, and the node's clock",
-    "90061": "Entra could not fetch the issuer's OpenID discovery document or keys: the issuer URL must be "
-    "reachable from the internet over https, with /.well-known/openid-configuration and its jwks_uri",
-    "7000272": "the key that signed the token is not among the keys Entra knows for the issuer: after a service "
-    "account signing key rotation, publish the new key in the issuer's JWKS; Entra caches an issuer's keys, so "
-    "a refusal can last a while after the new key is published (retried)",
-    "700027": "the token's signature does not verify with the issuer's published keys",
-    "700222": "a token issued by Entra itself cannot be a federated assertion: point AZURE_FEDERATED_TOKEN_FILE "
-    "at the projected service account token",
-    "700016": "application {app} was not found in the tenant: check the ServiceAccount's "
-    "azure.workload.identity/client-id and tenant-id annotations",
-    "7000229": "application {app} has no service principal in the tenant: create one (az ad sp create --id {app})",
 }
 
 
@@ -171,7 +133,7 @@ def _federated(exc: FederatedSignInError, what: str) -> Failure:
     """The operator's workload identity got no token: what Entra said, the token's own claims, what to change."""
     if exc.code is None:
         return Failure(Reason.OPERATOR_CREDENTIAL_REFUSED, f"{what}: {exc.message}: {exc.advice}")
-    advice = _FEDERATED.get(exc.code, _ERROR_PAGE + exc.code)
+    advice = FEDERATED.get(exc.code, ERROR_PAGE + exc.code)
     token = f"; the token in {exc.path} has {exc.facts.describe()}" if exc.facts else ""
     return Failure(
         Reason.OPERATOR_CREDENTIAL_EXPIRED if exc.code == "700024" else Reason.OPERATOR_CREDENTIAL_REFUSED,
@@ -188,12 +150,12 @@ def _sign_in(exc: ClientAuthenticationError, what: str) -> Failure:
     if code == "7000222":
         return Failure(
             Reason.OPERATOR_CREDENTIAL_EXPIRED,
-            f"{what}: the operator's own Azure identity could not sign in (AADSTS7000222): {_SIGN_IN[code]}",
+            f"{what}: the operator's own Azure identity could not sign in (AADSTS7000222): {SIGN_IN[code]}",
             code=f"AADSTS{code}",
         )
     if code is not None:
         # A federated code here: DefaultAzureCredential's own workload identity (AZURE_TOKEN_CREDENTIALS chose it).
-        advice = _SIGN_IN.get(code) or _FEDERATED.get(code, _ERROR_PAGE + code).format(app="AZURE_CLIENT_ID")
+        advice = SIGN_IN.get(code) or FEDERATED.get(code, ERROR_PAGE + code).format(app="AZURE_CLIENT_ID")
         return Failure(
             Reason.OPERATOR_CREDENTIAL_REFUSED,
             f"{what}: Entra refused the operator's own Azure identity (AADSTS{code}): {advice}",
@@ -230,73 +192,6 @@ def _shown(detail: str) -> str:
 
 # Graph's answer to a write (or, with `Application.ReadWrite.OwnedBy` only, a read) of an application the caller
 # may not touch: with the documented least privilege, one the operator's identity does not own.
-GRAPH_DENIED = "Authorization_RequestDenied"
-_WRITES_APPLICATIONS = {"Application.ReadWrite.OwnedBy", "Application.ReadWrite.All", "Directory.ReadWrite.All"}
-
-
-def denied_by_graph(exc: BaseException) -> bool:
-    """Graph refused the operator's identity this application (then `owner_advice` says what to grant)."""
-    return (
-        isinstance(exc, ODataError)
-        and exc.response_status_code == 403
-        and bool(exc.error and exc.error.code == GRAPH_DENIED)
-    )
-
-
-def owner_advice(application: str, caller: Caller | None) -> str:
-    """What to run so that the operator's identity may write `application` (its client id or object id, both of
-    which `az ad app owner add --id` takes): make it an owner, and grant the Graph permission if its token lacks
-    it. Ids only: `caller` holds no secret."""
-    who = "the operator's identity"
-    if caller is not None and (caller.object_id or caller.client_id):
-        named = [f"service principal {caller.object_id}"] if caller.object_id else []
-        named += [f"client id {caller.client_id}"] if caller.client_id else []
-        who += f" ({', '.join(named)})"
-    if caller is not None and caller.object_id:
-        owner = caller.object_id
-    elif caller is not None and caller.client_id:
-        owner = f"$(az ad sp show --id {caller.client_id} --query id -o tsv)"
-    else:
-        owner = "<the object id of the operator's service principal>"
-    add = f"`az ad app owner add --id {application} --owner-object-id {owner}`"
-    if caller is not None and caller.roles is not None and not set(caller.roles) & _WRITES_APPLICATIONS:
-        held = ", ".join(sorted(caller.roles)) or "none"
-        return (
-            f"{who} holds no Graph permission to write applications (its token grants: {held}): grant it "
-            f"Application.ReadWrite.OwnedBy with admin consent (docs/install.md), and make it an owner of "
-            f"application {application}: {add}"
-        )
-    return f"{who} is not an owner of application {application}: add it with {add}"
-
-
-# ARM's refusal names the caller, the action and the scope; they are the role assignment an administrator makes.
-_ARM_DENIED = re.compile(
-    r"with object id '(?P<oid>[0-9a-fA-F-]{36})' does not have authorization to perform action "
-    r"'(?P<action>[A-Za-z0-9./_-]+)' over scope '(?P<scope>/[^'\s`$\"]+)'"
-)
-
-
-def arm_denied_advice(detail: str) -> str | None:
-    """The grant ARM's `AuthorizationFailed` asks for, as an `az role assignment create` command; None when its
-    text does not name the caller, action and scope."""
-    found = _ARM_DENIED.search(detail)
-    if found is None:
-        return None
-    oid, action, scope = found.group("oid"), found.group("action"), found.group("scope")
-    lowered = action.lower()
-    if lowered.endswith("/read"):
-        role = "Reader"
-    elif lowered.startswith("microsoft.authorization/roleassignments/"):
-        role = "Role Based Access Control Administrator"
-    else:
-        role = f"<a role with {action}>"
-    return (
-        f"grant the operator's identity (object id {oid}) {action} at {scope} or above, e.g. `az role assignment "
-        f'create --assignee-object-id {oid} --assignee-principal-type ServicePrincipal --role "{role}" '
-        f"--scope {shlex.quote(scope)}` (docs/install.md lists each action and its scope)"
-    )
-
-
 def _then(text: str, advice: str) -> str:
     """Azure's words, then ours: a sentence of its own after a full stop."""
     return f"{text} {advice[:1].upper()}{advice[1:]}" if text.endswith(".") else f"{text}; {advice}"
