@@ -19,7 +19,7 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import trustme
 import yaml
@@ -174,7 +174,7 @@ class ControlPlane:
         while time.monotonic() < deadline:
             for process in self.processes:
                 if process.poll() is not None:
-                    raise RuntimeError(f"{process.args[0]} exited: {self.logs()}")
+                    raise RuntimeError(f"{cast(list[str], process.args)[0]} exited: {self.logs()}")
             try:
                 with urllib.request.urlopen(
                     f"https://127.0.0.1:{self.api_port}/readyz",

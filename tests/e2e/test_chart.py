@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import helm_python
-import kubernetes_validate
+import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml
 from tests.helm import (
@@ -287,7 +287,7 @@ def test_notes_tell_the_user_what_to_apply_next() -> None:
 
 
 def _with(path: str, value: Any) -> dict[str, Any]:
-    values = json.loads(json.dumps(minimal()))
+    values: dict[str, Any] = json.loads(json.dumps(minimal()))
     *parents, leaf = path.split(".")
     node = values
     for key in parents:

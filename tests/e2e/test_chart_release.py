@@ -222,7 +222,7 @@ def test_notes_put_a_policy_before_the_first_credential() -> None:
 
 def test_one_version_everywhere() -> None:
     """The package, the chart, the image's label, `acs-smtp-operator version`, the CHANGELOG agree."""
-    from dockerfile_parse import DockerfileParser
+    from dockerfile_parse import DockerfileParser  # type: ignore[import-untyped]
 
     assert CHART_META["appVersion"] == CHART_META["version"] == VERSION
     assert DockerfileParser(str(ROOT / "Dockerfile")).labels["org.opencontainers.image.version"] == VERSION

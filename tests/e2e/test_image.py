@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dockerfile_parse import DockerfileParser
+from dockerfile_parse import DockerfileParser  # type: ignore[import-untyped]
 from packaging.utils import canonicalize_name
 from tests.conftest import ROOT, Cloud, Operator
 from tests.e2e.test_locks import PYPROJECT, RUNTIME, pins
@@ -140,7 +140,7 @@ def distributions(python: Path) -> dict[str, str]:
 
 def test_the_venv_holds_exactly_the_locked_set_no_pip_no_extras(installed: Path) -> None:
     held = distributions(installed / "bin" / "python")
-    locked = {n: str(v) for n, v in pins(RUNTIME).items()}
+    locked: dict[str, str] = {n: str(v) for n, v in pins(RUNTIME).items()}
     assert held == {**locked, "acs-smtp-operator": VERSION}, "the locked set, the operator, and nothing else"
     assert not list(installed.glob("lib/python*/site-packages/acs_smtp_operator/sandbox")), "the sandbox ships"
     refused = subprocess.run(

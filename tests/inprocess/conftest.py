@@ -112,7 +112,7 @@ class Bench:
 
     async def apply(self, ns: str, name: str, app: str = "shop-mailer", acs: str | None = None, **spec: Any) -> None:
         resource = self.acs_named(acs) if acs else self.acs
-        body = {
+        body: dict[str, Any] = {
             "apiVersion": f"{GROUP}/{VERSION}",
             "kind": "AcsSmtpCredential",
             "metadata": {"name": name, "namespace": ns},
@@ -131,13 +131,12 @@ class Bench:
 
     async def read(self, ns: str, name: str) -> dict[str, Any] | None:
         try:
-            found: dict[str, Any] = await off_loop(
-                self.custom.get_namespaced_custom_object, GROUP, VERSION, ns, PLURAL, name
-            )
+            found = await off_loop(self.custom.get_namespaced_custom_object, GROUP, VERSION, ns, PLURAL, name)
         except client.ApiException as exc:
             if exc.status == 404:
                 return None
             raise
+        assert isinstance(found, dict)  # the custom object's JSON (the client annotates it `object`)
         return found
 
     async def status(self, ns: str, name: str) -> dict[str, Any]:
@@ -189,7 +188,7 @@ async def bench_on(sandbox: Sandbox) -> AsyncIterator[Bench]:
         async with operator_ports(sandbox, api) as ports:
             yield Bench(sandbox, ports, Clock(), client.CustomObjectsApi(api), client.CoreV1Api(api))
     finally:
-        api.close()  # type: ignore[no-untyped-call]
+        api.close()
 
 
 @asynccontextmanager

@@ -366,7 +366,7 @@ async def test_a_legacy_entry_name_holding_another_application_is_neither_overwr
         acs_id=acs["resourceId"], name=old, username=f"victim-{ns}@{sender}", entra_application_id=victim,
         tenant_id=bench.sandbox.env["AZURE_TENANT_ID"],
     )  # fmt: skip
-    stored = await _edit_status(bench, ns, "legacy", smtpUsernameResource=old)
+    await _edit_status(bench, ns, "legacy", smtpUsernameResource=old)
     failure = (await bench.run(ns, "legacy")).outcome.failure
     assert failure is not None and failure.reason == Reason.SMTP_USERNAME_CONFLICT and victim in failure.message
     events: list[tuple[str, str, str]] = []

@@ -42,7 +42,7 @@ async def test_no_more_passes_call_azure_at_once_than_the_cap(bench: Bench, ns: 
     finally:
         hits = bench.sandbox.ctx.faults.faults[0].hits
         bench.sandbox.ctx.faults.clear()
-        api.close()  # type: ignore[no-untyped-call]
+        api.close()
     assert all(o is not None and o.failure is None for o in outcomes), [o.failure for o in outcomes if o]
     assert hits == 3, "each pass reads its resource once"
     # 1.5 s each, one at a time: at least 4.5 s (together, they would take about 1.5 s and the rest of a pass).

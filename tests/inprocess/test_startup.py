@@ -41,7 +41,7 @@ async def test_without_the_crds_readyz_fails_until_they_are_served_then_it_goes_
         finally:
             stop.set()
             await probes.cleanup()
-            api.close()  # type: ignore[no-untyped-call]
+            api.close()
 
 
 async def test_a_stop_while_waiting_for_the_crds_ends_the_wait(tmp_path: Path) -> None:
@@ -52,4 +52,4 @@ async def test_a_stop_while_waiting_for_the_crds_ends_the_wait(tmp_path: Path) -
         await asyncio.sleep(0.5)
         stop.set()
         assert await asyncio.wait_for(waiting, 5) is False
-        api.close()  # type: ignore[no-untyped-call]
+        api.close()

@@ -51,9 +51,10 @@ def test_credentials_sharing_an_assignment_deleted_together_leave_none_behind(cl
     names = [f"pair-{i}" for i in range(3)]
     for name in names:
         apply(cloud, ns, name, app="billing-mailer")
-    assignments = {
-        (get(cloud, ns, "acssmtp", wait_ready(cloud, ns, n) and n) or {})["status"]["roleAssignmentId"] for n in names
-    }
+    assignments: set[str] = set()
+    for n in names:
+        wait_ready(cloud, ns, n)
+        assignments.add((get(cloud, ns, "acssmtp", n) or {})["status"]["roleAssignmentId"])
     assert len(assignments) == 1, "one assignment, shared"
     cloud.kubectl("delete", "acssmtp", "--all", "-n", ns, "--timeout=60s")
     assert [n for n in names if get(cloud, ns, "acssmtp", n) is not None] == []

@@ -44,6 +44,7 @@ async def test_applications_and_service_principals_are_found_by_client_id(cloud:
 async def test_an_unknown_application_is_request_resource_not_found(azure: AzureClients) -> None:
     with pytest.raises(ODataError) as info:
         await azure.graph.applications_with_app_id(str(uuid.uuid4())).get()
+    assert info.value.error is not None
     assert info.value.response_status_code == 404 and info.value.error.code == "Request_ResourceNotFound"
 
 
@@ -73,6 +74,7 @@ async def test_a_secret_is_returned_once_works_and_stops_working_when_removed(
     assert await token_refusal(cloud, app["clientId"], created.secret_text) == "7000215"
     with pytest.raises(ODataError) as info:
         await remove_password(azure, app["objectId"], created.key_id)
+    assert info.value.error is not None
     assert info.value.response_status_code == 400 and "No password credential found" in str(info.value.error.message)
 
 
@@ -123,6 +125,7 @@ def test_the_sync_credential_discovers_the_tenant_and_gets_a_token(cloud: Cloud)
 async def test_graph_refuses_apps_the_operator_does_not_own(cloud: Cloud, azure: AzureClients) -> None:
     with pytest.raises(ODataError) as info:
         await add_password(azure, cloud.app("not-owned-app")["objectId"])
+    assert info.value.error is not None
     assert info.value.response_status_code == 403 and info.value.error.code == "Authorization_RequestDenied"
 
 
@@ -162,6 +165,7 @@ async def test_app_management_policy_refuses_long_lived_secrets(
 ) -> None:
     with pytest.raises(ODataError) as info:
         await add_password(azure, cloud.app(app_name)["objectId"], end=datetime.now(UTC) + lifetime)
+    assert info.value.error is not None
     assert info.value.response_status_code == 400 and info.value.error.code == code
     assert "max value allowed as per assigned policy" in str(info.value.error.message)
     short = await add_password(azure, cloud.app(app_name)["objectId"], end=datetime.now(UTC) + timedelta(days=7))
@@ -193,7 +197,9 @@ async def test_arm_refuses_a_caller_without_the_permission_and_names_it(cloud: C
             await weak.communication(cloud.manifest["subscriptionId"]).communication_services.get(
                 parts[4], "no-role-here"
             )
+        assert info.value.error is not None
         assert info.value.status_code == 403 and info.value.error.code == "AuthorizationFailed"
+        assert info.value.error.message is not None
         assert "Microsoft.Communication/CommunicationServices/read" in info.value.error.message
     finally:
         await weak.close()

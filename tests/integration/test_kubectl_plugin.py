@@ -104,9 +104,9 @@ def test_status_of_a_credential_that_is_not_ready_exits_3_and_says_why(cloud: Cl
         apply(cloud, bare, "refused")
         shown = eventually(
             lambda: (
-                (s := plugin(cloud, "status", "-n", bare, "refused")).returncode == 3
-                and "NotPermitted" in s.stderr
-                and s
+                s
+                if (s := plugin(cloud, "status", "-n", bare, "refused")).returncode == 3 and "NotPermitted" in s.stderr
+                else None
             ),
             30,
             "a refused credential's status",

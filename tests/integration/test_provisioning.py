@@ -142,7 +142,9 @@ def test_an_emptied_secret_is_reissued(cloud: Cloud, ns: str) -> None:
     wait_ready(cloud, ns, "emptied")
     cloud.kubectl("patch", "secret", "emptied-smtp", "-n", ns, "--type", "merge", "-p", '{"data":{"password":""}}')
     data = eventually(
-        lambda: (d := secret_data(cloud, ns, "emptied-smtp")) and d.get("password") and d, 10, "a password again"
+        lambda: d if (d := secret_data(cloud, ns, "emptied-smtp")) and d.get("password") else None,
+        10,
+        "a password again",
     )
     send_with(cloud, data, f"emptied {uuid.uuid4()}")
 

@@ -119,7 +119,7 @@ def test_a_selector_restarts_exactly_the_matching_workloads_and_the_old_key_wait
         "Deployment mailer-a restarted to pick up the new secret",
         "Deployment mailer-b restarted to pick up the new secret",
     ]
-    api = config.new_client_from_config(config_file=cloud.manifest["kubeconfig"])
+    api = config.new_client_from_config(config_file=cloud.manifest["kubeconfig"])  # type: ignore[no-untyped-call]
     try:
         shown = inspect.targets(api, ns, [selector])  # what `acs-smtp-operator status` lists
     finally:

@@ -81,7 +81,7 @@ class Consumer:
 
     def __init__(self, cloud: Cloud, ns: str, secret: str, deployment: str | None) -> None:
         self.cloud, self.ns, self.secret, self.deployment = cloud, ns, secret, deployment
-        self.api = config.new_client_from_config(config_file=cloud.manifest["kubeconfig"])
+        self.api = config.new_client_from_config(config_file=cloud.manifest["kubeconfig"])  # type: ignore[no-untyped-call]
         self.core, self.apps = client.CoreV1Api(self.api), client.AppsV1Api(self.api)
         self.refused: list[tuple[float, int]] = []
         self.logins = 0
@@ -93,10 +93,12 @@ class Consumer:
         if self.deployment is None:
             return str(time.monotonic())  # no Deployment: re-read every time
         obj = self.apps.read_namespaced_deployment(self.deployment, self.ns)
+        assert obj.spec is not None and obj.spec.template.metadata is not None
         return str((obj.spec.template.metadata.annotations or {}).get("acssmtp.io/restartedAt"))
 
     def _read(self) -> tuple[str, str]:
         data = self.core.read_namespaced_secret(self.secret, self.ns).data
+        assert data is not None
         return base64.b64decode(data["username"]).decode(), base64.b64decode(data["password"]).decode()
 
     def _loop(self) -> None:

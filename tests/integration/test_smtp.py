@@ -11,7 +11,7 @@ from email.message import EmailMessage
 
 import aiosmtplib
 import pytest
-from azure.mgmt.communication.models import SmtpUsernameResource
+from azure.mgmt.communication.models import SmtpUsernameProperties, SmtpUsernameResource
 from tests.conftest import Cloud
 from tests.integration.azure_helpers import add_password, grant_send
 
@@ -76,7 +76,11 @@ async def test_the_pipe_form_and_an_smtp_username_resource_log_in_too(
         parts[4],
         parts[8],
         uuid.uuid4().hex[:8],
-        SmtpUsernameResource(username=email, entra_application_id=app, tenant_id=cloud.manifest["tenantId"]),
+        SmtpUsernameResource(
+            properties=SmtpUsernameProperties(
+                username=email, entra_application_id=app, tenant_id=cloud.manifest["tenantId"]
+            )
+        ),
     )
     for username in (pipe, email):
         await aiosmtplib.send(

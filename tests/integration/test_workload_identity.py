@@ -125,7 +125,7 @@ def federation(cloud: Cloud, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         now = int(time.time())
 
         def mint_local(subject: str | None = None, audience: str | None = None, expired: bool = False) -> str:
-            times = {"exp": now - 60, "iat": now - 3660, "nbf": now - 3660} if expired else {}
+            times: dict[str, Any] = {"exp": now - 60, "iat": now - 3660, "nbf": now - 3660} if expired else {}
             other = f"system:serviceaccount:{NAMESPACE}:other-sender"
             return issuer.mint(other if subject else SUBJECT, audience or TOKEN_EXCHANGE, **times)
 

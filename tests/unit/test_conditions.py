@@ -9,6 +9,7 @@ import pytest
 from acs_smtp_operator.conditions import PassResult, judge, set_condition
 from acs_smtp_operator.failure import Failure, UntilSpecChanges
 from acs_smtp_operator.model import ConditionType, Reason, Standing
+from acs_smtp_operator.status import Condition
 
 THROTTLED = Failure(Reason.THROTTLED, "ARM said 429")
 INVALID = Failure(Reason.INVALID_SPEC, "spec.role.actions: bad", retry=UntilSpecChanges())
@@ -107,7 +108,7 @@ def test_a_condition_keeps_its_transition_time_while_its_status_holds() -> None:
 
 def test_conditions_are_listed_in_a_fixed_order() -> None:
     t0 = datetime(2026, 11, 28, tzinfo=UTC)
-    conditions = ()
+    conditions: tuple[Condition, ...] = ()
     for type_ in (ConditionType.SECRET_READY, ConditionType.READY, ConditionType.DOMAIN_LINKED):
         conditions = set_condition(conditions, type_, True, "x", "y", t0)
     assert [c.type for c in conditions] == ["Ready", "DomainLinked", "SecretReady"]

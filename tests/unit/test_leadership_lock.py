@@ -24,5 +24,5 @@ def test_an_unreachable_api_server_is_a_failed_attempt() -> None:
     lock = _Lock(unreachable(), "acs-smtp-operator", "default", "me")
     found, _ = lock.get("acs-smtp-operator", "default")
     assert found is False
-    record = LeaderElectionRecord("me", "15", "2026-11-28 10:00:00", "2026-11-28 10:00:00")
+    record = LeaderElectionRecord("me", "15", "2026-11-28 10:00:00", "2026-11-28 10:00:00")  # type: ignore[no-untyped-call]
     assert lock.create("acs-smtp-operator", "default", record) is False

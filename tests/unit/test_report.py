@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.model import ConditionType, Reason, RotationReason
 from acs_smtp_operator.report import Done, report
-from acs_smtp_operator.status import Status
+from acs_smtp_operator.status import RefusedRequest, Retired, Status
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 RENEW = timedelta(days=30)
@@ -110,7 +110,7 @@ def test_an_edited_status_naming_no_application_or_resource_is_not_retired_and_d
 
 def test_a_revocation_is_answered_counted_and_its_keys_listed_until_they_are_gone() -> None:
     old = (NOW - timedelta(days=2), NOW - timedelta(hours=3))
-    before = Status(revocations=old, revokeRequestRefused={"request": "leak-0", "message": "limit"})
+    before = Status(revocations=old, revokeRequestRefused=RefusedRequest(request="leak-0", message="limit"))
     issued = Done(held=("k2", NOW + timedelta(days=90)), issued=RotationReason.REVOKED, revoked=("k1",))
     status = report(before, 1, NOW, "shop", issued, None, RENEW, None, revoke="leak-1").status
     assert status.revoke_request_handled == "leak-1" and status.revoke_request_refused is None
@@ -131,7 +131,7 @@ def test_a_revocation_cuts_the_grace_of_keys_a_retarget_left_on_another_applicat
         ),
     )
     later = NOW + timedelta(days=7)
-    before = Status(retired=({"clientId": app, "removeAfter": later}, {"smtpUsernameAt": acs, "removeAfter": later}))
+    before = Status(retired=(Retired(clientId=app, removeAfter=later), Retired(smtpUsernameAt=acs, removeAfter=later)))
     issued = Done(held=("k2", NOW + timedelta(days=90)), issued=RotationReason.REVOKED, revoked=())
     retired = report(before, 1, NOW, "shop", issued, None, RENEW, None, revoke="leak").status.retired
     assert [(r.client_id, r.remove_after) for r in retired] == [(app, NOW), (None, later)]  # the entry is no key

@@ -48,7 +48,7 @@ def refusal(*targets: dict[str, Any]) -> str:
     return caught.value.message
 
 
-MAILER = {"kind": "Deployment", "selector": {"matchLabels": {"app": "mailer"}}}
+MAILER: dict[str, Any] = {"kind": "Deployment", "selector": {"matchLabels": {"app": "mailer"}}}
 
 BAD = [
     ("both a name and a selector", {"kind": "Deployment", "name": "web", **{"selector": MAILER["selector"]}},

@@ -223,7 +223,10 @@ async def test_an_absent_or_empty_token_file_is_named_with_what_mounts_it(
         await credential.close()
     message = translate(caught.value, "x").message
     assert str(path) in message and 'azure.workload.identity/use: "true"' in message
-    expected = {None: "could not be read (FileNotFoundError)", b"\xff\xfe not text": "(UnicodeDecodeError)"}
+    expected: dict[str | bytes | None, str] = {
+        None: "could not be read (FileNotFoundError)",
+        b"\xff\xfe not text": "(UnicodeDecodeError)",
+    }
     assert expected.get(content, "is empty") in message
 
 
