@@ -252,11 +252,12 @@ async def test_a_status_edited_to_name_a_foreign_role_assignment_does_not_get_it
     )
     assert [a.id async for a in client.role_assignments.list_for_scope(scope) if a.name == guid]
     assert ("Warning", "RoleAssignmentNotOurs") in [e[:2] for e in events]
+    await client.role_assignments.delete(scope, guid)  # the scenario's own: no later scenario meets it
 
 
 async def _built_in_role(bench: Bench) -> str:
     client = bench.ports.azure.authorization(bench.sandbox.manifest["subscriptionId"])
-    quoted = "roleName eq 'Communication and Email Service Owner'"
+    quoted = "roleName eq 'Reader'"  # a built-in role no scenario has the operator assign
     found = [r async for r in client.role_definitions.list(bench.acs["resourceId"], filter=quoted)]
     return str(found[0].id)
 
@@ -312,12 +313,15 @@ async def test_a_status_edited_to_retire_an_assignment_on_a_resource_the_policy_
     client = bench.ports.azure.authorization(bench.sandbox.manifest["subscriptionId"])
     ours = await client.role_assignments.get_by_id(status["roleAssignmentId"])
     elsewhere, guid = bench.acs_named("unverified-acs")["resourceId"], str(uuid.uuid4())
+    # Another installation's principal: no scenario here assigns it (the victim's own may hold the role there).
+    probe = bench.sandbox.ctx.cloud.sp_by_app_id(bench.app("probe-mailer")["clientId"])
+    assert probe is not None
     theirs = await client.role_assignments.create(
         elsewhere,
         guid,
         RoleAssignmentCreateParameters(
             role_definition_id=str(ours.role_definition_id),
-            principal_id=ours.principal_id,
+            principal_id=probe.object_id,
             principal_type="ServicePrincipal",
             description=ASSIGNMENT_DESCRIPTION,
         ),
@@ -329,6 +333,7 @@ async def test_a_status_edited_to_retire_an_assignment_on_a_resource_the_policy_
     assert ("Warning", "RoleAssignmentLeft") in [e[:2] for e in result.events]
     assert (await client.role_assignments.get(elsewhere, guid)).id == theirs.id, "another's assignment was removed"
     assert "replacedRoleAssignments" not in await bench.status(ns, "victim")
+    await client.role_assignments.delete(elsewhere, guid)  # the scenario's own: no later scenario meets it
 
 
 async def test_a_restart_target_that_does_not_exist_is_named_and_the_rotation_still_completes(
