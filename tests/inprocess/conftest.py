@@ -214,10 +214,13 @@ async def bench(sandbox: Sandbox) -> AsyncIterator[Bench]:
 
 @pytest.fixture
 async def ns(bench: Bench, request: pytest.FixtureRequest) -> str:
-    """A fresh namespace per test, and a clock set back to the present."""
+    """A fresh namespace per test, a clock set back to the present, and no fault or throttling another
+    scenario set (whatever the order)."""
     name = f"p-{len(bench.namespaces)}-{request.node.name[:20].lower().replace('_', '-').strip('-')}"
     await off_loop(bench.core.create_namespace, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
     bench.namespaces.append(name)
     bench.clock = Clock()
     bench.tenancy = bench.open_policy()
+    bench.sandbox.ctx.faults.clear()
+    bench.sandbox.ctx.throttle.configure(None, None)
     return name

@@ -242,7 +242,13 @@ def _listed(bench: Bench, app: str) -> set[str]:
 
 
 def _unprovable(bench: Bench, ns: str) -> dict[str, Any]:
-    """A credential whose new keys fail `verify: Smtp` at once: its role lacks what ACS checks at login."""
+    """A credential whose new keys fail `verify: Smtp` at once: its role lacks what ACS checks at login (and its
+    application holds no other role there: an assignment an earlier scenario left would let it log in)."""
+    cloud = bench.sandbox.ctx.cloud
+    principal = cloud.sp_by_app_id(bench.app("restricted-mailer")["clientId"])
+    assert principal is not None
+    for guid in [g for g, a in cloud.role_assignments.items() if a.principal_id == principal.object_id]:
+        del cloud.role_assignments[guid]
     two = ["Microsoft.Communication/CommunicationServices/Read", "Microsoft.Communication/EmailServices/write"]
     bench.tenancy = _role_policy(bench, ns, {"customRoleName": f"Unprovable {ns}", "actions": two})
     return {"app": "restricted-mailer", "rotation": {"verify": "Smtp", "secretLifetime": "240h", "renewBefore": "48h"}}
