@@ -314,8 +314,11 @@ async def _keys(job: Job, before: Ledger) -> None:
 
 
 async def act(job: Job, plan: Plan, before: Ledger) -> None:
-    """Role, assignment, smtpUsername, the Secret (keep or issue), then the old keys; a conflict stops early."""
+    """Role, assignment, smtpUsername, the Secret (keep or issue), then the old keys. A Secret that is not this
+    credential's stops it before any Azure write: nothing it would write could reach a workload."""
     done = job.done
+    if isinstance(plan.secret, SecretConflict):
+        return
     done.acting = "role"
     await _role(job, plan)
     done.acting = "assignment"
@@ -323,8 +326,6 @@ async def act(job: Job, plan: Plan, before: Ledger) -> None:
     await _retire_assignments(job)
     done.acting = "smtpUsername"
     await _smtp_username(job, plan)
-    if isinstance(plan.secret, SecretConflict):
-        return
     if isinstance(plan.secret, Held):  # role, assignment and entry are repaired; the Secret waits
         raise plan.secret.failure(job.now)
     done.acting = "secret"
