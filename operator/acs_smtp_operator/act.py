@@ -16,15 +16,14 @@ from acs_smtp_operator.azure import passwords, roles, verify
 from acs_smtp_operator.azure.shared import note_assignment
 from acs_smtp_operator.decide import Held, Issue, Keep, Plan, SecretConflict
 from acs_smtp_operator.failure import Failure
-from acs_smtp_operator.identity import assignment_parts, issued_marker
-from acs_smtp_operator.ids import canonical
+from acs_smtp_operator.identity import issued_marker
 from acs_smtp_operator.kube import workloads
 from acs_smtp_operator.kube_secret import Content, decode, same_secret
 from acs_smtp_operator.ledger import Ledger, due_retirements, plan_keys, whole_second_after
 from acs_smtp_operator.model import AcsRef, Reason, RotationReason, Spec
 from acs_smtp_operator.observed import Application, AssignmentView, Observed
 from acs_smtp_operator.ports import Emit, Ports
-from acs_smtp_operator.removals import remove_assignment, remove_keys, retire_application, retire_smtp_username
+from acs_smtp_operator.removals import remove_keys, retire_application, retire_replaced, retire_smtp_username
 from acs_smtp_operator.report import Done
 from acs_smtp_operator.retention import as_own, predecessor_keys
 from acs_smtp_operator.smtp import envelope_sender
@@ -55,6 +54,7 @@ class Job:
     apps: frozenset[str] = frozenset()  # the applications (lower case) this credential used: its entries hold them
     legacy_entry: str | None = None  # its entry's name before 0.2.0: one a retarget left may be named so
     revoked: frozenset[str] = frozenset()  # old keys an emergency revocation removes once rolled out (status)
+    working: bool = False  # status records a key: workloads may hold a password that works today
 
 
 async def _role(job: Job, plan: Plan) -> None:
@@ -88,32 +88,11 @@ async def _assignment(job: Job, plan: Plan) -> None:
 
 
 async def _retire_assignments(job: Job) -> None:
-    """Remove the role assignments a new role replaced, once settled, unless another credential uses them.
-
-    Never the one this pass uses (the old role chosen again), and a removal that fails is told and retried
-    by a later pass: it must not stop the Secret's renewal.
-    """
-    current = canonical(job.done.assignment[0]) if job.done.assignment is not None else None
-    for old in job.replaced:
-        if canonical(old.id) == current:
-            continue  # in use again: `report` drops it from the list
-        if old.remove_after > job.now:
-            continue
-        if not job.shared(old.id):
-            try:
-                _, scope, _ = assignment_parts(old.id)
-                if not job.covers(scope):  # status named it, and status can be edited: not this namespace's
-                    job.emit("Warning", "RoleAssignmentLeft", f"{old.id} is on a resource no policy permits here: left")
-                    job.done.removed_assignments += (old.id,)
-                    continue
-                removal = await remove_assignment(job.ports, old.id, job.emit)
-            except (Failure, ValueError) as exc:
-                why = exc.message if isinstance(exc, Failure) else str(exc)
-                job.emit("Warning", "RoleAssignmentNotRemoved", f"replaced role assignment {old.id}: {why}")
-                continue
-            if removal != "not ours":
-                job.emit("Normal", "RoleAssignmentRemoved", f"role assignment {old.id} is no longer the policy's role")
-        job.done.removed_assignments += (old.id,)
+    """Remove the role assignments a new role replaced, once settled (`removals.retire_replaced`)."""
+    current = job.done.assignment[0] if job.done.assignment is not None else None
+    job.done.removed_assignments += await retire_replaced(
+        job.ports, job.replaced, current, job.now, job.shared, job.covers, job.emit
+    )
 
 
 async def _smtp_username(job: Job, plan: Plan) -> None:
@@ -314,10 +293,14 @@ async def _keys(job: Job, before: Ledger) -> None:
 
 
 async def act(job: Job, plan: Plan, before: Ledger) -> None:
-    """Role, assignment, smtpUsername, the Secret (keep or issue), then the old keys. A Secret that is not this
-    credential's stops it before any Azure write: nothing it would write could reach a workload."""
+    """Role, assignment, smtpUsername, the Secret (keep or issue), then the old keys; a conflict stops early.
+
+    A Secret that is not this credential's stops a credential that never had a key before any Azure write
+    (nothing it wrote could reach a workload). One that had a key still gets its role, assignment and entry
+    repaired and the policy's role applied first: pods may hold its password, and a tenant must not keep an old
+    role by putting a Secret of their own in the way."""
     done = job.done
-    if isinstance(plan.secret, SecretConflict):
+    if isinstance(plan.secret, SecretConflict) and not job.working:
         return
     done.acting = "role"
     await _role(job, plan)
@@ -326,6 +309,8 @@ async def act(job: Job, plan: Plan, before: Ledger) -> None:
     await _retire_assignments(job)
     done.acting = "smtpUsername"
     await _smtp_username(job, plan)
+    if isinstance(plan.secret, SecretConflict):
+        return
     if isinstance(plan.secret, Held):  # role, assignment and entry are repaired; the Secret waits
         raise plan.secret.failure(job.now)
     done.acting = "secret"

@@ -141,6 +141,7 @@ async def _carry_out(
         apps=frozenset(a.lower() for a in apps if a),
         legacy_entry=legacy_smtp_username_resource(cr.namespace, cr.name),
         revoked=frozenset(previous.revoked_keys),
+        working=previous.current_key_id is not None,
     )
     await act(job, plan, ledger)
 

@@ -6,7 +6,8 @@ role replaced, old keys) and `finalize` (a deletion's steps) both call these, so
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import datetime
 
 from acs_smtp_operator.azure import acs as acs_api
 from acs_smtp_operator.azure import passwords, roles
@@ -14,10 +15,12 @@ from acs_smtp_operator.azure.roles import Removal
 from acs_smtp_operator.azure.shared import note_assignment
 from acs_smtp_operator.failure import Failure
 from acs_smtp_operator.identity import assignment_parts, marks
+from acs_smtp_operator.ids import canonical
 from acs_smtp_operator.model import AcsRef, Reason
 from acs_smtp_operator.ports import Emit, Ports
+from acs_smtp_operator.status import ReplacedAssignment
 
-__all__ = ["remove_assignment", "remove_keys", "retire_application", "retire_smtp_username"]
+__all__ = ["remove_assignment", "remove_keys", "retire_application", "retire_replaced", "retire_smtp_username"]
 
 
 async def remove_assignment(ports: Ports, assignment_id: str, emit: Emit) -> Removal:
@@ -88,3 +91,41 @@ async def retire_smtp_username(
         )
         return
     emit("Normal", "RetiredSmtpUsernameRemoved", f"smtpUsername entry {entry} removed from {acs.name}")
+
+
+async def retire_replaced(
+    ports: Ports,
+    replaced: Iterable[ReplacedAssignment],
+    current: str | None,
+    now: datetime,
+    shared: Callable[[str], bool],
+    covers: Callable[[str], bool],
+    emit: Emit,
+) -> tuple[str, ...]:
+    """Remove the role assignments a new role replaced, once settled, unless another credential uses them; the
+    ids done with (removed, gone, not ours, or on a resource the namespace may not use).
+
+    Never the one the pass uses (`current`: the old role chosen again), and a removal that fails is told and
+    retried by a later pass: it must not stop the Secret's renewal.
+    """
+    done: tuple[str, ...] = ()
+    in_use = canonical(current) if current is not None else None
+    for old in replaced:
+        if canonical(old.id) == in_use or old.remove_after > now:
+            continue  # in use again (`report` drops it from the list), or not settled yet
+        if not shared(old.id):
+            try:
+                _, scope, _ = assignment_parts(old.id)
+                if not covers(scope):  # status named it, and status can be edited: not this namespace's
+                    emit("Warning", "RoleAssignmentLeft", f"{old.id} is on a resource no policy permits here: left")
+                    done += (old.id,)
+                    continue
+                removal = await remove_assignment(ports, old.id, emit)
+            except (Failure, ValueError) as exc:
+                why = exc.message if isinstance(exc, Failure) else str(exc)
+                emit("Warning", "RoleAssignmentNotRemoved", f"replaced role assignment {old.id}: {why}")
+                continue
+            if removal != "not ours":
+                emit("Normal", "RoleAssignmentRemoved", f"role assignment {old.id} is no longer the policy's role")
+        done += (old.id,)
+    return done

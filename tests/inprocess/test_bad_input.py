@@ -31,6 +31,7 @@ from acs_smtp_operator.identity import legacy_smtp_username_resource
 from acs_smtp_operator.model import Reason
 from acs_smtp_operator.policy import policy_view
 from acs_smtp_operator.sandbox.azure.state import SmtpUsername
+from acs_smtp_operator.sandbox.demo import open_policy
 from acs_smtp_operator.sandbox.seed import AZURE_MANAGED_DOMAIN
 from acs_smtp_operator.tenancy import Tenancy
 from acs_smtp_operator.vocabulary import GROUP, PLURAL, VERSION
@@ -418,3 +419,27 @@ async def test_a_status_spelling_another_credentials_assignment_differently_does
     await coordinator.finalize(stored)
     client = bench.ports.azure.authorization(bench.sandbox.manifest["subscriptionId"])
     assert (await client.role_assignments.get_by_id(held)).id == held, "another credential's assignment was deleted"
+
+
+async def test_a_secret_put_in_the_way_of_a_working_credential_does_not_keep_the_old_role(
+    bench: Bench, ns: str
+) -> None:
+    """A tenant replaces the working credential's Secret with one of their own (a conflict), and the policy's
+    role changes meanwhile: the new role is still applied (the workloads may hold the working password, and the
+    tenant must not keep the old role by blocking the Secret). A credential that never had a key writes nothing."""
+    await _provisioned(bench, ns)
+    before = await bench.status(ns, "victim")
+    await off_loop(bench.core.delete_namespaced_secret, "victim-smtp", ns)
+    foreign = {"metadata": {"name": "victim-smtp", "namespace": ns}, "type": "Opaque", "stringData": {"a": "b"}}
+    await off_loop(bench.core.create_namespaced_secret, ns, foreign)
+    body = open_policy(bench.sandbox.manifest, "narrower", {"names": [ns]}, role={"customRoleName": f"Narrower {ns}"})
+    body["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+    bench.tenancy = Tenancy((policy_view(body),), {ns: {}})
+    result = await bench.run(ns, "victim")
+    assert result.outcome.failure is None or result.outcome.failure.reason == Reason.SECRET_CONFLICT
+    after = await bench.status(ns, "victim")
+    ready = next(c for c in after["conditions"] if c["type"] == "Ready")
+    assert (ready["status"], ready["reason"]) == ("False", "SecretConflict")
+    assert after["roleDefinitionId"] != before["roleDefinitionId"], "the policy's new role was applied"
+    assert [c for c in result.calls if c.method == "PUT" and "/roleAssignments/" in c.path], "and assigned"
+    assert "victim-smtp" in ready["message"] and (await bench.secret(ns, "victim-smtp") or {}).get("type") == "Opaque"

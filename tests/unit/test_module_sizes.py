@@ -9,7 +9,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "operator" / "acs_smtp_operator"
 BUDGET = 300
 NOT_YET_SPLIT = {
-    "act.py": 362,
+    "act.py": 348,
     "decide.py": 409,
     "model.py": 384,
     "plugin.py": 402,
