@@ -16,6 +16,7 @@ from acs_smtp_operator.ids import same_id
 from acs_smtp_operator.model import RotationReason
 from acs_smtp_operator.observed import CredentialState
 from acs_smtp_operator.status import Status
+from acs_smtp_operator.tenancy import Grant
 from acs_smtp_operator.timestamps import stamp
 from acs_smtp_operator.vocabulary import ROTATE
 
@@ -181,13 +182,13 @@ def needs_new_secret(observed: SecretFacts, now: datetime) -> RotationReason | N
 
 
 def deferred_rotation(
-    permitted: object, status: Status, body: Mapping[str, Any], now: datetime, floor: float
+    permitted: Grant | str | None, status: Status, body: Mapping[str, Any], now: datetime, floor: float
 ) -> datetime | None:
     """When a rotation request the policy's minRotationInterval (at least `floor` seconds) holds back may be
     served; None when nothing is held (or the credential is not permitted: nothing is served then anyway)."""
-    interval = getattr(permitted, "min_rotation_interval", None)
-    if not isinstance(interval, timedelta):
+    if not isinstance(permitted, Grant):
         return None
+    interval = permitted.min_rotation_interval
     requested = ((body.get("metadata") or {}).get("annotations") or {}).get(ROTATE)
     least = max(interval, timedelta(seconds=floor))
     last = last_issue(status.last_rotation_time, status.issued_at)
