@@ -24,6 +24,7 @@ from kubernetes import client, config
 
 from acs_smtp_operator.azure.clients import AzureClients, client_secret_credential
 from acs_smtp_operator.credential import Credential
+from acs_smtp_operator.finalize import finalize
 from acs_smtp_operator.kube.api import Kube
 from acs_smtp_operator.metrics import Metrics
 from acs_smtp_operator.policy import policy_view
@@ -138,6 +139,16 @@ class Bench:
             raise
         assert isinstance(found, dict)  # the custom object's JSON (the client annotates it `object`)
         return found
+
+    async def finalize(self, stored: dict[str, Any], events: list[tuple[str, str, str]] | None = None) -> None:
+        """The credential's deletion as the coordinator runs it when a policy permits this namespace what status
+        records: no grant now, no other credential sharing its assignment, every resource usable, the bench's
+        clock; Events into `events`."""
+        told = events if events is not None else []
+        await finalize(
+            self.ports, Credential.of(stored), lambda *e: told.append(e), None, lambda _: False, PERMITTED, ANYWHERE,
+            clock=lambda: self.clock.now,
+        )  # fmt: skip
 
     async def status(self, ns: str, name: str) -> dict[str, Any]:
         """The credential's status as stored now (empty before its first pass)."""

@@ -25,8 +25,6 @@ from azure.mgmt.authorization.v2022_04_01.models import (
 
 from acs_smtp_operator.azure.roles import ASSIGNMENT_DESCRIPTION
 from acs_smtp_operator.coordinator import Coordinator
-from acs_smtp_operator.credential import Credential
-from acs_smtp_operator.finalize import finalize
 from acs_smtp_operator.identity import legacy_smtp_username_resource
 from acs_smtp_operator.model import Reason
 from acs_smtp_operator.policy import policy_view
@@ -35,7 +33,7 @@ from acs_smtp_operator.sandbox.demo import open_policy
 from acs_smtp_operator.sandbox.seed import AZURE_MANAGED_DOMAIN
 from acs_smtp_operator.tenancy import Tenancy
 from acs_smtp_operator.vocabulary import GROUP, PLURAL, VERSION
-from tests.inprocess.conftest import ANYWHERE, PERMITTED, Bench, PassResult, off_loop
+from tests.inprocess.conftest import Bench, PassResult, off_loop
 
 Setup = Callable[[Bench, str], Awaitable[None]]
 
@@ -241,16 +239,7 @@ async def test_a_status_edited_to_name_a_foreign_role_assignment_does_not_get_it
     )
     stored = await _edit_status(bench, ns, "victim", roleAssignmentId=made.id, roleAssignmentOwned=True)
     events: list[tuple[str, str, str]] = []
-    await finalize(
-        bench.ports,
-        Credential.of(stored),
-        lambda *e: events.append(e),
-        None,
-        lambda _: False,
-        PERMITTED,
-        ANYWHERE,
-        clock=lambda: bench.clock.now,
-    )
+    await bench.finalize(stored, events)
     assert [a.id async for a in client.role_assignments.list_for_scope(scope) if a.name == guid]
     assert ("Warning", "RoleAssignmentNotOurs") in [e[:2] for e in events]
     await client.role_assignments.delete(scope, guid)  # the scenario's own: no later scenario meets it
@@ -281,16 +270,7 @@ async def test_a_status_edited_to_name_a_foreign_custom_role_does_not_get_it_del
     )
     stored = await _edit_status(bench, ns, "victim", roleDefinitionId=theirs.id, roleDefinitionOwned=True)
     events: list[tuple[str, str, str]] = []
-    await finalize(
-        bench.ports,
-        Credential.of(stored),
-        lambda *e: events.append(e),
-        None,
-        lambda _: False,
-        PERMITTED,
-        ANYWHERE,
-        clock=lambda: bench.clock.now,
-    )
+    await bench.finalize(stored, events)
     assert (await client.role_definitions.get(scope, guid)).id == theirs.id
     assert ("Warning", "RoleDefinitionNotOurs") in [e[:2] for e in events]
 
@@ -378,8 +358,7 @@ async def test_a_legacy_entry_name_holding_another_application_is_neither_overwr
     events: list[tuple[str, str, str]] = []
     stored = await bench.read(ns, "legacy")
     assert stored is not None
-    await finalize(bench.ports, Credential.of(stored), lambda *e: events.append(e), None, lambda _: False,
-                   PERMITTED, ANYWHERE, clock=lambda: bench.clock.now)  # fmt: skip
+    await bench.finalize(stored, events)
     assert cloud.smtp_usernames[(acs["resourceId"].lower(), old.lower())].entra_application_id == victim
     assert "SmtpUsernameNotOurs" in [e[1] for e in events]
 

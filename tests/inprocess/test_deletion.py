@@ -7,12 +7,10 @@ import asyncio
 from typing import Any
 
 from acs_smtp_operator.coordinator import Coordinator
-from acs_smtp_operator.credential import Credential
-from acs_smtp_operator.finalize import finalize
 from acs_smtp_operator.policy import policy_view
 from acs_smtp_operator.sandbox.seed import AZURE_MANAGED_DOMAIN
 from acs_smtp_operator.tenancy import Tenancy
-from tests.inprocess.conftest import ANYWHERE, PERMITTED, Bench
+from tests.inprocess.conftest import Bench
 
 
 async def _provisioned(bench: Bench, ns: str, **spec: Any) -> None:
@@ -64,16 +62,7 @@ async def test_deleting_within_the_grace_after_leaving_the_smtp_username_format_
     await bench.run(ns, "brief")
     stored = await bench.read(ns, "brief")
     assert stored is not None and stored["status"]["retired"]
-    await finalize(
-        bench.ports,
-        Credential.of(stored),
-        lambda *e: None,
-        None,
-        lambda _: False,
-        PERMITTED,
-        ANYWHERE,
-        clock=lambda: bench.clock.now,
-    )
+    await bench.finalize(stored)
     assert not any(name == ours for _, name in bench.sandbox.ctx.cloud.smtp_usernames), "the entry outlived it"
 
 
@@ -123,15 +112,6 @@ async def test_two_credentials_whose_names_share_40_characters_own_separate_entr
     assert first != second and first[:49] == second[:49]  # only the uid-derived tail tells them apart
     stored = await bench.read(ns, names[0])
     assert stored is not None
-    await finalize(
-        bench.ports,
-        Credential.of(stored),
-        lambda *e: None,
-        None,
-        lambda _: False,
-        PERMITTED,
-        ANYWHERE,
-        clock=lambda: bench.clock.now,
-    )
+    await bench.finalize(stored)
     entries = {name for _, name in bench.sandbox.ctx.cloud.smtp_usernames}
     assert first not in entries and second in entries

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 from acs_smtp_operator.azure import passwords
 from acs_smtp_operator.credential import Credential
-from acs_smtp_operator.finalize import finalize
 from acs_smtp_operator.identity import key_marker
 from acs_smtp_operator.model import Reason
 from acs_smtp_operator.policy import policy_view
@@ -16,7 +15,7 @@ from acs_smtp_operator.sandbox.azure.faults import FaultSpec
 from acs_smtp_operator.tenancy import Tenancy
 from acs_smtp_operator.timestamps import parse_stamp
 from acs_smtp_operator.vocabulary import GROUP, PLURAL, VERSION
-from tests.inprocess.conftest import ANYWHERE, PERMITTED, Bench, PassResult, off_loop
+from tests.inprocess.conftest import Bench, PassResult, off_loop
 
 DAY = timedelta(days=1)
 
@@ -292,16 +291,7 @@ async def test_deletion_cleans_up_what_was_provisioned_not_what_a_refused_edit_n
     assert stored is not None
     events: list[tuple[str, str, str]] = []
     before = len(bench.sandbox.ctx.log)
-    await finalize(
-        bench.ports,
-        Credential.of(stored),
-        lambda *e: events.append(e),
-        None,
-        lambda _: False,
-        PERMITTED,
-        ANYWHERE,
-        clock=lambda: bench.clock.now,
-    )
+    await bench.finalize(stored, events)
     assert marker not in bench.keys("shop-mailer").values()  # the provisioned application's key is gone
     assert not await _assignment_exists(bench, str(status["roleAssignmentId"]))
     calls = bench.sandbox.ctx.log[before:]
@@ -315,16 +305,7 @@ async def test_deleting_a_credential_no_policy_ever_permitted_calls_nothing(benc
     stored = await bench.read(ns, "never")  # deleted before any pass (kopf's finalizer is on it already)
     assert stored is not None
     before = len(bench.sandbox.ctx.log)
-    await finalize(
-        bench.ports,
-        Credential.of(stored),
-        lambda *e: None,
-        None,
-        lambda _: False,
-        PERMITTED,
-        ANYWHERE,
-        clock=lambda: bench.clock.now,
-    )
+    await bench.finalize(stored)
     assert bench.sandbox.ctx.log[before:] == []
 
 

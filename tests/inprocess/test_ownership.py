@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import re
 
-from acs_smtp_operator.credential import Credential
-from acs_smtp_operator.finalize import finalize
 from acs_smtp_operator.model import Reason
-from tests.inprocess.conftest import ANYWHERE, PERMITTED, Bench
+from tests.inprocess.conftest import Bench
 
 COMMAND = re.compile(r"`az ad app owner add --id (?P<app>[0-9a-f-]{36}) --owner-object-id (?P<owner>[0-9a-f-]{36})`")
 
@@ -54,15 +52,6 @@ async def test_the_condition_names_the_missing_owner_and_the_command_that_adds_i
         assert (await _ready(bench, ns, "unowned"))["status"] == "True"
         stored = await bench.read(ns, "unowned")
         assert stored is not None
-        await finalize(
-            bench.ports,
-            Credential.of(stored),
-            lambda *e: None,
-            None,
-            lambda _: False,
-            PERMITTED,
-            ANYWHERE,
-            clock=lambda: bench.clock.now,
-        )
+        await bench.finalize(stored)
     finally:
         owned.owners.discard(command["owner"])  # the seed's state for the tests that come after

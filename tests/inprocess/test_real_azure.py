@@ -299,16 +299,7 @@ async def test_deleting_right_after_a_rotation_waits_for_graph_to_list_the_newes
     newest = stored["status"]["issuedKeyId"]
     assert newest in bench.keys("shop-mailer") and newest not in _listed(bench, "shop-mailer")
     events: list[tuple[str, str, str]] = []
-    await finalize(
-        bench.ports,
-        Credential.of(stored),
-        lambda *e: events.append(e),
-        None,
-        lambda _: False,
-        PERMITTED,
-        ANYWHERE,
-        clock=lambda: bench.clock.now,
-    )
+    await bench.finalize(stored, events)
     assert ("Normal", "WaitingForGraph") in [e[:2] for e in events], "it waited for Graph to list the key"
     assert newest not in bench.keys("shop-mailer")
 
@@ -461,16 +452,7 @@ async def test_without_each_documented_delete_permission_deletion_stops_forbidde
     await _control(bench, "operator", {"revoke": [action]})
     try:
         with pytest.raises(Failure) as refused:
-            await finalize(
-                bench.ports,
-                Credential.of(stored),
-                lambda *e: events.append(e),
-                None,
-                lambda _: False,
-                PERMITTED,
-                ANYWHERE,
-                clock=lambda: bench.clock.now,
-            )
+            await bench.finalize(stored, events)
     finally:
         await _control(bench, "operator", {"restore": True})
     assert refused.value.reason == Reason.FORBIDDEN and f"'{action}'" in refused.value.message
