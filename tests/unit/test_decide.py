@@ -208,18 +208,8 @@ def test_a_template_needing_a_sender_waits_for_a_linked_domain_before_any_write(
 
 def test_a_rotation_request_within_the_policys_interval_waits_and_is_served_after_it() -> None:
     last, interval = NOW - timedelta(hours=23), timedelta(hours=24)
-    asked = Target(
-        namespace="ns",
-        name="cr",
-        uid="uid-1",
-        tenant_id=TENANT,
-        smtp_host="smtp.example.com",
-        smtp_port=587,
-        role=RoleSpec(),
-        rotate_requested="now",
-        rotate_handled=None,
-        last_rotation=last,
-        min_rotation_interval=interval,
+    asked = dataclasses.replace(
+        TARGET, rotate_requested="now", rotate_handled=None, last_rotation=last, min_rotation_interval=interval
     )
     held = decide(spec(), asked, observed(), NOW)
     assert isinstance(held.secret, Keep) and held.rotation_waits == NOW + timedelta(hours=1)
@@ -228,14 +218,8 @@ def test_a_rotation_request_within_the_policys_interval_waits_and_is_served_afte
 
 
 def _recent(issued: datetime, interval: timedelta = timedelta(hours=1), **over: Any) -> Target:
-    return Target(
-        namespace="ns",
-        name="cr",
-        uid="uid-1",
-        tenant_id=TENANT,
-        smtp_host="smtp.example.com",
-        smtp_port=587,
-        role=RoleSpec(),
+    return dataclasses.replace(
+        TARGET,
         last_rotation=issued - timedelta(days=1),
         min_rotation_interval=interval,
         issued_key="k0",
